@@ -1,0 +1,42 @@
+# parity: every target sets itself up on a fresh machine (venv, pinned packages, Delta jars).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JARS := .jars/.fetched
+SCALE ?= 1
+
+.PHONY: setup demo test bench lock clean
+
+setup: $(STAMP) $(JARS)
+
+# Re-install when the lock file or setup.py changes; the stamp records a finished install.
+$(STAMP): requirements.lock setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+$(JARS): scripts/fetch_jars.py
+	$(PYTHON) scripts/fetch_jars.py .jars
+	touch $(JARS)
+
+demo: setup
+	./scripts/demo.sh
+
+test: setup
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(PY) bench/pipeline_scale.py --scales 1 10
+
+# Re-resolve requirements.txt into requirements.lock in a throwaway venv.
+lock:
+	rm -rf build/lockenv && $(PYTHON) -m venv build/lockenv
+	build/lockenv/bin/pip install --quiet -r requirements.txt
+	build/lockenv/bin/pip freeze --exclude-editable > requirements.lock
+
+clean:
+	rm -rf .parity build spark-warehouse

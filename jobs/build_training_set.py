@@ -1,0 +1,54 @@
+"""Join every label to the features known at its time (as-of) and write a versioned training set."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from parity import features, quality
+from parity.jobkit import JobContext, run_job
+from parity.schema import CUSTOMER_ID, LABEL_TS, RAW_LABELS
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def body(ctx: JobContext) -> None:
+    settings, tables = ctx.settings, ctx.settings.tables
+    labels = ctx.catalog.read(tables.raw_labels)
+    quality.require_columns(labels, RAW_LABELS, source=tables.raw_labels)
+    sets = features.feature_sets(settings.features.windows_days)
+    lookups = features.read_feature_lookups(ctx.catalog, sets, tables)
+    max_age = settings.training.max_feature_age_days
+    training = features.assemble_features(
+        labels.select(*RAW_LABELS.fieldNames()),
+        lookups,
+        entity=CUSTOMER_ID,
+        spine_ts=LABEL_TS,
+        max_age=dt.timedelta(days=max_age) if max_age else None,
+    )
+    version = ctx.catalog.write(
+        training,
+        tables.training_set,
+        commit_metadata={"feature_lookups": features.describe_lookups(lookups), "labels": tables.raw_labels},
+    )
+    written = ctx.catalog.snapshot(tables.training_set, version)
+    activity_probe = sets[0].features[0]
+    ctx.counts.update(
+        {
+            "labels.in": labels.count(),
+            "rows.out": written.count(),
+            "labels.without_features": written.filter(F.col(activity_probe).isNull()).count(),
+            "labels.positive": written.filter(F.col("label") == 1).count(),
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job("build_training_set", argv, body, conf_dir=CONF_DIR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

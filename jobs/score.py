@@ -1,0 +1,56 @@
+"""Score every known customer with the registered model, as of a scoring time, into predictions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from parity import features, governance, scoring
+from parity.jobkit import JobContext, run_job
+from parity.model import load_feature_spec
+from parity.schema import CUSTOMER_ID, FEATURE_TS, SCORE_TS, UPDATED_AT
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def body(ctx: JobContext) -> None:
+    settings, tables = ctx.settings, ctx.settings.tables
+    governance.configure_mlflow(settings)
+    model_uri, model_version, model_run_id = governance.resolve_model_version(settings)
+    spec = load_feature_spec(model_uri)
+    sets = [features.FeatureSet.from_dict(lookup["feature_set"]) for lookup in spec.feature_sets]
+    lookups = features.read_feature_lookups(ctx.catalog, sets, tables)
+
+    score_time = settings.scoring.score_time
+    if score_time is None:  # default: the newest complete day of activity features
+        score_time = lookups[0].frame.agg(F.max(FEATURE_TS)).first()[0]
+    customers = ctx.catalog.read(tables.raw_customers).filter(F.col(UPDATED_AT) <= F.lit(score_time))
+    spine = scoring.scoring_spine(customers, entity=CUSTOMER_ID, score_time=score_time)
+    predictions = scoring.score(
+        ctx.spark,
+        spine,
+        lookups,
+        spec,
+        model_uri=model_uri,
+        model_name=settings.mlflow.registered_model,
+        model_version=model_version,
+        model_run_id=model_run_id,
+    )
+    name = tables.predictions
+    replace = f"{SCORE_TS} = '{score_time.isoformat(sep=' ')}'" if ctx.catalog.exists(name) else None
+    version = ctx.catalog.write(predictions, name, replace_where=replace)
+    written = ctx.catalog.snapshot(name, version).filter(F.col(SCORE_TS) == F.lit(score_time))
+
+    ctx.record.model_version = model_version
+    ctx.counts.update({"keys.in": spine.count(), "predictions.out": written.count()})
+    ctx.summary_extra(model_name=settings.mlflow.registered_model, model_uri=model_uri, score_ts=str(score_time))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job("score", argv, body, conf_dir=CONF_DIR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""What every job shares: argument parsing, conf, session, lineage, the summary, exit codes.
+
+A job module defines its work as `body(ctx) -> None` and calls
+`run_job(name, argv, body, conf_dir=...)` from `main(argv)`. Contract (DESIGN.md):
+- success: exit 0, and the last line of stdout is one JSON summary;
+- bad arguments or conf: exit 2 with one `error: ...` line on stderr, before any write;
+- failure: exit 1 with one `error: ...` line on stderr; every table is left as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from parity.conf import ConfError, Settings, load_settings
+from parity.features import transform_code_hash
+from parity.lineage import RunRecord, git_sha
+from parity.session import get_spark
+from parity.tables import Catalog
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(ValueError):
+    """Bad command-line arguments."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def job_parser(job: str) -> argparse.ArgumentParser:
+    """The shared arguments: `--env NAME` and repeated `--set dotted.key=value`."""
+    parser = _Parser(prog=job, description=f"parity job {job}")
+    parser.add_argument("--env", default=None, help="conf overlay to apply (conf/<env>.yaml); default dev")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+@dataclass
+class JobContext:
+    """What a job body works with: conf, session, catalog, parsed args and its run record."""
+
+    settings: Settings
+    spark: SparkSession
+    catalog: Catalog
+    args: argparse.Namespace
+    record: RunRecord
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def summary_extra(self, **items: object) -> None:
+        self.record.extra.update(items)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if not isinstance(exc, (ConfError, UsageError)) else first
+
+
+def run_job(
+    job: str,
+    argv: list[str] | None,
+    body: Callable[[JobContext], None],
+    *,
+    conf_dir: str | Path,
+    parser: argparse.ArgumentParser | None = None,
+) -> int:
+    """Run one job body under the shared contract and return its exit code."""
+    parser = parser or job_parser(job)
+    try:
+        args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+        settings = load_settings(conf_dir, env=args.env, overrides=args.overrides)
+    except (UsageError, ConfError) as exc:
+        print(f"error: {job}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+
+    spark = get_spark(settings)
+    catalog = Catalog(spark, settings)
+    record = RunRecord(
+        run_id=uuid.uuid4().hex,
+        job=job,
+        env=settings.env,
+        conf_hash=settings.conf_hash(),
+        git_sha=git_sha(settings.project_root),
+        code_hash=transform_code_hash(),
+        started_at=dt.datetime.now(dt.timezone.utc),
+    )
+    ctx = JobContext(settings=settings, spark=spark, catalog=catalog, args=args, record=record)
+    try:
+        body(ctx)
+        record.status = "succeeded"
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line and a failed audit row
+        record.status, record.error = "failed", _one_line(exc)
+        if os.environ.get("PARITY_DEBUG"):
+            traceback.print_exc()
+    record.inputs, record.outputs, record.counts = catalog.inputs, catalog.outputs, ctx.counts
+    record.ended_at = dt.datetime.now(dt.timezone.utc)
+    _append_audit(ctx)
+    if record.status != "succeeded":
+        print(f"error: {job}: {record.error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(record.summary(), default=str, sort_keys=True))
+    return EXIT_OK
+
+
+def _append_audit(ctx: JobContext) -> None:
+    """Append the run's row to audit.runs; the audit write is not itself recorded as an output."""
+    name = ctx.settings.tables.audit_runs
+    frame = ctx.record.to_frame(ctx.spark)
+    frame.write.format("delta").mode("append").save(ctx.catalog.path(name))

@@ -1,0 +1,139 @@
+"""All table I/O: logical names to Delta paths, reads pinned to a version, atomic writes.
+
+A logical name `<zone>.<name>` maps to `<storage.root>/<zone>/<name>`. Every read and write
+in parity goes through a `Catalog`, which also records the Delta versions it read and wrote,
+so that a job's lineage is exactly what it touched. Each write is one Delta commit: it either
+lands whole or not at all, and a failed job leaves the table at its previous version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from parity.conf import ZONES, Settings
+
+
+class TableNotFoundError(LookupError):
+    """A logical table has no Delta table at its path yet."""
+
+
+@dataclass(frozen=True)
+class TableVersion:
+    table: str
+    version: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"table": self.table, "version": self.version}
+
+
+def table_path(settings: Settings, name: str) -> str:
+    """The Delta path of a logical table name."""
+    zone, _, rest = name.partition(".")
+    if zone not in ZONES or not rest or "." in rest:
+        raise ValueError(f"'{name}' is not a logical table name <zone>.<name> (zones: {', '.join(ZONES)})")
+    return f"{settings.storage.root.rstrip('/')}/{zone}/{rest}"
+
+
+def latest_version(spark: SparkSession, path: str) -> int | None:
+    """The newest committed version of the Delta table at `path`, or None if there is none."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    return None if row is None else int(row["version"])
+
+
+@dataclass
+class Catalog:
+    """Reads and writes logical tables, remembering the versions for lineage."""
+
+    spark: SparkSession
+    settings: Settings
+    inputs: list[TableVersion] = field(default_factory=list)
+    outputs: list[TableVersion] = field(default_factory=list)
+
+    def path(self, name: str) -> str:
+        return table_path(self.settings, name)
+
+    def exists(self, name: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+
+    def version(self, name: str) -> int | None:
+        return latest_version(self.spark, self.path(name))
+
+    def read(self, name: str, version: int | None = None) -> DataFrame:
+        """Read a table pinned to one version (the newest by default) and record it as an input.
+
+        Raises:
+            TableNotFoundError: there is no Delta table at the name's path.
+        """
+        return self.read_versioned(name, version)[0]
+
+    def read_versioned(self, name: str, version: int | None = None) -> tuple[DataFrame, int]:
+        """Like `read`, and also return the version that was read."""
+        current = self.version(name) if version is None else version
+        if current is None:
+            raise TableNotFoundError(f"table {name} does not exist at {self.path(name)}; run the job that builds it first")
+        self._record(self.inputs, TableVersion(name, current))
+        return self.spark.read.format("delta").option("versionAsOf", current).load(self.path(name)), current
+
+    def write(
+        self,
+        df: DataFrame,
+        name: str,
+        *,
+        mode: str = "overwrite",
+        replace_where: str | None = None,
+        partition_by: list[str] | None = None,
+        commit_metadata: dict[str, object] | None = None,
+    ) -> int:
+        """Write `df` to a table as one Delta commit and record the new version as an output.
+
+        `overwrite` replaces the whole table (and its schema) unless `replace_where` limits the
+        replacement to the rows matching that predicate; `append` adds rows.
+        `commit_metadata` is stored with the commit (Delta's userMetadata) and read back by
+        `commit_metadata`.
+
+        Returns:
+            The version the commit created.
+        """
+        writer = df.write.format("delta").mode(mode)
+        if mode == "overwrite" and replace_where is None:
+            writer = writer.option("overwriteSchema", "true")
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if commit_metadata is not None:
+            writer = writer.option("userMetadata", json.dumps(commit_metadata, sort_keys=True, default=str))
+        writer.save(self.path(name))
+        version = self.version(name)
+        if version is None:  # pragma: no cover - a successful save always commits
+            raise RuntimeError(f"write to {name} left no Delta table at {self.path(name)}")
+        self._record(self.outputs, TableVersion(name, version))
+        return version
+
+    def snapshot(self, name: str, version: int) -> DataFrame:
+        """One version of a table for checking what a job wrote (not recorded as an input)."""
+        return self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
+
+    def row_count(self, name: str, version: int) -> int:
+        """Rows in one version of a table (a check, not recorded as an input)."""
+        return self.snapshot(name, version).count()
+
+    def commit_metadata(self, name: str, version: int) -> dict[str, object]:
+        """The metadata stored with one commit of a table (empty if none)."""
+        history = DeltaTable.forPath(self.spark, self.path(name)).history()
+        row = history.filter(f"version = {int(version)}").select("userMetadata").first()
+        if row is None or not row["userMetadata"]:
+            return {}
+        loaded = json.loads(row["userMetadata"])
+        return loaded if isinstance(loaded, dict) else {}
+
+    @staticmethod
+    def _record(entries: list[TableVersion], entry: TableVersion) -> None:
+        if entry not in entries:
+            entries.append(entry)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole pipeline on local Spark with Delta and MLflow, then a report of what it produced.
+# Extra arguments (e.g. --set data.customers=20000) are passed to every job.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+for job in generate_data build_features build_training_set train score; do
+  echo "== $job"
+  start=$(date +%s)
+  ./spark-submit.sh "$job" "$@" | tail -n 1
+  echo "   ($(( $(date +%s) - start )) s)"
+done
+echo
+.venv/bin/parity report "$@"

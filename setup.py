@@ -1,0 +1,25 @@
+"""Installs the shared library (lib/parity) and the `parity` console script."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="parity",
+    version="0.1.0",
+    description="One definition of every feature, run the same way everywhere.",
+    package_dir={"": "lib"},
+    packages=find_packages("lib"),
+    python_requires=">=3.11",
+    install_requires=[
+        "pyspark==4.2.0",
+        "delta-spark==4.4.1",
+        "mlflow==3.17.2",
+        "hyperopt==0.3.0",
+        "scikit-learn",
+        "skops",
+        "pandas<3",
+        "pyarrow",
+        "pydantic>=2",
+        "PyYAML",
+    ],
+    entry_points={"console_scripts": ["parity=parity.cli:main"]},
+)
