@@ -32,7 +32,7 @@ while [[ $# -gt 0 ]]; do
   job_args+=("$1"); shift
 done
 
-export TZ=UTC PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY"
+export TZ=UTC PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
 # Validates the conf (unknown keys, bad values, missing jars) before Spark starts.
 submit_out="$("$PY" -m parity.cli submit-args --conf-dir "$ROOT/conf" "${job_args[@]}")" || exit $?
 mapfile -t submit_args <<< "$submit_out"

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from parity import pii, transforms
 from parity.conf import TablesConf
-from parity.quality import MissingColumnsError
+from parity.quality import MissingColumnsError, Rule, at_least, not_null, require_columns, split_valid
 from parity.schema import (
     AMOUNT,
     CREDIT_LIMIT,
@@ -28,6 +28,7 @@ from parity.schema import (
     FEATURE_TS,
     NOTE,
     PII_COLUMNS,
+    RAW_EVENTS,
     REGION,
     SEGMENT,
     SIGNUP_TS,
@@ -126,6 +127,34 @@ def transform_code_hash(modules: tuple[ModuleType, ...] = (transforms, pii)) -> 
     digest.update(inspect.getsource(build_customer_profile).encode())
     digest.update(inspect.getsource(add_request_time_features).encode())
     return digest.hexdigest()[:16]
+
+
+def event_rules() -> list[Rule]:
+    """The expectations raw events must meet to feed features; failing rows are quarantined."""
+    return [not_null(CUSTOMER_ID), not_null(EVENT_TS), not_null(AMOUNT), at_least(AMOUNT, 0.0)]
+
+
+def validate_events(events: DataFrame, *, source: str = "raw events") -> tuple[DataFrame, DataFrame]:
+    """Split raw events into (valid, quarantined with rule and reason); notes in quarantine are redacted.
+
+    Raises:
+        MissingColumnsError: a required column is missing or retyped.
+    """
+    require_columns(events, RAW_EVENTS, source=source)
+    valid, quarantined = split_valid(events.select(*RAW_EVENTS.fieldNames()), event_rules())
+    return valid, quarantined.withColumn(NOTE, pii.redact(F.col(NOTE)))
+
+
+def latest_event_day(events: DataFrame) -> dt.date:
+    """The UTC day of the newest event: where the daily activity grid ends (runs a Spark job).
+
+    Raises:
+        ValueError: there are no events.
+    """
+    latest = events.agg(F.max(EVENT_TS).alias("latest")).first()
+    if latest is None or latest["latest"] is None:
+        raise ValueError("no valid events to build features from")
+    return latest["latest"].date()
 
 
 def build_customer_activity(events: DataFrame, *, windows_days: list[int], end_day: dt.date) -> DataFrame:

@@ -1,0 +1,56 @@
+"""Helpers shared by the tests: paths, per-test conf overrides, and running jobs as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+SUBMIT = REPO / "spark-submit.sh"
+
+# Small enough for a quick test, large enough that every label date has both classes.
+SMALL_DATA = ["data.customers=300", "data.days=120", "training.max_evals=4", "training.parallelism=2"]
+
+
+def storage_overrides(root: Path) -> list[str]:
+    """Point tables and the MLflow store at a test's own folder."""
+    return [
+        f"storage.root={root}/data",
+        f"mlflow.tracking_uri=sqlite:///{root}/mlflow.db",
+        f"mlflow.artifact_root={root}/mlartifacts",
+    ]
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    args: list[str] = []
+    for item in overrides:
+        args += ["--set", item]
+    return args
+
+
+@dataclass
+class JobRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def summary(self) -> dict:
+        lines = [line for line in self.stdout.strip().splitlines() if line.strip()]
+        assert lines, f"job printed nothing on stdout; stderr:\n{self.stderr[-3000:]}"
+        return json.loads(lines[-1])
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
+
+
+def submit(job: str, overrides: list[str], *, env: str | None = None, timeout: int = 600) -> JobRun:
+    """Run `./spark-submit.sh job [--env env] --set ...` and capture its output."""
+    cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=dict(os.environ))
+    return JobRun(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,124 @@
+"""A real Spark standalone cluster on 127.0.0.1: the jobs run unchanged and give the local answers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+from parity.tables import table_path
+from tests.conftest import PipelineRun
+from tests.support import REPO, submit
+
+SPARK_CLASS = REPO / ".venv" / "bin" / "spark-class"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def _wait_for_workers(log: Path, count: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text().count("Registering worker") >= count:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{count} workers did not register with the master: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A master and two one-core workers, started with spark-class and always stopped."""
+    work = tmp_path_factory.mktemp("cluster")
+    env = {**os.environ, "SPARK_WORKER_DIR": str(work / "work"), "SPARK_LOCAL_IP": "127.0.0.1", "TZ": "UTC"}
+    port = _free_port()
+    master_url = f"spark://127.0.0.1:{port}"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(args: list[str], log: Path) -> None:
+        procs.append(
+            subprocess.Popen(
+                [str(SPARK_CLASS), *args], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        )
+
+    try:
+        master_log = work / "master.log"
+        start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(_free_port())], master_log)
+        _wait_for_port(port)
+        for i in range(2):
+            start(
+                ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory", "1536m",
+                 "--webui-port", str(_free_port()), master_url],
+                work / f"worker{i}.log",
+            )
+        _wait_for_workers(master_log, 2)
+        yield master_url, work
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def test_cluster_runs_give_the_local_results(
+    cluster: tuple[str, Path], pipeline: PipelineRun, spark: SparkSession, tmp_path: Path
+) -> None:
+    master_url, work_dir = cluster
+    local = pipeline.settings()
+    # Same raw inputs and the same MLflow registry, but a separate storage root for the outputs.
+    for name in (local.tables.raw_customers, local.tables.raw_events):
+        target = tmp_path / "data" / name.replace(".", "/")
+        shutil.copytree(table_path(local, name), target)
+    overrides = [
+        f"storage.root={tmp_path}/data",
+        f"mlflow.tracking_uri={local.mlflow.tracking_uri}",
+        f"mlflow.artifact_root={local.mlflow.artifact_root}",
+        f"spark.master={master_url}",
+    ] + [o for o in pipeline.overrides if o.startswith(("data.", "training."))]
+    cluster_settings = pipeline.settings().model_copy(update={"storage": local.storage.model_copy(update={"root": f"{tmp_path}/data"})})
+
+    for job in ("build_features", "score"):
+        run = submit(job, overrides, env="cluster")
+        assert run.returncode == 0, f"{job} on the cluster failed:\n{run.stderr[-4000:]}"
+        assert run.summary["status"] == "succeeded"
+
+    def read(settings, name: str):  # noqa: ANN001, ANN202
+        return spark.read.format("delta").load(table_path(settings, name))
+
+    for name in (local.tables.customer_activity, local.tables.customer_profile, local.tables.events_quarantine):
+        assertDataFrameEqual(read(cluster_settings, name), read(local, name))
+    assertDataFrameEqual(
+        read(cluster_settings, local.tables.predictions),
+        read(local, local.tables.predictions),
+        rtol=1e-9,
+    )
+    # Both jobs ran as applications with executors on the workers, not in a local driver.
+    executor_dirs = [d for app in (work_dir / "work").glob("app-*") for d in app.iterdir() if d.is_dir()]
+    assert len({d.parent for d in executor_dirs}) == 2 and len(executor_dirs) >= 2

@@ -1,0 +1,113 @@
+"""The five jobs end to end through spark-submit.sh, checked with independent readers."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import mlflow
+from deltalake import DeltaTable
+from mlflow.tracking import MlflowClient
+from pyspark.sql import SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+from parity.schema import PII_COLUMNS
+from parity.tables import table_path
+from tests.conftest import TEST_SPARK, PipelineRun
+from tests.support import REPO, set_args
+
+
+def _rows(settings, name: str, version: int) -> int:
+    return DeltaTable(table_path(settings, name), version=version).to_pyarrow_dataset().count_rows()
+
+
+def test_every_job_succeeds_with_a_json_summary(pipeline: PipelineRun) -> None:
+    for job in PipelineRun.JOBS:
+        summary = pipeline.summary(job)
+        assert summary["job"] == job and summary["status"] == "succeeded"
+        assert summary["git_sha"] and summary["conf_hash"] and summary["code_hash"]
+
+
+def test_outputs_open_with_delta_rs_and_match_the_counts(pipeline: PipelineRun) -> None:
+    settings, tables = pipeline.settings(), pipeline.settings().tables
+    generated = pipeline.summary("generate_data")
+    for output in generated["outputs"]:
+        assert _rows(settings, output["table"], output["version"]) == generated["counts"][f"{output['table']}.rows"]
+
+    built = pipeline.summary("build_features")
+    counts, versions = built["counts"], {o["table"]: o["version"] for o in built["outputs"]}
+    assert counts["events.in"] == counts["events.out"] + counts["events.quarantined"] > counts["events.out"] > 0
+    assert counts["events.in"] == generated["counts"][f"{tables.raw_events}.rows"]
+    assert _rows(settings, tables.events_quarantine, versions[tables.events_quarantine]) == counts["events.quarantined"]
+    assert _rows(settings, tables.customer_activity, versions[tables.customer_activity]) == counts[f"{tables.customer_activity}.rows"]
+
+    training = pipeline.summary("build_training_set")
+    assert training["counts"]["rows.out"] == training["counts"]["labels.in"]  # no label dropped
+    assert training["counts"]["labels.without_features"] > 0  # ...including those with no history yet
+    assert _rows(settings, tables.training_set, training["outputs"][0]["version"]) == training["counts"]["rows.out"]
+    assert {i["table"] for i in training["inputs"]} == {tables.raw_labels, tables.customer_activity, tables.customer_profile}
+
+    scored = pipeline.summary("score")
+    predictions = DeltaTable(table_path(settings, tables.predictions)).to_pandas()
+    assert len(predictions) == scored["counts"]["predictions.out"] == scored["counts"]["keys.in"]
+    assert set(predictions["model_version"]) == {pipeline.summary("train")["model_version"]}
+    assert predictions["prediction"].between(0, 1).all()
+
+
+def test_feature_tables_hold_no_pii(pipeline: PipelineRun) -> None:
+    settings = pipeline.settings()
+    for name in (settings.tables.customer_activity, settings.tables.customer_profile, settings.tables.training_set):
+        columns = set(DeltaTable(table_path(settings, name)).schema().to_arrow().names)
+        assert columns.isdisjoint(PII_COLUMNS), name
+    quarantine = DeltaTable(table_path(settings, settings.tables.events_quarantine)).to_pandas()
+    assert not quarantine["note"].fillna("").str.contains("@example.com").any()
+
+
+def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: PipelineRun) -> None:
+    settings, summary = pipeline.settings(), pipeline.summary("train")
+    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    client = MlflowClient(settings.mlflow.tracking_uri, settings.mlflow.tracking_uri)
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.data.tags["parity.training_set"] == f"{settings.tables.training_set}@0"
+    assert parent.data.metrics["best_val_auc"] > 0.7  # the outcome really depends on past behaviour
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert len(children) == summary["counts"]["trials"] == settings.training.max_evals
+    assert all("val_auc" in child.data.metrics for child in children)
+
+    name = settings.mlflow.registered_model
+    version = client.get_model_version(name, summary["model_version"])
+    assert version.run_id == parent.info.run_id
+    assert version.tags["parity.training_run"] == parent.info.run_id
+    assert client.get_model_version_by_alias(name, "challenger").version == version.version
+    info = mlflow.models.get_model_info(f"models:/{name}/{version.version}")
+    spec = info.metadata["feature_spec"]
+    assert spec["code_hash"] == summary["code_hash"]
+    assert {fs["table"] for fs in spec["feature_sets"]} == {settings.tables.customer_activity, settings.tables.customer_profile}
+    inputs = set(info.signature.inputs.input_names())
+    assert inputs == set(spec["numeric"] + spec["categorical"]) and inputs.isdisjoint(PII_COLUMNS)
+
+
+def test_every_run_is_in_the_audit_table(pipeline: PipelineRun) -> None:
+    settings = pipeline.settings()
+    audit = DeltaTable(table_path(settings, settings.tables.audit_runs)).to_pandas()
+    ran = audit[audit["run_id"].isin([pipeline.summary(job)["run_id"] for job in PipelineRun.JOBS])]
+    assert sorted(ran["job"]) == sorted(PipelineRun.JOBS)
+    assert set(ran["status"]) == {"succeeded"}
+    train = ran[ran["job"] == "train"].iloc[0]
+    assert train["mlflow_run_id"] == pipeline.summary("train")["mlflow_run_id"]
+    assert [dict(i) for i in train["inputs"]] == [{"table": settings.tables.training_set, "version": 0}]
+
+
+def test_rerunning_a_job_with_the_same_inputs_gives_the_same_table(pipeline: PipelineRun, spark: SparkSession) -> None:
+    settings, name = pipeline.settings(), pipeline.settings().tables.customer_activity
+    spec = importlib.util.spec_from_file_location("job_build_features_rerun", REPO / "jobs" / "build_features.py")
+    assert spec and spec.loader
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    first = pipeline.summary("build_features")["outputs"]
+    assert job.main(set_args(pipeline.overrides + TEST_SPARK)) == 0
+    path = table_path(settings, name)
+    before = spark.read.format("delta").option("versionAsOf", {o["table"]: o["version"] for o in first}[name]).load(path)
+    after = spark.read.format("delta").load(path)
+    assertDataFrameEqual(after, before)

@@ -1,0 +1,65 @@
+"""Bad input fails early with one clear line, and leaves no table behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from pyspark.sql import SparkSession
+
+from parity import datagen
+from parity.conf import load_settings
+from parity.tables import Catalog
+from tests.support import CONF_DIR, REPO, storage_overrides, submit
+
+TEST_SPARK = ["spark.master=local[2]", "spark.conf.spark.sql.shuffle.partitions=2"]
+
+
+def _job(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"job_{name}", REPO / "jobs" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_unknown_conf_key_fails_before_spark_starts(tmp_path: Path) -> None:
+    run = submit("build_features", storage_overrides(tmp_path) + ["features.windowz=[7]"])
+    assert run.returncode == 2
+    assert run.error_lines == [run.stderr.strip()]  # exactly one line, and it is the error
+    assert "unknown conf key 'features.windowz'" in run.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_unknown_job_name_lists_the_jobs(tmp_path: Path) -> None:
+    run = submit("build_featurez", storage_overrides(tmp_path))
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0
+    assert "unknown job 'build_featurez'" in run.stderr and "build_features" in run.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_missing_required_column_fails_before_any_write(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = storage_overrides(tmp_path) + TEST_SPARK + ["data.customers=40", "data.days=60"]
+    settings = load_settings(CONF_DIR, overrides=overrides)
+    catalog = Catalog(spark, settings)
+    catalog.write(datagen.generate_customers(spark, settings.data), settings.tables.raw_customers)
+    catalog.write(datagen.generate_events(spark, settings.data).drop("amount"), settings.tables.raw_events)
+
+    args = [a for item in overrides for a in ("--set", item)]
+    code = _job("build_features").main(args)
+
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err.count("\n") == 0 and err.startswith("error: build_features:")
+    assert "raw.events: missing required column(s) amount" in err
+    for name in (settings.tables.customer_activity, settings.tables.customer_profile, settings.tables.events_quarantine):
+        assert not catalog.exists(name), f"{name} was written by a failed job"
+    audit = catalog.read(settings.tables.audit_runs).collect()
+    assert [(r.job, r.status) for r in audit] == [("build_features", "failed")]
+    assert "amount" in audit[0].error and json.loads(audit[0].summary)["status"] == "failed"

@@ -1,0 +1,56 @@
+"""Table I/O: logical names map to Delta paths, and a failed write changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from parity.conf import Settings
+from parity.tables import Catalog, TableNotFoundError, table_path
+
+
+def _failing(spark: SparkSession):
+    """A frame whose last rows raise while the write is under way."""
+    return spark.range(0, 1000, numPartitions=4).withColumn(
+        "v", F.when(F.col("id") < 990, F.col("id")).otherwise(F.raise_error(F.lit("boom")))
+    )
+
+
+def test_logical_names_map_under_storage_root(tmp_settings: Settings) -> None:
+    assert table_path(tmp_settings, "features.customer_activity") == f"{tmp_settings.storage.root}/features/customer_activity"
+    with pytest.raises(ValueError, match="zones"):
+        table_path(tmp_settings, "scratch.thing")
+
+
+def test_reads_are_pinned_and_recorded(spark: SparkSession, tmp_settings: Settings) -> None:
+    catalog = Catalog(spark, tmp_settings)
+    assert catalog.write(spark.range(3), "raw.numbers") == 0
+    assert catalog.write(spark.range(5), "raw.numbers") == 1
+    assert catalog.read("raw.numbers", version=0).count() == 3
+    assert catalog.read("raw.numbers").count() == 5
+    assert [(t.table, t.version) for t in catalog.inputs] == [("raw.numbers", 0), ("raw.numbers", 1)]
+    assert [(t.table, t.version) for t in catalog.outputs] == [("raw.numbers", 0), ("raw.numbers", 1)]
+    with pytest.raises(TableNotFoundError, match="raw.missing"):
+        catalog.read("raw.missing")
+
+
+def test_a_failed_write_leaves_the_table_as_it_was(spark: SparkSession, tmp_settings: Settings) -> None:
+    catalog = Catalog(spark, tmp_settings)
+    before = spark.range(10).withColumn("v", F.col("id"))
+    catalog.write(before, "features.guarded")
+    with pytest.raises((PySparkException, Py4JJavaError), match="boom"):
+        catalog.write(_failing(spark), "features.guarded")
+    assert catalog.version("features.guarded") == 0
+    assertDataFrameEqual(catalog.read("features.guarded"), before)
+
+
+def test_a_failed_first_write_creates_no_table(spark: SparkSession, tmp_settings: Settings) -> None:
+    catalog = Catalog(spark, tmp_settings)
+    with pytest.raises((PySparkException, Py4JJavaError), match="boom"):
+        catalog.write(_failing(spark), "features.never")
+    assert not catalog.exists("features.never")
+    assert catalog.outputs == []
