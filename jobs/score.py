@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from pyspark.sql import functions as F
@@ -40,12 +41,19 @@ def body(ctx: JobContext) -> None:
     )
     name = tables.predictions
     replace = f"{SCORE_TS} = '{score_time.isoformat(sep=' ')}'" if ctx.catalog.exists(name) else None
+    started = time.perf_counter()
     version = ctx.catalog.write(predictions, name, replace_where=replace)
+    scoring_seconds = time.perf_counter() - started
     written = ctx.catalog.snapshot(name, version).filter(F.col(SCORE_TS) == F.lit(score_time))
 
     ctx.record.model_version = model_version
     ctx.counts.update({"keys.in": spine.count(), "predictions.out": written.count()})
-    ctx.summary_extra(model_name=settings.mlflow.registered_model, model_uri=model_uri, score_ts=str(score_time))
+    ctx.summary_extra(
+        model_name=settings.mlflow.registered_model,
+        model_uri=model_uri,
+        score_ts=str(score_time),
+        seconds={"scoring": round(scoring_seconds, 3)},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,7 +107,11 @@ def run_job(
             traceback.print_exc()
     record.inputs, record.outputs, record.counts = catalog.inputs, catalog.outputs, ctx.counts
     record.ended_at = dt.datetime.now(dt.timezone.utc)
-    _append_audit(ctx)
+    try:
+        _append_audit(ctx)
+    except Exception as exc:  # noqa: BLE001 - a run without its lineage row is a failed run
+        print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     if record.status != "succeeded":
         print(f"error: {job}: {record.error}", file=sys.stderr)
         return EXIT_FAILED
