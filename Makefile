@@ -1,5 +1,6 @@
 # parity: every target sets itself up on a fresh machine (venv, pinned packages, Delta jars).
 SHELL := /bin/bash
+export TZ := UTC
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 JARS := .jars/.fetched
 SCALE ?= 1
 
-.PHONY: setup demo test bench lock clean
+.PHONY: setup demo test bench lint lock clean
 
 setup: $(STAMP) $(JARS)
 
@@ -28,6 +29,9 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check lib jobs tests bench scripts
 
 bench: setup
 	$(PY) bench/pipeline_scale.py --scales 1 10

@@ -6,11 +6,10 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from pyspark.sql import functions as F
-
 from parity import features, quality
 from parity.jobkit import JobContext, run_job
-from parity.schema import CUSTOMER_ID, LABEL_TS, RAW_LABELS
+from parity.schema import CUSTOMER_ID, LABEL, LABEL_AVAILABLE_AT, LABEL_TS, RAW_LABELS
+from pyspark.sql import functions as F
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -19,6 +18,9 @@ def body(ctx: JobContext) -> None:
     settings, tables = ctx.settings, ctx.settings.tables
     labels = ctx.catalog.read(tables.raw_labels)
     quality.require_columns(labels, RAW_LABELS, source=tables.raw_labels)
+    known_at = settings.training.labels_known_at
+    if known_at is not None:
+        labels = labels.filter(F.col(LABEL_AVAILABLE_AT) <= F.lit(known_at))
     sets = features.feature_sets(settings.features.windows_days)
     lookups = features.read_feature_lookups(ctx.catalog, sets, tables)
     max_age = settings.training.max_feature_age_days
@@ -41,7 +43,7 @@ def body(ctx: JobContext) -> None:
             "labels.in": labels.count(),
             "rows.out": written.count(),
             "labels.without_features": written.filter(F.col(activity_probe).isNull()).count(),
-            "labels.positive": written.filter(F.col("label") == 1).count(),
+            "labels.positive": written.filter(F.col(LABEL) == 1).count(),
         }
     )
 

@@ -6,12 +6,11 @@ import sys
 import time
 from pathlib import Path
 
-from pyspark.sql import functions as F
-
 from parity import features, governance, scoring
 from parity.jobkit import JobContext, run_job
 from parity.model import load_feature_spec
 from parity.schema import CUSTOMER_ID, FEATURE_TS, SCORE_TS, UPDATED_AT
+from pyspark.sql import functions as F
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from parity.tables import table_path
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from parity.tables import table_path
 from tests.conftest import PipelineRun
 from tests.support import REPO, submit
 
@@ -109,7 +109,7 @@ def test_cluster_runs_give_the_local_results(
         assert run.returncode == 0, f"{job} on the cluster failed:\n{run.stderr[-4000:]}"
         assert run.summary["status"] == "succeeded"
 
-    def read(settings, name: str):  # noqa: ANN001, ANN202
+    def read(settings, name: str):
         return spark.read.format("delta").load(table_path(settings, name))
 
     for name in (local.tables.customer_activity, local.tables.customer_profile, local.tables.events_quarantine):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from parity.conf import ConfError, load_settings
+
 from tests.support import CONF_DIR
 
 
@@ -56,7 +56,7 @@ def test_bad_value_names_the_key() -> None:
 
 
 def test_bad_table_name_is_rejected() -> None:
-    with pytest.raises(ConfError, match="tables.predictions"):
+    with pytest.raises(ConfError, match=r"tables\.predictions"):
         load_settings(CONF_DIR, overrides=["tables.predictions=scores"])
 
 
@@ -66,7 +66,7 @@ def test_unknown_env_lists_the_known_ones() -> None:
 
 
 def test_malformed_set_is_rejected() -> None:
-    with pytest.raises(ConfError, match="dotted.key=value"):
+    with pytest.raises(ConfError, match=r"dotted\.key=value"):
         load_settings(CONF_DIR, overrides=["data.customers"])
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from pyspark.sql import SparkSession
-
 from parity import datagen
 from parity.conf import load_settings
 from parity.tables import Catalog
+from pyspark.sql import SparkSession
+
 from tests.support import CONF_DIR, REPO, storage_overrides, submit
 
 TEST_SPARK = ["spark.master=local[2]", "spark.conf.spark.sql.shuffle.partitions=2"]

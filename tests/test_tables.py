@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from parity.conf import Settings
+from parity.tables import Catalog, TableNotFoundError, table_path
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
-
-from parity.conf import Settings
-from parity.tables import Catalog, TableNotFoundError, table_path
 
 
 def _failing(spark: SparkSession):
@@ -34,7 +33,7 @@ def test_reads_are_pinned_and_recorded(spark: SparkSession, tmp_settings: Settin
     assert catalog.read("raw.numbers").count() == 5
     assert [(t.table, t.version) for t in catalog.inputs] == [("raw.numbers", 0), ("raw.numbers", 1)]
     assert [(t.table, t.version) for t in catalog.outputs] == [("raw.numbers", 0), ("raw.numbers", 1)]
-    with pytest.raises(TableNotFoundError, match="raw.missing"):
+    with pytest.raises(TableNotFoundError, match=r"raw\.missing"):
         catalog.read("raw.missing")
 
 

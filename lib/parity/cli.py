@@ -22,7 +22,7 @@ from parity.tables import table_path
 PIPELINE = ("generate_data", "build_features", "build_training_set", "train", "score")
 
 
-def _settings(args: argparse.Namespace):  # noqa: ANN202
+def _settings(args: argparse.Namespace):
     return load_settings(args.conf_dir, env=args.env, overrides=args.overrides)
 
 
@@ -92,7 +92,7 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_counts(settings, job: str, summary: dict) -> list[str]:  # noqa: ANN001
+def _check_counts(settings, job: str, summary: dict) -> list[str]:
     """Compare the summary's row counts with what delta-rs reads at the reported versions."""
     from deltalake import DeltaTable
 

@@ -110,6 +110,9 @@ class TrainingConf(_Strict):
     parallelism: int = Field(2, gt=0)
     seed: int = 11
     max_feature_age_days: int | None = Field(None, gt=0)
+    labels_known_at: dt.datetime | None = Field(
+        None, description="Train only on labels whose outcome was known by then (label_available_at); default: all."
+    )
 
 
 class ScoringConf(_Strict):

@@ -14,9 +14,6 @@ import inspect
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 
-from pyspark.sql import DataFrame, Window
-from pyspark.sql import functions as F
-
 from parity import pii, transforms
 from parity.conf import TablesConf
 from parity.quality import MissingColumnsError, Rule, at_least, not_null, require_columns, split_valid
@@ -35,6 +32,8 @@ from parity.schema import (
     UPDATED_AT,
 )
 from parity.tables import Catalog
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
 
 CONTACT_FLAG = "note_has_contact"
 TENURE_DAYS = "tenure_days"
@@ -257,7 +256,7 @@ def as_of_join(
     return joined.select(*selected)
 
 
-def _struct_type(features: DataFrame, feature_ts: str, columns: list[str]):  # noqa: ANN202 - a Spark DataType
+def _struct_type(features: DataFrame, feature_ts: str, columns: list[str]):
     return features.select(F.struct(F.col(feature_ts).alias("_feature_ts"), *columns).alias("s")).schema["s"].dataType
 
 

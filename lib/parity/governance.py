@@ -14,7 +14,6 @@ from pathlib import Path
 import mlflow
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
-
 from parity.conf import Settings
 from parity.training import SweepResult
 
@@ -92,7 +91,7 @@ def tag_model_version(name: str, version: str, tags: dict[str, str]) -> None:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def set_alias(name: str, alias: str, version: str) -> None:

@@ -20,13 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import SparkSession
-
 from parity.conf import ConfError, Settings, load_settings
 from parity.features import transform_code_hash
 from parity.lineage import RunRecord, git_sha
-from parity.session import get_spark
+from parity.session import MissingJarsError, get_spark
 from parity.tables import Catalog
+from pyspark.sql import SparkSession
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -86,7 +85,11 @@ def run_job(
         print(f"error: {job}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
-    spark = get_spark(settings)
+    try:
+        spark = get_spark(settings)
+    except MissingJarsError as exc:
+        print(f"error: {job}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     catalog = Catalog(spark, settings)
     record = RunRecord(
         run_id=uuid.uuid4().hex,
@@ -95,21 +98,21 @@ def run_job(
         conf_hash=settings.conf_hash(),
         git_sha=git_sha(settings.project_root),
         code_hash=transform_code_hash(),
-        started_at=dt.datetime.now(dt.timezone.utc),
+        started_at=dt.datetime.now(dt.UTC),
     )
     ctx = JobContext(settings=settings, spark=spark, catalog=catalog, args=args, record=record)
     try:
         body(ctx)
         record.status = "succeeded"
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one line and a failed audit row
+    except Exception as exc:
         record.status, record.error = "failed", _one_line(exc)
         if os.environ.get("PARITY_DEBUG"):
             traceback.print_exc()
     record.inputs, record.outputs, record.counts = catalog.inputs, catalog.outputs, ctx.counts
-    record.ended_at = dt.datetime.now(dt.timezone.utc)
+    record.ended_at = dt.datetime.now(dt.UTC)
     try:
         _append_audit(ctx)
-    except Exception as exc:  # noqa: BLE001 - a run without its lineage row is a failed run
+    except Exception as exc:
         print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     if record.status != "succeeded":

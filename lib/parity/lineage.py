@@ -14,10 +14,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parity.tables import TableVersion
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
-
-from parity.tables import TableVersion
 
 _TABLE_VERSION = T.StructType([T.StructField("table", T.StringType()), T.StructField("version", T.LongType())])
 AUDIT_RUNS = T.StructType(
@@ -102,7 +101,7 @@ class RunRecord:
         }
 
     def to_frame(self, spark: SparkSession) -> DataFrame:
-        ended = self.ended_at or dt.datetime.now(dt.timezone.utc)
+        ended = self.ended_at or dt.datetime.now(dt.UTC)
         row = (
             self.run_id,
             self.job,

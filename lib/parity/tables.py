@@ -12,9 +12,8 @@ import json
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
-
 from parity.conf import ZONES, Settings
+from pyspark.sql import DataFrame, SparkSession
 
 
 class TableNotFoundError(LookupError):

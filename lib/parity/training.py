@@ -81,7 +81,7 @@ def time_split(
     distinct = np.sort(times.unique())
     if len(distinct) < 2:
         raise ValueError(f"a time split needs at least two distinct {ts_column} values, found {len(distinct)}")
-    cutoff_index = min(len(distinct) - 1, max(1, int(round(len(distinct) * (1 - validation_fraction)))))
+    cutoff_index = min(len(distinct) - 1, max(1, round(len(distinct) * (1 - validation_fraction))))
     cutoff = pd.Timestamp(distinct[cutoff_index])
     is_valid = (times >= cutoff).to_numpy()
     y = frame[label_column].to_numpy(dtype="int64")
