@@ -6,10 +6,11 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from pyspark.sql import functions as F
+
 from parity import features, quality
 from parity.jobkit import JobContext, run_job
 from parity.schema import CUSTOMER_ID, LABEL, LABEL_AVAILABLE_AT, LABEL_TS, RAW_LABELS
-from pyspark.sql import functions as F
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -22,7 +23,7 @@ def body(ctx: JobContext) -> None:
     if known_at is not None:
         labels = labels.filter(F.col(LABEL_AVAILABLE_AT) <= F.lit(known_at))
     sets = features.feature_sets(settings.features.windows_days)
-    lookups = features.read_feature_lookups(ctx.catalog, sets, tables)
+    lookups = features.read_feature_lookups(ctx.catalog, features.feature_sources(sets, tables))
     max_age = settings.training.max_feature_age_days
     training = features.assemble_features(
         labels.select(*RAW_LABELS.fieldNames()),

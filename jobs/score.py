@@ -6,11 +6,12 @@ import sys
 import time
 from pathlib import Path
 
+from pyspark.sql import functions as F
+
 from parity import features, governance, scoring
 from parity.jobkit import JobContext, run_job
 from parity.model import load_feature_spec
 from parity.schema import CUSTOMER_ID, FEATURE_TS, SCORE_TS, UPDATED_AT
-from pyspark.sql import functions as F
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -20,8 +21,11 @@ def body(ctx: JobContext) -> None:
     governance.configure_mlflow(settings)
     model_uri, model_version, model_run_id = governance.resolve_model_version(settings)
     spec = load_feature_spec(model_uri)
-    sets = [features.FeatureSet.from_dict(lookup["feature_set"]) for lookup in spec.feature_sets]
-    lookups = features.read_feature_lookups(ctx.catalog, sets, tables)
+    if not spec.feature_sets:
+        raise ValueError(f"model {model_uri} names no feature sets in its spec; retrain it with parity")
+    # The tables the model was trained on, read at their newest versions.
+    sources = [(features.FeatureSet.from_dict(fs["feature_set"]), str(fs["table"])) for fs in spec.feature_sets]
+    lookups = features.read_feature_lookups(ctx.catalog, sources)
 
     score_time = settings.scoring.score_time
     if score_time is None:  # default: the newest complete day of activity features

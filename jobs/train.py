@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+
 from parity import features, governance, training
 from parity.jobkit import JobContext, run_job
 from parity.model import FeatureSpec, log_packaged_model

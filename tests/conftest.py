@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from parity.conf import Settings, load_settings
-from parity.session import get_spark
 from pyspark.sql import SparkSession
 
+from parity.conf import Settings, load_settings
+from parity.session import get_spark
 from tests.support import CONF_DIR, SMALL_DATA, JobRun, storage_overrides, submit
 
 TEST_SPARK = [

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from parity.tables import table_path
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
+from parity.tables import table_path
 from tests.conftest import PipelineRun
 from tests.support import REPO, submit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from parity.conf import ConfError, load_settings
 
+from parity.conf import ConfError, load_settings
 from tests.support import CONF_DIR
 
 

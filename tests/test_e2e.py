@@ -7,11 +7,11 @@ import importlib.util
 import mlflow
 from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
-from parity.schema import PII_COLUMNS
-from parity.tables import table_path
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
+from parity.schema import PII_COLUMNS
+from parity.tables import table_path
 from tests.conftest import TEST_SPARK, PipelineRun
 from tests.support import REPO, set_args
 

@@ -8,11 +8,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from pyspark.sql import SparkSession
+from pyspark.testing import assertDataFrameEqual
+
 from parity import datagen
 from parity.conf import load_settings
+from parity.jobkit import JobContext, run_job
 from parity.tables import Catalog
-from pyspark.sql import SparkSession
-
 from tests.support import CONF_DIR, REPO, storage_overrides, submit
 
 TEST_SPARK = ["spark.master=local[2]", "spark.conf.spark.sql.shuffle.partitions=2"]
@@ -63,3 +65,27 @@ def test_missing_required_column_fails_before_any_write(
     audit = catalog.read(settings.tables.audit_runs).collect()
     assert [(r.job, r.status) for r in audit] == [("build_features", "failed")]
     assert "amount" in audit[0].error and json.loads(audit[0].summary)["status"] == "failed"
+
+
+def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = storage_overrides(tmp_path) + TEST_SPARK
+    settings = load_settings(CONF_DIR, overrides=overrides)
+    Catalog(spark, settings).write(spark.range(4), settings.tables.customer_activity)
+
+    def body(ctx: JobContext) -> None:
+        ctx.catalog.write(spark.range(40), ctx.settings.tables.customer_activity)
+        ctx.catalog.write(spark.range(50), ctx.settings.tables.customer_profile)
+        raise RuntimeError("the third write went wrong")
+
+    code = run_job("two_writes", [a for item in overrides for a in ("--set", item)], body, conf_dir=CONF_DIR)
+
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: two_writes: RuntimeError: the third write went wrong (rolled back")
+    catalog = Catalog(spark, settings)
+    assertDataFrameEqual(catalog.read(settings.tables.customer_activity), spark.range(4))
+    assert not catalog.exists(settings.tables.customer_profile)
+    audit = catalog.read(settings.tables.audit_runs).collect()
+    assert [(r.job, r.status, r.outputs) for r in audit] == [("two_writes", "failed", [])]

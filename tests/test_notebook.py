@@ -10,10 +10,10 @@ import nbclient
 import nbformat
 import pytest
 from jupyter_client.manager import KernelManager
-from parity.tables import table_path
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
+from parity.tables import table_path
 from tests.support import CONF_DIR, REPO
 
 if TYPE_CHECKING:

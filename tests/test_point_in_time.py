@@ -6,11 +6,12 @@ import datetime as dt
 import random
 
 import pytest
+from pyspark.sql import SparkSession
+from pyspark.testing import assertDataFrameEqual
+
 from parity.features import FeatureLookup, as_of_join, assemble_features, build_customer_activity, customer_activity
 from parity.quality import MissingColumnsError
 from parity.schema import RAW_EVENTS
-from pyspark.sql import SparkSession
-from pyspark.testing import assertDataFrameEqual
 
 TS = dt.datetime
 SPINE = "label_id INT, customer_id LONG, label_ts TIMESTAMP"

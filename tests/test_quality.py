@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
 from parity.features import validate_events
 from parity.quality import MissingColumnsError, require_columns
 from parity.schema import RAW_EVENTS
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 TS = dt.datetime
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from parity.conf import Settings
-from parity.tables import Catalog, TableNotFoundError, table_path
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
+
+from parity.conf import Settings
+from parity.tables import Catalog, TableNotFoundError, table_path
 
 
 def _failing(spark: SparkSession):
@@ -53,3 +54,16 @@ def test_a_failed_first_write_creates_no_table(spark: SparkSession, tmp_settings
         catalog.write(_failing(spark), "features.never")
     assert not catalog.exists("features.never")
     assert catalog.outputs == []
+
+
+def test_rollback_puts_every_written_table_back(spark: SparkSession, tmp_settings: Settings) -> None:
+    setup = Catalog(spark, tmp_settings)
+    setup.write(spark.range(3), "features.existing")
+    job = Catalog(spark, tmp_settings)
+    job.write(spark.range(100), "features.existing")
+    job.write(spark.range(7), "features.existing", mode="append")
+    job.write(spark.range(5), "features.created")
+    assert job.rollback() == ["features.created", "features.existing"]
+    assertDataFrameEqual(setup.read("features.existing"), spark.range(3))
+    assert not setup.exists("features.created")
+    assert job.outputs == []

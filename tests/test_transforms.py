@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from parity import transforms
-from parity.features import build_customer_profile
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
+
+from parity import transforms
+from parity.features import build_customer_profile
 
 D = dt.date
 TS = dt.datetime

@@ -15,6 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
 from parity.conf import DataConf
 from parity.schema import (
     AMOUNT,
@@ -39,8 +42,6 @@ from parity.schema import (
     SIGNUP_TS,
     UPDATED_AT,
 )
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 FIRST_NAMES = ["ana", "ben", "chloe", "dev", "elif", "femi", "gus", "hana", "ivan", "jo", "kai", "lena"]
 LAST_NAMES = ["smith", "garcia", "ng", "okafor", "muller", "rossi", "silva", "kim", "novak", "patel"]

@@ -14,6 +14,9 @@ import inspect
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
 from parity import pii, transforms
 from parity.conf import TablesConf
 from parity.quality import MissingColumnsError, Rule, at_least, not_null, require_columns, split_valid
@@ -32,8 +35,6 @@ from parity.schema import (
     UPDATED_AT,
 )
 from parity.tables import Catalog
-from pyspark.sql import DataFrame, Window
-from pyspark.sql import functions as F
 
 CONTACT_FLAG = "note_has_contact"
 TENURE_DAYS = "tenure_days"
@@ -307,11 +308,15 @@ def describe_lookups(lookups: list[FeatureLookup]) -> list[dict[str, object]]:
     ]
 
 
-def read_feature_lookups(catalog: Catalog, sets: list[FeatureSet], tables: TablesConf) -> list[FeatureLookup]:
-    """Read the newest version of each feature set's table, pinned for the whole job."""
+def read_feature_lookups(catalog: Catalog, sources: list[tuple[FeatureSet, str]]) -> list[FeatureLookup]:
+    """Read each (feature set, table name) at the table's newest version, pinned for the whole job."""
     lookups = []
-    for feature_set in sets:
-        name = getattr(tables, feature_set.table_key)
+    for feature_set, name in sources:
         frame, version = catalog.read_versioned(name)
         lookups.append(FeatureLookup(feature_set, name, version, frame))
     return lookups
+
+
+def feature_sources(sets: list[FeatureSet], tables: TablesConf) -> list[tuple[FeatureSet, str]]:
+    """Pair each declared feature set with the table conf names for it."""
+    return [(feature_set, getattr(tables, feature_set.table_key)) for feature_set in sets]

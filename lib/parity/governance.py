@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
+
 from parity.conf import Settings
 from parity.training import SweepResult
 

@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyspark.sql import SparkSession
+
 from parity.conf import ConfError, Settings, load_settings
 from parity.features import transform_code_hash
 from parity.lineage import RunRecord, git_sha
 from parity.session import MissingJarsError, get_spark
 from parity.tables import Catalog
-from pyspark.sql import SparkSession
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -104,10 +105,13 @@ def run_job(
     try:
         body(ctx)
         record.status = "succeeded"
-    except Exception as exc:
+    except Exception as exc:  # every failure becomes one line, a rollback and a failed audit row
         record.status, record.error = "failed", _one_line(exc)
         if os.environ.get("PARITY_DEBUG"):
             traceback.print_exc()
+        restored = catalog.rollback()
+        if restored:
+            record.error += f" (rolled back {', '.join(restored)})"
     record.inputs, record.outputs, record.counts = catalog.inputs, catalog.outputs, ctx.counts
     record.ended_at = dt.datetime.now(dt.UTC)
     try:

@@ -14,9 +14,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity.tables import TableVersion
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
+
+from parity.tables import TableVersion
 
 _TABLE_VERSION = T.StructType([T.StructField("table", T.StringType()), T.StructField("version", T.LongType())])
 AUDIT_RUNS = T.StructType(

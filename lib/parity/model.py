@@ -18,8 +18,9 @@ import pandas as pd
 import skops.io
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel, PythonModelContext
-from parity.training import to_model_input
 from sklearn.pipeline import Pipeline
+
+from parity.training import to_model_input
 
 # Types a fitted parity pipeline holds that skops does not trust out of the box. Saving fails
 # if a pipeline holds any other untrusted type, so this list is reviewed when learners change.

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parity.schema import QUARANTINE_REASON, QUARANTINE_RULE
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from parity.schema import QUARANTINE_REASON, QUARANTINE_RULE
 
 
 class MissingColumnsError(ValueError):

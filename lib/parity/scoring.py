@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 
 import mlflow
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
 from parity.features import FeatureLookup, assemble_features
 from parity.model import FeatureSpec
 from parity.schema import MODEL_NAME, MODEL_RUN_ID, MODEL_VERSION, PREDICTION, SCORE_TS
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 
 def scoring_spine(keys: DataFrame, *, entity: str, score_time: dt.datetime) -> DataFrame:

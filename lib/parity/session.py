@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from parity.conf import Settings
 from pyspark.sql import SparkSession
+
+from parity.conf import Settings
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",

@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
-from parity.conf import ZONES, Settings
 from pyspark.sql import DataFrame, SparkSession
+
+from parity.conf import ZONES, Settings
 
 
 class TableNotFoundError(LookupError):
@@ -53,6 +54,7 @@ class Catalog:
     settings: Settings
     inputs: list[TableVersion] = field(default_factory=list)
     outputs: list[TableVersion] = field(default_factory=list)
+    _versions_before: dict[str, int | None] = field(default_factory=dict, repr=False)
 
     def path(self, name: str) -> str:
         return table_path(self.settings, name)
@@ -99,6 +101,7 @@ class Catalog:
         Returns:
             The version the commit created.
         """
+        self._versions_before.setdefault(name, self.version(name))
         writer = df.write.format("delta").mode(mode)
         if mode == "overwrite" and replace_where is None:
             writer = writer.option("overwriteSchema", "true")
@@ -131,6 +134,35 @@ class Catalog:
             return {}
         loaded = json.loads(row["userMetadata"])
         return loaded if isinstance(loaded, dict) else {}
+
+    def rollback(self) -> list[str]:
+        """Put every table this catalog wrote back as it was before its first write.
+
+        A job writing several tables calls this when it fails after some of its commits, so
+        that a failed job leaves every table as it was: a table that existed is restored to
+        its previous version (a RESTORE commit), and a table the job created is removed.
+
+        Returns:
+            The tables that were put back.
+        """
+        restored = []
+        for name, before in reversed(list(self._versions_before.items())):
+            current = self.version(name)
+            if current == before:
+                continue
+            if before is None:
+                self._delete_path(self.path(name))
+            else:
+                DeltaTable.forPath(self.spark, self.path(name)).restoreToVersion(before)
+            restored.append(name)
+        self.outputs.clear()
+        self._versions_before.clear()
+        return restored
+
+    def _delete_path(self, path: str) -> None:
+        jvm = self.spark.sparkContext._jvm
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
+        hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)  # type: ignore[union-attr]
 
     @staticmethod
     def _record(entries: list[TableVersion], entry: TableVersion) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from parity.pii import contains_pii, redact
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+
+from parity.pii import contains_pii, redact
 
 DAY = "day"
 N_EVENTS = "n_events"
