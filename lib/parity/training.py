@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from hyperopt import STATUS_OK, SparkTrials, Trials, fmin, hp, space_eval, tpe
+from hyperopt.exceptions import AllTrialsFailed
 from pyspark.sql import SparkSession
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -187,10 +188,8 @@ def run_sweep(
             rstate=np.random.default_rng(seed),
             show_progressbar=False,
         )
-    except Exception as exc:
-        if "no successful" in str(exc).lower() or "all trials" in str(exc).lower():
-            raise NoSuccessfulTrialError(f"every one of {max_evals} trials failed") from exc
-        raise
+    except AllTrialsFailed as exc:
+        raise NoSuccessfulTrialError(f"every one of {max_evals} trials failed") from exc
     finally:
         broadcast.destroy()
     results = [_trial_result(i, t) for i, t in enumerate(trials.trials)]

@@ -1,0 +1,88 @@
+"""Training pieces: the time split, and the packaged model's safe round trip through MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from parity.conf import Settings
+from parity.governance import configure_mlflow
+from parity.model import FeatureSpec, UntrustedModelTypesError, check_trusted, load_feature_spec, log_packaged_model
+from parity.training import build_pipeline, fit_and_evaluate, time_split
+
+PARAMS = {"learning_rate": 0.1, "max_leaf_nodes": 8, "min_samples_leaf": 5, "l2_regularization": 0.1, "max_iter": 20}
+
+
+def _labelled(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    activity = rng.poisson(3, n).astype(float)
+    activity[rng.random(n) < 0.1] = np.nan
+    return pd.DataFrame(
+        {
+            "label_ts": pd.to_datetime("2026-01-01", utc=True) + pd.to_timedelta(rng.integers(0, 10, n) * 7, unit="D"),
+            "activity": activity,
+            "segment": rng.choice(["a", "b", None], n),
+            "label": (np.nan_to_num(activity, nan=0) < 2).astype(int),
+        }
+    )
+
+
+def test_time_split_validates_on_later_labels_only() -> None:
+    frame = _labelled()
+    data = time_split(
+        frame, ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
+        validation_fraction=0.3,
+    )
+    train_ts = frame.loc[data.x_train.index, "label_ts"]
+    valid_ts = frame.loc[data.x_valid.index, "label_ts"]
+    assert train_ts.max() < valid_ts.min() == data.cutoff
+    assert len(data.x_train) + len(data.x_valid) == len(frame)
+    assert 0.15 < len(data.x_valid) / len(frame) < 0.45
+
+
+def test_time_split_refuses_a_single_class_side() -> None:
+    frame = _labelled().assign(label=0)
+    with pytest.raises(ValueError, match="fewer than two classes"):
+        time_split(frame, ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
+                   validation_fraction=0.3)
+
+
+def _double(x: np.ndarray) -> np.ndarray:
+    return x * 2
+
+
+def test_untrusted_types_are_refused_before_saving() -> None:
+    odd = make_pipeline(FunctionTransformer(_double))
+    odd.fit(np.ones((3, 1)))
+    with pytest.raises(UntrustedModelTypesError, match="_double"):
+        check_trusted(odd)
+
+
+def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_path: Path) -> None:
+    data = time_split(
+        _labelled(), ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
+        validation_fraction=0.3,
+    )
+    pipeline, metrics = fit_and_evaluate(PARAMS, data, seed=1)
+    assert metrics["val_auc"] > 0.9
+    spec = FeatureSpec(
+        entity="customer_id", timestamp="feature_ts", feature_sets=[], request_time=[], numeric=["activity"],
+        categorical=["segment"], code_hash="abc123",
+    )
+    experiment = configure_mlflow(tmp_settings)
+    with mlflow.start_run(experiment_id=experiment):
+        info = log_packaged_model(pipeline, spec, data.x_valid.head(3), registered_model="unit_model")
+    uri = f"models:/unit_model/{info.registered_model_version}"
+
+    loaded = mlflow.pyfunc.load_model(uri)
+    expected = build_pipeline(PARAMS, ["activity"], ["segment"], seed=1).fit(data.x_train, data.y_train)
+    np.testing.assert_allclose(loaded.predict(data.x_valid).to_numpy(), expected.predict_proba(data.x_valid)[:, 1])
+    assert load_feature_spec(uri) == spec
+    files = {p.name for p in Path(mlflow.artifacts.download_artifacts(uri)).rglob("*")}
+    assert "model.skops" in files and not any(name.endswith((".pkl", ".pickle")) for name in files)
