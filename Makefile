@@ -32,6 +32,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check lib jobs tests bench scripts
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) bench/pipeline_scale.py --scales 1 10

@@ -8,6 +8,7 @@ setup(
     description="One definition of every feature, run the same way everywhere.",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
+    package_data={"parity": ["py.typed"]},
     python_requires=">=3.11",
     install_requires=[
         "pyspark==4.2.0",

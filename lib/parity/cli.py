@@ -14,15 +14,16 @@ import json
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
-from parity.conf import ConfError, load_settings
+from parity.conf import ConfError, Settings, load_settings
 from parity.session import DELTA_CONF, MissingJarsError, delta_jars, python_executable, session_conf
 from parity.tables import table_path
 
 PIPELINE = ("generate_data", "build_features", "build_training_set", "train", "score")
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.conf_dir, env=args.env, overrides=args.overrides)
 
 
@@ -92,7 +93,7 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_counts(settings, job: str, summary: dict) -> list[str]:
+def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list[str]:
     """Compare the summary's row counts with what delta-rs reads at the reported versions."""
     from deltalake import DeltaTable
 

@@ -16,6 +16,7 @@ from types import ModuleType
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType
 
 from parity import pii, transforms
 from parity.conf import TablesConf
@@ -257,7 +258,7 @@ def as_of_join(
     return joined.select(*selected)
 
 
-def _struct_type(features: DataFrame, feature_ts: str, columns: list[str]):
+def _struct_type(features: DataFrame, feature_ts: str, columns: list[str]) -> DataType:
     return features.select(F.struct(F.col(feature_ts).alias("_feature_ts"), *columns).alias("s")).schema["s"].dataType
 
 

@@ -162,7 +162,7 @@ class Catalog:
     def _delete_path(self, path: str) -> None:
         jvm = self.spark.sparkContext._jvm
         hadoop_path = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
-        hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)  # type: ignore[union-attr]
+        hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)
 
     @staticmethod
     def _record(entries: list[TableVersion], entry: TableVersion) -> None:
