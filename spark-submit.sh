@@ -34,12 +34,22 @@ done
 
 export TZ=UTC PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
 # Validates the conf (unknown keys, bad values, missing jars) before Spark starts.
-submit_out="$("$PY" -m parity.cli submit-args --conf-dir "$ROOT/conf" "${job_args[@]}")" || exit $?
+export PARITY_SPARK_LOG="$ROOT/build/logs/$job-$(date -u +%Y%m%dT%H%M%S)-$$.log"
+submit_out="$("$PY" -m parity.cli submit-args --conf-dir "$ROOT/conf" --log-file "$PARITY_SPARK_LOG" "${job_args[@]}")" || exit $?
 mapfile -t submit_args <<< "$submit_out"
 
-mkdir -p "$ROOT/build"
+mkdir -p "$ROOT/build/logs"
 lib_zip="$("$PY" -m parity.cli package --out "$ROOT/build/parity-lib-$$.zip")"
 trap 'rm -f "$lib_zip"' EXIT
 
+# spark-submit merges the Python driver's stderr into its stdout, so the job's `error:` line
+# is routed back to stderr here; stdout keeps the job's output, ending with its JSON summary.
+# The JVM's notice about the incubating vector module is noise, not a problem: it is dropped.
+set +e
 "$VENV/bin/spark-submit" "${submit_args[@]}" --py-files "$lib_zip" "${extra_args[@]}" \
-  "$ROOT/jobs/$job.py" "${job_args[@]}"
+  "$ROOT/jobs/$job.py" "${job_args[@]}" \
+  2> >(grep -v --line-buffered '^WARNING: Using incubator modules' >&2) \
+  | awk '/^error: /{ print > "/dev/stderr"; fflush("/dev/stderr"); next } { print; fflush() }'
+status=${PIPESTATUS[0]}
+wait
+exit "$status"

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +52,13 @@ def _wait_for_workers(log: Path, count: int, timeout: float = 90) -> None:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A master and two one-core workers, started with spark-class and always stopped."""
     work = tmp_path_factory.mktemp("cluster")
-    env = {**os.environ, "SPARK_WORKER_DIR": str(work / "work"), "SPARK_LOCAL_IP": "127.0.0.1", "TZ": "UTC"}
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,  # spark-class finds SPARK_HOME through the venv's pyspark
+        "SPARK_WORKER_DIR": str(work / "work"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "TZ": "UTC",
+    }
     port = _free_port()
     master_url = f"spark://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []

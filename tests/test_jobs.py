@@ -89,3 +89,11 @@ def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
     assert not catalog.exists(settings.tables.customer_profile)
     audit = catalog.read(settings.tables.audit_runs).collect()
     assert [(r.job, r.status, r.outputs) for r in audit] == [("two_writes", "failed", [])]
+
+
+def test_a_failing_submitted_job_prints_exactly_one_error_line(tmp_path: Path) -> None:
+    run = submit("build_training_set", storage_overrides(tmp_path))
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == run.error_lines
+    assert len(run.error_lines) == 1 and "table raw.labels does not exist" in run.error_lines[0]
+    assert not (tmp_path / "data" / "training").exists()

@@ -36,8 +36,10 @@ def submit_args(args: argparse.Namespace) -> int:
     conf["spark.executorEnv.TZ"] = "UTC"
     log4j = Path(args.conf_dir) / "log4j2.properties"
     if log4j.is_file():
-        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j.resolve()}"
-        conf["spark.executor.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j.resolve()}"
+        options = f"-Dlog4j2.configurationFile=file:{log4j.resolve()}"
+        if args.log_file:
+            options += f" -Dparity.log.file={Path(args.log_file).resolve()}"
+        conf["spark.driver.extraJavaOptions"] = options
     for key, value in {**conf, **DELTA_CONF}.items():
         lines += ["--conf", f"{key}={value}"]
     print("\n".join(lines))
@@ -131,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--env", default=None)
         cmd.add_argument("--set", dest="overrides", action="append", default=[])
         cmd.set_defaults(fn=fn)
+        if name == "submit-args":
+            cmd.add_argument("--log-file", default=None, help="where the driver's Spark log goes")
     pkg = sub.add_parser("package")
     pkg.add_argument("--out", required=True)
     pkg.set_defaults(fn=package)

@@ -120,7 +120,8 @@ def run_job(
         print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     if record.status != "succeeded":
-        print(f"error: {job}: {record.error}", file=sys.stderr)
+        log = os.environ.get("PARITY_SPARK_LOG")
+        print(f"error: {job}: {record.error}" + (f" (Spark log: {log})" if log else ""), file=sys.stderr)
         return EXIT_FAILED
     print(json.dumps(record.summary(), default=str, sort_keys=True))
     return EXIT_OK
