@@ -7,7 +7,7 @@ from pathlib import Path
 
 from parity import features, quality
 from parity.jobkit import JobContext, run_job
-from parity.schema import QUARANTINE_RULE, RAW_CUSTOMERS
+from parity.schema import QUARANTINE_RULE, RAW_CUSTOMERS, RAW_EVENTS
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -37,7 +37,14 @@ def body(ctx: JobContext) -> None:
             f"{tables.customer_profile}.rows": ctx.catalog.row_count(tables.customer_profile, profile_version),
         }
     )
-    ctx.summary_extra(quarantine_rules=tally, features_end_day=str(end_day))
+    ctx.summary_extra(
+        quarantine_rules=tally,
+        features_end_day=str(end_day),
+        ignored_columns={
+            tables.raw_events: quality.unexpected_columns(events, RAW_EVENTS),
+            tables.raw_customers: quality.unexpected_columns(customers, RAW_CUSTOMERS),
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

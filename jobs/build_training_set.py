@@ -11,13 +11,14 @@ from pyspark.sql import functions as F
 from parity import features, quality
 from parity.jobkit import JobContext, run_job
 from parity.schema import CUSTOMER_ID, LABEL, LABEL_AVAILABLE_AT, LABEL_TS, RAW_LABELS
+from parity.tables import content_digest
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def body(ctx: JobContext) -> None:
     settings, tables = ctx.settings, ctx.settings.tables
-    labels = ctx.catalog.read(tables.raw_labels)
+    labels, labels_version = ctx.catalog.read_versioned(tables.raw_labels)
     quality.require_columns(labels, RAW_LABELS, source=tables.raw_labels)
     known_at = settings.training.labels_known_at
     if known_at is not None:
@@ -32,12 +33,16 @@ def body(ctx: JobContext) -> None:
         spine_ts=LABEL_TS,
         max_age=dt.timedelta(days=max_age) if max_age else None,
     )
+    # The inputs, pinned: table, version, commit time and content digest of each.
+    manifest = [ctx.catalog.manifest_entry(tables.raw_labels, labels_version)]
+    manifest += [ctx.catalog.manifest_entry(lookup.table, lookup.version) for lookup in lookups]
     version = ctx.catalog.write(
         training,
         tables.training_set,
-        commit_metadata={"feature_lookups": features.describe_lookups(lookups), "labels": tables.raw_labels},
+        commit_metadata={"feature_lookups": features.describe_lookups(lookups), "manifest": manifest},
     )
     written = ctx.catalog.snapshot(tables.training_set, version)
+    ctx.summary_extra(manifest=manifest, training_set_digest=content_digest(written))
     activity_probe = sets[0].features[0]
     ctx.counts.update(
         {

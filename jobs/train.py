@@ -19,7 +19,8 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 def body(ctx: JobContext) -> None:
     settings, tables = ctx.settings, ctx.settings.tables
     frame, version = ctx.catalog.read_versioned(tables.training_set)
-    lookups = ctx.catalog.commit_metadata(tables.training_set, version).get("feature_lookups", [])
+    built_with = ctx.catalog.commit_metadata(tables.training_set, version)
+    lookups = built_with.get("feature_lookups", [])
     numeric, categorical = features.model_inputs(settings.features.windows_days)
     data = training.time_split(
         frame.toPandas(),
@@ -55,6 +56,7 @@ def body(ctx: JobContext) -> None:
         mlflow.log_params({"max_evals": conf.max_evals, "parallelism": conf.parallelism, "seed": conf.seed})
         mlflow.log_dict({k: str(v) for k, v in training.SEARCH_SPACE.items()}, "search_space.json")
         mlflow.log_dict(json.loads(spec.to_json()), "feature_spec.json")
+        mlflow.log_dict({"training_set": spec.training_set, "inputs": built_with.get("manifest", [])}, "manifest.json")
         sweep = training.run_sweep(
             ctx.spark, data, max_evals=conf.max_evals, parallelism=conf.parallelism, seed=conf.seed
         )

@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from parity.schema import PII_COLUMNS
-from parity.tables import table_path
+from parity.tables import content_digest, table_path
 from tests.conftest import TEST_SPARK, PipelineRun
 from tests.support import REPO, set_args
 
@@ -86,6 +86,23 @@ def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: Pi
     assert {fs["table"] for fs in spec["feature_sets"]} == {settings.tables.customer_activity, settings.tables.customer_profile}
     inputs = set(info.signature.inputs.input_names())
     assert inputs == set(spec["numeric"] + spec["categorical"]) and inputs.isdisjoint(PII_COLUMNS)
+
+
+def test_the_training_set_records_a_manifest_of_its_inputs(pipeline: PipelineRun, spark: SparkSession) -> None:
+    settings, summary = pipeline.settings(), pipeline.summary("build_training_set")
+    manifest = summary["manifest"]
+    assert [(m["table"], m["version"]) for m in manifest] == [(i["table"], i["version"]) for i in summary["inputs"]]
+    for entry in manifest:
+        frame = spark.read.format("delta").option("versionAsOf", entry["version"]).load(table_path(settings, entry["table"]))
+        assert entry["digest"] == content_digest(frame)
+    training = spark.read.format("delta").load(table_path(settings, settings.tables.training_set))
+    assert summary["training_set_digest"] == content_digest(training)
+
+    client = MlflowClient(settings.mlflow.tracking_uri, settings.mlflow.tracking_uri)
+    logged = mlflow.artifacts.load_dict(
+        client.get_run(pipeline.summary("train")["mlflow_run_id"]).info.artifact_uri + "/manifest.json"
+    )
+    assert logged["inputs"] == manifest
 
 
 def test_every_run_is_in_the_audit_table(pipeline: PipelineRun) -> None:

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from parity.conf import Settings
-from parity.tables import Catalog, TableNotFoundError, table_path
+from parity.tables import Catalog, TableNotFoundError, content_digest, table_path
 
 
 def _failing(spark: SparkSession):
@@ -67,3 +67,12 @@ def test_rollback_puts_every_written_table_back(spark: SparkSession, tmp_setting
     assertDataFrameEqual(setup.read("features.existing"), spark.range(3))
     assert not setup.exists("features.created")
     assert job.outputs == []
+
+
+def test_content_digest_depends_on_rows_not_their_order(spark: SparkSession) -> None:
+    rows = [(1, "a", 2.5), (2, None, 1.0), (3, "c", None)]
+    schema = "id LONG, s STRING, x DOUBLE"
+    digest = content_digest(spark.createDataFrame(rows, schema))
+    assert digest == content_digest(spark.createDataFrame(list(reversed(rows)), schema).repartition(3))
+    assert digest != content_digest(spark.createDataFrame([*rows[:2], (3, "c", 0.0)], schema))
+    assert digest.startswith("3:")

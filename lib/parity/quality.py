@@ -44,6 +44,11 @@ def require_columns(df: DataFrame, schema: T.StructType, *, source: str) -> None
         raise MissingColumnsError(f"{source}: {'; '.join(problems)}")
 
 
+def unexpected_columns(df: DataFrame, schema: T.StructType) -> list[str]:
+    """Columns of `df` that `schema` does not declare: reported by jobs, then ignored."""
+    return [c for c in df.columns if c not in schema.fieldNames()]
+
+
 @dataclass(frozen=True)
 class Rule:
     """A row-level expectation: `check` is true for a good row."""

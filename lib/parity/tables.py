@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from parity.conf import ZONES, Settings
 
@@ -44,6 +45,14 @@ def latest_version(spark: SparkSession, path: str) -> int | None:
         return None
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()
     return None if row is None else int(row["version"])
+
+
+def content_digest(df: DataFrame) -> str:
+    """An order-independent digest of a frame's rows: row count plus the sum of 64-bit row hashes."""
+    row_hash = F.xxhash64(*[F.col(f"`{c}`") for c in df.columns])
+    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(row_hash.cast("decimal(38,0)")).alias("h")).first()
+    n, total = (0, 0) if row is None else (row["n"], row["h"] or 0)
+    return f"{n}:{int(total) % (1 << 64):016x}"
 
 
 @dataclass
@@ -125,6 +134,24 @@ class Catalog:
     def row_count(self, name: str, version: int) -> int:
         """Rows in one version of a table (a check, not recorded as an input)."""
         return self.snapshot(name, version).count()
+
+    def manifest_entry(self, name: str, version: int) -> dict[str, object]:
+        """What pins one input of a build: (table, version, commit time, content digest).
+
+        The digest is order-independent (a sum of row hashes), so it identifies the rows of
+        that version whatever the file layout; it runs one Spark job over the table.
+        """
+        commit = (
+            DeltaTable.forPath(self.spark, self.path(name)).history().filter(f"version = {int(version)}").first()
+        )
+        if commit is None:
+            raise TableNotFoundError(f"table {name} has no version {version}")
+        return {
+            "table": name,
+            "version": version,
+            "commit_time": commit["timestamp"].isoformat(),
+            "digest": content_digest(self.snapshot(name, version)),
+        }
 
     def commit_metadata(self, name: str, version: int) -> dict[str, object]:
         """The metadata stored with one commit of a table (empty if none)."""
