@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JARS := .jars/.fetched
-SCALE ?= 1
+# Extra job arguments for the demo, e.g. make demo ARGS="--set data.customers=20000"
+ARGS ?=
 
 .PHONY: setup demo test bench lint lock clean
 
@@ -25,7 +26,7 @@ $(JARS): scripts/fetch_jars.py
 	touch $(JARS)
 
 demo: setup
-	./scripts/demo.sh
+	./scripts/demo.sh $(ARGS)
 
 test: setup
 	$(VENV)/bin/pytest
