@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from parity import features, quality
+from parity.conf import SourceQualityConf
 from parity.jobkit import JobContext, run_job
 from parity.schema import QUARANTINE_RULE, RAW_CUSTOMERS, RAW_EVENTS
 
@@ -17,7 +18,9 @@ def body(ctx: JobContext) -> None:
     events = ctx.catalog.read(tables.raw_events)
     customers = ctx.catalog.read(tables.raw_customers)
     quality.require_columns(customers, RAW_CUSTOMERS, source=tables.raw_customers)
-    valid, quarantined = features.validate_events(events, source=tables.raw_events)
+    declared = ctx.settings.quality.get("raw_events", SourceQualityConf())
+    quality.check_freshness(events, declared, source=tables.raw_events, now=ctx.record.started_at)
+    valid, quarantined = features.validate_events(events, declared, source=tables.raw_events)
 
     end_day = features.latest_event_day(valid)
     activity = features.build_customer_activity(valid, windows_days=ctx.settings.features.windows_days, end_day=end_day)

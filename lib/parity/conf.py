@@ -12,10 +12,10 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_ENV = "dev"
 ZONES = ("raw", "features", "training", "predictions", "quarantine", "monitoring", "audit")
@@ -80,6 +80,58 @@ class TablesConf(_Strict):
         return _check_table_name(value)
 
 
+class NotNullExpectation(_Strict):
+    rule: Literal["not_null"]
+    column: str
+
+
+class RangeExpectation(_Strict):
+    rule: Literal["range"]
+    column: str
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> RangeExpectation:
+        if self.min is None and self.max is None:
+            raise ValueError(f"range expectation on '{self.column}' needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"range expectation on '{self.column}' has min {self.min} above max {self.max}")
+        return self
+
+
+class AllowedValuesExpectation(_Strict):
+    rule: Literal["allowed_values"]
+    column: str
+    values: list[str | int | float] = Field(min_length=1)
+
+
+class UniqueExpectation(_Strict):
+    rule: Literal["unique"]
+    columns: list[str] = Field(min_length=1)
+
+
+Expectation = Annotated[
+    NotNullExpectation | RangeExpectation | AllowedValuesExpectation | UniqueExpectation,
+    Field(discriminator="rule"),
+]
+
+
+class SourceQualityConf(_Strict):
+    """Expectations of one raw source. Failing rows are quarantined with the rule and a reason;
+    a source older than `max_staleness_hours` (by `time_column`) fails the job before any write."""
+
+    expectations: list[Expectation] = Field(default_factory=list)
+    time_column: str | None = None
+    max_staleness_hours: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _freshness_needs_a_time_column(self) -> SourceQualityConf:
+        if self.max_staleness_hours is not None and self.time_column is None:
+            raise ValueError("max_staleness_hours needs time_column")
+        return self
+
+
 class DataConf(_Strict):
     """Scale and shape of the generated sample data (jobs/generate_data.py)."""
 
@@ -129,8 +181,18 @@ class Settings(_Strict):
     tables: TablesConf = TablesConf()
     data: DataConf = DataConf()
     features: FeaturesConf = FeaturesConf()
+    quality: dict[str, SourceQualityConf] = Field(
+        default_factory=dict, description="Per source, keyed by its `tables` key (e.g. raw_events)."
+    )
     training: TrainingConf = TrainingConf()
     scoring: ScoringConf = ScoringConf()
+
+    @model_validator(mode="after")
+    def _quality_keys_name_tables(self) -> Settings:
+        unknown = sorted(set(self.quality) - set(TablesConf.model_fields))
+        if unknown:
+            raise ValueError(f"quality has no table key(s) {', '.join(unknown)}; use keys of tables: (e.g. raw_events)")
+        return self
 
     def conf_hash(self) -> str:
         """A stable digest of the effective configuration, recorded in lineage."""

@@ -19,8 +19,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
 from parity import pii, transforms
-from parity.conf import TablesConf
-from parity.quality import MissingColumnsError, Rule, at_least, not_null, require_columns, split_valid
+from parity.conf import Expectation, NotNullExpectation, SourceQualityConf, TablesConf
+from parity.quality import MissingColumnsError, apply_expectations, require_columns
 from parity.schema import (
     AMOUNT,
     CREDIT_LIMIT,
@@ -130,19 +130,29 @@ def transform_code_hash(modules: tuple[ModuleType, ...] = (transforms, pii)) -> 
     return digest.hexdigest()[:16]
 
 
-def event_rules() -> list[Rule]:
-    """The expectations raw events must meet to feed features; failing rows are quarantined."""
-    return [not_null(CUSTOMER_ID), not_null(EVENT_TS), not_null(AMOUNT), at_least(AMOUNT, 0.0)]
+def event_expectations(declared: SourceQualityConf) -> list[Expectation]:
+    """The declared expectations of raw events, after the two the feature build cannot do without."""
+    structural: list[Expectation] = [
+        NotNullExpectation(rule="not_null", column=CUSTOMER_ID),
+        NotNullExpectation(rule="not_null", column=EVENT_TS),
+    ]
+    return structural + [e for e in declared.expectations if e not in structural]
 
 
-def validate_events(events: DataFrame, *, source: str = "raw events") -> tuple[DataFrame, DataFrame]:
+def validate_events(
+    events: DataFrame, declared: SourceQualityConf, *, source: str = "raw events"
+) -> tuple[DataFrame, DataFrame]:
     """Split raw events into (valid, quarantined with rule and reason); notes in quarantine are redacted.
+
+    Columns beyond the raw-events contract are dropped here (jobs report them).
 
     Raises:
         MissingColumnsError: a required column is missing or retyped.
     """
     require_columns(events, RAW_EVENTS, source=source)
-    valid, quarantined = split_valid(events.select(*RAW_EVENTS.fieldNames()), event_rules())
+    valid, quarantined = apply_expectations(
+        events.select(*RAW_EVENTS.fieldNames()), event_expectations(declared), source=source
+    )
     return valid, quarantined.withColumn(NOTE, pii.redact(F.col(NOTE)))
 
 

@@ -7,17 +7,30 @@ so that rows in = rows out + rows quarantined, always.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from parity.conf import (
+    AllowedValuesExpectation,
+    Expectation,
+    NotNullExpectation,
+    RangeExpectation,
+    SourceQualityConf,
+    UniqueExpectation,
+)
 from parity.schema import QUARANTINE_REASON, QUARANTINE_RULE
 
 
 class MissingColumnsError(ValueError):
     """A DataFrame lacks columns the next step needs, or has them with the wrong type."""
+
+
+class StaleSourceError(ValueError):
+    """A source's newest row is older than its freshness expectation allows."""
 
 
 def require_columns(df: DataFrame, schema: T.StructType, *, source: str) -> None:
@@ -62,8 +75,80 @@ def not_null(column: str) -> Rule:
     return Rule(f"not_null:{column}", F.col(column).isNotNull(), f"{column} is null")
 
 
-def at_least(column: str, minimum: float) -> Rule:
-    return Rule(f"min:{column}", F.col(column) >= F.lit(minimum), f"{column} is below {minimum}")
+def in_range(column: str, minimum: float | None = None, maximum: float | None = None) -> Rule:
+    """Null passes (declare not_null for that); a value outside [minimum, maximum] fails."""
+    check, value = F.lit(True), F.col(column)
+    if minimum is not None:
+        check = check & (value >= F.lit(minimum))
+    if maximum is not None:
+        check = check & (value <= F.lit(maximum))
+    if maximum is None:
+        reason = f"{column} is below {minimum}"
+    elif minimum is None:
+        reason = f"{column} is above {maximum}"
+    else:
+        reason = f"{column} is outside [{minimum}, {maximum}]"
+    return Rule(f"range:{column}", value.isNull() | check, reason)
+
+
+def allowed_values(column: str, values: list[str | int | float]) -> Rule:
+    """Null passes (declare not_null for that); any other value must be one of `values`."""
+    shown = ", ".join(str(v) for v in values)
+    return Rule(
+        f"allowed_values:{column}", F.col(column).isNull() | F.col(column).isin(values), f"{column} is not one of {shown}"
+    )
+
+
+def apply_expectations(
+    df: DataFrame, expectations: list[Expectation], *, source: str
+) -> tuple[DataFrame, DataFrame]:
+    """Split `df` by its declared expectations into (valid, quarantined with rule and reason).
+
+    A `unique` expectation keeps one row per key (the first in a deterministic order of all
+    columns) and quarantines the others as duplicates.
+
+    Raises:
+        MissingColumnsError: an expectation names a column `df` does not have.
+    """
+    named = [c for e in expectations for c in (e.columns if isinstance(e, UniqueExpectation) else [e.column])]
+    missing = sorted({c for c in named if c not in df.columns})
+    if missing:
+        raise MissingColumnsError(f"{source}: expectations name missing column(s) {', '.join(missing)}")
+    rules: list[Rule] = []
+    helpers: list[str] = []
+    for index, expectation in enumerate(expectations):
+        if isinstance(expectation, NotNullExpectation):
+            rules.append(not_null(expectation.column))
+        elif isinstance(expectation, RangeExpectation):
+            rules.append(in_range(expectation.column, expectation.min, expectation.max))
+        elif isinstance(expectation, AllowedValuesExpectation):
+            rules.append(allowed_values(expectation.column, expectation.values))
+        else:
+            rank = f"_unique_rank_{index}"
+            order = [F.col(c).asc_nulls_last() for c in df.columns]
+            df = df.withColumn(rank, F.row_number().over(Window.partitionBy(*expectation.columns).orderBy(*order)))
+            helpers.append(rank)
+            keys = ", ".join(expectation.columns)
+            rules.append(Rule(f"unique:{'+'.join(expectation.columns)}", F.col(rank) == 1, f"duplicate {keys}"))
+    valid, quarantined = split_valid(df, rules)
+    return valid.drop(*helpers), quarantined.drop(*helpers)
+
+
+def check_freshness(df: DataFrame, conf: SourceQualityConf, *, source: str, now: dt.datetime) -> None:
+    """Fail when the newest `time_column` value is older than `max_staleness_hours` (runs a Spark job).
+
+    Raises:
+        StaleSourceError: naming the source, its newest time and the limit.
+    """
+    if conf.max_staleness_hours is None or conf.time_column is None:
+        return
+    newest = df.agg(F.max(conf.time_column).alias("newest")).first()
+    latest = None if newest is None else newest["newest"]
+    limit = now.replace(tzinfo=None) - dt.timedelta(hours=conf.max_staleness_hours)
+    if latest is None or latest < limit:
+        raise StaleSourceError(
+            f"{source} is stale: newest {conf.time_column} is {latest}, older than {conf.max_staleness_hours} h before {now:%Y-%m-%d %H:%M}"
+        )
 
 
 def split_valid(df: DataFrame, rules: list[Rule]) -> tuple[DataFrame, DataFrame]:
