@@ -115,6 +115,12 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
         expected = {tables.training_set: counts["rows.out"]}
         if counts["rows.out"] != counts["labels.in"]:
             return [f"build_training_set: {counts['labels.in']} labels in but {counts['rows.out']} rows out"]
+    elif job == "score":
+        at = DeltaTable(table_path(settings, tables.predictions), version=summary["outputs"][0]["version"])
+        stamps = at.to_pandas(columns=["score_ts"])["score_ts"].astype(str).str.slice(0, 19)
+        scored = int((stamps == str(summary["score_ts"])[:19]).sum())
+        if scored != counts["predictions.out"]:
+            return [f"score: {tables.predictions} has {scored} rows at {summary['score_ts']}, summary says {counts['predictions.out']}"]
     problems = []
     versions = {o["table"]: o["version"] for o in summary["outputs"]}
     for name, want in expected.items():
