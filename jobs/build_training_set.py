@@ -39,7 +39,11 @@ def body(ctx: JobContext) -> None:
     version = ctx.catalog.write(
         training,
         tables.training_set,
-        commit_metadata={"feature_lookups": features.describe_lookups(lookups), "manifest": manifest},
+        commit_metadata={
+            "feature_lookups": features.describe_lookups(lookups),
+            "manifest": manifest,
+            "max_feature_age_days": max_age,
+        },
     )
     written = ctx.catalog.snapshot(tables.training_set, version)
     ctx.summary_extra(manifest=manifest, training_set_digest=content_digest(written))

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from parity import features, governance, scoring
 from parity.jobkit import JobContext, run_job
 from parity.model import load_feature_spec
-from parity.schema import CUSTOMER_ID, FEATURE_TS, SCORE_TS, UPDATED_AT
+from parity.schema import CUSTOMER_ID, SCORE_TS, UPDATED_AT
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -27,9 +27,7 @@ def body(ctx: JobContext) -> None:
     sources = [(features.FeatureSet.from_dict(fs["feature_set"]), str(fs["table"])) for fs in spec.feature_sets]
     lookups = features.read_feature_lookups(ctx.catalog, sources)
 
-    score_time = settings.scoring.score_time
-    if score_time is None:  # default: the newest complete day of activity features
-        score_time = lookups[0].frame.agg(F.max(FEATURE_TS)).first()[0]
+    score_time = settings.scoring.score_time or scoring.default_score_time(lookups)
     customers = ctx.catalog.read(tables.raw_customers).filter(F.col(UPDATED_AT) <= F.lit(score_time))
     spine = scoring.scoring_spine(customers, entity=CUSTOMER_ID, score_time=score_time)
     predictions = scoring.score(
@@ -43,13 +41,13 @@ def body(ctx: JobContext) -> None:
         model_run_id=model_run_id,
     )
     name = tables.predictions
-    replace = f"{SCORE_TS} = '{score_time.isoformat(sep=' ')}'" if ctx.catalog.exists(name) else None
+    replace = scoring.replace_predicate(score_time) if ctx.catalog.exists(name) else None
     started = time.perf_counter()
     version = ctx.catalog.write(predictions, name, replace_where=replace)
     scoring_seconds = time.perf_counter() - started
     written = ctx.catalog.snapshot(name, version).filter(F.col(SCORE_TS) == F.lit(score_time))
 
-    ctx.record.model_version = model_version
+    ctx.record.mlflow_run_id, ctx.record.model_version = model_run_id, model_version
     ctx.counts.update({"keys.in": spine.count(), "predictions.out": written.count()})
     ctx.summary_extra(
         model_name=settings.mlflow.registered_model,

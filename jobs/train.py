@@ -11,7 +11,7 @@ import mlflow
 from parity import features, governance, training
 from parity.jobkit import JobContext, run_job
 from parity.model import FeatureSpec, log_packaged_model
-from parity.schema import CUSTOMER_ID, FEATURE_TS, LABEL, LABEL_TS
+from parity.schema import CUSTOMER_ID, FEATURE_TS, LABEL, LABEL_AVAILABLE_AT, LABEL_TS
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -26,6 +26,7 @@ def body(ctx: JobContext) -> None:
         frame.toPandas(),
         ts_column=LABEL_TS,
         label_column=LABEL,
+        available_column=LABEL_AVAILABLE_AT,
         numeric=numeric,
         categorical=categorical,
         validation_fraction=settings.training.validation_fraction,
@@ -39,6 +40,7 @@ def body(ctx: JobContext) -> None:
         categorical=categorical,
         code_hash=ctx.record.code_hash,
         training_set={"table": tables.training_set, "version": version, "path": ctx.catalog.path(tables.training_set)},
+        max_feature_age_days=built_with.get("max_feature_age_days"),  # scoring applies the same bound
     )
 
     experiment_id = governance.configure_mlflow(settings)
@@ -81,6 +83,7 @@ def body(ctx: JobContext) -> None:
         {
             "rows.train": len(data.y_train),
             "rows.valid": len(data.y_valid),
+            "rows.unknown_at_cutoff": data.unknown_at_cutoff,
             "trials": len(sweep.trials),
             "trials.failed": sum(t.status != "ok" for t in sweep.trials),
         }

@@ -13,7 +13,13 @@ CONF_DIR = REPO / "conf"
 SUBMIT = REPO / "spark-submit.sh"
 
 # Small enough for a quick test, large enough that every label date has both classes.
-SMALL_DATA = ["data.customers=300", "data.days=120", "training.max_evals=4", "training.parallelism=2"]
+SMALL_DATA = [
+    "data.customers=300",
+    "data.days=150",
+    "data.label_every_days=7",
+    "training.max_evals=4",
+    "training.parallelism=2",
+]
 
 
 def storage_overrides(root: Path) -> list[str]:

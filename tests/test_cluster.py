@@ -55,7 +55,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     env = {
         **os.environ,
         "PYSPARK_PYTHON": sys.executable,  # spark-class finds SPARK_HOME through the venv's pyspark
-        "SPARK_WORKER_DIR": str(work / "work"),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "TZ": "UTC",
     }
@@ -63,10 +62,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     master_url = f"spark://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(args: list[str], log: Path) -> None:
+    def start(args: list[str], log: Path, **extra_env: str) -> None:
         procs.append(
             subprocess.Popen(
-                [str(SPARK_CLASS), *args], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True
+                [str(SPARK_CLASS), *args],
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+                env={**env, **extra_env},
+                start_new_session=True,
             )
         )
 
@@ -79,6 +82,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
                 ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory", "1536m",
                  "--webui-port", str(_free_port()), master_url],
                 work / f"worker{i}.log",
+                SPARK_WORKER_DIR=str(work / f"worker{i}"),
             )
         _wait_for_workers(master_log, 2)
         yield master_url, work
@@ -108,6 +112,7 @@ def test_cluster_runs_give_the_local_results(
         f"mlflow.tracking_uri={local.mlflow.tracking_uri}",
         f"mlflow.artifact_root={local.mlflow.artifact_root}",
         f"spark.master={master_url}",
+        "spark.conf.spark.driver.host=127.0.0.1",  # the workers and the driver all on loopback
     ] + [o for o in pipeline.overrides if o.startswith(("data.", "training."))]
     cluster_settings = pipeline.settings().model_copy(update={"storage": local.storage.model_copy(update={"root": f"{tmp_path}/data"})})
 
@@ -126,6 +131,7 @@ def test_cluster_runs_give_the_local_results(
         read(local, local.tables.predictions),
         rtol=1e-9,
     )
-    # Both jobs ran as applications with executors on the workers, not in a local driver.
-    executor_dirs = [d for app in (work_dir / "work").glob("app-*") for d in app.iterdir() if d.is_dir()]
-    assert len({d.parent for d in executor_dirs}) == 2 and len(executor_dirs) >= 2
+    # Both jobs ran as applications with executors on both workers, not in a local driver.
+    for worker in ("worker0", "worker1"):
+        apps = [app for app in (work_dir / worker).glob("app-*") if any(d.is_dir() for d in app.iterdir())]
+        assert len(apps) == 2, f"{worker} ran executors for {len(apps)} of the 2 jobs"

@@ -8,9 +8,13 @@ import mlflow
 from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from parity.schema import PII_COLUMNS
+from parity.features import FeatureLookup, FeatureSet, assemble_features
+from parity.model import load_feature_spec
+from parity.schema import LABEL_TS, PII_COLUMNS, SCORE_TS
+from parity.scoring import model_input_columns
 from parity.tables import content_digest, table_path
 from tests.conftest import TEST_SPARK, PipelineRun
 from tests.support import REPO, set_args
@@ -114,6 +118,44 @@ def test_every_run_is_in_the_audit_table(pipeline: PipelineRun) -> None:
     train = ran[ran["job"] == "train"].iloc[0]
     assert train["mlflow_run_id"] == pipeline.summary("train")["mlflow_run_id"]
     assert [dict(i) for i in train["inputs"]] == [{"table": settings.tables.training_set, "version": 0}]
+
+
+def test_scoring_recreates_the_training_features_from_the_models_spec(pipeline: PipelineRun, spark: SparkSession) -> None:
+    settings, train = pipeline.settings(), pipeline.summary("train")
+    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    spec = load_feature_spec(f"models:/{settings.mlflow.registered_model}/{train['model_version']}")
+    training = spark.read.format("delta").option("versionAsOf", spec.training_set["version"]).load(spec.training_set["path"])
+    # The scoring path, driven only by the spec, at the feature versions the model was trained on.
+    lookups = [
+        FeatureLookup(
+            FeatureSet.from_dict(fs["feature_set"]),
+            fs["table"],
+            fs["version"],
+            spark.read.format("delta").option("versionAsOf", fs["version"]).load(table_path(settings, fs["table"])),
+        )
+        for fs in spec.feature_sets
+    ]
+    spine = training.select(spec.entity, F.col(LABEL_TS).alias(SCORE_TS))
+    at_scoring = assemble_features(spine, lookups, entity=spec.entity, spine_ts=SCORE_TS).select(
+        spec.entity, SCORE_TS, *model_input_columns(spec)
+    )
+    at_training = training.select(spec.entity, F.col(LABEL_TS).alias(SCORE_TS), *model_input_columns(spec))
+    assertDataFrameEqual(at_scoring, at_training)
+
+
+def test_rescoring_the_same_time_replaces_its_predictions(pipeline: PipelineRun, spark: SparkSession) -> None:
+    settings = pipeline.settings()
+    spec = importlib.util.spec_from_file_location("job_score_rerun", REPO / "jobs" / "score.py")
+    assert spec and spec.loader
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    path = table_path(settings, settings.tables.predictions)
+    scored_version = pipeline.summary("score")["outputs"][0]["version"]
+    before = spark.read.format("delta").option("versionAsOf", scored_version).load(path)
+    assert job.main(set_args(pipeline.overrides + TEST_SPARK)) == 0
+    after = spark.read.format("delta").load(path)
+    assert after.count() == before.count() == pipeline.summary("score")["counts"]["predictions.out"]
+    assertDataFrameEqual(after, before, rtol=1e-9)
 
 
 def test_rerunning_a_job_with_the_same_inputs_gives_the_same_table(pipeline: PipelineRun, spark: SparkSession) -> None:

@@ -117,3 +117,14 @@ def test_events_at_or_after_the_label_time_never_reach_its_features(spark: Spark
     assert (rows[1]["n_events_7d"], rows[1]["amount_sum_7d"], rows[1]["days_since_last_event"]) == (2, 30.0, 0)
     assert rows[2]["n_events_7d"] is None  # customer 2 has no history: its label is kept, with nulls
     assert assembled.count() == 2
+
+
+def test_ties_and_null_times_in_feature_rows(spark: SparkSession) -> None:
+    features = spark.createDataFrame(
+        [(1, TS(2026, 1, 5), 7), (1, TS(2026, 1, 5), 9), (1, None, 100), (None, TS(2026, 1, 1), 50)], FEATURES
+    )
+    spine = spark.createDataFrame([(1, 1, TS(2026, 1, 6)), (2, 1, TS(2026, 1, 4))], SPINE)
+    actual = as_of_join(spine, features, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"])
+    # two rows at one time resolve to the same one every run; a row without a time is never "known"
+    expected = spark.createDataFrame([(1, 1, TS(2026, 1, 6), 9), (2, 1, TS(2026, 1, 4), None)], SPINE + ", v INT")
+    assertDataFrameEqual(actual, expected)

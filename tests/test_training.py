@@ -86,3 +86,15 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
     assert load_feature_spec(uri) == spec
     files = {p.name for p in Path(mlflow.artifacts.download_artifacts(uri)).rglob("*")}
     assert "model.skops" in files and not any(name.endswith((".pkl", ".pickle")) for name in files)
+
+
+def test_training_leaves_out_labels_not_yet_known_at_the_cutoff() -> None:
+    frame = _labelled().assign(label_available_at=lambda f: f["label_ts"] + pd.Timedelta(days=14))
+    data = time_split(
+        frame, ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
+        validation_fraction=0.3, available_column="label_available_at",
+    )
+    known = frame.loc[data.x_train.index, "label_available_at"]
+    assert known.max() <= data.cutoff
+    assert data.unknown_at_cutoff == ((frame["label_ts"] < data.cutoff) & (frame["label_available_at"] > data.cutoff)).sum() > 0
+    assert len(data.x_train) + len(data.x_valid) + data.unknown_at_cutoff == len(frame)

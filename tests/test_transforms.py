@@ -138,3 +138,11 @@ def test_profile_features_drop_pii(spark: SparkSession) -> None:
         ),
     )
     assertDataFrameEqual(profile, expected)
+
+
+def test_daily_grid_ignores_entities_that_start_after_the_end(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [(1, D(2026, 1, 1), 1, 1.0, 1.0, 0, 0), (2, D(2026, 1, 9), 1, 1.0, 1.0, 0, 0)], DAILY
+    )
+    actual = transforms.add_daily_grid(df, entity="customer_id", end_day=D(2026, 1, 2))
+    assert sorted((r.customer_id, r.day) for r in actual.collect()) == [(1, D(2026, 1, 1)), (1, D(2026, 1, 2))]

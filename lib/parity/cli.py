@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.conf import ConfError, Settings, load_settings
+from parity.jobkit import OneLineParser, UsageError
 from parity.session import DELTA_CONF, MissingJarsError, delta_jars, python_executable, session_conf
 from parity.tables import table_path
 
@@ -131,8 +132,8 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="parity")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="parity")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, fn in (("submit-args", submit_args), ("report", report)):
         cmd = sub.add_parser(name)
         cmd.add_argument("--conf-dir", default="conf")
@@ -144,9 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     pkg = sub.add_parser("package")
     pkg.add_argument("--out", required=True)
     pkg.set_defaults(fn=package)
-    args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "submit-args":  # submit-args ignores a job's own arguments
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and args.command != "submit-args":  # submit-args ignores a job's own arguments
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.fn(args))
     except (ConfError, MissingJarsError) as exc:

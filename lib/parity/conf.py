@@ -13,6 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -169,6 +170,11 @@ class TrainingConf(_Strict):
 
 class ScoringConf(_Strict):
     model_version: str = Field("latest", description="'latest', a version number, or '@alias'.")
+
+    @field_validator("model_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     score_time: dt.datetime | None = Field(None, description="Default: the newest feature time.")
 
 
@@ -274,7 +280,7 @@ def _describe(exc: ValidationError, sources: str) -> str:
 
 def _resolve_paths(tree: dict[str, Any], root: Path) -> None:
     def local(path: str) -> str:
-        if "://" in path:
+        if len(urlparse(path).scheme) > 1:  # file:/x, s3://b/x, abfss://...; not a Windows drive
             return path
         p = Path(path).expanduser()
         return str(p if p.is_absolute() else (root / p).resolve())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import inspect
+import sys
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 
@@ -18,7 +19,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
-from parity import pii, transforms
+from parity import pii, quality, transforms
 from parity.conf import Expectation, NotNullExpectation, SourceQualityConf, TablesConf
 from parity.quality import MissingColumnsError, apply_expectations, require_columns
 from parity.schema import (
@@ -119,14 +120,12 @@ def model_inputs(windows_days: list[int]) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
-def transform_code_hash(modules: tuple[ModuleType, ...] = (transforms, pii)) -> str:
-    """A digest of the transform code behind every feature (changes when any transform changes)."""
+def transform_code_hash(modules: tuple[ModuleType, ...] | None = None) -> str:
+    """A digest of the code behind every feature: transforms, PII redaction, validation, and the
+    builds and point-in-time joins here. It changes when any of them changes."""
     digest = hashlib.sha256()
-    for module in modules:
+    for module in modules or (transforms, pii, quality, sys.modules[__name__]):
         digest.update(inspect.getsource(module).encode())
-    digest.update(inspect.getsource(build_customer_activity).encode())
-    digest.update(inspect.getsource(build_customer_profile).encode())
-    digest.update(inspect.getsource(add_request_time_features).encode())
     return digest.hexdigest()[:16]
 
 
@@ -246,14 +245,15 @@ def as_of_join(
         F.lit(None).cast(_struct_type(features, feature_ts, columns)).alias("_feature"),
         F.struct(*[F.col(c) for c in spine.columns]).alias("_spine"),
     )
-    feature_rows = features.select(
+    feature_rows = features.filter(F.col(entity).isNotNull() & F.col(feature_ts).isNotNull()).select(
         F.col(entity).alias("_entity"),
         F.col(feature_ts).alias("_ts"),
         F.lit(0).alias("_kind"),
         F.struct(F.col(feature_ts).alias("_feature_ts"), *[F.col(c) for c in columns]).alias("_feature"),
         F.lit(None).cast(spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType).alias("_spine"),
     )
-    window = Window.partitionBy("_entity").orderBy("_ts", "_kind").rowsBetween(Window.unboundedPreceding, 0)
+    # Ties between feature rows of one entity and time resolve to the greatest row, so reruns agree.
+    window = Window.partitionBy("_entity").orderBy("_ts", "_kind", "_feature").rowsBetween(Window.unboundedPreceding, 0)
     joined = (
         spine_rows.unionByName(feature_rows)
         .withColumn("_latest", F.last("_feature", ignorenulls=True).over(window))

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn
 
 from pyspark.sql import SparkSession
 
@@ -35,14 +36,20 @@ class UsageError(ValueError):
     """Bad command-line arguments."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one UsageError line, with no abbreviated options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 
 
 def job_parser(job: str) -> argparse.ArgumentParser:
     """The shared arguments: `--env NAME` and repeated `--set dotted.key=value`."""
-    parser = _Parser(prog=job, description=f"parity job {job}")
+    parser = OneLineParser(prog=job, description=f"parity job {job}")
     parser.add_argument("--env", default=None, help="conf overlay to apply (conf/<env>.yaml); default dev")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return parser
@@ -64,9 +71,18 @@ class JobContext:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The first line of what went wrong; for an untranslated JVM error, its root cause."""
+    if isinstance(exc, (ConfError, UsageError)):
+        return str(exc).strip().splitlines()[0]
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        cause = java
+        while cause.getCause() is not None:
+            cause = cause.getCause()
+        lines = str(cause.toString()).strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
     text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if not isinstance(exc, (ConfError, UsageError)) else first
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def run_job(
@@ -91,6 +107,9 @@ def run_job(
     except MissingJarsError as exc:
         print(f"error: {job}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a session that cannot start is a failed run with nothing written
+        print(f"error: {job}: cannot start Spark: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     catalog = Catalog(spark, settings)
     record = RunRecord(
         run_id=uuid.uuid4().hex,
@@ -109,15 +128,14 @@ def run_job(
         record.status, record.error = "failed", _one_line(exc)
         if os.environ.get("PARITY_DEBUG"):
             traceback.print_exc()
-        restored = catalog.rollback()
-        if restored:
-            record.error += f" (rolled back {', '.join(restored)})"
+        record.error += _rollback_note(catalog)
     record.inputs, record.outputs, record.counts = catalog.inputs, catalog.outputs, ctx.counts
     record.ended_at = dt.datetime.now(dt.UTC)
     try:
         _append_audit(ctx)
-    except Exception as exc:
-        print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}", file=sys.stderr)
+    except Exception as exc:  # a run without its lineage row is a failed run: undo its writes too
+        note = _rollback_note(catalog) if record.status == "succeeded" else ""
+        print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}{note}", file=sys.stderr)
         return EXIT_FAILED
     if record.status != "succeeded":
         log = os.environ.get("PARITY_SPARK_LOG")
@@ -127,8 +145,16 @@ def run_job(
     return EXIT_OK
 
 
+def _rollback_note(catalog: Catalog) -> str:
+    """Roll back the job's writes and say so (or say that the rollback itself failed)."""
+    try:
+        restored = catalog.rollback()
+    except Exception as exc:
+        return f" (rollback failed: {_one_line(exc)})"
+    return f" (rolled back {', '.join(restored)})" if restored else ""
+
+
 def _append_audit(ctx: JobContext) -> None:
     """Append the run's row to audit.runs; the audit write is not itself recorded as an output."""
-    name = ctx.settings.tables.audit_runs
-    frame = ctx.record.to_frame(ctx.spark)
-    frame.write.format("delta").mode("append").save(ctx.catalog.path(name))
+    audit = Catalog(ctx.spark, ctx.settings)
+    audit.write(ctx.record.to_frame(ctx.spark), ctx.settings.tables.audit_runs, mode="append")

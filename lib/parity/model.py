@@ -49,6 +49,7 @@ class FeatureSpec:
     categorical: list[str]
     code_hash: str
     training_set: dict[str, Any] = field(default_factory=dict)
+    max_feature_age_days: int | None = None
 
     @property
     def inputs(self) -> list[str]:

@@ -26,6 +26,24 @@ def scoring_spine(keys: DataFrame, *, entity: str, score_time: dt.datetime) -> D
     return keys.select(entity).distinct().withColumn(SCORE_TS, F.lit(score_time).cast("timestamp"))
 
 
+def default_score_time(lookups: list[FeatureLookup]) -> dt.datetime:
+    """The newest feature time of the first feature set: score as of the latest complete data.
+
+    Raises:
+        ValueError: the feature table is empty.
+    """
+    first = lookups[0]
+    newest = first.frame.agg(F.max(first.feature_set.timestamp).alias("newest")).first()
+    if newest is None or newest["newest"] is None:
+        raise ValueError(f"{first.table} is empty: there is nothing to score as of")
+    return newest["newest"]
+
+
+def replace_predicate(score_time: dt.datetime) -> str:
+    """The Delta replaceWhere that makes rescoring the same time replace, not duplicate, its rows."""
+    return f"{SCORE_TS} = TIMESTAMP '{score_time.isoformat(sep=' ')}'"
+
+
 def model_input_columns(spec: FeatureSpec) -> list[Column]:
     """The model's inputs as the signature expects them: numeric as double, categorical as string."""
     return [F.col(c).cast("double").alias(c) for c in spec.numeric] + [
@@ -48,7 +66,8 @@ def score(
 
     Returns: entity, score_ts, prediction, model_name, model_version, model_run_id.
     """
-    assembled = assemble_features(spine, lookups, entity=spec.entity, spine_ts=SCORE_TS)
+    max_age = dt.timedelta(days=spec.max_feature_age_days) if spec.max_feature_age_days else None
+    assembled = assemble_features(spine, lookups, entity=spec.entity, spine_ts=SCORE_TS, max_age=max_age)
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
     return assembled.select(
         spec.entity,

@@ -49,7 +49,8 @@ def latest_version(spark: SparkSession, path: str) -> int | None:
 
 def content_digest(df: DataFrame) -> str:
     """An order-independent digest of a frame's rows: row count plus the sum of 64-bit row hashes."""
-    row_hash = F.xxhash64(*[F.col(f"`{c}`") for c in df.columns])
+    # to_json drops null fields, so (a, NULL) and (NULL, a) hash differently; xxhash64 alone would not.
+    row_hash = F.xxhash64(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])))
     row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(row_hash.cast("decimal(38,0)")).alias("h")).first()
     n, total = (0, 0) if row is None else (row["n"], row["h"] or 0)
     return f"{n}:{int(total) % (1 << 64):016x}"

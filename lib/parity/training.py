@@ -50,6 +50,7 @@ class TrainingData:
     numeric: list[str]
     categorical: list[str]
     cutoff: pd.Timestamp
+    unknown_at_cutoff: int = 0
 
 
 def to_model_input(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
@@ -70,10 +71,14 @@ def time_split(
     numeric: list[str],
     categorical: list[str],
     validation_fraction: float,
+    available_column: str | None = None,
 ) -> TrainingData:
     """Split labelled rows by time: the latest `validation_fraction` of label times validate.
 
-    All rows at the cutoff time go to validation, so no timestamp straddles the split.
+    All rows at the cutoff time go to validation, so no timestamp straddles the split. With
+    `available_column` (when each label's outcome became known), training also leaves out
+    labels whose outcome was not yet known at the cutoff: they would teach the model about
+    the validation period.
 
     Raises:
         ValueError: the split leaves one side empty or with a single class.
@@ -85,9 +90,13 @@ def time_split(
     cutoff_index = min(len(distinct) - 1, max(1, round(len(distinct) * (1 - validation_fraction))))
     cutoff = pd.Timestamp(distinct[cutoff_index])
     is_valid = (times >= cutoff).to_numpy()
+    is_train = ~is_valid
+    if available_column is not None:
+        is_train &= (pd.to_datetime(frame[available_column], utc=True) <= cutoff).to_numpy()
     y = frame[label_column].to_numpy(dtype="int64")
     x = to_model_input(frame, numeric, categorical)
-    data = TrainingData(x[~is_valid], y[~is_valid], x[is_valid], y[is_valid], numeric, categorical, cutoff)
+    unknown = int((~is_valid & ~is_train).sum())
+    data = TrainingData(x[is_train], y[is_train], x[is_valid], y[is_valid], numeric, categorical, cutoff, unknown)
     for side, labels in (("training", data.y_train), ("validation", data.y_valid)):
         if len(np.unique(labels)) < 2:
             raise ValueError(f"the {side} split has {len(labels)} rows and fewer than two classes")

@@ -73,11 +73,12 @@ def add_daily_grid(df: DataFrame, *, entity: str, end_day: dt.date, day_column: 
 
     Needs: `entity`, `day_column` and the daily aggregates. Returns the same columns, densified.
     """
-    spans = df.groupBy(entity).agg(F.min(day_column).alias("_first"))
+    known = df.filter(F.col(day_column) <= F.lit(end_day))
+    spans = known.groupBy(entity).agg(F.min(day_column).alias("_first"))
     grid = spans.select(
         entity, F.explode(F.sequence(F.col("_first"), F.lit(end_day), F.expr("INTERVAL 1 DAY"))).alias(day_column)
     )
-    filled = grid.join(df.filter(F.col(day_column) <= F.lit(end_day)), [entity, day_column], "left")
+    filled = grid.join(known, [entity, day_column], "left")
     zero_fill: dict[str, bool | float | int | str] = {c: 0 for c in (N_EVENTS, AMOUNT_SUM, N_CONTACT_NOTES, NOTE_LENGTH_SUM) if c in df.columns}
     return filled.fillna(zero_fill)
 
