@@ -15,9 +15,8 @@ from parity import datagen
 from parity.conf import load_settings
 from parity.jobkit import JobContext, run_job
 from parity.tables import Catalog
+from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, REPO, storage_overrides, submit
-
-TEST_SPARK = ["spark.master=local[2]", "spark.conf.spark.sql.shuffle.partitions=2"]
 
 
 def _job(name: str) -> ModuleType:

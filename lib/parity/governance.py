@@ -8,7 +8,6 @@ no "database is locked".
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import mlflow
@@ -89,10 +88,6 @@ def tag_model_version(name: str, version: str, tags: dict[str, str]) -> None:
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def set_alias(name: str, alias: str, version: str) -> None:
