@@ -31,6 +31,15 @@ while [[ $# -gt 0 ]]; do
   if [[ "$1" == "--" ]]; then shift; extra_args=("$@"); break; fi
   job_args+=("$1"); shift
 done
+# The conf owns the master, and this script ships the Delta jars and the library: extra
+# arguments that would silently replace them are refused (use --set spark.master=... etc.).
+for arg in "${extra_args[@]}"; do
+  case "$arg" in
+    --master|--master=*|--jars|--jars=*|--py-files|--py-files=*|--packages|--packages=*)
+      echo "error: extra spark-submit argument '${arg%%=*}' would replace what parity sets; set spark.master or spark.conf.* with --set instead" >&2
+      exit 2 ;;
+  esac
+done
 
 export TZ=UTC PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
 # Validates the conf (unknown keys, bad values, missing jars) before Spark starts.

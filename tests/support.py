@@ -55,8 +55,10 @@ class JobRun:
         return [line for line in self.stderr.splitlines() if line.startswith("error:")]
 
 
-def submit(job: str, overrides: list[str], *, env: str | None = None, timeout: int = 600) -> JobRun:
-    """Run `./spark-submit.sh job [--env env] --set ...` and capture its output."""
-    cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides)
+def submit(
+    job: str, overrides: list[str], *, env: str | None = None, extra: list[str] | None = None, timeout: int = 600
+) -> JobRun:
+    """Run `./spark-submit.sh job [--env env] --set ... [-- extra]` and capture its output."""
+    cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides) + (["--", *extra] if extra else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=dict(os.environ))
     return JobRun(proc.returncode, proc.stdout, proc.stderr)

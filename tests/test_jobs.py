@@ -96,3 +96,10 @@ def test_a_failing_submitted_job_prints_exactly_one_error_line(tmp_path: Path) -
     assert run.stderr.strip().splitlines() == run.error_lines
     assert len(run.error_lines) == 1 and "table raw.labels does not exist" in run.error_lines[0]
     assert not (tmp_path / "data" / "training").exists()
+
+
+def test_extra_arguments_cannot_replace_the_jars_or_the_master(tmp_path: Path) -> None:
+    run = submit("build_features", [*storage_overrides(tmp_path), "data.customers=10"], extra=["--jars", "x.jar"])
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == run.error_lines
+    assert "'--jars' would replace what parity sets" in run.error_lines[0]

@@ -69,8 +69,9 @@ def test_notebook_features_equal_the_jobs(
     _run_notebook(nb, conf_dir=CONF_DIR, overrides=pipeline.overrides + NOTEBOOK_SPARK, export_path=export_path)
 
     settings = pipeline.settings()
-    from_job = spark.read.format("delta").load(table_path(settings, settings.tables.customer_activity))
-    from_notebook = spark.read.parquet(str(export_path))
-    assert from_notebook.columns == from_job.columns
-    assert from_job.count() > 0
-    assertDataFrameEqual(from_notebook, from_job)
+    for name, table in (("activity", settings.tables.customer_activity), ("profile", settings.tables.customer_profile)):
+        from_job = spark.read.format("delta").load(table_path(settings, table))
+        from_notebook = spark.read.parquet(str(export_path / name))
+        assert from_notebook.columns == from_job.columns, name
+        assert from_job.count() > 0, name
+        assertDataFrameEqual(from_notebook, from_job)
