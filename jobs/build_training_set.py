@@ -47,13 +47,19 @@ def body(ctx: JobContext) -> None:
     )
     written = ctx.catalog.snapshot(tables.training_set, version)
     ctx.summary_extra(manifest=manifest, training_set_digest=content_digest(written))
-    activity_probe = sets[0].features[0]
+    activity_probe = sets[0].features[0]  # null exactly when a label has no earlier activity row
+    out = written.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(F.col(activity_probe).isNull()).alias("without_features"),
+        F.count_if(F.col(LABEL) == 1).alias("positive"),
+    ).first()
+    totals = out if out is not None else {"rows": 0, "without_features": 0, "positive": 0}
     ctx.counts.update(
         {
             "labels.in": labels.count(),
-            "rows.out": written.count(),
-            "labels.without_features": written.filter(F.col(activity_probe).isNull()).count(),
-            "labels.positive": written.filter(F.col(LABEL) == 1).count(),
+            "rows.out": int(totals["rows"]),
+            "labels.without_features": int(totals["without_features"]),
+            "labels.positive": int(totals["positive"]),
         }
     )
 
