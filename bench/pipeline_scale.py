@@ -47,7 +47,7 @@ def run_scale(scale: int, root: Path) -> dict[str, object]:
     return {
         "scale": scale,
         "customers": BASE_CUSTOMERS * scale,
-        "events": summaries["build_features"]["counts"]["events.in"],
+        "events": summaries["build_features"]["counts"]["customer_activity.in"],
         "labels": summaries["build_training_set"]["counts"]["labels.in"],
         "predictions": rows,
         "seconds": times,

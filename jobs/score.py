@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from parity import features, governance, scoring
+from parity import asof, governance, scoring
+from parity.conf import FeatureSetDecl
 from parity.jobkit import JobContext, run_job
 from parity.model import load_feature_spec
 from parity.schema import CUSTOMER_ID, SCORE_TS, UPDATED_AT
@@ -23,9 +24,9 @@ def body(ctx: JobContext) -> None:
     spec = load_feature_spec(model_uri)
     if not spec.feature_sets:
         raise ValueError(f"model {model_uri} names no feature sets in its spec; retrain it with parity")
-    # The tables the model was trained on, read at their newest versions.
-    sources = [(features.FeatureSet.from_dict(fs["feature_set"]), str(fs["table"])) for fs in spec.feature_sets]
-    lookups = features.read_feature_lookups(ctx.catalog, sources)
+    # The feature sets the model was trained on, as declared then, read at their newest versions.
+    decls = [FeatureSetDecl.model_validate(fs["feature_set"]) for fs in spec.feature_sets]
+    lookups = asof.read_feature_lookups(ctx.catalog, decls)
 
     score_time = settings.scoring.score_time or scoring.default_score_time(lookups)
     customers = ctx.catalog.read(tables.raw_customers).filter(F.col(UPDATED_AT) <= F.lit(score_time))

@@ -9,6 +9,7 @@ from pathlib import Path
 import mlflow
 
 from parity import features, governance, training
+from parity.conf import FeatureSetDecl
 from parity.jobkit import JobContext, run_job
 from parity.model import FeatureSpec, log_packaged_model
 from parity.schema import CUSTOMER_ID, FEATURE_TS, LABEL, LABEL_AVAILABLE_AT, LABEL_TS
@@ -21,7 +22,10 @@ def body(ctx: JobContext) -> None:
     frame, version = ctx.catalog.read_versioned(tables.training_set)
     built_with = ctx.catalog.commit_metadata(tables.training_set, version)
     lookups = built_with.get("feature_lookups", [])
-    numeric, categorical = features.model_inputs(settings.features.windows_days)
+    if not isinstance(lookups, list) or not lookups:
+        raise ValueError(f"{tables.training_set}@{version} records no feature lookups; rebuild it with build_training_set")
+    decls = [FeatureSetDecl.model_validate(lookup["feature_set"]) for lookup in lookups]
+    numeric, categorical = features.model_inputs(decls)
     data = training.time_split(
         frame.toPandas(),
         ts_column=LABEL_TS,
@@ -35,12 +39,11 @@ def body(ctx: JobContext) -> None:
         entity=CUSTOMER_ID,
         timestamp=FEATURE_TS,
         feature_sets=list(lookups),
-        request_time=[{"name": features.TENURE.name, "function": features.TENURE.function, "inputs": list(features.TENURE.inputs)}],
+        request_time=[r.model_dump(mode="json") for decl in decls for r in decl.request_time],
         numeric=numeric,
         categorical=categorical,
         code_hash=ctx.record.code_hash,
         training_set={"table": tables.training_set, "version": version, "path": ctx.catalog.path(tables.training_set)},
-        max_feature_age_days=built_with.get("max_feature_age_days"),  # scoring applies the same bound
     )
 
     experiment_id = governance.configure_mlflow(settings)

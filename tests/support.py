@@ -56,9 +56,16 @@ class JobRun:
 
 
 def submit(
-    job: str, overrides: list[str], *, env: str | None = None, extra: list[str] | None = None, timeout: int = 600
+    job: str,
+    overrides: list[str],
+    *,
+    env: str | None = None,
+    extra: list[str] | None = None,
+    extra_job_args: list[str] | None = None,
+    timeout: int = 600,
 ) -> JobRun:
-    """Run `./spark-submit.sh job [--env env] --set ... [-- extra]` and capture its output."""
-    cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides) + (["--", *extra] if extra else [])
+    """Run `./spark-submit.sh job [--env env] --set ... [job args] [-- extra]` and capture its output."""
+    cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides) + (extra_job_args or [])
+    cmd += ["--", *extra] if extra else []
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=dict(os.environ))
     return JobRun(proc.returncode, proc.stdout, proc.stderr)

@@ -124,7 +124,7 @@ def test_cluster_runs_give_the_local_results(
     def read(settings, name: str):
         return spark.read.format("delta").load(table_path(settings, name))
 
-    for name in (local.tables.customer_activity, local.tables.customer_profile, local.tables.events_quarantine):
+    for name in ("features.customer_activity", "features.customer_profile", "quarantine.events"):
         assertDataFrameEqual(read(cluster_settings, name), read(local, name))
     assertDataFrameEqual(
         read(cluster_settings, local.tables.predictions),

@@ -11,13 +11,16 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from parity.features import FeatureLookup, FeatureSet, assemble_features
+from parity.asof import FeatureLookup, assemble_features
+from parity.conf import FeatureSetDecl
 from parity.model import load_feature_spec
 from parity.schema import LABEL_TS, PII_COLUMNS, SCORE_TS
 from parity.scoring import model_input_columns
 from parity.tables import content_digest, table_path
 from tests.conftest import TEST_SPARK, PipelineRun
 from tests.support import REPO, set_args
+
+ACTIVITY_AND_PROFILE = ("features.customer_activity", "features.customer_profile")
 
 
 def _rows(settings, name: str, version: int) -> int:
@@ -39,16 +42,21 @@ def test_outputs_open_with_delta_rs_and_match_the_counts(pipeline: PipelineRun) 
 
     built = pipeline.summary("build_features")
     counts, versions = built["counts"], {o["table"]: o["version"] for o in built["outputs"]}
-    assert counts["events.in"] == counts["events.out"] + counts["events.quarantined"] > counts["events.out"] > 0
-    assert counts["events.in"] == generated["counts"][f"{tables.raw_events}.rows"]
-    assert _rows(settings, tables.events_quarantine, versions[tables.events_quarantine]) == counts["events.quarantined"]
-    assert _rows(settings, tables.customer_activity, versions[tables.customer_activity]) == counts[f"{tables.customer_activity}.rows"]
+    assert counts["customer_activity.in"] == counts["customer_activity.out"] + counts["customer_activity.quarantined"]
+    assert counts["customer_activity.quarantined"] > 0 and counts["customer_activity.out"] > 0
+    assert counts["customer_activity.in"] == generated["counts"][f"{tables.raw_events}.rows"]
+    assert counts["customer_profile.in"] == generated["counts"][f"{tables.raw_customers}.rows"]
+    assert _rows(settings, "quarantine.events", versions["quarantine.events"]) == counts["customer_activity.quarantined"]
+    for name, declared in settings.feature_sets.items():
+        assert _rows(settings, declared.table, versions[declared.table]) == counts[f"{name}.rows"] > 0
+        assert built["feature_sets"][name]["range"]["reason"] == "first build"
 
     training = pipeline.summary("build_training_set")
     assert training["counts"]["rows.out"] == training["counts"]["labels.in"]  # no label dropped
     assert training["counts"]["labels.without_features"] > 0  # ...including those with no history yet
+    assert training["counts"]["labels.without_customer_activity"] == training["counts"]["labels.without_features"]
     assert _rows(settings, tables.training_set, training["outputs"][0]["version"]) == training["counts"]["rows.out"]
-    assert {i["table"] for i in training["inputs"]} == {tables.raw_labels, tables.customer_activity, tables.customer_profile}
+    assert {i["table"] for i in training["inputs"]} == {tables.raw_labels, *ACTIVITY_AND_PROFILE}
 
     scored = pipeline.summary("score")
     predictions = DeltaTable(table_path(settings, tables.predictions)).to_pandas()
@@ -59,11 +67,11 @@ def test_outputs_open_with_delta_rs_and_match_the_counts(pipeline: PipelineRun) 
 
 def test_feature_tables_hold_no_pii(pipeline: PipelineRun) -> None:
     settings = pipeline.settings()
-    for name in (settings.tables.customer_activity, settings.tables.customer_profile, settings.tables.training_set):
+    for name in (*ACTIVITY_AND_PROFILE, settings.tables.training_set):
         columns = set(DeltaTable(table_path(settings, name)).schema().to_arrow().names)
         assert columns.isdisjoint(PII_COLUMNS), name
-    quarantine = DeltaTable(table_path(settings, settings.tables.events_quarantine)).to_pandas()
-    assert not quarantine["note"].fillna("").str.contains("@example.com").any()
+    quarantine = DeltaTable(table_path(settings, "quarantine.events")).to_pandas()
+    assert len(quarantine) > 0 and not quarantine["note"].fillna("").str.contains("@example.com").any()
 
 
 def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: PipelineRun) -> None:
@@ -87,7 +95,8 @@ def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: Pi
     info = mlflow.models.get_model_info(f"models:/{name}/{version.version}")
     spec = info.metadata["feature_spec"]
     assert spec["code_hash"] == summary["code_hash"]
-    assert {fs["table"] for fs in spec["feature_sets"]} == {settings.tables.customer_activity, settings.tables.customer_profile}
+    assert {fs["table"] for fs in spec["feature_sets"]} == set(ACTIVITY_AND_PROFILE)
+    assert all(fs["code_hash"] == settings.feature_sets[fs["feature_set"]["name"]].code_hash() for fs in spec["feature_sets"])
     inputs = set(info.signature.inputs.input_names())
     assert inputs == set(spec["numeric"] + spec["categorical"]) and inputs.isdisjoint(PII_COLUMNS)
 
@@ -128,15 +137,14 @@ def test_scoring_recreates_the_training_features_from_the_models_spec(pipeline: 
     # The scoring path, driven only by the spec, at the feature versions the model was trained on.
     lookups = [
         FeatureLookup(
-            FeatureSet.from_dict(fs["feature_set"]),
-            fs["table"],
+            FeatureSetDecl.model_validate(fs["feature_set"]),
             fs["version"],
             spark.read.format("delta").option("versionAsOf", fs["version"]).load(table_path(settings, fs["table"])),
         )
         for fs in spec.feature_sets
     ]
     spine = training.select(spec.entity, F.col(LABEL_TS).alias(SCORE_TS))
-    at_scoring = assemble_features(spine, lookups, entity=spec.entity, spine_ts=SCORE_TS).select(
+    at_scoring = assemble_features(spine, lookups, spine_ts=SCORE_TS).select(
         spec.entity, SCORE_TS, *model_input_columns(spec)
     )
     at_training = training.select(spec.entity, F.col(LABEL_TS).alias(SCORE_TS), *model_input_columns(spec))
@@ -159,7 +167,7 @@ def test_rescoring_the_same_time_replaces_its_predictions(pipeline: PipelineRun,
 
 
 def test_rerunning_a_job_with_the_same_inputs_gives_the_same_table(pipeline: PipelineRun, spark: SparkSession) -> None:
-    settings, name = pipeline.settings(), pipeline.settings().tables.customer_activity
+    settings, name = pipeline.settings(), "features.customer_activity"
     spec = importlib.util.spec_from_file_location("job_build_features_rerun", REPO / "jobs" / "build_features.py")
     assert spec and spec.loader
     job = importlib.util.module_from_spec(spec)

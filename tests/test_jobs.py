@@ -16,7 +16,7 @@ from parity.conf import load_settings
 from parity.jobkit import JobContext, run_job
 from parity.tables import Catalog
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, REPO, storage_overrides, submit
+from tests.support import CONF_DIR, REPO, set_args, storage_overrides, submit
 
 
 def _job(name: str) -> ModuleType:
@@ -28,10 +28,28 @@ def _job(name: str) -> ModuleType:
 
 
 def test_unknown_conf_key_fails_before_spark_starts(tmp_path: Path) -> None:
-    run = submit("build_features", storage_overrides(tmp_path) + ["features.windowz=[7]"])
+    run = submit("build_features", storage_overrides(tmp_path) + ["feature_sets.customer_activity.lookbak_days=3"])
     assert run.returncode == 2
     assert run.error_lines == [run.stderr.strip()]  # exactly one line, and it is the error
-    assert "unknown conf key 'features.windowz'" in run.stderr
+    assert "unknown conf key 'feature_sets.customer_activity.lookbak_days'" in run.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_bad_job_arguments_fail_before_spark_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = submit("build_features", storage_overrides(tmp_path), extra_job_args=["--backfill", "--from", "2026-02-01"])
+    assert run.returncode == 2
+    assert run.error_lines == [run.stderr.strip()] and "--backfill needs --from DAY and --to DAY" in run.stderr
+    job = _job("build_features")
+    for args, message in (
+        (["--backfill", "--from", "2026-02-09", "--to", "2026-02-01"], "--from 2026-02-09 is after --to 2026-02-01"),
+        (["--from", "2026-02-01", "--to", "2026-02-02"], "--from and --to only go with --backfill"),
+        (["--backfill", "--from", "Feb 1", "--to", "2026-02-02"], "'Feb 1' is not a day (YYYY-MM-DD)"),
+        (["--full-refresh", "--backfill", "--from", "2026-02-01", "--to", "2026-02-02"], "exclude each other"),
+        (["--feature-set", "churn_risk"], "no declared feature set(s) churn_risk"),
+    ):
+        assert job.main([*set_args(storage_overrides(tmp_path)), *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and message in err, err
     assert not (tmp_path / "data").exists()
 
 
@@ -59,7 +77,7 @@ def test_missing_required_column_fails_before_any_write(
     assert code == 1
     assert err.count("\n") == 0 and err.startswith("error: build_features:")
     assert "raw.events: missing required column(s) amount" in err
-    for name in (settings.tables.customer_activity, settings.tables.customer_profile, settings.tables.events_quarantine):
+    for name in ("features.customer_activity", "features.customer_profile", "quarantine.events", "quarantine.customers"):
         assert not catalog.exists(name), f"{name} was written by a failed job"
     audit = catalog.read(settings.tables.audit_runs).collect()
     assert [(r.job, r.status) for r in audit] == [("build_features", "failed")]
@@ -71,11 +89,11 @@ def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
 ) -> None:
     overrides = storage_overrides(tmp_path) + TEST_SPARK
     settings = load_settings(CONF_DIR, overrides=overrides)
-    Catalog(spark, settings).write(spark.range(4), settings.tables.customer_activity)
+    Catalog(spark, settings).write(spark.range(4), "features.customer_activity")
 
     def body(ctx: JobContext) -> None:
-        ctx.catalog.write(spark.range(40), ctx.settings.tables.customer_activity)
-        ctx.catalog.write(spark.range(50), ctx.settings.tables.customer_profile)
+        ctx.catalog.write(spark.range(40), "features.customer_activity")
+        ctx.catalog.merge(spark.range(50), "features.customer_profile", keys=["id"])
         raise RuntimeError("the third write went wrong")
 
     code = run_job("two_writes", [a for item in overrides for a in ("--set", item)], body, conf_dir=CONF_DIR)
@@ -84,8 +102,8 @@ def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: two_writes: RuntimeError: the third write went wrong (rolled back")
     catalog = Catalog(spark, settings)
-    assertDataFrameEqual(catalog.read(settings.tables.customer_activity), spark.range(4))
-    assert not catalog.exists(settings.tables.customer_profile)
+    assertDataFrameEqual(catalog.read("features.customer_activity"), spark.range(4))
+    assert not catalog.exists("features.customer_profile")
     audit = catalog.read(settings.tables.audit_runs).collect()
     assert [(r.job, r.status, r.outputs) for r in audit] == [("two_writes", "failed", [])]
 

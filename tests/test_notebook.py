@@ -13,6 +13,7 @@ from jupyter_client.manager import KernelManager
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
+from parity import features
 from parity.tables import table_path
 from tests.support import CONF_DIR, REPO
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from tests.conftest import PipelineRun
 
 NOTEBOOK = REPO / "notebooks" / "explore_features.ipynb"
+ACTIVITY = "customer_activity"
+SAMPLE = 0.5
 KERNEL = "python3"
 NOTEBOOK_SPARK = [
     "spark.master=local[2]",
@@ -34,12 +37,14 @@ def _parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return tagged[0]
 
 
-def _run_notebook(nb: nbformat.NotebookNode, *, conf_dir: Path, overrides: list[str], export_path: Path) -> None:
+def _run_notebook(nb: nbformat.NotebookNode, *, conf_dir: Path, overrides: list[str], export_path: Path, feature_set: str) -> None:
     _parameters_cell(nb).source = "\n".join(
         [
             f"conf_dir = {str(conf_dir)!r}",
             'env = "dev"',
             f"overrides = {overrides!r}",
+            f"feature_set = {feature_set!r}",
+            f"sample_fraction = {SAMPLE}",
             f"export_path = {str(export_path)!r}",
         ]
     )
@@ -66,12 +71,17 @@ def test_notebook_features_equal_the_jobs(
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert "sys.path" not in "\n".join(cell.source for cell in nb.cells)
     export_path = tmp_path / "nb_features"
-    _run_notebook(nb, conf_dir=CONF_DIR, overrides=pipeline.overrides + NOTEBOOK_SPARK, export_path=export_path)
+    _run_notebook(
+        nb, conf_dir=CONF_DIR, overrides=pipeline.overrides + NOTEBOOK_SPARK, export_path=export_path, feature_set=ACTIVITY
+    )
+    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
     settings = pipeline.settings()
-    for name, table in (("activity", settings.tables.customer_activity), ("profile", settings.tables.customer_profile)):
-        from_job = spark.read.format("delta").load(table_path(settings, table))
-        from_notebook = spark.read.parquet(str(export_path / name))
-        assert from_notebook.columns == from_job.columns, name
-        assert from_job.count() > 0, name
-        assertDataFrameEqual(from_notebook, from_job)
+    decl = settings.feature_sets[ACTIVITY]
+    from_job = features.sample_entities(
+        spark.read.format("delta").load(table_path(settings, decl.table)).drop(features.FEATURE_DATE), decl, fraction=SAMPLE
+    )
+    from_notebook = spark.read.parquet(str(export_path / ACTIVITY))
+    assert from_notebook.columns == from_job.columns
+    assert 0 < from_job.count() < spark.read.format("delta").load(table_path(settings, decl.table)).count()
+    assertDataFrameEqual(from_notebook, from_job)

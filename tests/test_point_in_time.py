@@ -9,7 +9,9 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from parity.features import FeatureLookup, as_of_join, assemble_features, build_customer_activity, customer_activity
+from parity.asof import FeatureLookup, as_of_join, assemble_features
+from parity.conf import Settings
+from parity.features import compute_feature_set
 from parity.quality import MissingColumnsError
 from parity.schema import RAW_EVENTS
 
@@ -96,7 +98,7 @@ def test_as_of_join_matches_a_brute_force_oracle(spark: SparkSession, seed: int)
     assertDataFrameEqual(actual, spark.createDataFrame(_oracle(spine, feature_rows), SPINE + ", v INT"))
 
 
-def test_events_at_or_after_the_label_time_never_reach_its_features(spark: SparkSession) -> None:
+def test_events_at_or_after_the_label_time_never_reach_its_features(spark: SparkSession, settings: Settings) -> None:
     events = spark.createDataFrame(
         [
             (1, 1, TS(2026, 1, 8, 10), 10.0, "web", "fees", None),
@@ -106,16 +108,16 @@ def test_events_at_or_after_the_label_time_never_reach_its_features(spark: Spark
         ],
         RAW_EVENTS,
     )
-    activity = build_customer_activity(events, windows_days=[7], end_day=dt.date(2026, 1, 12))
+    decl = settings.feature_sets["customer_activity"]
+    activity = compute_feature_set(decl, events)
     spine = spark.createDataFrame([(1, 1, TS(2026, 1, 10)), (2, 2, TS(2026, 1, 10))], SPINE)
-    lookup = FeatureLookup(customer_activity([7]), "features.customer_activity", 0, activity)
-    # no profile lookup: tenure needs signup_ts, so add it to the spine for this check
-    assembled = assemble_features(
-        spine.withColumn("signup_ts", spine.label_ts), [lookup], entity="customer_id", spine_ts="label_ts"
-    )
+    assembled = assemble_features(spine, [FeatureLookup(decl, 0, activity)], spine_ts="label_ts")
     rows = {r["label_id"]: r for r in assembled.collect()}
-    assert (rows[1]["n_events_7d"], rows[1]["amount_sum_7d"], rows[1]["days_since_last_event"]) == (2, 30.0, 0)
+    assert (rows[1]["n_events_7d"], rows[1]["amount_sum_7d"], rows[1]["n_events_1d"]) == (2, 30.0, 1)
+    assert rows[1]["days_since_last_event"] == pytest.approx(1 / 86400)  # the event one second before
+    assert rows[1]["customer_activity_as_of"] == TS(2026, 1, 10)
     assert rows[2]["n_events_7d"] is None  # customer 2 has no history: its label is kept, with nulls
+    assert rows[2]["customer_activity_as_of"] is None
     assert assembled.count() == 2
 
 

@@ -1,25 +1,32 @@
-"""Unit tests of the pure transforms on tiny inline DataFrames."""
+"""Unit tests of the transform library on tiny inline DataFrames, and a brute-force oracle for windows."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 from parity import transforms
-from parity.features import build_customer_profile
 
-D = dt.date
 TS = dt.datetime
+EVENTS = "customer_id LONG, event_ts TIMESTAMP, amount DOUBLE, category STRING"
+AGGREGATES = [
+    {"column": "amount", "fn": "count", "name": "n"},
+    {"column": "amount", "fn": "sum"},
+    {"column": "amount", "fn": "mean"},
+    {"column": "amount", "fn": "min"},
+    {"column": "amount", "fn": "max"},
+    {"column": "category", "fn": "count_distinct", "name": "categories"},
+]
 
 
 def test_with_redacted_text_masks_emails_and_phones(spark: SparkSession) -> None:
-    schema = "id INT, note STRING"
     df = spark.createDataFrame(
         [(1, "please email me at ana.ng12@example.com"), (2, "call me back on +1-555-0012345"), (3, "card declined"), (4, None)],
-        schema,
+        "id INT, note STRING",
     )
     expected = spark.createDataFrame(
         [(1, "please email me at [EMAIL]", True), (2, "call me back on [PHONE]", True), (3, "card declined", False), (4, None, False)],
@@ -28,121 +35,117 @@ def test_with_redacted_text_masks_emails_and_phones(spark: SparkSession) -> None
     assertDataFrameEqual(transforms.with_redacted_text(df, column="note", flag_column="has_pii"), expected)
 
 
-def test_add_daily_activity_aggregates_per_entity_and_day(spark: SparkSession) -> None:
-    df = spark.createDataFrame(
-        [(1, D(2026, 1, 1), 10.0, "hi", False), (1, D(2026, 1, 1), 5.0, None, True), (2, D(2026, 1, 2), 7.5, "abc", False)],
-        "customer_id LONG, day DATE, amount DOUBLE, note STRING, flag BOOLEAN",
-    )
+def test_text_features_are_measured_after_redaction(spark: SparkSession) -> None:
+    df = spark.createDataFrame([(1, "mail ana@example.com now"), (2, "  "), (3, None)], "id INT, note STRING")
     expected = spark.createDataFrame(
-        [(1, D(2026, 1, 1), 2, 15.0, 10.0, 1, 2), (2, D(2026, 1, 2), 1, 7.5, 7.5, 0, 3)],
-        "customer_id LONG, day DATE, n_events LONG, amount_sum DOUBLE, amount_max DOUBLE, "
-        "n_contact_notes LONG, note_length_sum LONG",
+        [(1, "mail [EMAIL] now", 1, 16, 3), (2, "  ", 0, 2, 0), (3, None, 0, 0, 0)],
+        "id INT, note STRING, note_has_contact INT, note_length INT, note_words INT",
     )
-    actual = transforms.add_daily_activity(
-        df, entity="customer_id", amount_column="amount", note_column="note", contact_flag_column="flag"
+    assertDataFrameEqual(transforms.with_text_features(df, column="note", prefix="note"), expected)
+
+
+def test_category_indicators_and_buckets(spark: SparkSession) -> None:
+    df = spark.createDataFrame([(1, "web", 5.0), (2, "phone", 10.0), (3, None, 250.0), (4, "web", None)], "id INT, channel STRING, amount DOUBLE")
+    expected = spark.createDataFrame(
+        [(1, "web", 5.0, 1, 0, 0), (2, "phone", 10.0, 0, 1, 1), (3, None, 250.0, 0, 0, 3), (4, "web", None, 1, 0, None)],
+        "id INT, channel STRING, amount DOUBLE, ch_web INT, ch_phone INT, band INT",
+    )
+    actual = transforms.with_category_indicators(df, column="channel", values=["web", "phone"], prefix="ch").transform(
+        transforms.with_buckets, column="amount", boundaries=[10, 50, 200], output="band"
     )
     assertDataFrameEqual(actual, expected)
 
 
-DAILY = "customer_id LONG, day DATE, n_events LONG, amount_sum DOUBLE, amount_max DOUBLE, n_contact_notes LONG, note_length_sum LONG"
-
-
-def test_add_daily_grid_fills_quiet_days_up_to_the_end(spark: SparkSession) -> None:
-    df = spark.createDataFrame(
-        [(1, D(2026, 1, 1), 2, 15.0, 10.0, 1, 2), (1, D(2026, 1, 3), 1, 4.0, 4.0, 0, 0), (1, D(2026, 1, 9), 1, 1.0, 1.0, 0, 0)],
-        DAILY,
-    )
-    expected = spark.createDataFrame(
-        [
-            (1, D(2026, 1, 1), 2, 15.0, 10.0, 1, 2),
-            (1, D(2026, 1, 2), 0, 0.0, None, 0, 0),
-            (1, D(2026, 1, 3), 1, 4.0, 4.0, 0, 0),
-            (1, D(2026, 1, 4), 0, 0.0, None, 0, 0),
-        ],
-        DAILY,
-    )
-    actual = transforms.add_daily_grid(df, entity="customer_id", end_day=D(2026, 1, 4))
-    assertDataFrameEqual(actual.select(*expected.columns), expected)
-
-
-def test_rolling_windows_and_recency_cover_the_last_n_days(spark: SparkSession) -> None:
-    daily = spark.createDataFrame(
-        [
-            (1, D(2026, 1, 1), 2, 10.0, 8.0, 1, 0),
-            (1, D(2026, 1, 2), 0, 0.0, None, 0, 0),
-            (1, D(2026, 1, 3), 1, 5.0, 5.0, 0, 0),
-            (1, D(2026, 1, 4), 0, 0.0, None, 0, 0),
-            (2, D(2026, 1, 4), 1, 1.0, 1.0, 0, 0),
-        ],
-        DAILY,
-    )
-    actual = daily.transform(transforms.add_rolling_windows, entity="customer_id", windows_days=[2]).transform(
-        transforms.with_days_since_last_event, entity="customer_id"
-    )
-    expected = spark.createDataFrame(
-        [
-            (1, D(2026, 1, 1), 2, 10.0, 8.0, 1, 5.0, 0),
-            (1, D(2026, 1, 2), 2, 10.0, 8.0, 1, 5.0, 1),
-            (1, D(2026, 1, 3), 1, 5.0, 5.0, 0, 5.0, 0),
-            (1, D(2026, 1, 4), 1, 5.0, 5.0, 0, 5.0, 1),
-            (2, D(2026, 1, 4), 1, 1.0, 1.0, 0, 1.0, 0),
-        ],
-        "customer_id LONG, day DATE, n_events_2d LONG, amount_sum_2d DOUBLE, amount_max_2d DOUBLE, "
-        "contact_notes_2d LONG, amount_mean_2d DOUBLE, days_since_last_event INT",
-    )
-    assertDataFrameEqual(actual.select(*expected.columns), expected)
-
-
-def test_with_ratio_is_null_for_a_zero_denominator(spark: SparkSession) -> None:
+def test_ratio_is_null_for_a_zero_denominator(spark: SparkSession) -> None:
     df = spark.createDataFrame([(6, 3), (1, 0), (None, 2)], "a LONG, b LONG")
     expected = spark.createDataFrame([(6, 3, 2.0), (1, 0, None), (None, 2, None)], "a LONG, b LONG, r DOUBLE")
     assertDataFrameEqual(transforms.with_ratio(df, numerator="a", denominator="b", output="r"), expected)
 
 
-def test_day_end_ts_is_midnight_after_the_day(spark: SparkSession) -> None:
-    df = spark.createDataFrame([(D(2026, 2, 28),), (D(2026, 12, 31),)], "day DATE")
-    expected = spark.createDataFrame(
-        [(D(2026, 2, 28), TS(2026, 3, 1)), (D(2026, 12, 31), TS(2027, 1, 1))], "day DATE, feature_ts TIMESTAMP"
+def test_time_since_in_days_and_hours(spark: SparkSession) -> None:
+    df = spark.createDataFrame([(TS(2026, 3, 1), TS(2026, 2, 27, 12)), (TS(2026, 3, 1), None)], "t TIMESTAMP, s TIMESTAMP")
+    days = transforms.with_time_since(df, as_of_column="t", column="s", output="d")
+    hours = transforms.with_time_since(df, as_of_column="t", column="s", output="h", unit="hours")
+    assert [r.d for r in days.collect()] == [1.5, None]
+    assert [r.h for r in hours.collect()] == [36.0, None]
+
+
+def test_window_aggregates_emit_a_row_where_a_value_changes(spark: SparkSession) -> None:
+    events = spark.createDataFrame(
+        [
+            (1, TS(2026, 1, 1, 9), 10.0, "a"),
+            (1, TS(2026, 1, 1, 23, 59, 59), 30.0, "b"),
+            (1, TS(2026, 1, 3), 5.0, "a"),  # midnight belongs to Jan 3
+        ],
+        EVENTS,
     )
-    assertDataFrameEqual(transforms.with_day_end_ts(df, output="feature_ts"), expected)
-
-
-def test_tenure_days(spark: SparkSession) -> None:
-    df = spark.createDataFrame([(TS(2026, 3, 1), TS(2026, 1, 30, 23)), (TS(2026, 3, 1), None)], "t TIMESTAMP, s TIMESTAMP")
-    expected = spark.createDataFrame(
-        [(TS(2026, 3, 1), TS(2026, 1, 30, 23), 30), (TS(2026, 3, 1), None, None)], "t TIMESTAMP, s TIMESTAMP, tenure INT"
+    actual = transforms.add_window_aggregates(
+        events, entity="customer_id", time_column="event_ts", windows_days=[2], aggregates=AGGREGATES[:3],
+        output="feature_ts", last_event_output="last_event_ts",
     )
-    assertDataFrameEqual(transforms.with_tenure_days(df, as_of_column="t", since_column="s", output="tenure"), expected)
-
-
-def test_profile_features_drop_pii(spark: SparkSession) -> None:
-    from parity.schema import RAW_CUSTOMERS
-
-    customers = spark.createDataFrame(
-        [(1, TS(2026, 1, 1), "Ana Ng", "ana@example.com", "+1-555-0000001", "smb", "north", 900.0, TS(2026, 1, 1))],
-        RAW_CUSTOMERS,
-    )
-    profile = build_customer_profile(customers)
-    assert set(profile.columns).isdisjoint({"name", "email", "phone"})
+    # Rows at the end of Jan 1 (events), Jan 3 (an event; Jan 1 left the 2-day window that
+    # day too) and Jan 5 (Jan 3 left it), each stamped at the midnight after its day.
     expected = spark.createDataFrame(
-        [(1, TS(2026, 1, 1), "smb", "north", 900.0, TS(2026, 1, 1))],
-        T.StructType(
-            [
-                T.StructField("customer_id", T.LongType(), False),
-                T.StructField("feature_ts", T.TimestampType(), False),
-                T.StructField("segment", T.StringType()),
-                T.StructField("region", T.StringType()),
-                T.StructField("credit_limit", T.DoubleType()),
-                T.StructField("signup_ts", T.TimestampType()),
+        [
+            (1, TS(2026, 1, 2), 2, 40.0, 20.0, TS(2026, 1, 1, 23, 59, 59)),
+            (1, TS(2026, 1, 4), 1, 5.0, 5.0, TS(2026, 1, 3)),
+            (1, TS(2026, 1, 6), 0, 0.0, None, TS(2026, 1, 3)),
+        ],
+        "customer_id LONG, feature_ts TIMESTAMP, n_2d LONG, amount_sum_2d DOUBLE, amount_mean_2d DOUBLE, last_event_ts TIMESTAMP",
+    )
+    assertDataFrameEqual(actual, expected)
+    assert transforms.history_days(transforms.add_window_aggregates, {"windows_days": [1, 7, 30]}) == 30
+    assert transforms.history_days(transforms.with_ratio, {}) == 0
+
+
+def _oracle(events: list[tuple], windows: list[int], as_of: dt.datetime) -> dict[tuple, tuple]:
+    """Brute force over the raw events: every window aggregate per entity, as of `as_of`."""
+    out = {}
+    for entity in sorted({e[0] for e in events}):
+        mine = [e for e in events if e[0] == entity and e[1] < as_of]
+        if not mine:
+            continue
+        values = []
+        for days in windows:
+            since = dt.datetime.combine(as_of.date() - dt.timedelta(days=days), dt.time())
+            inside = [e for e in mine if e[1] >= since]
+            amounts = [e[2] for e in inside if e[2] is not None]
+            values += [
+                len(amounts),
+                round(sum(amounts), 6),
+                round(sum(amounts) / len(amounts), 6) if amounts else None,
+                min(amounts, default=None),
+                max(amounts, default=None),
+                len({e[3] for e in inside if e[3] is not None}),
             ]
-        ),
-    )
-    assertDataFrameEqual(profile, expected)
+        out[(entity,)] = (*values, max(e[1] for e in mine))
+    return out
 
 
-def test_daily_grid_ignores_entities_that_start_after_the_end(spark: SparkSession) -> None:
-    df = spark.createDataFrame(
-        [(1, D(2026, 1, 1), 1, 1.0, 1.0, 0, 0), (2, D(2026, 1, 9), 1, 1.0, 1.0, 0, 0)], DAILY
-    )
-    actual = transforms.add_daily_grid(df, entity="customer_id", end_day=D(2026, 1, 2))
-    assert sorted((r.customer_id, r.day) for r in actual.collect()) == [(1, D(2026, 1, 1)), (1, D(2026, 1, 2))]
+EVENT = st.tuples(
+    st.integers(1, 4),
+    st.datetimes(min_value=TS(2026, 1, 1), max_value=TS(2026, 1, 20)).map(lambda t: t.replace(microsecond=0, second=0)),
+    st.one_of(st.none(), st.integers(0, 500).map(lambda c: c / 4)),
+    st.one_of(st.none(), st.sampled_from(["a", "b", "c"])),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=st.lists(EVENT, min_size=1, max_size=40),
+    windows=st.lists(st.integers(1, 6), min_size=1, max_size=3, unique=True),
+    as_of_day=st.integers(1, 30),
+)
+def test_window_aggregates_match_a_brute_force_oracle(spark: SparkSession, events, windows, as_of_day) -> None:
+    """As-of any day end, the newest row of each entity holds exactly what brute force computes."""
+    as_of = TS(2026, 1, 1) + dt.timedelta(days=as_of_day)
+    rows = transforms.add_window_aggregates(
+        spark.createDataFrame(events, EVENTS), entity="customer_id", time_column="event_ts", windows_days=windows,
+        aggregates=AGGREGATES, output="feature_ts", last_event_output="last_event_ts",
+    ).filter(f"feature_ts <= TIMESTAMP '{as_of}'")
+    names = transforms.window_aggregate_names(windows, AGGREGATES)
+    latest: dict[tuple, tuple] = {}
+    for row in sorted(rows.collect(), key=lambda r: r.feature_ts):
+        values = tuple(round(v, 6) if isinstance(v, float) else v for v in (row[n] for n in names))
+        latest[(row.customer_id,)] = (*values, row.last_event_ts)
+    assert latest == _oracle(events, sorted(windows), as_of)

@@ -105,13 +105,11 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
     if job == "generate_data":
         expected = {name: counts[f"{name}.rows"] for name in (tables.raw_customers, tables.raw_events, tables.raw_labels)}
     elif job == "build_features":
-        expected = {
-            tables.events_quarantine: counts["events.quarantined"],
-            tables.customer_activity: counts[f"{tables.customer_activity}.rows"],
-            tables.customer_profile: counts[f"{tables.customer_profile}.rows"],
-        }
-        if counts["events.in"] != counts["events.out"] + counts["events.quarantined"]:
-            return [f"build_features: events in {counts['events.in']} != out + quarantined"]
+        for name, built in summary["feature_sets"].items():
+            expected[built["table"]] = counts[f"{name}.rows"]
+            expected[built["quarantine_table"]] = counts[f"{name}.quarantine_rows"]
+            if counts[f"{name}.in"] != counts[f"{name}.out"] + counts[f"{name}.quarantined"]:
+                return [f"build_features: {name}: {counts[f'{name}.in']} rows in != out + quarantined"]
     elif job == "build_training_set":
         expected = {tables.training_set: counts["rows.out"]}
         if counts["rows.out"] != counts["labels.in"]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -19,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_ENV = "dev"
+FEATURES_DIR = "features"
 ZONES = ("raw", "features", "training", "predictions", "quarantine", "monitoring", "audit")
 
 
@@ -68,9 +72,6 @@ class TablesConf(_Strict):
     raw_customers: str = "raw.customers"
     raw_events: str = "raw.events"
     raw_labels: str = "raw.labels"
-    customer_activity: str = "features.customer_activity"
-    customer_profile: str = "features.customer_profile"
-    events_quarantine: str = "quarantine.events"
     training_set: str = "training.churn"
     predictions: str = "predictions.churn"
     audit_runs: str = "audit.runs"
@@ -118,10 +119,20 @@ Expectation = Annotated[
 ]
 
 
-class SourceQualityConf(_Strict):
-    """Expectations of one raw source. Failing rows are quarantined with the rule and a reason;
-    a source older than `max_staleness_hours` (by `time_column`) fails the job before any write."""
+SPARK_TYPES = ("boolean", "int", "bigint", "float", "double", "string", "date", "timestamp")
+SparkType = Literal["boolean", "int", "bigint", "float", "double", "string", "date", "timestamp"]
 
+
+class SourceQualityConf(_Strict):
+    """The contract and expectations of one raw source.
+
+    `columns` are the columns the source must have, with their Spark types: a source missing
+    one, or holding it with another type, fails the job before any write. Rows that break an
+    expectation are quarantined with the rule and a reason; a source older than
+    `max_staleness_hours` (by `time_column`) fails the job before any write.
+    """
+
+    columns: dict[str, SparkType] = Field(default_factory=dict)
     expectations: list[Expectation] = Field(default_factory=list)
     time_column: str | None = None
     max_staleness_hours: float | None = Field(None, gt=0)
@@ -131,6 +142,14 @@ class SourceQualityConf(_Strict):
         if self.max_staleness_hours is not None and self.time_column is None:
             raise ValueError("max_staleness_hours needs time_column")
         return self
+
+
+def _is_table_name(value: str) -> bool:
+    try:
+        _check_table_name(value)
+    except ValueError:
+        return False
+    return True
 
 
 class DataConf(_Strict):
@@ -146,23 +165,159 @@ class DataConf(_Strict):
     bad_row_rate: float = Field(0.002, ge=0, lt=1)
 
 
-class FeaturesConf(_Strict):
-    windows_days: list[int] = Field(default_factory=lambda: [7, 30])
+def _resolve_callable(path: str) -> Callable[..., Any]:
+    module_name, _, attribute = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"'{path}' is not a dotted path module.function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"unknown transform '{path}': cannot import {module_name} ({exc})") from None
+    fn = getattr(module, attribute, None)
+    if not callable(fn):
+        raise ValueError(f"unknown transform '{path}': {module_name} has no function {attribute}")
+    return fn
 
-    @field_validator("windows_days")
+
+def _check_params(path: str, params: dict[str, Any], supplied: tuple[str, ...] = ()) -> None:
+    keyword = {
+        name: p
+        for name, p in inspect.signature(_resolve_callable(path)).parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name != "df"
+    }
+    if any(p.kind == p.VAR_KEYWORD for p in inspect.signature(_resolve_callable(path)).parameters.values()):
+        return
+    unknown = sorted(set(params) - set(keyword))
+    if unknown:
+        raise ValueError(f"{path} takes no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(keyword))}")
+    missing = sorted(n for n, p in keyword.items() if p.default is p.empty and n not in params and n not in supplied)
+    if missing:
+        raise ValueError(f"{path} needs parameter(s) {', '.join(missing)}")
+
+
+class FeatureColumn(_Strict):
+    """One output column of a feature set."""
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    type: SparkType
+    description: str = Field(min_length=1)
+
+
+class TransformStep(_Strict):
+    """One transform of a feature set: a function's dotted path and its keyword parameters."""
+
+    fn: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("fn")
     @classmethod
-    def _positive_sorted(cls, value: list[int]) -> list[int]:
-        if not value or any(w <= 0 for w in value):
-            raise ValueError("windows_days must be a non-empty list of positive day counts")
-        return sorted(set(value))
+    def _importable(cls, value: str) -> str:
+        _resolve_callable(value)
+        return value
+
+    @model_validator(mode="after")
+    def _params_match(self) -> TransformStep:
+        _check_params(self.fn, self.params)
+        return self
+
+    def function(self) -> Callable[..., Any]:
+        """The function the step names."""
+        return _resolve_callable(self.fn)
+
+
+class RequestTimeFeature(_Strict):
+    """A feature computed once the spine is known (label time in training, score time in scoring).
+
+    The transform receives `as_of_column` (the spine's time) on top of `params`.
+    """
+
+    fn: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    output: FeatureColumn
+
+    @field_validator("fn")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        _resolve_callable(value)
+        return value
+
+    @model_validator(mode="after")
+    def _params_match(self) -> RequestTimeFeature:
+        _check_params(self.fn, {**self.params, "output": self.output.name}, supplied=("as_of_column",))
+        return self
+
+    def function(self) -> Callable[..., Any]:
+        """The function the feature is computed by."""
+        return _resolve_callable(self.fn)
+
+
+class FeatureSetDecl(_Strict):
+    """A declared feature set: one Delta feature table, keyed by entity and feature time.
+
+    Built from one source by `transforms`, applied in order; the result must hold the entity
+    keys, `timestamp` and every declared feature with its declared type. Incremental builds
+    reprocess `lookback_days` before the recorded watermark (for late events) plus the
+    history the transforms read; `max_age_days` bounds how old a joined value may be.
+    """
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    description: str = Field(min_length=1)
+    table: str
+    source: str = Field(description="A key of `tables:` (e.g. raw_events) or a logical table name (raw.x).")
+    entity: list[str] = Field(min_length=1)
+    event_time: str = Field(description="The source's event-time column: what watermarks and backfills use.")
+    timestamp: str = "feature_ts"
+    transforms: list[TransformStep] = Field(min_length=1)
+    features: list[FeatureColumn] = Field(min_length=1)
+    request_time: list[RequestTimeFeature] = Field(default_factory=list)
+    lookback_days: int = Field(2, ge=0)
+    history_days: int | None = Field(None, ge=0, description="Override the history the transforms declare.")
+    max_age_days: int | None = Field(None, gt=0)
+
+    @field_validator("table")
+    @classmethod
+    def _feature_table(cls, value: str) -> str:
+        if not _check_table_name(value).startswith("features."):
+            raise ValueError(f"'{value}' is not in the features zone (features.<name>)")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> FeatureSetDecl:
+        names = [f.name for f in self.features] + [r.output.name for r in self.request_time]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate feature name(s) {', '.join(duplicates)} in feature set {self.name}")
+        keys = sorted(set(names) & {*self.entity, self.timestamp})
+        if keys:
+            raise ValueError(f"feature set {self.name} declares its key or time column(s) {', '.join(keys)} as features")
+        return self
+
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def code_hash(self) -> str:
+        """A digest of this declaration and the source code of every transform it names.
+
+        It changes when the declaration or one of its transforms changes, and not when
+        unrelated code does; a feature table built under another hash must be rebuilt in full.
+        """
+        digest = hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode())
+        functions = [step.function() for step in self.transforms] + [r.function() for r in self.request_time]
+        for function in functions:
+            digest.update(inspect.getsource(function).encode())
+        return digest.hexdigest()[:16]
 
 
 class TrainingConf(_Strict):
+    feature_sets: list[str] = Field(
+        default_factory=lambda: ["customer_activity", "customer_profile"],
+        min_length=1,
+        description="The declared feature sets a model is trained on, joined as of each label's time.",
+    )
     validation_fraction: float = Field(0.25, gt=0, lt=1)
     max_evals: int = Field(8, gt=0)
     parallelism: int = Field(2, gt=0)
     seed: int = 11
-    max_feature_age_days: int | None = Field(None, gt=0)
     labels_known_at: dt.datetime | None = Field(
         None, description="Train only on labels whose outcome was known by then (label_available_at); default: all."
     )
@@ -186,7 +341,9 @@ class Settings(_Strict):
     spark: SparkConf = SparkConf()
     tables: TablesConf = TablesConf()
     data: DataConf = DataConf()
-    features: FeaturesConf = FeaturesConf()
+    feature_sets: dict[str, FeatureSetDecl] = Field(
+        default_factory=dict, description="Declared feature sets, from conf/features/*.yaml, by name."
+    )
     quality: dict[str, SourceQualityConf] = Field(
         default_factory=dict, description="Per source, keyed by its `tables` key (e.g. raw_events)."
     )
@@ -195,10 +352,54 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _quality_keys_name_tables(self) -> Settings:
-        unknown = sorted(set(self.quality) - set(TablesConf.model_fields))
+        unknown = sorted(k for k in self.quality if k not in TablesConf.model_fields and not _is_table_name(k))
         if unknown:
-            raise ValueError(f"quality has no table key(s) {', '.join(unknown)}; use keys of tables: (e.g. raw_events)")
+            raise ValueError(
+                f"quality has no source(s) {', '.join(unknown)}; use keys of tables: (e.g. raw_events) or logical names (raw.x)"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _feature_sets_fit_together(self) -> Settings:
+        owners: dict[str, str] = {}
+        tables: dict[str, str] = {}
+        for key, decl in self.feature_sets.items():
+            if decl.name != key:
+                raise ValueError(f"feature set '{key}' declares name '{decl.name}'; they must match")
+            if decl.table in tables:
+                raise ValueError(f"feature sets {tables[decl.table]} and {key} both write {decl.table}")
+            tables[decl.table] = key
+            self.source_table(decl.source)
+            for name in decl.feature_names() + [r.output.name for r in decl.request_time]:
+                if name in owners:
+                    raise ValueError(f"duplicate feature name '{name}': declared by feature sets {owners[name]} and {key}")
+                owners[name] = key
+        unknown = [name for name in self.training.feature_sets if name not in self.feature_sets]
+        if unknown:
+            known = ", ".join(sorted(self.feature_sets)) or "none (add conf/features/*.yaml)"
+            raise ValueError(f"training.feature_sets names undeclared feature set(s) {', '.join(unknown)}; declared: {known}")
+        return self
+
+    def source_table(self, source: str) -> str:
+        """The logical table name of a source given as a `tables:` key or as a logical name.
+
+        Raises:
+            ValueError: the source is neither.
+        """
+        if source in TablesConf.model_fields:
+            return str(getattr(self.tables, source))
+        if _is_table_name(source) and source.startswith("raw."):
+            return source
+        raise ValueError(f"source '{source}' is neither a key of tables: nor a raw.<name> table")
+
+    def source_quality(self, source: str) -> SourceQualityConf:
+        """The declared contract and expectations of a source (by `tables:` key or logical name)."""
+        table = self.source_table(source)
+        for key in (source, table):
+            if key in self.quality:
+                return self.quality[key]
+        named = next((k for k in TablesConf.model_fields if getattr(self.tables, k) == table), "")
+        return self.quality.get(named, SourceQualityConf())
 
     def conf_hash(self) -> str:
         """A stable digest of the effective configuration, recorded in lineage."""
@@ -274,7 +475,10 @@ def _describe(exc: ValidationError, sources: str) -> str:
         elif error["type"] == "missing":
             messages.append(f"conf key '{key}' is required (from {sources}); set it in a conf file or with --set {key}=...")
         else:
-            messages.append(f"conf key '{key}': {error['msg']} (got {error.get('input')!r})")
+            text = str(error["msg"]).removeprefix("Value error, ")
+            shown = error.get("input")
+            got = f" (got {shown!r})" if not isinstance(shown, dict) else ""
+            messages.append(f"conf key '{key}': {text}{got}" if key else f"conf: {text}")
     return "; ".join(messages)
 
 
@@ -299,6 +503,21 @@ def _resolve_paths(tree: dict[str, Any], root: Path) -> None:
         spark["jars_dir"] = local(spark["jars_dir"])
 
 
+def _read_feature_sets(folder: Path) -> dict[str, Any]:
+    """Every declaration in conf/features/*.yaml, by name (one feature set per file)."""
+    found: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        declaration = _read_yaml(path)
+        name = declaration.get("name")
+        if not isinstance(name, str):
+            raise ConfError(f"features/{path.name} must give the feature set's name")
+        if name in found:
+            raise ConfError(f"feature set '{name}' is declared twice: features/{origin[name]} and features/{path.name}")
+        found[name], origin[name] = declaration, path.name
+    return found
+
+
 def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[str] | None = None) -> Settings:
     """Load `base.yaml`, overlay `<env>.yaml` and the `--set` overrides, then validate.
 
@@ -319,6 +538,8 @@ def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[
         known = sorted(p.stem for p in conf_path.glob("*.yaml") if p.stem != "base")
         raise ConfError(f"unknown env '{env}': no {env}.yaml in {conf_path} (known: {', '.join(known)})")
     tree = _deep_merge(_read_yaml(base_file), _read_yaml(env_file))
+    declared = _read_feature_sets(conf_path / FEATURES_DIR)
+    tree["feature_sets"] = _deep_merge(declared, tree.get("feature_sets") or {})
     for item in overrides or []:
         parts, value = parse_override(item)
         _apply_override(tree, parts, value)
@@ -328,7 +549,7 @@ def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[
     root = conf_path.parent
     _resolve_paths(tree, root)
     tree["env"], tree["project_root"] = env, str(root)
-    sources = f"base.yaml + {env}.yaml" + (" + --set" if overrides else "")
+    sources = f"base.yaml + {env}.yaml + features/" + (" + --set" if overrides else "")
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:

@@ -1,9 +1,15 @@
-"""Feature sets: their declarations, their builds, and point-in-time (as-of) joins.
+"""Declared feature sets: validating their sources, computing them, and building them incrementally.
 
-The same functions serve the build job, the training-set job, the scoring job and the
-notebooks, so a feature is defined once. A feature row stamped `feature_ts` = T only uses
-source data from before T; an as-of join at time t takes, per entity, the newest row with
-T <= t, and never a later one.
+A feature set is declared once (conf/features/*.yaml, see `conf.FeatureSetDecl`): its entity,
+source, event time, transforms by dotted path, and typed output columns. The same
+`compute_feature_set` serves the build job and the notebooks, so a feature is defined once.
+
+Builds are incremental and idempotent. Each build records a watermark (the newest source
+event time it processed) with its Delta commit; the next build recomputes only the output
+rows from `lookback_days` before that watermark onwards, reading just the source history its
+transforms need, and upserts them with a Delta MERGE on (entity, feature time). Rerunning a
+build over the same input matches every row and changes none. A backfill recomputes a
+chosen range of days and leaves the rest of the table untouched.
 """
 
 from __future__ import annotations
@@ -12,322 +18,451 @@ import datetime as dt
 import hashlib
 import inspect
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
-from pyspark.sql import DataFrame, Window
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType
+from pyspark.sql import types as T
 
-from parity import pii, quality, transforms
-from parity.conf import Expectation, NotNullExpectation, SourceQualityConf, TablesConf
+from parity import asof, pii, quality, transforms
+from parity.conf import FeatureSetDecl, Settings, SourceQualityConf
 from parity.quality import MissingColumnsError, apply_expectations, require_columns
-from parity.schema import (
-    AMOUNT,
-    CREDIT_LIMIT,
-    CUSTOMER_ID,
-    EVENT_TS,
-    FEATURE_TS,
-    NOTE,
-    PII_COLUMNS,
-    RAW_EVENTS,
-    REGION,
-    SEGMENT,
-    SIGNUP_TS,
-    UPDATED_AT,
-)
+from parity.schema import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_RULE
 from parity.tables import Catalog
 
-CONTACT_FLAG = "note_has_contact"
-TENURE_DAYS = "tenure_days"
+FEATURE_DATE = "feature_date"  # the partition column of every feature table
+SOURCE_ROW_HASH = "source_row_hash"  # with the rule and the occurrence, the key of a quarantine table
+SOURCE_ROW_OCCURRENCE = "source_row_occurrence"
+BUILD_STATE_KEY = "parity.build"
+NUMERIC_TYPES = ("boolean", "int", "bigint", "float", "double")
 
 
-@dataclass(frozen=True)
-class FeatureSet:
-    """A declared feature set: one Delta table keyed by entity and feature time."""
-
-    name: str
-    table_key: str  # the TablesConf field naming its table
-    entity: str
-    timestamp: str
-    features: tuple[str, ...]
-    categorical: tuple[str, ...] = ()
-    description: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> FeatureSet:
-        """Rebuild a declaration from its plain-data form (as stored in a feature spec)."""
-        fields = dict(data)
-        for key in ("features", "categorical"):
-            fields[key] = tuple(fields.get(key) or ())  # type: ignore[arg-type]
-        return cls(**fields)  # type: ignore[arg-type]
+class DeclarationError(ValueError):
+    """A feature set declaration does not fit its source: the message names the set, step and column."""
 
 
-@dataclass(frozen=True)
-class RequestTimeFeature:
-    """A feature computed when the spine is known (training label time or scoring time)."""
-
-    name: str
-    function: str
-    inputs: tuple[str, ...]
-
-
-def activity_feature_names(windows_days: list[int]) -> tuple[str, ...]:
-    names: list[str] = [transforms.DAYS_SINCE_LAST_EVENT]
-    for days in windows_days:
-        names += [
-            f"n_events_{days}d",
-            f"amount_sum_{days}d",
-            f"amount_mean_{days}d",
-            f"amount_max_{days}d",
-            f"contact_notes_{days}d",
-        ]
-    return tuple(names)
-
-
-def customer_activity(windows_days: list[int]) -> FeatureSet:
-    return FeatureSet(
-        name="customer_activity",
-        table_key="customer_activity",
-        entity=CUSTOMER_ID,
-        timestamp=FEATURE_TS,
-        features=activity_feature_names(windows_days),
-        description="Daily rolling activity per customer, stamped at the end of each UTC day.",
-    )
-
-
-CUSTOMER_PROFILE = FeatureSet(
-    name="customer_profile",
-    table_key="customer_profile",
-    entity=CUSTOMER_ID,
-    timestamp=FEATURE_TS,
-    features=(SEGMENT, REGION, CREDIT_LIMIT, SIGNUP_TS),
-    categorical=(SEGMENT, REGION),
-    description="Slowly changing customer attributes without PII, stamped when they changed.",
-)
-
-TENURE = RequestTimeFeature(name=TENURE_DAYS, function="parity.transforms.with_tenure_days", inputs=(SIGNUP_TS,))
-
-
-def feature_sets(windows_days: list[int]) -> list[FeatureSet]:
-    return [customer_activity(windows_days), CUSTOMER_PROFILE]
-
-
-def model_inputs(windows_days: list[int]) -> tuple[list[str], list[str]]:
-    """The (numeric, categorical) columns a model consumes, in a fixed order."""
-    numeric = list(activity_feature_names(windows_days)) + [CREDIT_LIMIT, TENURE_DAYS]
-    categorical = list(CUSTOMER_PROFILE.categorical)
-    return numeric, categorical
+class DeclarationChangedError(RuntimeError):
+    """A feature table was built from another version of its declaration or transforms."""
 
 
 def transform_code_hash(modules: tuple[ModuleType, ...] | None = None) -> str:
-    """A digest of the code behind every feature: transforms, PII redaction, validation, and the
-    builds and point-in-time joins here. It changes when any of them changes."""
+    """A digest of the library code behind every feature: transforms, PII redaction, validation,
+    builds and as-of joins. Recorded with every run in `audit.runs`."""
     digest = hashlib.sha256()
-    for module in modules or (transforms, pii, quality, sys.modules[__name__]):
+    for module in modules or (transforms, pii, quality, asof, sys.modules[__name__]):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]
 
 
-def event_expectations(declared: SourceQualityConf) -> list[Expectation]:
-    """The declared expectations of raw events, after the two the feature build cannot do without."""
-    structural: list[Expectation] = [
-        NotNullExpectation(rule="not_null", column=CUSTOMER_ID),
-        NotNullExpectation(rule="not_null", column=EVENT_TS),
+def history_days(decl: FeatureSetDecl) -> int:
+    """Days of source data before an output row's day that computing the row reads."""
+    if decl.history_days is not None:
+        return decl.history_days
+    return max((transforms.history_days(step.function(), step.params) for step in decl.transforms), default=0)
+
+
+def source_contract(conf: SourceQualityConf) -> T.StructType:
+    """The declared columns of a source as a schema (empty when the source declares none)."""
+    return T.StructType([T.StructField(name, T._parse_datatype_string(kind)) for name, kind in conf.columns.items()])
+
+
+def validate_source(df: DataFrame, conf: SourceQualityConf, *, source: str) -> tuple[DataFrame, DataFrame]:
+    """Split a raw source into (valid, quarantined with rule and reason) by its declared expectations.
+
+    Columns beyond the declared contract are dropped (jobs report them). Quarantined rows keep
+    the source's columns with free text redacted and PII columns emptied, so quarantine never
+    holds PII, and gain a hash of the original row and its occurrence (1 for the first of
+    identical rows), which with the rule key the quarantine table.
+
+    Raises:
+        MissingColumnsError: a declared column is missing or retyped (names the column).
+    """
+    contract = source_contract(conf)
+    if contract.fields:
+        require_columns(df, contract, source=source)
+        df = df.select(*contract.fieldNames())
+    row_hash = F.xxhash64(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])))
+    valid, quarantined = apply_expectations(df, list(conf.expectations), source=source)
+    safe = [
+        (F.lit(None).cast(kind).alias(name) if name in PII_COLUMNS else pii.redact(F.col(name)).alias(name))
+        if kind == "string"
+        else F.col(name)
+        for name, kind in quarantined.dtypes
+        if name not in (QUARANTINE_RULE, QUARANTINE_REASON)
     ]
-    return structural + [e for e in declared.expectations if e not in structural]
+    keyed = quarantined.select(row_hash.alias(SOURCE_ROW_HASH), *safe, QUARANTINE_RULE, QUARANTINE_REASON)
+    identical = Window.partitionBy(SOURCE_ROW_HASH, QUARANTINE_RULE).orderBy(SOURCE_ROW_HASH)
+    return valid, keyed.withColumn(SOURCE_ROW_OCCURRENCE, F.row_number().over(identical))
 
 
-def validate_events(
-    events: DataFrame, declared: SourceQualityConf, *, source: str = "raw events"
-) -> tuple[DataFrame, DataFrame]:
-    """Split raw events into (valid, quarantined with rule and reason); notes in quarantine are redacted.
-
-    Columns beyond the raw-events contract are dropped here (jobs report them).
-
-    Raises:
-        MissingColumnsError: a required column is missing or retyped.
-    """
-    require_columns(events, RAW_EVENTS, source=source)
-    valid, quarantined = apply_expectations(
-        events.select(*RAW_EVENTS.fieldNames()), event_expectations(declared), source=source
-    )
-    return valid, quarantined.withColumn(NOTE, pii.redact(F.col(NOTE)))
+def quarantine_table(source_table: str) -> str:
+    """Where the rows of a raw source that fail validation go: quarantine.<source>."""
+    return f"quarantine.{source_table.partition('.')[2]}"
 
 
-def latest_event_day(events: DataFrame) -> dt.date:
-    """The UTC day of the newest event: where the daily activity grid ends (runs a Spark job).
+def compute_feature_set(decl: FeatureSetDecl, source: DataFrame) -> DataFrame:
+    """Run a declaration's transforms over (validated) source rows and select its outputs.
+
+    Returns: the entity keys, the feature timestamp and the declared features, in that order.
 
     Raises:
-        ValueError: there are no events.
+        DeclarationError: a transform needs a column the data lacks, or the result misses a
+            declared column or holds it with another type.
     """
-    latest = events.agg(F.max(EVENT_TS).alias("latest")).first()
-    if latest is None or latest["latest"] is None:
-        raise ValueError("no valid events to build features from")
-    return latest["latest"].date()
-
-
-def build_customer_activity(events: DataFrame, *, windows_days: list[int], end_day: dt.date) -> DataFrame:
-    """Daily rolling activity features per customer from validated events.
-
-    Needs: customer_id, event_ts, amount, note. Returns: customer_id, feature_ts, and the
-    columns of `activity_feature_names(windows_days)`, one row per customer and day from
-    the customer's first event to `end_day`.
-    """
-    daily = (
-        events.transform(transforms.with_redacted_text, column=NOTE, flag_column=CONTACT_FLAG)
-        .transform(transforms.with_day, ts_column=EVENT_TS)
-        .transform(
-            transforms.add_daily_activity,
-            entity=CUSTOMER_ID,
-            amount_column=AMOUNT,
-            note_column=NOTE,
-            contact_flag_column=CONTACT_FLAG,
-        )
-    )
-    features = (
-        daily.transform(transforms.add_daily_grid, entity=CUSTOMER_ID, end_day=end_day)
-        .transform(transforms.add_rolling_windows, entity=CUSTOMER_ID, windows_days=windows_days)
-        .transform(transforms.with_days_since_last_event, entity=CUSTOMER_ID)
-        .transform(transforms.with_day_end_ts, output=FEATURE_TS)
-    )
-    return features.select(CUSTOMER_ID, FEATURE_TS, *activity_feature_names(windows_days))
-
-
-def build_customer_profile(customers: DataFrame) -> DataFrame:
-    """Customer attributes without PII, one row per customer and change.
-
-    Needs: customer_id, updated_at, segment, region, credit_limit, signup_ts. Returns:
-    customer_id, feature_ts (= updated_at), segment, region, credit_limit, signup_ts. The PII
-    columns (name, email, phone) are dropped here and never reach a feature table.
-    """
-    return customers.drop(*PII_COLUMNS).select(
-        CUSTOMER_ID, F.col(UPDATED_AT).alias(FEATURE_TS), *CUSTOMER_PROFILE.features
+    df = source
+    for index, step in enumerate(decl.transforms):
+        try:
+            df = df.transform(step.function(), **step.params)
+            _ = df.schema  # analyse now, so a missing column is blamed on this step
+        except AnalysisException as exc:
+            raise DeclarationError(
+                f"feature set {decl.name}: transforms[{index}] {step.fn} cannot run: {_first_line(exc)}"
+            ) from None
+    expected = {decl.timestamp: "timestamp", **{f.name: f.type for f in decl.features}}
+    actual = dict(df.dtypes)
+    missing = [c for c in [*decl.entity, *expected] if c not in actual]
+    if missing:
+        raise DeclarationError(f"feature set {decl.name}: its transforms do not produce declared column(s) {', '.join(missing)}")
+    retyped = [f"{c} is {actual[c]}, declared {kind}" for c, kind in expected.items() if actual[c] != kind]
+    if retyped:
+        raise DeclarationError(f"feature set {decl.name}: {'; '.join(retyped)}")
+    described = {f.name: f.description for f in decl.features}
+    return df.select(
+        *decl.entity,
+        decl.timestamp,
+        *[F.col(name).alias(name, metadata={"comment": text}) for name, text in described.items()],
     )
 
 
-def as_of_join(
-    spine: DataFrame,
-    features: DataFrame,
+def sample_entities(df: DataFrame, decl: FeatureSetDecl, *, fraction: float, seed: int = 0) -> DataFrame:
+    """Keep every row of a deterministic sample of the entities (all of each entity's rows, so
+    windows over its history stay complete).
+
+    Needs: the entity keys. Returns the same columns.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    bucket = F.pmod(F.xxhash64(F.lit(seed), *[F.col(k) for k in decl.entity]), F.lit(10_000))
+    return df.filter(bucket < F.lit(int(fraction * 10_000)))
+
+
+def newest_event_time(decl: FeatureSetDecl, valid: DataFrame) -> dt.datetime | None:
+    """The newest event time among validated source rows (runs a Spark job): what a build's watermark becomes."""
+    newest = valid.agg(F.max(decl.event_time).alias("newest")).first()
+    return None if newest is None else newest["newest"]
+
+
+def preview_feature_set(decl: FeatureSetDecl, valid: DataFrame, *, newest: dt.datetime | None) -> DataFrame:
+    """What a full build writes from these validated source rows, without writing it: the
+    declared columns, up to the midnight after `newest` (the newest event of the whole source,
+    see `newest_event_time`, so that a sample ends where the job's table ends). For notebooks.
+    """
+    return compute_feature_set(decl, valid).filter(BuildRange(None, _day_end(newest), None, "preview").output_filter(decl.timestamp))
+
+
+def check_declaration(
+    spark: SparkSession, decl: FeatureSetDecl, source_schema: T.StructType, conf: SourceQualityConf
+) -> None:
+    """Check a declaration against a source's schema without reading data (Spark analysis only).
+
+    Raises:
+        MissingColumnsError: the source lacks a column its contract declares.
+        DeclarationError: as `compute_feature_set`.
+    """
+    empty = spark.createDataFrame([], source_schema)
+    valid, _ = validate_source(empty, conf, source=decl.source)
+    if decl.event_time not in valid.columns:
+        raise MissingColumnsError(f"feature set {decl.name}: source {decl.source} has no event_time column {decl.event_time}")
+    _ = compute_feature_set(decl, valid).schema
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# --- incremental builds ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildRange:
+    """Which output rows a build recomputes: those with start < feature time <= end.
+
+    `None` bounds are open. The build reads source rows with event time from `read_from` on
+    (`start` minus the transforms' history).
+    """
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+    read_from: dt.datetime | None
+    reason: str
+
+    def output_filter(self, column: str) -> Column:
+        condition = F.lit(True)
+        if self.start is not None:
+            condition &= F.col(column) > F.lit(self.start)
+        if self.end is not None:
+            condition &= F.col(column) <= F.lit(self.end)
+        return condition
+
+    def target_predicate(self, column: str, alias: str = "t") -> str | None:
+        """The range as SQL over the target table, partition column included, for MERGE pruning."""
+        parts = []
+        if self.start is not None:
+            parts += [f"{alias}.{FEATURE_DATE} >= DATE '{self.start.date()}'", f"{alias}.`{column}` > TIMESTAMP '{self.start}'"]
+        if self.end is not None:
+            parts += [f"{alias}.{FEATURE_DATE} <= DATE '{self.end.date()}'", f"{alias}.`{column}` <= TIMESTAMP '{self.end}'"]
+        return " AND ".join(parts) or None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"start": _iso(self.start), "end": _iso(self.end), "read_from": _iso(self.read_from), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """What a feature table's last build recorded with its commit."""
+
+    watermark: dt.datetime | None
+    declaration_hash: str
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> BuildState | None:
+        state = metadata.get(BUILD_STATE_KEY)
+        if not isinstance(state, dict):
+            return None
+        mark = state.get("watermark")
+        return cls(dt.datetime.fromisoformat(mark) if mark else None, str(state.get("declaration_hash", "")))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time())
+
+
+def _day_end(moment: dt.datetime | None) -> dt.datetime | None:
+    """Where a build's output ends: the midnight after the newest source event (None without one)."""
+    return None if moment is None else _midnight(moment.date() + dt.timedelta(days=1))
+
+
+def plan_build(
+    decl: FeatureSetDecl,
+    state: BuildState | None,
     *,
-    entity: str,
-    spine_ts: str,
-    feature_ts: str,
-    columns: list[str],
-    max_age: dt.timedelta | None = None,
-) -> DataFrame:
-    """Attach to every spine row the newest feature row with feature_ts <= spine_ts.
+    backfill: tuple[dt.date, dt.date] | None = None,
+    full_refresh: bool = False,
+) -> BuildRange:
+    """Decide which output rows a build recomputes.
 
-    No spine row is ever dropped or duplicated: a row without an earlier feature row (or with
-    only rows older than `max_age`) keeps its place with null features. Feature rows stamped
-    exactly at the spine time count as known at that time; later rows are never used.
-
-    Needs: `entity` and `spine_ts` in `spine`; `entity`, `feature_ts` and `columns` in
-    `features`. Adds: `columns`.
+    - No table yet, or `full_refresh`: everything.
+    - `backfill` (first day, last day): the output rows of those days, whatever the watermark.
+    - Otherwise: from `lookback_days` before the watermark's day onwards.
 
     Raises:
-        MissingColumnsError: a needed column is absent.
+        DeclarationChangedError: the table was built under another declaration hash and this is
+            not a full refresh (mixing rows of two definitions would be silent skew).
     """
-    for frame, needed, side in ((spine, [entity, spine_ts], "spine"), (features, [entity, feature_ts, *columns], "features")):
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise MissingColumnsError(f"as_of_join {side}: missing column(s) {', '.join(missing)}")
-    clash = [c for c in columns if c in spine.columns]
-    if clash:
-        raise ValueError(f"as_of_join: spine already has column(s) {', '.join(clash)}")
-
-    # One sorted pass per entity: feature rows and spine rows interleaved by time, feature rows
-    # first on ties; each spine row takes the last feature struct seen before it.
-    spine_rows = spine.select(
-        F.col(entity).alias("_entity"),
-        F.col(spine_ts).alias("_ts"),
-        F.lit(1).alias("_kind"),
-        F.lit(None).cast(_struct_type(features, feature_ts, columns)).alias("_feature"),
-        F.struct(*[F.col(c) for c in spine.columns]).alias("_spine"),
-    )
-    feature_rows = features.filter(F.col(entity).isNotNull() & F.col(feature_ts).isNotNull()).select(
-        F.col(entity).alias("_entity"),
-        F.col(feature_ts).alias("_ts"),
-        F.lit(0).alias("_kind"),
-        F.struct(F.col(feature_ts).alias("_feature_ts"), *[F.col(c) for c in columns]).alias("_feature"),
-        F.lit(None).cast(spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType).alias("_spine"),
-    )
-    # Ties between feature rows of one entity and time resolve to the greatest row, so reruns agree.
-    window = Window.partitionBy("_entity").orderBy("_ts", "_kind", "_feature").rowsBetween(Window.unboundedPreceding, 0)
-    joined = (
-        spine_rows.unionByName(feature_rows)
-        .withColumn("_latest", F.last("_feature", ignorenulls=True).over(window))
-        .filter(F.col("_kind") == 1)
-    )
-    fresh = F.lit(True)
-    if max_age is not None:
-        age_seconds = F.col("_ts").cast("double") - F.col("_latest._feature_ts").cast("double")
-        fresh = age_seconds <= F.lit(max_age.total_seconds())
-    selected = [F.col(f"_spine.{c}").alias(c) for c in spine.columns]
-    selected += [F.when(fresh, F.col(f"_latest.{c}")).alias(c) for c in columns]
-    return joined.select(*selected)
+    history = dt.timedelta(days=history_days(decl))
+    current = decl.code_hash()
+    if full_refresh or state is None:
+        return BuildRange(None, None, None, "full refresh" if full_refresh else "first build")
+    if state.declaration_hash != current:
+        raise DeclarationChangedError(
+            f"feature set {decl.name} changed since {decl.table} was built (declaration hash {state.declaration_hash} -> {current}); "
+            "rebuild it with --full-refresh"
+        )
+    if backfill is not None:
+        first, last = backfill
+        start = _midnight(first)
+        return BuildRange(start, _midnight(last + dt.timedelta(days=1)), start - history, f"backfill {first}..{last}")
+    if state.watermark is None:
+        return BuildRange(None, None, None, "no watermark recorded")
+    start = _midnight(state.watermark.date() - dt.timedelta(days=decl.lookback_days))
+    return BuildRange(start, None, start - history, f"incremental from watermark {state.watermark.isoformat()}")
 
 
-def _struct_type(features: DataFrame, feature_ts: str, columns: list[str]) -> DataType:
-    return features.select(F.struct(F.col(feature_ts).alias("_feature_ts"), *columns).alias("s")).schema["s"].dataType
+def read_slice(source: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> DataFrame:
+    """The source rows a build reads: from `read_from` up to its end, plus rows without an event time
+    (so that validation quarantines them)."""
+    time = F.col(decl.event_time)
+    keep = F.lit(True)
+    if build.read_from is not None:
+        keep &= time >= F.lit(build.read_from)
+    if build.end is not None:
+        keep &= time < F.lit(build.end)
+    return source.filter(keep | time.isNull())
 
 
-def add_request_time_features(df: DataFrame, *, as_of_column: str) -> DataFrame:
-    """Features that depend on the spine's time: tenure in days at `as_of_column`.
-
-    Needs: `as_of_column`, signup_ts. Adds: tenure_days.
-    """
-    return df.transform(transforms.with_tenure_days, as_of_column=as_of_column, since_column=SIGNUP_TS, output=TENURE_DAYS)
+def new_rows(rows: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> DataFrame:
+    """The rows of a slice that are this build's own (not history read for context)."""
+    if build.start is None:
+        return rows
+    return rows.filter((F.col(decl.event_time) >= F.lit(build.start)) | F.col(decl.event_time).isNull())
 
 
 @dataclass
-class FeatureLookup:
-    """One feature set to join onto a spine, from a table pinned at a version."""
+class BuildResult:
+    """What one feature set build did."""
 
-    feature_set: FeatureSet
+    feature_set: str
     table: str
     version: int
-    frame: DataFrame = field(repr=False)
+    quarantine_table: str
+    range: BuildRange
+    watermark: dt.datetime | None
+    counts: dict[str, int] = field(default_factory=dict)
+    merge: dict[str, int] = field(default_factory=dict)  # empty when nothing changed and Delta made no commit
+    quarantine_rules: dict[str, int] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
 
 
-def assemble_features(
-    spine: DataFrame, lookups: list[FeatureLookup], *, entity: str, spine_ts: str, max_age: dt.timedelta | None = None
-) -> DataFrame:
-    """As-of join every feature set onto the spine, then add request-time features.
+@dataclass
+class PlannedBuild:
+    """A feature set build whose checks have all passed: nothing is written yet."""
 
-    Training sets and scoring both call this, so a model sees the same features in both.
+    decl: FeatureSetDecl
+    source_table: str
+    source: DataFrame = field(repr=False)
+    conf: SourceQualityConf
+    state: BuildState | None
+    range: BuildRange
+
+
+def plan_feature_build(
+    catalog: Catalog,
+    settings: Settings,
+    decl: FeatureSetDecl,
+    *,
+    backfill: tuple[dt.date, dt.date] | None = None,
+    full_refresh: bool = False,
+    now: dt.datetime | None = None,
+) -> PlannedBuild:
+    """Run every check a build needs before it writes: the source's contract (a missing or
+    retyped column), the declaration against the source's schema, freshness, and whether the
+    table was built under this declaration. A job plans all its builds before running any.
+
+    Raises:
+        MissingColumnsError, DeclarationError, StaleSourceError, DeclarationChangedError.
     """
-    assembled = spine
-    for lookup in lookups:
-        assembled = as_of_join(
-            assembled,
-            lookup.frame,
-            entity=entity,
-            spine_ts=spine_ts,
-            feature_ts=lookup.feature_set.timestamp,
-            columns=list(lookup.feature_set.features),
-            max_age=max_age,
+    source_table = settings.source_table(decl.source)
+    conf = settings.source_quality(decl.source)
+    source = catalog.read(source_table)
+    if conf.columns:
+        require_columns(source, source_contract(conf), source=source_table)
+    check_declaration(catalog.spark, decl, source.schema, conf)
+    if now is not None:
+        quality.check_freshness(source, conf, source=source_table, now=now)
+    state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY)) if catalog.exists(decl.table) else None
+    build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh)
+    return PlannedBuild(decl, source_table, source, conf, state, build)
+
+
+def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
+    """Validate the planned slice of the source, quarantine its bad rows, and upsert the features.
+
+    The quarantine and the feature table are each written in one commit (none when nothing
+    changed); a caller that fails later rolls both back through the catalog.
+    """
+    decl, source, build, state = planned.decl, planned.source, planned.range, planned.state
+    valid, quarantined = validate_source(read_slice(source, decl, build), planned.conf, source=planned.source_table)
+    valid = valid.cache()
+    try:
+        marks = [m for m in (state.watermark if state else None, newest_event_time(decl, valid)) if m is not None]
+        watermark = max(marks) if marks else None
+        build = BuildRange(build.start, build.end if build.end is not None else _day_end(watermark), build.read_from, build.reason)
+        computed = compute_feature_set(decl, valid).filter(build.output_filter(decl.timestamp))
+        computed = computed.withColumn(FEATURE_DATE, F.to_date(decl.timestamp))
+        quarantine_name = quarantine_table(planned.source_table)
+        own_quarantine = new_rows(quarantined, decl, build)
+        quarantine_version = catalog.merge(
+            own_quarantine, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE]
         )
-    return assembled.transform(add_request_time_features, as_of_column=spine_ts)
+        metadata: dict[str, object] = {
+            BUILD_STATE_KEY: {
+                "watermark": _iso(watermark),
+                "declaration_hash": decl.code_hash(),
+                "range": build.as_dict(),
+                "source": planned.source_table,
+            }
+        }
+        before = catalog.version(decl.table)
+        version = catalog.merge(
+            computed.repartition(FEATURE_DATE),
+            decl.table,
+            keys=[*decl.entity, decl.timestamp],
+            scope=build.target_predicate(decl.timestamp),
+            partition_by=[FEATURE_DATE],
+            commit_metadata=metadata,
+            replace=build.start is None,
+        )
+        tally = {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
+        counts = {
+            "in": new_rows(read_slice(source, decl, build), decl, build).count(),
+            "out": new_rows(valid, decl, build).count(),
+            "quarantined": sum(tally.values()),
+            "rows": catalog.row_count(decl.table, version),
+            "quarantine_rows": catalog.row_count(quarantine_name, quarantine_version),
+        }
+    finally:
+        valid.unpersist()
+    return BuildResult(
+        feature_set=decl.name,
+        table=decl.table,
+        version=version,
+        quarantine_table=quarantine_name,
+        range=build,
+        watermark=watermark,
+        counts=counts,
+        merge=catalog.operation_metrics(decl.table, version) if version != before else {},
+        quarantine_rules=tally,
+        ignored_columns=quality.unexpected_columns(source, source_contract(planned.conf)) if planned.conf.columns else [],
+    )
 
 
-def describe_lookups(lookups: list[FeatureLookup]) -> list[dict[str, object]]:
-    """The lookups as plain data, for feature specs and lineage."""
-    return [
-        {"feature_set": asdict(lookup.feature_set), "table": lookup.table, "version": lookup.version}
-        for lookup in lookups
-    ]
+def build_feature_set(
+    catalog: Catalog,
+    settings: Settings,
+    decl: FeatureSetDecl,
+    *,
+    backfill: tuple[dt.date, dt.date] | None = None,
+    full_refresh: bool = False,
+    now: dt.datetime | None = None,
+) -> BuildResult:
+    """Plan and run one feature set build (see `plan_feature_build` and `run_feature_build`)."""
+    planned = plan_feature_build(catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now)
+    return run_feature_build(catalog, planned)
 
 
-def read_feature_lookups(catalog: Catalog, sources: list[tuple[FeatureSet, str]]) -> list[FeatureLookup]:
-    """Read each (feature set, table name) at the table's newest version, pinned for the whole job."""
-    lookups = []
-    for feature_set, name in sources:
-        frame, version = catalog.read_versioned(name)
-        lookups.append(FeatureLookup(feature_set, name, version, frame))
-    return lookups
+def model_inputs(decls: list[FeatureSetDecl]) -> tuple[list[str], list[str]]:
+    """The (numeric, categorical) columns a model consumes, in declaration order.
+
+    Numeric and boolean features are numeric inputs, string features categorical ones;
+    timestamps only feed request-time features.
+    """
+    numeric: list[str] = []
+    categorical: list[str] = []
+    for decl in decls:
+        for column in [*decl.features, *[r.output for r in decl.request_time]]:
+            if column.type in NUMERIC_TYPES:
+                numeric.append(column.name)
+            elif column.type == "string":
+                categorical.append(column.name)
+    return numeric, categorical
 
 
-def feature_sources(sets: list[FeatureSet], tables: TablesConf) -> list[tuple[FeatureSet, str]]:
-    """Pair each declared feature set with the table conf names for it."""
-    return [(feature_set, getattr(tables, feature_set.table_key)) for feature_set in sets]
+def declared_sets(settings: Settings, names: list[str] | None = None) -> list[FeatureSetDecl]:
+    """The declared feature sets by name (all of them by default), in a stable order.
+
+    Raises:
+        ValueError: a name is not declared.
+    """
+    chosen = names or sorted(settings.feature_sets)
+    unknown = [n for n in chosen if n not in settings.feature_sets]
+    if unknown:
+        raise ValueError(f"no declared feature set(s) {', '.join(unknown)}; declared: {', '.join(sorted(settings.feature_sets))}")
+    return [settings.feature_sets[n] for n in chosen]

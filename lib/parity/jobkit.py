@@ -92,12 +92,19 @@ def run_job(
     *,
     conf_dir: str | Path,
     parser: argparse.ArgumentParser | None = None,
+    check_args: Callable[[argparse.Namespace, Settings], None] | None = None,
 ) -> int:
-    """Run one job body under the shared contract and return its exit code."""
+    """Run one job body under the shared contract and return its exit code.
+
+    `check_args` validates the parsed arguments against the conf before Spark starts; it
+    raises UsageError for a bad combination.
+    """
     parser = parser or job_parser(job)
     try:
         args = parser.parse_args(argv if argv is not None else sys.argv[1:])
         settings = load_settings(conf_dir, env=args.env, overrides=args.overrides)
+        if check_args is not None:
+            check_args(args, settings)
     except (UsageError, ConfError) as exc:
         print(f"error: {job}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE

@@ -39,7 +39,12 @@ class UntrustedModelTypesError(TypeError):
 
 @dataclass
 class FeatureSpec:
-    """What a model needs to recreate its inputs: feature sets (pinned), request-time features, columns."""
+    """What a model needs to recreate its inputs.
+
+    `feature_sets` holds, per set, its declaration as trained on (transforms, columns, TTL and
+    request-time features), its table and version, and its code hash; `request_time` lists
+    the request-time features; `numeric` and `categorical` are the model's input columns.
+    """
 
     entity: str
     timestamp: str
@@ -49,7 +54,6 @@ class FeatureSpec:
     categorical: list[str]
     code_hash: str
     training_set: dict[str, Any] = field(default_factory=dict)
-    max_feature_age_days: int | None = None
 
     @property
     def inputs(self) -> list[str]:

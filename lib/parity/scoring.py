@@ -13,7 +13,7 @@ import mlflow
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from parity.features import FeatureLookup, assemble_features
+from parity.asof import FeatureLookup, assemble_features
 from parity.model import FeatureSpec
 from parity.schema import MODEL_NAME, MODEL_RUN_ID, MODEL_VERSION, PREDICTION, SCORE_TS
 
@@ -66,8 +66,7 @@ def score(
 
     Returns: entity, score_ts, prediction, model_name, model_version, model_run_id.
     """
-    max_age = dt.timedelta(days=spec.max_feature_age_days) if spec.max_feature_age_days else None
-    assembled = assemble_features(spine, lookups, entity=spec.entity, spine_ts=SCORE_TS, max_age=max_age)
+    assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS)
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
     return assembled.select(
         spec.entity,

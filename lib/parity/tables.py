@@ -12,10 +12,12 @@ import json
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from parity.conf import ZONES, Settings
+
+_TOMBSTONE = "_parity_tombstone"
 
 
 class TableNotFoundError(LookupError):
@@ -45,6 +47,13 @@ def latest_version(spark: SparkSession, path: str) -> int | None:
         return None
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()
     return None if row is None else int(row["version"])
+
+
+def _same(left: DataFrame, right: DataFrame, columns: list[str]) -> Column:
+    condition = F.lit(True)
+    for c in columns:
+        condition &= left[f"`{c}`"].eqNullSafe(right[f"`{c}`"])
+    return condition
 
 
 def content_digest(df: DataFrame) -> str:
@@ -127,6 +136,96 @@ class Catalog:
             raise RuntimeError(f"write to {name} left no Delta table at {self.path(name)}")
         self._record(self.outputs, TableVersion(name, version))
         return version
+
+    def merge(
+        self,
+        df: DataFrame,
+        name: str,
+        *,
+        keys: list[str],
+        scope: str | None = None,
+        partition_by: list[str] | None = None,
+        commit_metadata: dict[str, object] | None = None,
+        replace: bool = False,
+    ) -> int:
+        """Upsert `df` into a table keyed by `keys`, as one Delta MERGE commit.
+
+        New keys are inserted and rows that differ are updated. With a `scope` (a SQL predicate
+        over the target, aliased `t`) the rows in scope end up exactly the rows of `df`: target
+        rows in scope whose key `df` lacks are deleted, rows outside it are untouched, and a
+        scope on partition columns keeps the MERGE to those partitions. Without one, nothing
+        is deleted. Merging the same rows again changes no row and rewrites no
+        file. A table that does not exist yet, or `replace`, is written whole.
+
+        Returns:
+            The version the commit created.
+        """
+        if replace or not self.exists(name):
+            return self.write(df, name, partition_by=partition_by, commit_metadata=commit_metadata)
+        self._versions_before.setdefault(name, self.version(name))
+        path = self.path(name)
+        # Only what differs goes into the MERGE: rows of `df` the target does not hold as they
+        # are, and tombstones for target rows in scope whose key `df` lacks. A rerun of the same
+        # rows is then an empty MERGE that rewrites no file. (WHEN NOT MATCHED BY SOURCE would
+        # delete in one clause, but makes Delta rewrite every file of the table.)
+        current = self.spark.read.format("delta").load(path).alias("t")
+        if scope:
+            current = current.filter(F.expr(scope))
+        current = current.select(*[F.col(f"`{c}`") for c in df.columns])
+        fresh = df.join(current, _same(df, current, df.columns), "left_anti")
+        source = fresh.withColumn(_TOMBSTONE, F.lit(False))
+        if scope:
+            wanted = df.select(*[F.col(f"`{k}`").alias(f"_key{i}") for i, k in enumerate(keys)])
+            matches = [current[f"`{k}`"].eqNullSafe(wanted[f"_key{i}"]) for i, k in enumerate(keys)]
+            source = source.unionByName(current.join(wanted, matches, "left_anti").withColumn(_TOMBSTONE, F.lit(True)))
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        if scope:
+            on += f" AND ({scope})"
+        values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in df.columns}
+        merge = (
+            DeltaTable.forPath(self.spark, path)
+            .alias("t")
+            .merge(source.alias("s"), on)
+            .whenMatchedDelete(condition=f"s.{_TOMBSTONE}")
+            .whenMatchedUpdate(condition=f"NOT s.{_TOMBSTONE}", set=values)
+            .whenNotMatchedInsert(condition=f"NOT s.{_TOMBSTONE}", values=values)
+        )
+        key = "spark.databricks.delta.commitInfo.userMetadata"
+        previous = self.spark.conf.get(key, None)
+        if commit_metadata is not None:
+            self.spark.conf.set(key, json.dumps(commit_metadata, sort_keys=True, default=str))
+        try:
+            merge.execute()
+        finally:
+            if previous is None:
+                self.spark.conf.unset(key)
+            else:
+                self.spark.conf.set(key, previous)
+        version = self.version(name)
+        if version is None:  # pragma: no cover - a merge into an existing table always commits
+            raise RuntimeError(f"merge into {name} left no Delta table at {self.path(name)}")
+        self._record(self.outputs, TableVersion(name, version))
+        return version
+
+    def latest_commit_metadata(self, name: str, key: str) -> dict[str, object]:
+        """The metadata of the newest commit of a table whose metadata holds `key` (empty if none).
+
+        Commits that carry no such metadata (a VACUUM, an OPTIMIZE, a RESTORE) are skipped.
+        """
+        history = DeltaTable.forPath(self.spark, self.path(name)).history()
+        rows = history.filter(F.col("userMetadata").contains(json.dumps(key))).orderBy(F.desc("version")).limit(1)
+        row = rows.select("userMetadata").first()
+        if row is None:
+            return {}
+        loaded = json.loads(row["userMetadata"])
+        return loaded if isinstance(loaded, dict) else {}
+
+    def operation_metrics(self, name: str, version: int) -> dict[str, int]:
+        """Delta's operation metrics of one commit (rows inserted, updated, deleted, files ...)."""
+        history = DeltaTable.forPath(self.spark, self.path(name)).history()
+        row = history.filter(f"version = {int(version)}").select("operationMetrics").first()
+        metrics = {} if row is None or row["operationMetrics"] is None else row["operationMetrics"]
+        return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
 
     def snapshot(self, name: str, version: int) -> DataFrame:
         """One version of a table for checking what a job wrote (not recorded as an input)."""

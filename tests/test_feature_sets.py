@@ -1,0 +1,194 @@
+"""Declared feature sets: invalid declarations fail on load naming the field, and a new dataset
+is built from a declaration alone, through the unchanged build_features job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from pyspark.sql import SparkSession
+
+from parity.conf import ConfError, Settings, load_settings
+from parity.features import DeclarationError, check_declaration, source_contract
+from parity.jobkit import run_job
+from parity.quality import MissingColumnsError
+from parity.schema import RAW_EVENTS
+from parity.tables import Catalog
+from tests.conftest import TEST_SPARK
+from tests.support import CONF_DIR, REPO, set_args, storage_overrides
+
+TS = dt.datetime
+
+
+def _conf_copy(tmp_path: Path) -> Path:
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    return conf
+
+
+def _edit(conf: Path, name: str, change) -> None:  # type: ignore[no-untyped-def]
+    path = conf / "features" / f"{name}.yaml"
+    declaration = yaml.safe_load(path.read_text())
+    change(declaration)
+    path.write_text(yaml.safe_dump(declaration))
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        (
+            "customer_activity",
+            lambda d: d["transforms"][1].update(fn="parity.transforms.with_nothing"),
+            "conf key 'feature_sets.customer_activity.transforms.1.fn': unknown transform 'parity.transforms.with_nothing'",
+        ),
+        (
+            "customer_activity",
+            lambda d: d["transforms"][2]["params"].update(windowz=[7]),
+            "add_window_aggregates takes no parameter(s) windowz",
+        ),
+        (
+            "customer_profile",
+            lambda d: d["transforms"][1]["params"].pop("output"),
+            "with_buckets needs parameter(s) output",
+        ),
+        (
+            "customer_profile",
+            lambda d: d["features"].append({"name": "n_events_7d", "type": "bigint", "description": "again"}),
+            "duplicate feature name 'n_events_7d': declared by feature sets customer_activity and customer_profile",
+        ),
+        (
+            "customer_profile",
+            lambda d: d["features"].append({"name": "region", "type": "string", "description": "twice"}),
+            "duplicate feature name(s) region in feature set customer_profile",
+        ),
+        (
+            "customer_profile",
+            lambda d: d["features"][0].update(type="varchar"),
+            "feature_sets.customer_profile.features.0.type",
+        ),
+        (
+            "customer_profile",
+            lambda d: d.update(source="raw_nowhere"),
+            "source 'raw_nowhere' is neither a key of tables: nor a raw.<name> table",
+        ),
+    ],
+    ids=["unknown-transform", "unknown-param", "missing-param", "duplicate-across-sets", "duplicate-in-set", "bad-type", "bad-source"],
+)
+def test_invalid_declarations_fail_on_load_naming_the_field(tmp_path: Path, name: str, change, message: str) -> None:
+    conf = _conf_copy(tmp_path)
+    _edit(conf, name, change)
+    with pytest.raises(ConfError) as raised:
+        load_settings(conf)
+    assert message in str(raised.value)
+
+
+def test_a_declaration_twice_or_unknown_training_set_fails_on_load(tmp_path: Path) -> None:
+    conf = _conf_copy(tmp_path)
+    shutil.copy(conf / "features" / "customer_profile.yaml", conf / "features" / "profile_again.yaml")
+    with pytest.raises(ConfError, match=r"declared twice: features/customer_profile\.yaml and features/profile_again\.yaml"):
+        load_settings(conf)
+    with pytest.raises(ConfError, match=r"training\.feature_sets names undeclared feature set"):
+        load_settings(CONF_DIR, overrides=["training.feature_sets=[customer_activity, churn_risk]"])
+
+
+def test_a_missing_or_retyped_column_is_named_before_any_data_is_read(spark: SparkSession, settings: Settings) -> None:
+    decl = settings.feature_sets["customer_activity"]
+    conf = settings.source_quality("raw_events")
+    check_declaration(spark, decl, RAW_EVENTS, conf)  # the declared pipeline fits the raw contract
+
+    without_category = source_contract(conf.model_copy(update={"columns": {k: v for k, v in conf.columns.items() if k != "category"}}))
+    with pytest.raises(DeclarationError, match=r"transforms\[2\] parity.transforms.add_window_aggregates cannot run: .*category"):
+        check_declaration(spark, decl, without_category, conf.model_copy(update={"columns": {}, "expectations": []}))
+
+    retyped = source_contract(conf.model_copy(update={"columns": {**conf.columns, "amount": "string"}}))
+    with pytest.raises(MissingColumnsError, match="amount"):
+        check_declaration(spark, decl, retyped, conf)
+
+    mistyped = decl.model_copy(update={"features": [f.model_copy(update={"type": "double"}) if f.name == "n_events_7d" else f for f in decl.features]})
+    with pytest.raises(DeclarationError, match="n_events_7d is bigint, declared double"):
+        check_declaration(spark, mistyped, RAW_EVENTS, conf)
+
+
+TRANSACTIONS = "merchant_id STRING, txn_ts TIMESTAMP, amount DOUBLE, memo STRING, extra INT"
+MERCHANT_DECLARATION = {
+    "name": "merchant_activity",
+    "description": "Weekly takings per merchant (a dataset the platform has never seen).",
+    "table": "features.merchant_activity",
+    "source": "raw.transactions",
+    "entity": ["merchant_id"],
+    "event_time": "txn_ts",
+    "lookback_days": 1,
+    "transforms": [
+        {"fn": "tests.user_transforms.with_weekend_flag", "params": {"ts_column": "txn_ts", "output": "weekend"}},
+        {"fn": "parity.transforms.with_text_features", "params": {"column": "memo", "prefix": "memo"}},
+        {
+            "fn": "parity.transforms.add_window_aggregates",
+            "params": {
+                "entity": "merchant_id", "time_column": "txn_ts", "windows_days": [7], "output": "feature_ts",
+                "aggregates": [
+                    {"column": "amount", "fn": "sum", "name": "takings"},
+                    {"column": "weekend", "fn": "sum", "name": "weekend_txns"},
+                    {"column": "memo_has_contact", "fn": "sum", "name": "memos_with_contact"},
+                ],
+            },
+        },
+    ],
+    "features": [
+        {"name": "takings_7d", "type": "double", "description": "Takings over 7 days."},
+        {"name": "weekend_txns_7d", "type": "bigint", "description": "Weekend transactions over 7 days."},
+        {"name": "memos_with_contact_7d", "type": "bigint", "description": "Memos that held contact details."},
+    ],
+}
+
+
+def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(spark: SparkSession, tmp_path: Path) -> None:
+    conf = _conf_copy(tmp_path)
+    (conf / "features" / "merchant_activity.yaml").write_text(yaml.safe_dump(MERCHANT_DECLARATION))
+    (conf / "dev.yaml").write_text(
+        (conf / "dev.yaml").read_text()
+        + "\nquality:\n  raw.transactions:\n    columns: {merchant_id: string, txn_ts: timestamp, amount: double, memo: string}\n"
+        + "    expectations:\n      - {rule: not_null, column: merchant_id}\n"
+    )
+    overrides = storage_overrides(tmp_path) + TEST_SPARK
+    settings = load_settings(conf, overrides=overrides)
+    Catalog(spark, settings).write(
+        spark.createDataFrame(
+            [
+                ("m1", TS(2026, 3, 7, 10), 20.0, "ring 555-010-0199", 1),  # a Saturday; the memo holds a phone
+                ("m1", TS(2026, 3, 9, 10), 5.0, "thanks", 1),
+                (None, TS(2026, 3, 9, 11), 1.0, "no merchant", 1),  # quarantined
+                ("m2", TS(2026, 3, 9, 12), 7.5, None, 1),
+            ],
+            TRANSACTIONS,
+        ),
+        "raw.transactions",
+    )
+    job = _load_job("build_features")
+    code = run_job(
+        "build_features", ["--feature-set", "merchant_activity", *set_args(overrides)], job.body,
+        conf_dir=conf, parser=job.parser(), check_args=job.check_args,
+    )
+    assert code == 0
+    catalog = Catalog(spark, settings)
+    table = catalog.read("features.merchant_activity")
+    latest = {
+        r.merchant_id: (r.takings_7d, r.weekend_txns_7d, r.memos_with_contact_7d)
+        for r in table.filter("feature_ts = TIMESTAMP '2026-03-10 00:00:00'").collect()
+    }
+    assert latest == {"m1": (25.0, 1, 1), "m2": (7.5, 0, 0)}
+    comments = {f.name: f.metadata.get("comment") for f in table.schema.fields}
+    assert comments["weekend_txns_7d"] == "Weekend transactions over 7 days."
+    quarantined = catalog.read("quarantine.transactions").collect()
+    assert [(r.quarantine_rule, r.memo) for r in quarantined] == [("not_null:merchant_id", "no merchant")]
+
+
+def _load_job(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(f"job_{name}_for_test", REPO / "jobs" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

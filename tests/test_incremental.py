@@ -1,0 +1,103 @@
+"""Incremental builds: daily increments give the table a full build gives, a rerun is an empty
+MERGE, a backfill rebuilds its days only, and a changed declaration is never mixed in silently."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from parity import datagen
+from parity.conf import DataConf, Settings, load_settings
+from parity.features import DeclarationChangedError, build_feature_set
+from parity.tables import Catalog
+from tests.conftest import TEST_SPARK
+from tests.support import CONF_DIR, storage_overrides
+
+ACTIVITY = "customer_activity"
+
+
+def _settings(root: Path, *extra: str) -> Settings:
+    return load_settings(CONF_DIR, overrides=storage_overrides(root) + TEST_SPARK + list(extra))
+
+
+@pytest.fixture(scope="module")
+def events(spark: SparkSession) -> DataFrame:
+    conf = DataConf(customers=25, days=60, bad_row_rate=0.05)
+    return datagen.generate_events(spark, conf).localCheckpoint()
+
+
+def _build(spark: SparkSession, settings: Settings, **kwargs):  # type: ignore[no-untyped-def]
+    return build_feature_set(Catalog(spark, settings), settings, settings.feature_sets[ACTIVITY], **kwargs)
+
+
+def _table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
+    return Catalog(spark, settings).read(name)
+
+
+def test_daily_increments_with_a_late_event_equal_one_full_build(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
+    last = events.agg(F.max(F.to_date("event_ts"))).first()[0]
+    day = F.to_date("event_ts")
+    late = (day == F.lit(last - dt.timedelta(days=2))) & (F.col("customer_id") % 5 == 0)  # arrives a day late
+    incremental = _settings(tmp_path / "inc")
+    catalog = Catalog(spark, incremental)
+    catalog.write(events.filter((day < F.lit(last - dt.timedelta(days=3))) | F.col("event_ts").isNull()), "raw.events")
+    first = _build(spark, incremental)
+    assert first.range.reason == "first build"
+    for since in (last - dt.timedelta(days=3 - i) for i in range(4)):  # one day at a time, up to the last
+        batch = events.filter((day == F.lit(since)) & ~late)
+        if since == last - dt.timedelta(days=1):  # the late rows of the day before land with this one
+            batch = batch.unionByName(events.filter(late))
+        catalog.write(batch, "raw.events", mode="append")
+        result = _build(spark, incremental)
+        assert result.range.reason.startswith("incremental")
+        assert result.merge["numTargetRowsInserted"] > 0
+        assert result.counts["in"] == result.counts["out"] + result.counts["quarantined"]
+
+    full = _settings(tmp_path / "full")
+    Catalog(spark, full).write(events, "raw.events")
+    _build(spark, full)
+    assertDataFrameEqual(_table(spark, incremental, "features.customer_activity"), _table(spark, full, "features.customer_activity"))
+    assertDataFrameEqual(_table(spark, incremental, "quarantine.events"), _table(spark, full, "quarantine.events"))
+
+    rerun = _build(spark, incremental)  # the same input again: nothing to merge, so no commit at all
+    assert (rerun.version, rerun.merge) == (result.version, {})
+    assert Catalog(spark, incremental).version("features.customer_activity") == result.version
+
+
+def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    catalog = Catalog(spark, settings)
+    catalog.write(events, "raw.events")
+    _build(spark, settings)
+    before = _table(spark, settings, "features.customer_activity").localCheckpoint()
+
+    fixed = dt.date(2026, 2, 10)  # the source corrects one day: every amount that day doubles
+    catalog.write(events.withColumn("amount", F.when(F.to_date("event_ts") == F.lit(fixed), F.col("amount") * 2).otherwise(F.col("amount"))), "raw.events")
+    result = _build(spark, settings, backfill=(fixed, fixed))
+    assert result.range.reason == f"backfill {fixed}..{fixed}"
+    after = _table(spark, settings, "features.customer_activity")
+
+    in_range = (F.col("feature_ts") > F.lit(dt.datetime(2026, 2, 10))) & (F.col("feature_ts") <= F.lit(dt.datetime(2026, 2, 11)))
+    assertDataFrameEqual(after.filter(~in_range), before.filter(~in_range))
+    reference = _settings(tmp_path / "reference")
+    Catalog(spark, reference).write(catalog.read("raw.events"), "raw.events")
+    _build(spark, reference)
+    assertDataFrameEqual(after.filter(in_range), _table(spark, reference, "features.customer_activity").filter(in_range))
+    assert after.filter(in_range).count() > 0
+    assert before.filter(in_range).exceptAll(after.filter(in_range)).count() > 0  # the day really changed
+
+
+def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    Catalog(spark, settings).write(events, "raw.events")
+    _build(spark, settings)
+    changed = _settings(tmp_path, f"feature_sets.{ACTIVITY}.max_age_days=10")
+    with pytest.raises(DeclarationChangedError, match="rebuild it with --full-refresh"):
+        _build(spark, changed)
+    assert _build(spark, changed, full_refresh=True).range.reason == "full refresh"
+    assert _build(spark, changed).range.reason.startswith("incremental")
