@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import random
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
@@ -14,6 +16,7 @@ from parity.conf import Settings
 from parity.features import compute_feature_set
 from parity.quality import MissingColumnsError
 from parity.schema import RAW_EVENTS
+from parity.transforms import add_window_aggregates
 
 TS = dt.datetime
 SPINE = "label_id INT, customer_id LONG, label_ts TIMESTAMP"
@@ -33,7 +36,11 @@ def feature_rows(spark: SparkSession):
     )
 
 
-def test_as_of_join_edge_cases(spark: SparkSession, feature_rows) -> None:
+STRATEGIES = pytest.mark.parametrize("strategy", ["broadcast", "sort"])
+
+
+@STRATEGIES
+def test_as_of_join_edge_cases(spark: SparkSession, feature_rows, strategy: str) -> None:
     spine = spark.createDataFrame(
         [
             (1, 1, TS(2026, 1, 10)),  # feature row at exactly this time is known: v=2
@@ -51,16 +58,19 @@ def test_as_of_join_edge_cases(spark: SparkSession, feature_rows) -> None:
          (5, 3, TS(2026, 1, 15), None), (6, 1, TS(2026, 3, 1), 3), (7, 1, TS(2026, 1, 8), None)],
         SPINE + ", v INT",
     )
-    actual = as_of_join(spine, feature_rows, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"])
+    actual = as_of_join(
+        spine, feature_rows, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"], strategy=strategy
+    )
     assertDataFrameEqual(actual, expected)
 
 
-def test_max_age_nulls_stale_features_but_keeps_the_row(spark: SparkSession, feature_rows) -> None:
+@STRATEGIES
+def test_max_age_nulls_stale_features_but_keeps_the_row(spark: SparkSession, feature_rows, strategy: str) -> None:
     spine = spark.createDataFrame([(1, 1, TS(2026, 1, 12)), (2, 1, TS(2026, 1, 20))], SPINE)
     expected = spark.createDataFrame([(1, 1, TS(2026, 1, 12), 3), (2, 1, TS(2026, 1, 20), None)], SPINE + ", v INT")
     actual = as_of_join(
         spine, feature_rows, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"],
-        max_age=dt.timedelta(days=5),
+        max_age=dt.timedelta(days=5), strategy=strategy,
     )
     assertDataFrameEqual(actual, expected)
 
@@ -71,31 +81,72 @@ def test_as_of_join_names_missing_columns(spark: SparkSession, feature_rows) -> 
         as_of_join(spine, feature_rows, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"])
 
 
-def _oracle(spine: list[tuple], features: list[tuple]) -> list[tuple]:
-    """Brute force: for each label, the value of the newest feature row at or before it."""
+def _oracle(spine: list[tuple], features: list[tuple], max_age: dt.timedelta | None) -> list[tuple]:
+    """Brute force: for each label, the value of the newest feature row that existed and had
+    landed at its time, the newest landing first among versions, the greatest value on ties."""
     out = []
     for label_id, entity, ts in spine:
-        known = [(fts, v) for e, fts, v in features if e == entity and fts <= ts]
-        out.append((label_id, entity, ts, max(known)[1] if known else None))
+        known = [
+            (fts, landed, v)
+            for e, fts, landed, v in features
+            if e == entity and fts <= ts and landed <= ts and (max_age is None or fts >= ts - max_age)
+        ]
+        out.append((label_id, entity, ts, max(known)[2] if known else None))
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_as_of_join_matches_a_brute_force_oracle(spark: SparkSession, seed: int) -> None:
-    rng = random.Random(seed)
-    base = TS(2026, 1, 1)
+BASE = TS(2026, 3, 28, 18)  # a grid of 6 hours across day (and month) boundaries, all UTC
+WHEN = st.integers(0, 40).map(lambda steps: BASE + dt.timedelta(hours=6 * steps))
+FEATURE_ROW = st.tuples(st.integers(1, 4), WHEN, st.sampled_from([0, 0, 0, 6, 30, 200]), st.integers(0, 9))
+LABEL = st.tuples(st.integers(1, 6), WHEN)
 
-    def when() -> dt.datetime:  # coarse times so that ties between labels and features are common
-        return base + dt.timedelta(hours=6 * rng.randrange(0, 40))
 
-    features = {(rng.randrange(1, 6), when()) for _ in range(60)}  # unique (entity, time) keys
-    feature_rows = [(e, t, i) for i, (e, t) in enumerate(sorted(features))]
-    spine = [(i, rng.randrange(1, 8), when()) for i in range(80)]
+@examples(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(FEATURE_ROW, max_size=30),
+    labels=st.lists(LABEL, min_size=1, max_size=25),
+    known_at=st.booleans(),
+    max_age_hours=st.sampled_from([None, 24, 72]),
+    strategy=st.sampled_from(["broadcast", "sort"]),
+)
+def test_as_of_join_matches_a_brute_force_oracle(spark: SparkSession, rows, labels, known_at, max_age_hours, strategy) -> None:
+    """Labels at, before and after feature rows; rows that land hours late; several versions of
+    one row; duplicate times; entities without history; day boundaries."""
+    features = [(e, t, t + dt.timedelta(hours=late) if known_at else t, v) for e, t, late, v in rows]
+    spine = [(i, e, t) for i, (e, t) in enumerate(labels)]
+    max_age = dt.timedelta(hours=max_age_hours) if max_age_hours else None
     actual = as_of_join(
-        spark.createDataFrame(spine, SPINE), spark.createDataFrame(feature_rows, FEATURES),
-        entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"],
+        spark.createDataFrame(spine, SPINE),
+        spark.createDataFrame(features, "customer_id LONG, feature_ts TIMESTAMP, landed_at TIMESTAMP, v INT"),
+        entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"], max_age=max_age,
+        available_at="landed_at" if known_at else None, strategy=strategy,
     )
-    assertDataFrameEqual(actual, spark.createDataFrame(_oracle(spine, feature_rows), SPINE + ", v INT"))
+    assertDataFrameEqual(actual, spark.createDataFrame(_oracle(spine, features, max_age), SPINE + ", v INT"))
+
+
+@examples(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=st.lists(st.tuples(st.integers(1, 3), st.integers(0, 10 * 24 * 60).map(lambda m: BASE + dt.timedelta(minutes=m))), max_size=30),
+    labels=st.lists(st.tuples(st.integers(1, 4), st.integers(0, 12 * 24 * 60).map(lambda m: BASE + dt.timedelta(minutes=m))), min_size=1, max_size=20),
+)
+def test_windowed_features_at_any_label_time_match_the_raw_events(spark: SparkSession, events, labels) -> None:
+    """Built features joined as of a label see exactly the events of the whole days before it."""
+    frame = spark.createDataFrame([(e, t, 1.0) for e, t in events], "customer_id LONG, event_ts TIMESTAMP, amount DOUBLE")
+    built = add_window_aggregates(
+        frame, entity="customer_id", time_column="event_ts", windows_days=[3], aggregates=[{"column": "amount", "fn": "count", "name": "n"}],
+        output="feature_ts",
+    )
+    spine = [(i, e, t) for i, (e, t) in enumerate(labels)]
+    actual = as_of_join(
+        spark.createDataFrame(spine, SPINE), built, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["n_3d"]
+    )
+    expected = []
+    for i, entity, t in spine:
+        day_start = dt.datetime.combine(t.date(), dt.time())
+        mine = [ts for e, ts in events if e == entity and ts < day_start]
+        in_window = sum(day_start - dt.timedelta(days=3) <= ts for ts in mine)
+        expected.append((i, entity, t, in_window if mine else None))
+    assertDataFrameEqual(actual, spark.createDataFrame(expected, SPINE + ", n_3d LONG"))
 
 
 def test_events_at_or_after_the_label_time_never_reach_its_features(spark: SparkSession, settings: Settings) -> None:
@@ -121,12 +172,15 @@ def test_events_at_or_after_the_label_time_never_reach_its_features(spark: Spark
     assert assembled.count() == 2
 
 
-def test_ties_and_null_times_in_feature_rows(spark: SparkSession) -> None:
+@STRATEGIES
+def test_ties_and_null_times_in_feature_rows(spark: SparkSession, strategy: str) -> None:
     features = spark.createDataFrame(
         [(1, TS(2026, 1, 5), 7), (1, TS(2026, 1, 5), 9), (1, None, 100), (None, TS(2026, 1, 1), 50)], FEATURES
     )
     spine = spark.createDataFrame([(1, 1, TS(2026, 1, 6)), (2, 1, TS(2026, 1, 4))], SPINE)
-    actual = as_of_join(spine, features, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"])
+    actual = as_of_join(
+        spine, features, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"], strategy=strategy
+    )
     # two rows at one time resolve to the same one every run; a row without a time is never "known"
     expected = spark.createDataFrame([(1, 1, TS(2026, 1, 6), 9), (2, 1, TS(2026, 1, 4), None)], SPINE + ", v INT")
     assertDataFrameEqual(actual, expected)

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from parity.conf import ConfError, SourceQualityConf, load_settings
-from parity.features import validate_events
+from parity.features import SOURCE_ROW_HASH, validate_source
 from parity.quality import MissingColumnsError, StaleSourceError, apply_expectations, check_freshness, require_columns
 from parity.schema import RAW_EVENTS
 from tests.support import CONF_DIR
@@ -42,11 +42,12 @@ def test_quarantine_reconciles_and_records_rule_and_reason(spark: SparkSession) 
         (7, 2, TS(2026, 1, 3), 4.0, "web", "fees", None),
     ]
     events = spark.createDataFrame(rows, RAW_EVENTS).withColumn("unexpected", F.lit(1))
-    declared = load_settings(CONF_DIR).quality["raw_events"]  # the shipped expectations
-    valid, quarantined = validate_events(events, declared)
+    declared = load_settings(CONF_DIR).quality["raw_events"]  # the shipped contract and expectations
+    valid, quarantined = validate_source(events, declared, source="raw.events")
     assert valid.count() + quarantined.count() == events.count()
     assert sorted((r.event_id, r.amount) for r in valid.collect()) == [(1, 10.0), (7, 3.0)]
-    assert "unexpected" not in valid.columns  # new columns are ignored
+    assert "unexpected" not in valid.columns and "unexpected" not in quarantined.columns  # new columns are ignored
+    assert quarantined.select(SOURCE_ROW_HASH).distinct().count() == quarantined.count()
     reasons = {(r.event_id, r.amount): (r.quarantine_rule, r.quarantine_reason, r.note) for r in quarantined.collect()}
     assert reasons == {
         (2, 10.0): ("not_null:customer_id", "customer_id is null", None),
@@ -58,9 +59,9 @@ def test_quarantine_reconciles_and_records_rule_and_reason(spark: SparkSession) 
     }
 
 
-def test_structural_expectations_hold_even_when_none_are_declared(spark: SparkSession) -> None:
+def test_entity_and_event_time_must_be_present_even_when_no_expectation_says_so(spark: SparkSession) -> None:
     events = spark.createDataFrame([(1, None, TS(2026, 1, 1), -5.0, "web", "fees", None)], RAW_EVENTS)
-    valid, quarantined = validate_events(events, SourceQualityConf())
+    valid, quarantined = validate_source(events, SourceQualityConf(), source="raw.events", required=["customer_id", "event_ts"])
     assert valid.count() == 0 and quarantined.first().quarantine_rule == "not_null:customer_id"
 
 
@@ -90,7 +91,8 @@ def test_freshness(spark: SparkSession) -> None:
     [
         ("quality.raw_events.expectations=[{rule: not_empty, column: x}]", "quality.raw_events.expectations.0"),
         ("quality.raw_events.expectations=[{rule: range, column: amount}]", "needs min, max or both"),
-        ("quality.raw_event.expectations=[]", "no table key"),
+        ("quality.raw_event.expectations=[]", r"quality has no source\(s\) raw_event"),
+        ("quality.raw_events.columns={amount: money}", "quality.raw_events.columns.amount"),
         ("quality.raw_events.max_staleness_hours=3", "needs time_column"),
     ],
 )

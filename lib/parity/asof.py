@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType
 
 from parity.conf import FeatureSetDecl
 from parity.quality import MissingColumnsError
 from parity.tables import Catalog
+
+Strategy = Literal["broadcast", "sort"]
 
 
 def as_of_join(
@@ -31,72 +32,149 @@ def as_of_join(
     columns: list[str],
     max_age: dt.timedelta | None = None,
     matched_ts: str | None = None,
+    available_at: str | None = None,
+    strategy: Strategy = "broadcast",
 ) -> DataFrame:
     """Attach to every spine row the newest feature row with feature_ts <= spine_ts.
 
     No spine row is ever dropped or duplicated: a row without an earlier feature row (or with
     only rows older than `max_age`) keeps its place with null features. Feature rows stamped
-    exactly at the spine time count as known at that time; later rows are never used. If
-    `matched_ts` is given, it receives the feature time of the row used (null when none was).
+    exactly at the spine time count as known at that time; later rows are never used. Two
+    feature rows of one entity and time resolve to the greatest, so reruns agree.
 
-    Needs: `entity` and `spine_ts` in `spine`; `entity`, `feature_ts` and `columns` in
-    `features`. Adds: `columns`.
+    With `available_at` (a column of `features`: when each row landed, e.g. its Delta commit
+    time), the join is "as known at" the spine time: a row is only used if it had also landed
+    by then, so data that arrived late cannot leak into the past; among several versions of
+    one feature row, the newest that had landed wins.
+
+    Strategies give identical results:
+    - "broadcast" (default) finds each spine key's row on narrow columns with the distinct
+      spine keys broadcast, then fetches the values of only the matched rows; the wide feature
+      table is read twice and never shuffled. The distinct (entity, time) keys of the spine and
+      their matches must fit in memory (a few million rows).
+    - "sort" interleaves spine and feature rows in one sort per entity; it has no size limit.
+
+    If `matched_ts` is given, it receives the feature time of the row used (null when none was).
+
+    Needs: `entity` and `spine_ts` in `spine`; `entity`, `feature_ts`, `columns` (and
+    `available_at`) in `features`. Adds: `columns` (and `matched_ts`).
 
     Raises:
         MissingColumnsError: a needed column is absent.
     """
     keys = [entity] if isinstance(entity, str) else list(entity)
-    for frame, needed, side in ((spine, [*keys, spine_ts], "spine"), (features, [*keys, feature_ts, *columns], "features")):
+    extra = [available_at] if available_at else []
+    for frame, needed, side in ((spine, [*keys, spine_ts], "spine"), (features, [*keys, feature_ts, *columns, *extra], "features")):
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise MissingColumnsError(f"as_of_join {side}: missing column(s) {', '.join(missing)}")
-    clash = [c for c in columns if c in spine.columns]
+    clash = [c for c in [*columns, *([matched_ts] if matched_ts else [])] if c in spine.columns]
     if clash:
         raise ValueError(f"as_of_join: spine already has column(s) {', '.join(clash)}")
+    usable = F.col(feature_ts).isNotNull()
+    for key in [*keys, *extra]:
+        usable &= F.col(key).isNotNull()
+    # Feature rows as (keys, _f = feature time, _a = availability time, values).
+    rows = features.filter(usable).select(
+        *[F.col(k) for k in keys],
+        F.col(feature_ts).alias("_f"),
+        (F.col(available_at) if available_at else F.col(feature_ts)).alias("_a"),
+        *[F.col(c) for c in columns],
+    )
+    if strategy == "sort":
+        return _sorted_as_of(spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts)
+    return _broadcast_as_of(spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts)
 
-    # One sorted pass per entity: feature rows and spine rows interleaved by time, feature rows
-    # first on ties; each spine row takes the last feature struct seen before it.
+
+def _broadcast_as_of(
+    spine: DataFrame,
+    rows: DataFrame,
+    *,
+    keys: list[str],
+    spine_ts: str,
+    columns: list[str],
+    max_age: dt.timedelta | None,
+    matched_ts: str | None,
+) -> DataFrame:
+    wanted = spine.select(*[F.col(k) for k in keys], F.col(spine_ts).alias("_t")).dropna().distinct()
+    # 1. On narrow columns: per distinct spine key, the newest (feature time, availability) known then.
+    known = (F.col("_f") <= F.col("_t")) & (F.col("_a") <= F.col("_t"))
+    if max_age is not None:
+        known &= F.col("_f") >= F.col("_t") - F.expr(f"INTERVAL {int(max_age.total_seconds())} SECONDS")
+    best = (
+        rows.select(*keys, "_f", "_a")
+        .join(F.broadcast(wanted), keys)
+        .filter(known)
+        .groupBy(*keys, "_t")
+        .agg(F.max(F.struct("_f", "_a")).alias("_m"))
+        .select(*keys, "_t", F.col("_m._f").alias("_f"), F.col("_m._a").alias("_a"))
+    )
+    # 2. Fetch the values of the matched rows only; duplicates of one row resolve to the greatest.
+    values = (
+        rows.join(F.broadcast(best), [*keys, "_f", "_a"])
+        .groupBy(*keys, "_t")
+        .agg(F.max(F.struct(*columns)).alias("_v"), F.max("_f").alias("_f"))
+    )
+    renamed = values.select(
+        *[F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)],
+        "_t",
+        *[F.col(f"_v.`{c}`").alias(c) for c in columns],
+        *([F.col("_f").alias(matched_ts)] if matched_ts else []),
+    )
+    on = F.col(spine_ts).eqNullSafe(renamed["_t"])
+    for i, k in enumerate(keys):
+        on &= spine[k].eqNullSafe(renamed[f"_k{i}"])
+    joined = spine.join(renamed, on, "left")
+    return joined.select(*[spine[c] for c in spine.columns], *columns, *([matched_ts] if matched_ts else []))
+
+
+def _sorted_as_of(
+    spine: DataFrame,
+    rows: DataFrame,
+    *,
+    keys: list[str],
+    spine_ts: str,
+    columns: list[str],
+    max_age: dt.timedelta | None,
+    matched_ts: str | None,
+) -> DataFrame:
+    # One sorted pass per entity: feature rows (at the time they became usable, the later of
+    # their feature and availability times) and spine rows interleaved, feature rows first on
+    # ties; each spine row takes the greatest (feature time, availability, values) seen so far.
+    feature = rows.select(F.struct("_f", "_a", *columns).alias("_feature")).schema["_feature"].dataType
+    spine_struct = spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType
     spine_rows = spine.select(
         _entity_key(keys),
         F.col(spine_ts).alias("_ts"),
         F.lit(1).alias("_kind"),
-        F.lit(None).cast(_struct_type(features, feature_ts, columns)).alias("_feature"),
+        F.lit(None).cast(feature).alias("_feature"),
         F.struct(*[F.col(c) for c in spine.columns]).alias("_spine"),
     )
-    known = F.col(feature_ts).isNotNull()
-    for key in keys:
-        known &= F.col(key).isNotNull()
-    feature_rows = features.filter(known).select(
+    feature_rows = rows.select(
         _entity_key(keys),
-        F.col(feature_ts).alias("_ts"),
+        F.greatest("_f", "_a").alias("_ts"),
         F.lit(0).alias("_kind"),
-        F.struct(F.col(feature_ts).alias("_feature_ts"), *[F.col(c) for c in columns]).alias("_feature"),
-        F.lit(None).cast(spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType).alias("_spine"),
+        F.struct("_f", "_a", *columns).alias("_feature"),
+        F.lit(None).cast(spine_struct).alias("_spine"),
     )
-    # Ties between feature rows of one entity and time resolve to the greatest row, so reruns agree.
-    window = Window.partitionBy("_entity").orderBy("_ts", "_kind", "_feature").rowsBetween(Window.unboundedPreceding, 0)
+    window = Window.partitionBy("_entity").orderBy("_ts", "_kind").rowsBetween(Window.unboundedPreceding, 0)
     joined = (
         spine_rows.unionByName(feature_rows)
-        .withColumn("_latest", F.last("_feature", ignorenulls=True).over(window))
+        .withColumn("_latest", F.max("_feature").over(window))
         .filter(F.col("_kind") == 1)
     )
     fresh = F.lit(True)
     if max_age is not None:
-        age_seconds = F.col("_ts").cast("double") - F.col("_latest._feature_ts").cast("double")
-        fresh = age_seconds <= F.lit(max_age.total_seconds())
-    selected = [F.col(f"_spine.{c}").alias(c) for c in spine.columns]
-    selected += [F.when(fresh, F.col(f"_latest.{c}")).alias(c) for c in columns]
+        fresh = F.col("_latest._f") >= F.col("_ts") - F.expr(f"INTERVAL {int(max_age.total_seconds())} SECONDS")
+    selected = [F.col(f"_spine.`{c}`").alias(c) for c in spine.columns]
+    selected += [F.when(fresh, F.col(f"_latest.`{c}`")).alias(c) for c in columns]
     if matched_ts is not None:
-        selected.append(F.when(fresh, F.col("_latest._feature_ts")).alias(matched_ts))
+        selected.append(F.when(fresh, F.col("_latest._f")).alias(matched_ts))
     return joined.select(*selected)
 
 
 def _entity_key(keys: list[str]) -> Column:
     return (F.col(keys[0]) if len(keys) == 1 else F.struct(*keys)).alias("_entity")
-
-
-def _struct_type(features: DataFrame, feature_ts: str, columns: list[str]) -> DataType:
-    return features.select(F.struct(F.col(feature_ts).alias("_feature_ts"), *columns).alias("s")).schema["s"].dataType
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from parity import asof, pii, quality, transforms
-from parity.conf import FeatureSetDecl, Settings, SourceQualityConf
+from parity.conf import Expectation, FeatureSetDecl, NotNullExpectation, Settings, SourceQualityConf
 from parity.quality import MissingColumnsError, apply_expectations, require_columns
 from parity.schema import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_RULE
 from parity.tables import Catalog
@@ -69,8 +69,13 @@ def source_contract(conf: SourceQualityConf) -> T.StructType:
     return T.StructType([T.StructField(name, T._parse_datatype_string(kind)) for name, kind in conf.columns.items()])
 
 
-def validate_source(df: DataFrame, conf: SourceQualityConf, *, source: str) -> tuple[DataFrame, DataFrame]:
+def validate_source(
+    df: DataFrame, conf: SourceQualityConf, *, source: str, required: list[str] | None = None
+) -> tuple[DataFrame, DataFrame]:
     """Split a raw source into (valid, quarantined with rule and reason) by its declared expectations.
+
+    `required` columns (a feature set's entity keys and event time) must not be null, whether
+    or not the source declares it: those checks come first.
 
     Columns beyond the declared contract are dropped (jobs report them). Quarantined rows keep
     the source's columns with free text redacted and PII columns emptied, so quarantine never
@@ -85,7 +90,9 @@ def validate_source(df: DataFrame, conf: SourceQualityConf, *, source: str) -> t
         require_columns(df, contract, source=source)
         df = df.select(*contract.fieldNames())
     row_hash = F.xxhash64(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])))
-    valid, quarantined = apply_expectations(df, list(conf.expectations), source=source)
+    structural: list[Expectation] = [NotNullExpectation(rule="not_null", column=c) for c in required or []]
+    expectations = structural + [e for e in conf.expectations if e not in structural]
+    valid, quarantined = apply_expectations(df, expectations, source=source)
     safe = [
         (F.lit(None).cast(kind).alias(name) if name in PII_COLUMNS else pii.redact(F.col(name)).alias(name))
         if kind == "string"
@@ -96,6 +103,11 @@ def validate_source(df: DataFrame, conf: SourceQualityConf, *, source: str) -> t
     keyed = quarantined.select(row_hash.alias(SOURCE_ROW_HASH), *safe, QUARANTINE_RULE, QUARANTINE_REASON)
     identical = Window.partitionBy(SOURCE_ROW_HASH, QUARANTINE_RULE).orderBy(SOURCE_ROW_HASH)
     return valid, keyed.withColumn(SOURCE_ROW_OCCURRENCE, F.row_number().over(identical))
+
+
+def required_columns(decl: FeatureSetDecl) -> list[str]:
+    """The source columns a feature set cannot do without: its entity keys and event time."""
+    return [*decl.entity, decl.event_time]
 
 
 def quarantine_table(source_table: str) -> str:
@@ -173,7 +185,7 @@ def check_declaration(
         DeclarationError: as `compute_feature_set`.
     """
     empty = spark.createDataFrame([], source_schema)
-    valid, _ = validate_source(empty, conf, source=decl.source)
+    valid, _ = validate_source(empty, conf, source=decl.source, required=required_columns(decl))
     if decl.event_time not in valid.columns:
         raise MissingColumnsError(f"feature set {decl.name}: source {decl.source} has no event_time column {decl.event_time}")
     _ = compute_feature_set(decl, valid).schema
@@ -369,7 +381,9 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     changed); a caller that fails later rolls both back through the catalog.
     """
     decl, source, build, state = planned.decl, planned.source, planned.range, planned.state
-    valid, quarantined = validate_source(read_slice(source, decl, build), planned.conf, source=planned.source_table)
+    valid, quarantined = validate_source(
+        read_slice(source, decl, build), planned.conf, source=planned.source_table, required=required_columns(decl)
+    )
     valid = valid.cache()
     try:
         marks = [m for m in (state.watermark if state else None, newest_event_time(decl, valid)) if m is not None]
