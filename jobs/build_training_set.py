@@ -23,8 +23,10 @@ def body(ctx: JobContext) -> None:
     if known_at is not None:
         labels = labels.filter(F.col(LABEL_AVAILABLE_AT) <= F.lit(known_at))
     decls = features.declared_sets(settings, settings.training.feature_sets)
-    lookups = asof.read_feature_lookups(ctx.catalog, decls)
-    training = asof.assemble_features(labels.select(*RAW_LABELS.fieldNames()), lookups, spine_ts=LABEL_TS)
+    lookups = asof.read_feature_lookups(ctx.catalog, decls, as_known_at=settings.training.as_known_at)
+    training = asof.assemble_features(
+        labels.select(*RAW_LABELS.fieldNames()), lookups, spine_ts=LABEL_TS, strategy=settings.training.asof_strategy
+    )
     # The inputs, pinned: table, version, commit time and content digest of each.
     manifest = [ctx.catalog.manifest_entry(tables.raw_labels, labels_version)]
     manifest += [ctx.catalog.manifest_entry(lookup.table, lookup.version) for lookup in lookups]

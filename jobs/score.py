@@ -40,6 +40,7 @@ def body(ctx: JobContext) -> None:
         model_name=settings.mlflow.registered_model,
         model_version=model_version,
         model_run_id=model_run_id,
+        strategy=settings.scoring.asof_strategy,
     )
     name = tables.predictions
     replace = scoring.replace_predicate(score_time) if ctx.catalog.exists(name) else None

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from parity.conf import FeatureSetDecl
 from parity.quality import MissingColumnsError
-from parity.tables import Catalog
+from parity.tables import LANDED_AT, Catalog
 
 Strategy = Literal["broadcast", "sort"]
 
@@ -185,6 +185,7 @@ class FeatureLookup:
     version: int
     frame: DataFrame = field(repr=False)
     code_hash: str = ""
+    landed_at: str | None = None  # set when `frame` is the table's history: join as known at the spine time
 
     @property
     def table(self) -> str:
@@ -206,7 +207,9 @@ def add_request_time_features(df: DataFrame, decl: FeatureSetDecl, *, as_of_colu
     return df
 
 
-def assemble_features(spine: DataFrame, lookups: list[FeatureLookup], *, spine_ts: str) -> DataFrame:
+def assemble_features(
+    spine: DataFrame, lookups: list[FeatureLookup], *, spine_ts: str, strategy: Strategy = "broadcast"
+) -> DataFrame:
     """As-of join every feature set onto the spine by its entity keys (each bounded by its
     max_age_days), then add the request-time features. Training sets and scoring both call this.
 
@@ -225,6 +228,8 @@ def assemble_features(spine: DataFrame, lookups: list[FeatureLookup], *, spine_t
             columns=decl.feature_names(),
             max_age=dt.timedelta(days=decl.max_age_days) if decl.max_age_days else None,
             matched_ts=matched_column(decl),
+            available_at=lookup.landed_at,
+            strategy=strategy,
         )
     for lookup in lookups:
         assembled = add_request_time_features(assembled, lookup.feature_set, as_of_column=spine_ts)
@@ -239,15 +244,26 @@ def describe_lookups(lookups: list[FeatureLookup]) -> list[dict[str, Any]]:
             "table": lookup.table,
             "version": lookup.version,
             "code_hash": lookup.code_hash,
+            "as_known_at": lookup.landed_at is not None,
         }
         for lookup in lookups
     ]
 
 
-def read_feature_lookups(catalog: Catalog, decls: list[FeatureSetDecl]) -> list[FeatureLookup]:
-    """Read each feature set's table at its newest version, pinned for the whole job."""
+def read_feature_lookups(
+    catalog: Catalog, decls: list[FeatureSetDecl], *, as_known_at: bool = False, versions: dict[str, int] | None = None
+) -> list[FeatureLookup]:
+    """Read each feature set's table, pinned for the whole job: at `versions[table]` if given,
+    else at its newest version. With `as_known_at`, read the table's history instead, so that
+    joins only use rows that had landed by each spine row's time.
+    """
     lookups = []
     for decl in decls:
-        frame, version = catalog.read_versioned(decl.table)
-        lookups.append(FeatureLookup(decl, version, frame, decl.code_hash()))
+        pinned = (versions or {}).get(decl.table)
+        if as_known_at:
+            frame, version = catalog.read_history(decl.table, pinned)
+            lookups.append(FeatureLookup(decl, version, frame, decl.code_hash(), landed_at=LANDED_AT))
+        else:
+            frame, version = catalog.read_versioned(decl.table, pinned)
+            lookups.append(FeatureLookup(decl, version, frame, decl.code_hash()))
     return lookups

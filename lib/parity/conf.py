@@ -314,6 +314,14 @@ class TrainingConf(_Strict):
         min_length=1,
         description="The declared feature sets a model is trained on, joined as of each label's time.",
     )
+    as_known_at: bool = Field(
+        False,
+        description="Join features as known at each label's time: only rows whose Delta commit had landed by then. "
+        "Right for tables built day by day in production; a table built in one go after the fact knows nothing earlier.",
+    )
+    asof_strategy: Literal["broadcast", "sort"] = Field(
+        "broadcast", description="broadcast: fast while the distinct (entity, label time) keys fit in memory; sort: no limit."
+    )
     validation_fraction: float = Field(0.25, gt=0, lt=1)
     max_evals: int = Field(8, gt=0)
     parallelism: int = Field(2, gt=0)
@@ -324,6 +332,7 @@ class TrainingConf(_Strict):
 
 
 class ScoringConf(_Strict):
+    asof_strategy: Literal["broadcast", "sort"] = "broadcast"
     model_version: str = Field("latest", description="'latest', a version number, or '@alias'.")
 
     @field_validator("model_version", mode="before")

@@ -31,7 +31,7 @@ from parity import asof, pii, quality, transforms
 from parity.conf import Expectation, FeatureSetDecl, NotNullExpectation, Settings, SourceQualityConf
 from parity.quality import MissingColumnsError, apply_expectations, require_columns
 from parity.schema import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_RULE
-from parity.tables import Catalog
+from parity.tables import CHANGE_DATA_FEED, Catalog
 
 FEATURE_DATE = "feature_date"  # the partition column of every feature table
 SOURCE_ROW_HASH = "source_row_hash"  # with the rule and the occurrence, the key of a quarantine table
@@ -413,6 +413,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
             partition_by=[FEATURE_DATE],
             commit_metadata=metadata,
             replace=build.start is None,
+            properties={CHANGE_DATA_FEED: "true"},  # when each row landed, for as-known-at joins
         )
         tally = {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
         counts = {

@@ -13,7 +13,7 @@ import mlflow
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from parity.asof import FeatureLookup, assemble_features
+from parity.asof import FeatureLookup, Strategy, assemble_features
 from parity.model import FeatureSpec
 from parity.schema import MODEL_NAME, MODEL_RUN_ID, MODEL_VERSION, PREDICTION, SCORE_TS
 
@@ -61,12 +61,13 @@ def score(
     model_name: str,
     model_version: str,
     model_run_id: str,
+    strategy: Strategy = "broadcast",
 ) -> DataFrame:
     """Predictions for every spine row, with the model's identity on every row.
 
     Returns: entity, score_ts, prediction, model_name, model_version, model_run_id.
     """
-    assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS)
+    assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS, strategy=strategy)
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
     return assembled.select(
         spec.entity,

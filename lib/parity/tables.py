@@ -18,6 +18,8 @@ from pyspark.sql import functions as F
 from parity.conf import ZONES, Settings
 
 _TOMBSTONE = "_parity_tombstone"
+CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
+LANDED_AT = "landed_at"  # in a table's history: when the commit that wrote the row landed
 
 
 class TableNotFoundError(LookupError):
@@ -109,13 +111,14 @@ class Catalog:
         replace_where: str | None = None,
         partition_by: list[str] | None = None,
         commit_metadata: dict[str, object] | None = None,
+        properties: dict[str, str] | None = None,
     ) -> int:
         """Write `df` to a table as one Delta commit and record the new version as an output.
 
         `overwrite` replaces the whole table (and its schema) unless `replace_where` limits the
         replacement to the rows matching that predicate; `append` adds rows.
         `commit_metadata` is stored with the commit (Delta's userMetadata) and read back by
-        `commit_metadata`.
+        `commit_metadata`. `properties` (e.g. delta.enableChangeDataFeed) are set on the table.
 
         Returns:
             The version the commit created.
@@ -130,6 +133,8 @@ class Catalog:
             writer = writer.partitionBy(*partition_by)
         if commit_metadata is not None:
             writer = writer.option("userMetadata", json.dumps(commit_metadata, sort_keys=True, default=str))
+        for key, value in (properties or {}).items():
+            writer = writer.option(key, value)
         writer.save(self.path(name))
         version = self.version(name)
         if version is None:  # pragma: no cover - a successful save always commits
@@ -147,6 +152,7 @@ class Catalog:
         partition_by: list[str] | None = None,
         commit_metadata: dict[str, object] | None = None,
         replace: bool = False,
+        properties: dict[str, str] | None = None,
     ) -> int:
         """Upsert `df` into a table keyed by `keys`, as one Delta MERGE commit.
 
@@ -161,7 +167,7 @@ class Catalog:
             The version the commit created.
         """
         if replace or not self.exists(name):
-            return self.write(df, name, partition_by=partition_by, commit_metadata=commit_metadata)
+            return self.write(df, name, partition_by=partition_by, commit_metadata=commit_metadata, properties=properties)
         self._versions_before.setdefault(name, self.version(name))
         path = self.path(name)
         # Only what differs goes into the MERGE: rows of `df` the target does not hold as they
@@ -206,6 +212,34 @@ class Catalog:
             raise RuntimeError(f"merge into {name} left no Delta table at {self.path(name)}")
         self._record(self.outputs, TableVersion(name, version))
         return version
+
+    def read_history(self, name: str, version: int | None = None, *, landed_at: str = LANDED_AT) -> tuple[DataFrame, int]:
+        """Every version of every row a table has held up to `version` (the newest by default),
+        each with the time its commit landed in `landed_at`, from Delta's change data feed.
+
+        Rows are inserts and the new side of updates; a row a later commit deleted stays in the
+        history, since it was known until then. Recorded as an input at `version`.
+
+        Raises:
+            TableNotFoundError: there is no table.
+            ValueError: the table was created without the change data feed.
+        """
+        current = self.version(name) if version is None else version
+        if current is None:
+            raise TableNotFoundError(f"table {name} does not exist at {self.path(name)}; run the job that builds it first")
+        properties = DeltaTable.forPath(self.spark, self.path(name)).detail().select("properties").first()
+        if properties is None or properties["properties"].get(CHANGE_DATA_FEED) != "true":
+            raise ValueError(f"{name} keeps no change data feed, so when its rows landed is unknown; rebuild it with --full-refresh")
+        changes = (
+            self.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", 0)
+            .option("endingVersion", current)
+            .load(self.path(name))
+        )
+        self._record(self.inputs, TableVersion(name, current))
+        history = changes.filter(F.col("_change_type").isin("insert", "update_postimage"))
+        return history.withColumn(landed_at, F.col("_commit_timestamp")).drop("_change_type", "_commit_version", "_commit_timestamp"), current
 
     def latest_commit_metadata(self, name: str, key: str) -> dict[str, object]:
         """The metadata of the newest commit of a table whose metadata holds `key` (empty if none).
