@@ -25,7 +25,7 @@ def _day(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"'{text}' is not a day (YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(f"'{text}' is not a day (YYYY-MM-DD)") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,6 +80,7 @@ def body(ctx: JobContext) -> None:
             "merge": {k: v for k, v in result.merge.items() if k.startswith("numTarget") or k == "numOutputRows"},
             "quarantine_rules": result.quarantine_rules,
             "ignored_columns": result.ignored_columns,
+            "seconds": result.seconds,
         }
     ctx.summary_extra(feature_sets=built)
 

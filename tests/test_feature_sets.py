@@ -58,7 +58,7 @@ def _edit(conf: Path, name: str, change) -> None:  # type: ignore[no-untyped-def
         (
             "customer_profile",
             lambda d: d["features"].append({"name": "n_events_7d", "type": "bigint", "description": "again"}),
-            "duplicate feature name 'n_events_7d': declared by feature sets customer_activity and customer_profile",
+            "duplicate feature name 'n_events_7d': declared by feature sets customer_activity and customer_profile, which training.feature_sets joins",
         ),
         (
             "customer_profile",

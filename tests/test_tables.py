@@ -76,3 +76,24 @@ def test_content_digest_depends_on_rows_not_their_order(spark: SparkSession) -> 
     assert digest == content_digest(spark.createDataFrame(list(reversed(rows)), schema).repartition(3))
     assert digest != content_digest(spark.createDataFrame([*rows[:2], (3, "c", 0.0)], schema))
     assert digest.startswith("3:")
+
+
+def test_vacuum_keeps_every_version_a_live_manifest_names(spark: SparkSession, tmp_settings: Settings) -> None:
+    catalog = Catalog(spark, tmp_settings)
+    catalog.write(spark.range(5), "features.guarded")  # version 0, named by a training set's manifest
+    pinned = catalog.manifest_entry("features.guarded", 0)
+    catalog.write(spark.range(100, 103), "training.churn", commit_metadata={"manifest": [pinned]})
+    catalog.write(spark.range(7), "features.guarded")  # version 1 replaces every file of version 0
+    catalog.write(spark.range(9), "features.unguarded")
+    catalog.write(spark.range(2), "features.unguarded")
+
+    protect = catalog.manifest_versions("training.churn")
+    assert protect == {"features.guarded": {0}}
+    hours = catalog.vacuum("features.guarded", retain_hours=0, protect=protect["features.guarded"])
+    assert hours >= 1  # the guard raised the retention to cover version 0
+    assert catalog.manifest_entry("features.guarded", 0) == pinned  # still readable, the same rows
+
+    # Without the guard the same VACUUM deletes version 0's files: the guard is what keeps it.
+    assert catalog.vacuum("features.unguarded", retain_hours=0) == 0
+    with pytest.raises(Exception, match=r"(?i)not found|does not exist|FileNotFound"):
+        catalog.snapshot("features.unguarded", 0).collect()

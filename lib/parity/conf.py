@@ -379,14 +379,20 @@ class Settings(_Strict):
                 raise ValueError(f"feature sets {tables[decl.table]} and {key} both write {decl.table}")
             tables[decl.table] = key
             self.source_table(decl.source)
-            for name in decl.feature_names() + [r.output.name for r in decl.request_time]:
-                if name in owners:
-                    raise ValueError(f"duplicate feature name '{name}': declared by feature sets {owners[name]} and {key}")
-                owners[name] = key
         unknown = [name for name in self.training.feature_sets if name not in self.feature_sets]
         if unknown:
             known = ", ".join(sorted(self.feature_sets)) or "none (add conf/features/*.yaml)"
             raise ValueError(f"training.feature_sets names undeclared feature set(s) {', '.join(unknown)}; declared: {known}")
+        # Sets joined into one training set share one namespace of columns.
+        for key in self.training.feature_sets:
+            decl = self.feature_sets[key]
+            for name in decl.feature_names() + [r.output.name for r in decl.request_time]:
+                if name in owners:
+                    raise ValueError(
+                        f"duplicate feature name '{name}': declared by feature sets {owners[name]} and {key}, "
+                        "which training.feature_sets joins together"
+                    )
+                owners[name] = key
         return self
 
     def source_table(self, source: str) -> str:

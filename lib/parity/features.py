@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import inspect
 import sys
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -331,6 +332,7 @@ class BuildResult:
     merge: dict[str, int] = field(default_factory=dict)  # empty when nothing changed and Delta made no commit
     quarantine_rules: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # where the build's time went
 
 
 @dataclass
@@ -381,21 +383,30 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     changed); a caller that fails later rolls both back through the catalog.
     """
     decl, source, build, state = planned.decl, planned.source, planned.range, planned.state
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step], clock = round(now - clock, 3), now
+
     valid, quarantined = validate_source(
         read_slice(source, decl, build), planned.conf, source=planned.source_table, required=required_columns(decl)
     )
     valid = valid.cache()
+    own_quarantine = new_rows(quarantined, decl, build).cache()
     try:
         marks = [m for m in (state.watermark if state else None, newest_event_time(decl, valid)) if m is not None]
         watermark = max(marks) if marks else None
         build = BuildRange(build.start, build.end if build.end is not None else _day_end(watermark), build.read_from, build.reason)
-        computed = compute_feature_set(decl, valid).filter(build.output_filter(decl.timestamp))
-        computed = computed.withColumn(FEATURE_DATE, F.to_date(decl.timestamp))
+        tally = {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
+        lap("validate")
         quarantine_name = quarantine_table(planned.source_table)
-        own_quarantine = new_rows(quarantined, decl, build)
-        quarantine_version = catalog.merge(
-            own_quarantine, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE]
-        )
+        if tally or not catalog.exists(quarantine_name):
+            catalog.merge(own_quarantine, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE])
+        lap("quarantine")
+        computed = compute_feature_set(decl, valid).filter(build.output_filter(decl.timestamp))
         metadata: dict[str, object] = {
             BUILD_STATE_KEY: {
                 "watermark": _iso(watermark),
@@ -406,7 +417,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         }
         before = catalog.version(decl.table)
         version = catalog.merge(
-            computed.repartition(FEATURE_DATE),
+            computed.withColumn(FEATURE_DATE, F.to_date(decl.timestamp)).repartition(FEATURE_DATE),
             decl.table,
             keys=[*decl.entity, decl.timestamp],
             scope=build.target_predicate(decl.timestamp),
@@ -415,16 +426,18 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
             replace=build.start is None,
             properties={CHANGE_DATA_FEED: "true"},  # when each row landed, for as-known-at joins
         )
-        tally = {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
+        lap("compute and merge")
+        merged = catalog.operation_metrics(decl.table, version) if version != before else {}
         counts = {
-            "in": new_rows(read_slice(source, decl, build), decl, build).count(),
+            "in": new_rows(read_slice(source, decl, build), decl, build).count(),  # counted apart, to reconcile
             "out": new_rows(valid, decl, build).count(),
             "quarantined": sum(tally.values()),
-            "rows": catalog.row_count(decl.table, version),
-            "quarantine_rows": catalog.row_count(quarantine_name, quarantine_version),
+            "rows_written": _rows_written(merged),
         }
+        lap("count")
     finally:
         valid.unpersist()
+        own_quarantine.unpersist()
     return BuildResult(
         feature_set=decl.name,
         table=decl.table,
@@ -433,10 +446,18 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         range=build,
         watermark=watermark,
         counts=counts,
-        merge=catalog.operation_metrics(decl.table, version) if version != before else {},
+        merge=merged,
         quarantine_rules=tally,
         ignored_columns=quality.unexpected_columns(source, source_contract(planned.conf)) if planned.conf.columns else [],
+        seconds=seconds,
     )
+
+
+def _rows_written(metrics: dict[str, int]) -> int:
+    """Rows a commit wrote: all of them for a WRITE, those inserted, updated or deleted for a MERGE."""
+    if "numTargetRowsInserted" in metrics:
+        return sum(metrics.get(k, 0) for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"))
+    return metrics.get("numOutputRows", 0)
 
 
 def build_feature_set(

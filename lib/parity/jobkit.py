@@ -106,7 +106,7 @@ def run_job(
         if check_args is not None:
             check_args(args, settings)
     except (UsageError, ConfError) as exc:
-        print(f"error: {job}: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {job}: {_one_line(exc).removeprefix(f'{parser.prog}: ')}", file=sys.stderr)
         return EXIT_USAGE
 
     try:

@@ -8,7 +8,9 @@ lands whole or not at all, and a failed job leaves the table at its previous ver
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
@@ -47,8 +49,20 @@ def latest_version(spark: SparkSession, path: str) -> int | None:
     """The newest committed version of the Delta table at `path`, or None if there is none."""
     if not DeltaTable.isDeltaTable(spark, path):
         return None
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    return None if row is None else int(row["version"])
+    try:  # Delta's own log handle: no Spark job, so builds that ask often stay cheap
+        jvm = spark.sparkContext._jvm
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
+        return int(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).version())  # type: ignore[union-attr]
+    except Exception:  # an API change in a later Delta: ask the history instead
+        row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+        return None if row is None else int(row["version"])
+
+
+def _days(interval: str) -> float:
+    """Days in a Delta interval property such as 'interval 30 days' (unknown units count as 0)."""
+    parts = interval.lower().replace("interval", "").split()
+    units = {"day": 1.0, "days": 1.0, "hour": 1 / 24, "hours": 1 / 24, "week": 7.0, "weeks": 7.0}
+    return float(parts[0]) * units.get(parts[1], 0.0) if len(parts) == 2 and parts[0].replace(".", "").isdigit() else 0.0
 
 
 def _same(left: DataFrame, right: DataFrame, columns: list[str]) -> Column:
@@ -174,6 +188,7 @@ class Catalog:
         # are, and tombstones for target rows in scope whose key `df` lacks. A rerun of the same
         # rows is then an empty MERGE that rewrites no file. (WHEN NOT MATCHED BY SOURCE would
         # delete in one clause, but makes Delta rewrite every file of the table.)
+        df = df.localCheckpoint()  # computed once, however often the comparisons below read it
         current = self.spark.read.format("delta").load(path).alias("t")
         if scope:
             current = current.filter(F.expr(scope))
@@ -184,6 +199,9 @@ class Catalog:
             wanted = df.select(*[F.col(f"`{k}`").alias(f"_key{i}") for i, k in enumerate(keys)])
             matches = [current[f"`{k}`"].eqNullSafe(wanted[f"_key{i}"]) for i, k in enumerate(keys)]
             source = source.unionByName(current.join(wanted, matches, "left_anti").withColumn(_TOMBSTONE, F.lit(True)))
+        source = source.localCheckpoint()
+        if source.isEmpty():  # nothing differs: no MERGE, no commit
+            return self.version(name) or 0
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         if scope:
             on += f" AND ({scope})"
@@ -240,6 +258,52 @@ class Catalog:
         self._record(self.inputs, TableVersion(name, current))
         history = changes.filter(F.col("_change_type").isin("insert", "update_postimage"))
         return history.withColumn(landed_at, F.col("_commit_timestamp")).drop("_change_type", "_commit_version", "_commit_timestamp"), current
+
+    def manifest_versions(self, name: str) -> dict[str, set[int]]:
+        """The input versions named by the manifests of every version of a built table (e.g. a
+        training set) still in its history, by input table: the versions that must stay readable.
+        """
+        if not self.exists(name):
+            return {}
+        history = DeltaTable.forPath(self.spark, self.path(name)).history().select("userMetadata")
+        pinned: dict[str, set[int]] = {}
+        for row in history.filter(F.col("userMetadata").contains('"manifest"')).collect():
+            for entry in json.loads(row["userMetadata"]).get("manifest", []):
+                pinned.setdefault(str(entry["table"]), set()).add(int(entry["version"]))
+        return pinned
+
+    def vacuum(self, name: str, *, retain_hours: float, protect: set[int] | None = None) -> float:
+        """VACUUM a table, but never delete a file that a protected version still needs.
+
+        The retention used is the larger of `retain_hours` and the age of the oldest protected
+        version (files removed after that version was committed stay); the table's log
+        retention is raised too if it would expire that version's log entries first.
+
+        Returns:
+            The retention, in hours, the VACUUM ran with.
+        """
+        table = DeltaTable.forPath(self.spark, self.path(name))
+        hours = float(retain_hours)
+        if protect:
+            oldest = min(protect)
+            commit = table.history().filter(f"version = {int(oldest)}").select("timestamp").first()
+            if commit is None:
+                raise TableNotFoundError(f"{name} has no version {oldest} left to protect: its log has expired")
+            age = (dt.datetime.now() - commit["timestamp"]).total_seconds() / 3600  # session time is UTC
+            hours = max(hours, math.ceil(age) + 1.0)
+            days = math.ceil(hours / 24) + 1
+            current = table.detail().select("properties").first()
+            log_retention = (current["properties"] if current else {}).get("delta.logRetentionDuration", "interval 30 days")
+            if _days(log_retention) < days:
+                self.spark.sql(f"ALTER TABLE delta.`{self.path(name)}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval {days} days')")
+        check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        previous = self.spark.conf.get(check, "true") or "true"
+        self.spark.conf.set(check, "false")  # the guard above replaces Delta's blanket 7-day check
+        try:
+            table.vacuum(hours)
+        finally:
+            self.spark.conf.set(check, previous)
+        return hours
 
     def latest_commit_metadata(self, name: str, key: str) -> dict[str, object]:
         """The metadata of the newest commit of a table whose metadata holds `key` (empty if none).
