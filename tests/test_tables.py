@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
@@ -9,8 +11,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from parity import cli
 from parity.conf import Settings
 from parity.tables import Catalog, TableNotFoundError, content_digest, table_path
+from tests.conftest import TEST_SPARK
+from tests.support import CONF_DIR, set_args, storage_overrides
 
 
 def _failing(spark: SparkSession):
@@ -78,7 +83,9 @@ def test_content_digest_depends_on_rows_not_their_order(spark: SparkSession) -> 
     assert digest.startswith("3:")
 
 
-def test_vacuum_keeps_every_version_a_live_manifest_names(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_vacuum_keeps_every_version_a_live_manifest_names(
+    spark: SparkSession, tmp_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     catalog = Catalog(spark, tmp_settings)
     catalog.write(spark.range(5), "features.guarded")  # version 0, named by a training set's manifest
     pinned = catalog.manifest_entry("features.guarded", 0)
@@ -92,6 +99,11 @@ def test_vacuum_keeps_every_version_a_live_manifest_names(spark: SparkSession, t
     hours = catalog.vacuum("features.guarded", retain_hours=0, protect=protect["features.guarded"])
     assert hours >= 1  # the guard raised the retention to cover version 0
     assert catalog.manifest_entry("features.guarded", 0) == pinned  # still readable, the same rows
+
+    # The command does the same for the tables the conf names (here: the training set).
+    args = ["vacuum", "--conf-dir", str(CONF_DIR), "--retain-hours", "0", *set_args(storage_overrides(Path(tmp_settings.storage.root).parent) + TEST_SPARK)]
+    assert cli.main(args) == 0
+    assert "training.churn: vacuumed with 0 h retention" in capsys.readouterr().out
 
     # Without the guard the same VACUUM deletes version 0's files: the guard is what keeps it.
     assert catalog.vacuum("features.unguarded", retain_hours=0) == 0

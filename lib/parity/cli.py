@@ -5,6 +5,8 @@
 - `parity package`: zips lib/parity for `--py-files`, so executors import the same code.
 - `parity report`: reads the newest run of each pipeline job from audit.runs with an
   independent Delta reader (delta-rs) and checks each reported table's row count.
+- `parity vacuum`: VACUUMs the raw, feature and training tables without deleting any version
+  a training set's manifest names.
 """
 
 from __future__ import annotations
@@ -129,10 +131,31 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
     return problems
 
 
+def vacuum(args: argparse.Namespace) -> int:
+    """VACUUM the raw, feature and training tables, keeping every version a training set's manifest names."""
+    from parity.session import get_spark
+    from parity.tables import Catalog
+
+    settings = _settings(args)
+    catalog = Catalog(get_spark(settings), settings)
+    tables = settings.tables
+    protected = catalog.manifest_versions(tables.training_set)
+    names = [tables.raw_customers, tables.raw_events, tables.raw_labels, tables.training_set]
+    names += [decl.table for decl in settings.feature_sets.values()]
+    for name in names:
+        if not catalog.exists(name):
+            continue
+        keep = protected.get(name, set())
+        hours = catalog.vacuum(name, retain_hours=args.retain_hours, protect=keep)
+        kept = f"; keeps version(s) {', '.join(map(str, sorted(keep)))} named by manifests" if keep else ""
+        print(f"{name}: vacuumed with {hours:g} h retention{kept}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="parity")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for name, fn in (("submit-args", submit_args), ("report", report)):
+    for name, fn in (("submit-args", submit_args), ("report", report), ("vacuum", vacuum)):
         cmd = sub.add_parser(name)
         cmd.add_argument("--conf-dir", default="conf")
         cmd.add_argument("--env", default=None)
@@ -140,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd.set_defaults(fn=fn)
         if name == "submit-args":
             cmd.add_argument("--log-file", default=None, help="where the driver's Spark log goes")
+        if name == "vacuum":
+            cmd.add_argument("--retain-hours", type=float, default=168.0, help="Delta's default is 168 (7 days)")
     pkg = sub.add_parser("package")
     pkg.add_argument("--out", required=True)
     pkg.set_defaults(fn=package)

@@ -391,9 +391,8 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         now = time.perf_counter()
         seconds[step], clock = round(now - clock, 3), now
 
-    valid, quarantined = validate_source(
-        read_slice(source, decl, build), planned.conf, source=planned.source_table, required=required_columns(decl)
-    )
+    read = read_slice(source, decl, build).cache()  # read once: validated, then counted on its own
+    valid, quarantined = validate_source(read, planned.conf, source=planned.source_table, required=required_columns(decl))
     valid = valid.cache()
     own_quarantine = new_rows(quarantined, decl, build).cache()
     try:
@@ -429,15 +428,15 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         lap("compute and merge")
         merged = catalog.operation_metrics(decl.table, version) if version != before else {}
         counts = {
-            "in": new_rows(read_slice(source, decl, build), decl, build).count(),  # counted apart, to reconcile
+            "in": new_rows(read, decl, build).count(),  # counted apart from the split, to reconcile
             "out": new_rows(valid, decl, build).count(),
             "quarantined": sum(tally.values()),
             "rows_written": _rows_written(merged),
         }
         lap("count")
     finally:
-        valid.unpersist()
-        own_quarantine.unpersist()
+        for cached in (read, valid, own_quarantine):
+            cached.unpersist()
     return BuildResult(
         feature_set=decl.name,
         table=decl.table,
