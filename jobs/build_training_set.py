@@ -48,7 +48,6 @@ def body(ctx: JobContext) -> None:
         if "manifest" not in built_with:
             raise ValueError(f"{tables.training_set}@{ctx.args.rebuild} records no manifest to rebuild from")
         recorded = list(built_with["manifest"])  # type: ignore[call-overload]
-
         pinned = {str(m["table"]): int(m["version"]) for m in recorded}
         lookups_then = list(built_with["feature_lookups"])  # type: ignore[call-overload]
         decls = [FeatureSetDecl.model_validate(lookup["feature_set"]) for lookup in lookups_then]
@@ -66,7 +65,7 @@ def body(ctx: JobContext) -> None:
     # The inputs, pinned: table, version, commit time and content digest of each.
     manifest = [ctx.catalog.manifest_entry(tables.raw_labels, labels_version)]
     manifest += [ctx.catalog.manifest_entry(lookup.table, lookup.version) for lookup in lookups]
-    changed = [f"{m['table']}@{m['version']}" for m, then in zip(manifest, recorded, strict=False) if m != then]
+    changed = [f"{now['table']}@{now['version']}" for now, entry in zip(manifest, recorded, strict=False) if now != entry]
     if changed:  # a vacuumed or rewritten input cannot give the same training set: stop before writing
         raise ValueError(f"input(s) {', '.join(changed)} no longer match the manifest of {tables.training_set}@{ctx.args.rebuild}")
     version = ctx.catalog.write(

@@ -33,7 +33,7 @@ def as_of_join(
     max_age: dt.timedelta | None = None,
     matched_ts: str | None = None,
     available_at: str | None = None,
-    strategy: Strategy = "broadcast",
+    strategy: Strategy = "sort",
 ) -> DataFrame:
     """Attach to every spine row the newest feature row with feature_ts <= spine_ts.
 
@@ -48,11 +48,13 @@ def as_of_join(
     one feature row, the newest that had landed wins.
 
     Strategies give identical results:
-    - "broadcast" (default) finds each spine key's row on narrow columns with the distinct
-      spine keys broadcast, then fetches the values of only the matched rows; the wide feature
-      table is read twice and never shuffled. The distinct (entity, time) keys of the spine and
-      their matches must fit in memory (a few million rows).
-    - "sort" interleaves spine and feature rows in one sort per entity; it has no size limit.
+    - "sort" (default) interleaves spine and feature rows in one sort per entity, after
+      dropping feature rows later than their entity's last spine time; it has no size limit.
+    - "broadcast" finds each spine key's row on narrow columns with the distinct spine keys
+      broadcast, then fetches the values of only the matched rows; the wide feature table is
+      read twice and never shuffled. The distinct (entity, time) keys of the spine and their
+      matches must fit in memory (a few million rows). Measured slower than "sort" at 1M
+      labels x 10M rows on 2 cores (BENCHMARKS.md); it may pay off where shuffles are dear.
 
     If `matched_ts` is given, it receives the feature time of the row used (null when none was).
 
@@ -141,6 +143,10 @@ def _sorted_as_of(
     # One sorted pass per entity: feature rows (at the time they became usable, the later of
     # their feature and availability times) and spine rows interleaved, feature rows first on
     # ties; each spine row takes the greatest (feature time, availability, values) seen so far.
+    # A feature row later than its entity's last spine time can never be the answer: drop it
+    # before the sort (a small per-entity table, which Spark broadcasts when it is small).
+    latest = spine.groupBy(*keys).agg(F.max(spine_ts).alias("_last"))
+    rows = rows.join(latest, keys).filter(F.greatest("_f", "_a") <= F.col("_last")).drop("_last")
     feature = rows.select(F.struct("_f", "_a", *columns).alias("_feature")).schema["_feature"].dataType
     spine_struct = spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType
     spine_rows = spine.select(
@@ -208,7 +214,7 @@ def add_request_time_features(df: DataFrame, decl: FeatureSetDecl, *, as_of_colu
 
 
 def assemble_features(
-    spine: DataFrame, lookups: list[FeatureLookup], *, spine_ts: str, strategy: Strategy = "broadcast"
+    spine: DataFrame, lookups: list[FeatureLookup], *, spine_ts: str, strategy: Strategy = "sort"
 ) -> DataFrame:
     """As-of join every feature set onto the spine by its entity keys (each bounded by its
     max_age_days), then add the request-time features. Training sets and scoring both call this.

@@ -320,7 +320,7 @@ class TrainingConf(_Strict):
         "Right for tables built day by day in production; a table built in one go after the fact knows nothing earlier.",
     )
     asof_strategy: Literal["broadcast", "sort"] = Field(
-        "broadcast", description="broadcast: fast while the distinct (entity, label time) keys fit in memory; sort: no limit."
+        "sort", description="sort: one sort per entity, no size limit; broadcast: needs the distinct (entity, label time) keys in memory."
     )
     validation_fraction: float = Field(0.25, gt=0, lt=1)
     max_evals: int = Field(8, gt=0)
@@ -332,7 +332,7 @@ class TrainingConf(_Strict):
 
 
 class ScoringConf(_Strict):
-    asof_strategy: Literal["broadcast", "sort"] = "broadcast"
+    asof_strategy: Literal["broadcast", "sort"] = "sort"
     model_version: str = Field("latest", description="'latest', a version number, or '@alias'.")
 
     @field_validator("model_version", mode="before")

@@ -61,7 +61,7 @@ def score(
     model_name: str,
     model_version: str,
     model_run_id: str,
-    strategy: Strategy = "broadcast",
+    strategy: Strategy = "sort",
 ) -> DataFrame:
     """Predictions for every spine row, with the model's identity on every row.
 
