@@ -4,6 +4,7 @@ MERGE, a backfill rebuilds its days only, and a changed declaration is never mix
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,14 @@ def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, events:
     settings = _settings(tmp_path)
     Catalog(spark, settings).write(events, "raw.events")
     _build(spark, settings)
-    changed = _settings(tmp_path, f"feature_sets.{ACTIVITY}.max_age_days=10")
+    join_only = _settings(tmp_path, f"feature_sets.{ACTIVITY}.max_age_days=10", f"feature_sets.{ACTIVITY}.lookback_days=3")
+    assert _build(spark, join_only).range.reason.startswith("incremental")  # the TTL and lookback change no row
+    conf = tmp_path / "conf"  # a transform parameter changes: the table must be rebuilt to match
+    shutil.copytree(CONF_DIR, conf)
+    path = conf / "features" / f"{ACTIVITY}.yaml"
+    path.write_text(path.read_text().replace("values: [web, mobile, branch, phone]", "values: [web, mobile, branch, phone, kiosk]"))
+    changed = load_settings(conf, overrides=storage_overrides(tmp_path) + TEST_SPARK + [f"spark.jars_dir={settings.spark.jars_dir}"])
+    assert changed.feature_sets[ACTIVITY].table_hash() != settings.feature_sets[ACTIVITY].table_hash()
     with pytest.raises(DeclarationChangedError, match="rebuild it with --full-refresh"):
         _build(spark, changed)
     assert _build(spark, changed, full_refresh=True).range.reason == "full refresh"

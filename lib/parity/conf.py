@@ -195,6 +195,13 @@ def _check_params(path: str, params: dict[str, Any], supplied: tuple[str, ...] =
         raise ValueError(f"{path} needs parameter(s) {', '.join(missing)}")
 
 
+def _digest(data: dict[str, Any], functions: list[Callable[..., Any]]) -> str:
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
+    for function in functions:
+        digest.update(inspect.getsource(function).encode())
+    return digest.hexdigest()[:16]
+
+
 class FeatureColumn(_Strict):
     """One output column of a feature set."""
 
@@ -296,16 +303,19 @@ class FeatureSetDecl(_Strict):
         return [f.name for f in self.features]
 
     def code_hash(self) -> str:
-        """A digest of this declaration and the source code of every transform it names.
-
-        It changes when the declaration or one of its transforms changes, and not when
-        unrelated code does; a feature table built under another hash must be rebuilt in full.
-        """
-        digest = hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode())
+        """A digest of this whole declaration and the source code of every transform it names
+        (request-time ones included): what a model's feature spec records."""
         functions = [step.function() for step in self.transforms] + [r.function() for r in self.request_time]
-        for function in functions:
-            digest.update(inspect.getsource(function).encode())
-        return digest.hexdigest()[:16]
+        return _digest(self.model_dump(mode="json"), functions)
+
+    def table_hash(self) -> str:
+        """A digest of what decides the rows of the feature table: entity, source, times,
+        transforms (with their code) and the outputs' names and types. Descriptions, the
+        lookback, the TTL and request-time features do not change a row, so they are left out;
+        a table built under another table hash must be rebuilt in full."""
+        decides = self.model_dump(mode="json", include={"table", "source", "entity", "event_time", "timestamp", "transforms", "history_days"})
+        decides["features"] = [[f.name, f.type] for f in self.features]
+        return _digest(decides, [step.function() for step in self.transforms])
 
 
 class TrainingConf(_Strict):

@@ -277,11 +277,12 @@ def plan_build(
     - Otherwise: from `lookback_days` before the watermark's day onwards.
 
     Raises:
-        DeclarationChangedError: the table was built under another declaration hash and this is
-            not a full refresh (mixing rows of two definitions would be silent skew).
+        DeclarationChangedError: the table was built under another table hash (see
+            `FeatureSetDecl.table_hash`) and this is not a full refresh: mixing rows of two
+            definitions would be silent skew.
     """
     history = dt.timedelta(days=history_days(decl))
-    current = decl.code_hash()
+    current = decl.table_hash()
     if full_refresh or state is None:
         return BuildRange(None, None, None, "full refresh" if full_refresh else "first build")
     if state.declaration_hash != current:
@@ -409,7 +410,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         metadata: dict[str, object] = {
             BUILD_STATE_KEY: {
                 "watermark": _iso(watermark),
-                "declaration_hash": decl.code_hash(),
+                "declaration_hash": decl.table_hash(),
                 "range": build.as_dict(),
                 "source": planned.source_table,
             }
