@@ -232,30 +232,18 @@ class TransformStep(_Strict):
         return _resolve_callable(self.fn)
 
 
-class RequestTimeFeature(_Strict):
+class RequestTimeFeature(TransformStep):
     """A feature computed once the spine is known (label time in training, score time in scoring).
 
-    The transform receives `as_of_column` (the spine's time) on top of `params`.
+    The transform receives `as_of_column` (the spine's time) and `output` on top of `params`.
     """
 
-    fn: str
-    params: dict[str, Any] = Field(default_factory=dict)
     output: FeatureColumn
-
-    @field_validator("fn")
-    @classmethod
-    def _importable(cls, value: str) -> str:
-        _resolve_callable(value)
-        return value
 
     @model_validator(mode="after")
     def _params_match(self) -> RequestTimeFeature:
         _check_params(self.fn, {**self.params, "output": self.output.name}, supplied=("as_of_column",))
         return self
-
-    def function(self) -> Callable[..., Any]:
-        """The function the feature is computed by."""
-        return _resolve_callable(self.fn)
 
 
 class FeatureSetDecl(_Strict):
