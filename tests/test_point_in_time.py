@@ -184,3 +184,23 @@ def test_ties_and_null_times_in_feature_rows(spark: SparkSession, strategy: str)
     # two rows at one time resolve to the same one every run; a row without a time is never "known"
     expected = spark.createDataFrame([(1, 1, TS(2026, 1, 6), 9), (2, 1, TS(2026, 1, 4), None)], SPINE + ", v INT")
     assertDataFrameEqual(actual, expected)
+
+
+@STRATEGIES
+def test_an_entity_of_several_keys(spark: SparkSession, strategy: str) -> None:
+    features = spark.createDataFrame(
+        [("a", 1, TS(2026, 1, 1), 10), ("a", 2, TS(2026, 1, 1), 20), ("a", 1, TS(2026, 1, 3), 11)],
+        "shop STRING, till INT, feature_ts TIMESTAMP, v INT",
+    )
+    spine = spark.createDataFrame(
+        [(1, "a", 1, TS(2026, 1, 2)), (2, "a", 2, TS(2026, 1, 4)), (3, "a", 1, TS(2026, 1, 4)), (4, "b", 1, TS(2026, 1, 4))],
+        "label_id INT, shop STRING, till INT, label_ts TIMESTAMP",
+    )
+    actual = as_of_join(
+        spine, features, entity=["shop", "till"], spine_ts="label_ts", feature_ts="feature_ts", columns=["v"], strategy=strategy
+    )
+    expected = spark.createDataFrame(
+        [(1, "a", 1, TS(2026, 1, 2), 10), (2, "a", 2, TS(2026, 1, 4), 20), (3, "a", 1, TS(2026, 1, 4), 11), (4, "b", 1, TS(2026, 1, 4), None)],
+        "label_id INT, shop STRING, till INT, label_ts TIMESTAMP, v INT",
+    )
+    assertDataFrameEqual(actual, expected)
