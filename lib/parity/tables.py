@@ -296,13 +296,22 @@ class Catalog:
             log_retention = (current["properties"] if current else {}).get("delta.logRetentionDuration", "interval 30 days")
             if _days(log_retention) < days:
                 self.spark.sql(f"ALTER TABLE delta.`{self.path(name)}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval {days} days')")
-        check = "spark.databricks.delta.retentionDurationCheck.enabled"
-        previous = self.spark.conf.get(check, "true") or "true"
-        self.spark.conf.set(check, "false")  # the guard above replaces Delta's blanket 7-day check
+        settings = {
+            "spark.databricks.delta.retentionDurationCheck.enabled": "false",  # the guard above replaces Delta's 7-day check
+            # VACUUM lists files with this many tasks (10,000 by default): a few per core is plenty.
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(4 * self.spark.sparkContext.defaultParallelism),
+        }
+        previous = {key: self.spark.conf.get(key, None) for key in settings}
+        for key, value in settings.items():
+            self.spark.conf.set(key, value)
         try:
             table.vacuum(hours)
         finally:
-            self.spark.conf.set(check, previous)
+            for key, before in previous.items():
+                if before is None:
+                    self.spark.conf.unset(key)
+                else:
+                    self.spark.conf.set(key, before)
         return hours
 
     def latest_commit_metadata(self, name: str, key: str) -> dict[str, object]:
