@@ -39,6 +39,7 @@ bench: setup
 	$(PY) bench/pipeline_scale.py --scales 1 10
 	$(PY) bench/feature_build.py --events 10000000
 	$(PY) bench/training_set.py --features 10000000 --labels 1000000
+	$(PY) bench/sweep.py
 
 # Re-resolve requirements.txt into requirements.lock in a throwaway venv.
 lock:

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from parity import asof, governance, scoring
 from parity.conf import FeatureSetDecl
 from parity.jobkit import JobContext, run_job
-from parity.model import load_feature_spec
+from parity.model import check_transform_code, load_feature_spec
 from parity.schema import CUSTOMER_ID, SCORE_TS, UPDATED_AT
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -24,6 +24,7 @@ def body(ctx: JobContext) -> None:
     spec = load_feature_spec(model_uri)
     if not spec.feature_sets:
         raise ValueError(f"model {model_uri} names no feature sets in its spec; retrain it with parity")
+    check_transform_code(spec, allow_mismatch=settings.scoring.allow_code_mismatch)
     # The feature sets the model was trained on, as declared then, read at their newest versions.
     decls = [FeatureSetDecl.model_validate(fs["feature_set"]) for fs in spec.feature_sets]
     lookups = asof.read_feature_lookups(ctx.catalog, decls)
@@ -41,6 +42,7 @@ def body(ctx: JobContext) -> None:
         model_version=model_version,
         model_run_id=model_run_id,
         strategy=settings.scoring.asof_strategy,
+        allow_code_mismatch=settings.scoring.allow_code_mismatch,
     )
     name = tables.predictions
     replace = scoring.replace_predicate(score_time) if ctx.catalog.exists(name) else None

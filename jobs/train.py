@@ -1,24 +1,36 @@
-"""Sweep hyperparameters on Spark (SparkTrials), log to MLflow, and register the best model."""
+"""Run the declared sweep (conf/sweeps/, chosen by training.sweep), log it to MLflow, and register
+the best model as the `challenger`.
+
+Single-node learners run one trial per Spark task, `parallelism` at a time, with the training
+split broadcast once; distributed learners run trials one after another, each a Spark ML fit
+over the whole training split. Every trial is logged from the driver as a nested run, as it
+finishes; the parent run holds the sweep's declaration, the best trial, the conf hash, the git
+sha, and the training set and its feature tables as Delta dataset inputs with their versions.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import mlflow
 
-from parity import features, governance, training
-from parity.conf import FeatureSetDecl
+from parity import features, governance, learners, training
+from parity.conf import FeatureSetDecl, SweepDecl
 from parity.jobkit import JobContext, run_job
 from parity.model import FeatureSpec, log_packaged_model
 from parity.schema import CUSTOMER_ID, FEATURE_TS, LABEL, LABEL_AVAILABLE_AT, LABEL_TS
+from parity.sweep import DriverRunner, Runner, SparkTaskRunner, SweepResult, run_sweep
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def body(ctx: JobContext) -> None:
     settings, tables = ctx.settings, ctx.settings.tables
+    sweep_decl = settings.sweep()
+    learner = learners.get_learner(sweep_decl.learner)
     frame, version = ctx.catalog.read_versioned(tables.training_set)
     built_with = ctx.catalog.commit_metadata(tables.training_set, version)
     lookups = built_with.get("feature_lookups", [])
@@ -26,15 +38,10 @@ def body(ctx: JobContext) -> None:
         raise ValueError(f"{tables.training_set}@{version} records no feature lookups; rebuild it with build_training_set")
     decls = [FeatureSetDecl.model_validate(lookup["feature_set"]) for lookup in lookups]
     numeric, categorical = features.model_inputs(decls)
-    data = training.time_split(
-        frame.toPandas(),
-        ts_column=LABEL_TS,
-        label_column=LABEL,
-        available_column=LABEL_AVAILABLE_AT,
-        numeric=numeric,
-        categorical=categorical,
-        validation_fraction=settings.training.validation_fraction,
-    )
+    split = {
+        "ts_column": LABEL_TS, "label_column": LABEL, "available_column": LABEL_AVAILABLE_AT,
+        "numeric": numeric, "categorical": categorical, "validation_fraction": sweep_decl.validation.fraction,
+    }
     spec = FeatureSpec(
         entity=CUSTOMER_ID,
         timestamp=FEATURE_TS,
@@ -44,11 +51,12 @@ def body(ctx: JobContext) -> None:
         categorical=categorical,
         code_hash=ctx.record.code_hash,
         training_set={"table": tables.training_set, "version": version, "path": ctx.catalog.path(tables.training_set)},
+        learner=learner.name,
+        flavor="spark" if learner.mode == "distributed" else "sklearn",
     )
 
     experiment_id = governance.configure_mlflow(settings)
-    conf = settings.training
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"sweep-{ctx.record.run_id[:8]}") as parent:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}") as parent:
         mlflow.set_tags(
             {
                 "parity.job_run_id": ctx.record.run_id,
@@ -56,47 +64,114 @@ def body(ctx: JobContext) -> None:
                 "parity.git_sha": ctx.record.git_sha,
                 "parity.code_hash": ctx.record.code_hash,
                 "parity.training_set": f"{tables.training_set}@{version}",
+                "parity.sweep": sweep_decl.name,
+                "parity.learner": learner.name,
+                "parity.execution": learner.mode,
             }
         )
-        mlflow.log_params({"max_evals": conf.max_evals, "parallelism": conf.parallelism, "seed": conf.seed})
-        mlflow.log_dict({k: str(v) for k, v in training.SEARCH_SPACE.items()}, "search_space.json")
+        _log_declaration(sweep_decl)
         mlflow.log_dict(json.loads(spec.to_json()), "feature_spec.json")
         mlflow.log_dict({"training_set": spec.training_set, "inputs": built_with.get("manifest", [])}, "manifest.json")
-        sweep = training.run_sweep(
-            ctx.spark, data, max_evals=conf.max_evals, parallelism=conf.parallelism, seed=conf.seed
-        )
-        governance.log_trials(parent.info.run_id, experiment_id, sweep)
-        pipeline, metrics = training.fit_and_evaluate(sweep.best.params, data, seed=conf.seed)
-        mlflow.log_params({f"best.{k}": v for k, v in sweep.best.params.items()})
+        _log_inputs(ctx, frame, version, built_with)
+
+        def log(trial: Any) -> None:
+            governance.log_trial(parent.info.run_id, experiment_id, trial)
+
+        if learner.mode == "single_node":
+            data = training.time_split(frame.toPandas(), **split)  # type: ignore[arg-type]
+            shipped = ctx.spark.sparkContext.broadcast(data)
+            try:
+                seed = sweep_decl.seed
+
+                def objective(params: dict[str, Any]) -> dict[str, float]:
+                    return learners.fit_and_evaluate(learner, params, shipped.value, seed=seed)[1]
+
+                result = _sweep(SparkTaskRunner(ctx.spark, objective, parallelism=sweep_decl.parallelism), sweep_decl, log)
+            finally:
+                shipped.destroy()
+            model, metrics = learners.fit_and_evaluate(learner, result.best.params, data, seed=sweep_decl.seed)
+            example = data.x_valid.head(5)
+            rows = {"rows.train": len(data.y_train), "rows.valid": len(data.y_valid), "rows.unknown_at_cutoff": data.unknown_at_cutoff}
+            cutoff = data.cutoff
+        else:
+            sdata = training.spark_time_split(frame, **split)  # type: ignore[arg-type]
+
+            def fit(params: dict[str, Any]) -> dict[str, float]:
+                return learners.fit_spark(learner, params, sdata.train, sdata.valid, numeric, categorical, seed=sweep_decl.seed)[1]
+
+            result = _sweep(DriverRunner(fit, parallelism=sweep_decl.parallelism, spark=ctx.spark), sweep_decl, log)
+            model, metrics = learners.fit_spark(learner, result.best.params, sdata.train, sdata.valid, numeric, categorical, seed=sweep_decl.seed)
+            example = training.to_model_input(sdata.valid.limit(5).toPandas(), numeric, categorical)
+            rows = {"rows.train": sdata.rows_train, "rows.valid": sdata.rows_valid, "rows.unknown_at_cutoff": sdata.unknown_at_cutoff}
+            cutoff = sdata.cutoff
+        mlflow.log_params({f"best.{k}": v for k, v in result.best.params.items()})
         mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items()})
-        mlflow.log_metric("failed_trials", sum(t.status != "ok" for t in sweep.trials))
-        info = log_packaged_model(
-            pipeline, spec, data.x_valid.head(5), registered_model=settings.mlflow.registered_model
-        )
+        mlflow.log_metrics({"best_trial": result.best.number, "failed_trials": _count(result, "failed"), "cancelled_trials": _count(result, "cancelled")})
+        mlflow.set_tag("parity.stopped_by", result.stopped_by)
+        info = log_packaged_model(model, spec, example, registered_model=settings.mlflow.registered_model)
     model_version = str(info.registered_model_version)
     governance.tag_model_version(
         settings.mlflow.registered_model,
         model_version,
-        {"parity.training_run": parent.info.run_id, "parity.training_set": f"{tables.training_set}@{version}"},
+        {"parity.training_run": parent.info.run_id, "parity.training_set": f"{tables.training_set}@{version}", "parity.sweep": sweep_decl.name},
     )
     governance.set_alias(settings.mlflow.registered_model, "challenger", model_version)
 
     ctx.record.mlflow_run_id, ctx.record.model_version = parent.info.run_id, model_version
-    ctx.counts.update(
-        {
-            "rows.train": len(data.y_train),
-            "rows.valid": len(data.y_valid),
-            "rows.unknown_at_cutoff": data.unknown_at_cutoff,
-            "trials": len(sweep.trials),
-            "trials.failed": sum(t.status != "ok" for t in sweep.trials),
-        }
-    )
+    ctx.counts.update({**rows, "trials": len(result.trials), "trials.failed": _count(result, "failed"), "trials.cancelled": _count(result, "cancelled")})
     ctx.summary_extra(
         model_name=settings.mlflow.registered_model,
-        best_metric={training.OBJECTIVE_METRIC: metrics[training.OBJECTIVE_METRIC]},
-        best_trial=sweep.best.number,
-        validation_cutoff=str(data.cutoff),
+        sweep=sweep_decl.name,
+        learner=learner.name,
+        best_metric={sweep_decl.objective.metric: metrics[sweep_decl.objective.metric]},
+        best_trial=result.best.number,
+        stopped_by=result.stopped_by,
+        validation_cutoff=str(cutoff),
     )
+
+
+def _sweep(runner: Runner, decl: SweepDecl, log: Any) -> SweepResult:
+    return run_sweep(
+        runner,
+        decl.search_space(),
+        metric=decl.objective.metric,
+        direction=decl.objective.direction,
+        max_evals=decl.max_evals,
+        parallelism=decl.parallelism,
+        seed=decl.seed,
+        algorithm=decl.algorithm,
+        timeout_seconds=decl.timeout_seconds,
+        early_stop_evals=decl.early_stop.no_improvement_evals if decl.early_stop else None,
+        on_trial=log,
+    )
+
+
+def _count(result: SweepResult, status: str) -> int:
+    return sum(t.status == status for t in result.trials)
+
+
+def _log_declaration(decl: SweepDecl) -> None:
+    mlflow.log_dict(decl.model_dump(mode="json"), "sweep.json")
+    mlflow.log_dict(decl.space, "search_space.json")
+    mlflow.log_params(
+        {
+            "sweep": decl.name, "learner": decl.learner, "algorithm": decl.algorithm, "max_evals": decl.max_evals,
+            "parallelism": decl.parallelism, "timeout_seconds": decl.timeout_seconds, "seed": decl.seed,
+            "objective": f"{decl.objective.direction} {decl.objective.metric}", "validation": f"time_split {decl.validation.fraction}",
+            "early_stop_evals": decl.early_stop.no_improvement_evals if decl.early_stop else None,
+        }
+    )
+
+
+def _log_inputs(ctx: JobContext, frame: Any, version: int, built_with: dict[str, Any]) -> None:
+    """The training set and every table its manifest names, as MLflow Delta dataset inputs."""
+    table = ctx.settings.tables.training_set
+    digest = str(built_with.get("digest") or f"{table}@{version}")
+    governance.log_delta_input(frame, table=table, path=ctx.catalog.path(table), version=version, digest=digest, context="training", targets=LABEL)
+    for entry in built_with.get("manifest", []):
+        name, pinned = entry["table"], int(entry["version"])
+        source, _ = ctx.catalog.read_versioned(name, pinned)
+        governance.log_delta_input(source, table=name, path=ctx.catalog.path(name), version=pinned, digest=str(entry.get("digest", "")), context="feature_table")
 
 
 def main(argv: list[str] | None = None) -> int:

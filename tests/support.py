@@ -17,8 +17,7 @@ SMALL_DATA = [
     "data.customers=300",
     "data.days=150",
     "data.label_every_days=7",
-    "training.max_evals=4",
-    "training.parallelism=2",
+    "sweeps.hist_gradient_boosting.max_evals=4",
 ]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
@@ -104,7 +105,7 @@ def test_cluster_runs_give_the_local_results(
     master_url, work_dir = cluster
     local = pipeline.settings()
     # Same raw inputs and the same MLflow registry, but a separate storage root for the outputs.
-    for name in (local.tables.raw_customers, local.tables.raw_events):
+    for name in (local.tables.raw_customers, local.tables.raw_events, local.tables.raw_labels):
         target = tmp_path / "data" / name.replace(".", "/")
         shutil.copytree(table_path(local, name), target)
     overrides = [
@@ -113,13 +114,25 @@ def test_cluster_runs_give_the_local_results(
         f"mlflow.artifact_root={local.mlflow.artifact_root}",
         f"spark.master={master_url}",
         "spark.conf.spark.driver.host=127.0.0.1",  # the workers and the driver all on loopback
-    ] + [o for o in pipeline.overrides if o.startswith(("data.", "training."))]
+    ] + [o for o in pipeline.overrides if o.startswith(("data.", "training.", "sweeps."))]
     cluster_settings = pipeline.settings().model_copy(update={"storage": local.storage.model_copy(update={"root": f"{tmp_path}/data"})})
 
-    for job in ("build_features", "score"):
-        run = submit(job, overrides, env="cluster")
+    # The sweep runs its trials as Spark tasks on the workers; scoring then pins the model the
+    # local run trained, so both runs score with the same model.
+    local_model = pipeline.summary("train")["model_version"]
+    summaries = {}
+    for job in ("build_features", "build_training_set", "train", "score"):
+        extra = [f"scoring.model_version={local_model}"] if job == "score" else []
+        run = submit(job, overrides + extra, env="cluster")
         assert run.returncode == 0, f"{job} on the cluster failed:\n{run.stderr[-4000:]}"
         assert run.summary["status"] == "succeeded"
+        summaries[job] = run.summary
+    trained = summaries["train"]
+    client = MlflowClient(local.mlflow.tracking_uri)
+    parent = client.get_run(trained["mlflow_run_id"])
+    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == trained["counts"]["trials"] == local.sweep().max_evals
+    assert trained["model_version"] != local_model and summaries["score"]["model_version"] == local_model
 
     def read(settings, name: str):
         return spark.read.format("delta").load(table_path(settings, name))
@@ -134,4 +147,4 @@ def test_cluster_runs_give_the_local_results(
     # Both jobs ran as applications with executors on both workers, not in a local driver.
     for worker in ("worker0", "worker1"):
         apps = [app for app in (work_dir / worker).glob("app-*") if any(d.is_dir() for d in app.iterdir())]
-        assert len(apps) == 2, f"{worker} ran executors for {len(apps)} of the 2 jobs"
+        assert len(apps) == 4, f"{worker} ran executors for {len(apps)} of the 4 jobs"

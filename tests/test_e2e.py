@@ -87,8 +87,23 @@ def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: Pi
     children = client.search_runs(
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
-    assert len(children) == summary["counts"]["trials"] == settings.training.max_evals
-    assert all("val_auc" in child.data.metrics for child in children)
+    sweep = settings.sweep()
+    assert parent.data.tags["parity.sweep"] == sweep.name and parent.data.tags["parity.git_sha"] == summary["git_sha"]
+    assert parent.data.tags["parity.conf_hash"] == summary["conf_hash"]
+    # Trials ran two at a time on executors and were logged from the driver: every one is a nested run.
+    assert len(children) == summary["counts"]["trials"] == sweep.max_evals
+    assert all("val_auc" in child.data.metrics and child.info.status == "FINISHED" for child in children)
+    assert parent.data.params["best.learning_rate"] in {c.data.params["learning_rate"] for c in children}
+    search_space = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/search_space.json")
+    assert search_space == sweep.space
+    # The training set and the feature tables it read, as Delta dataset inputs with their versions.
+    datasets = {}
+    for dataset_input in parent.inputs.dataset_inputs if parent.inputs else []:
+        source = json.loads(dataset_input.dataset.source)
+        datasets[dataset_input.dataset.name.split("@")[0]] = (dataset_input.dataset.source_type, source["path"], source.get("delta_table_version"))
+    assert datasets[settings.tables.training_set] == ("delta", table_path(settings, settings.tables.training_set), 0)
+    for name in ACTIVITY_AND_PROFILE:
+        assert datasets[name][:2] == ("delta", table_path(settings, name)) and datasets[name][2] is not None
 
     name = settings.mlflow.registered_model
     version = client.get_model_version(name, summary["model_version"])

@@ -13,9 +13,11 @@ from sklearn.preprocessing import FunctionTransformer
 
 from parity.conf import Settings
 from parity.governance import configure_mlflow
+from parity.learners import build_pipeline, fit_and_evaluate, get_learner
 from parity.model import FeatureSpec, UntrustedModelTypesError, check_trusted, load_feature_spec, log_packaged_model
-from parity.training import build_pipeline, fit_and_evaluate, time_split
+from parity.training import time_split
 
+HGB = get_learner("sklearn.hist_gradient_boosting")
 PARAMS = {"learning_rate": 0.1, "max_leaf_nodes": 8, "min_samples_leaf": 5, "l2_regularization": 0.1, "max_iter": 20}
 
 
@@ -69,7 +71,7 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
         _labelled(), ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
         validation_fraction=0.3,
     )
-    pipeline, metrics = fit_and_evaluate(PARAMS, data, seed=1)
+    pipeline, metrics = fit_and_evaluate(HGB, PARAMS, data, seed=1)
     assert metrics["val_auc"] > 0.9
     spec = FeatureSpec(
         entity="customer_id", timestamp="feature_ts", feature_sets=[], request_time=[], numeric=["activity"],
@@ -81,7 +83,7 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
     uri = f"models:/unit_model/{info.registered_model_version}"
 
     loaded = mlflow.pyfunc.load_model(uri)
-    expected = build_pipeline(PARAMS, ["activity"], ["segment"], seed=1).fit(data.x_train, data.y_train)
+    expected = build_pipeline(HGB, PARAMS, ["activity"], ["segment"], seed=1).fit(data.x_train, data.y_train)
     np.testing.assert_allclose(loaded.predict(data.x_valid).to_numpy(), expected.predict_proba(data.x_valid)[:, 1])
     assert load_feature_spec(uri) == spec
     files = {p.name for p in Path(mlflow.artifacts.download_artifacts(uri)).rglob("*")}

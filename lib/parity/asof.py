@@ -48,8 +48,8 @@ def as_of_join(
     one feature row, the newest that had landed wins.
 
     Strategies give identical results:
-    - "sort" (default) interleaves spine and feature rows in one sort per entity, after
-      dropping feature rows later than their entity's last spine time; it has no size limit.
+    - "sort" (default) interleaves spine and feature rows in one sort per entity; it has no
+      size limit.
     - "broadcast" finds each spine key's row on narrow columns with the distinct spine keys
       broadcast, then fetches the values of only the matched rows; the wide feature table is
       read twice and never shuffled. The distinct (entity, time) keys of the spine and their
@@ -143,10 +143,8 @@ def _sorted_as_of(
     # One sorted pass per entity: feature rows (at the time they became usable, the later of
     # their feature and availability times) and spine rows interleaved, feature rows first on
     # ties; each spine row takes the greatest (feature time, availability, values) seen so far.
-    # A feature row later than its entity's last spine time can never be the answer: drop it
-    # before the sort (a small per-entity table, which Spark broadcasts when it is small).
-    latest = spine.groupBy(*keys).agg(F.max(spine_ts).alias("_last"))
-    rows = rows.join(latest, keys).filter(F.greatest("_f", "_a") <= F.col("_last")).drop("_last")
+    # (Dropping feature rows later than their entity's last spine time first, with a join,
+    # measured slower than sorting them along: 17.7 s against 12.5 s at 1M x 10M, BENCHMARKS.md.)
     feature = rows.select(F.struct("_f", "_a", *columns).alias("_feature")).schema["_feature"].dataType
     spine_struct = spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType
     spine_rows = spine.select(

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_ENV = "dev"
 FEATURES_DIR = "features"
+SWEEPS_DIR = "sweeps"
 ZONES = ("raw", "features", "training", "predictions", "quarantine", "monitoring", "audit")
 
 
@@ -306,6 +307,86 @@ class FeatureSetDecl(_Strict):
         return _digest(decides, [step.function() for step in self.transforms])
 
 
+class SweepObjective(_Strict):
+    metric: Literal["val_auc", "val_log_loss", "train_auc"] = Field(description="A metric every learner reports.")
+    direction: Literal["maximize", "minimize"]
+
+
+class EarlyStop(_Strict):
+    no_improvement_evals: int = Field(gt=0, description="Stop when the best objective has not improved for this many finished trials.")
+
+
+class TimeSplit(_Strict):
+    """Validate on the latest labels: every validation label is later than every training label."""
+
+    scheme: Literal["time_split"] = "time_split"
+    fraction: float = Field(0.25, gt=0, lt=1, description="The share of distinct label times that validate.")
+
+
+class SweepDecl(_Strict):
+    """A declared hyperparameter sweep: the learner, its search space, the objective and the budget.
+
+    The learner decides how trials run: single-node learners one trial per Spark task,
+    `parallelism` at a time; distributed (Spark ML) learners one trial after another, each a
+    distributed Spark job, so they take parallelism 1.
+    """
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    description: str = Field(min_length=1)
+    learner: str
+    space: dict[str, Any] = Field(description="Parameter -> constant or {uniform|loguniform|quniform|choice: ...}; see parity.search_space.")
+    objective: SweepObjective
+    algorithm: Literal["tpe", "random"] = "tpe"
+    max_evals: int = Field(gt=0)
+    timeout_seconds: float | None = Field(None, gt=0, description="Cancel running trials and stop at this wall time.")
+    early_stop: EarlyStop | None = None
+    parallelism: int = Field(1, gt=0)
+    validation: TimeSplit = TimeSplit()
+    seed: int = 11
+
+    @field_validator("learner")
+    @classmethod
+    def _known_learner(cls, value: str) -> str:
+        from parity.learners import get_learner
+
+        get_learner(value)
+        return value
+
+    @model_validator(mode="after")
+    def _space_fits_learner(self) -> SweepDecl:
+        from parity.learners import get_learner
+        from parity.search_space import build_space, parameter_names
+
+        learner = get_learner(self.learner)
+        try:
+            build_space(self.space)
+        except ValueError as exc:
+            raise ValueError(f"space.{exc}") from None
+        unknown = sorted(parameter_names(self.space) - learner.hyperparameters)
+        if unknown:
+            raise ValueError(
+                f"space sets {', '.join(unknown)}, which learner {self.learner} does not take; "
+                f"it takes {', '.join(sorted(learner.hyperparameters))}"
+            )
+        if learner.mode == "distributed" and self.parallelism != 1:
+            raise ValueError(
+                f"parallelism is {self.parallelism}, but learner {self.learner} is distributed: its trials run one after "
+                "another, each a Spark job over the whole training set; set parallelism: 1"
+            )
+        return self
+
+    def mode(self) -> str:
+        from parity.learners import get_learner
+
+        return get_learner(self.learner).mode
+
+    def search_space(self) -> dict[str, Any]:
+        """The hyperopt expression of `space`."""
+        from parity.search_space import build_space
+
+        return build_space(self.space)
+
+
 class TrainingConf(_Strict):
     feature_sets: list[str] = Field(
         default_factory=lambda: ["customer_activity", "customer_profile"],
@@ -320,10 +401,7 @@ class TrainingConf(_Strict):
     asof_strategy: Literal["broadcast", "sort"] = Field(
         "sort", description="sort: one sort per entity, no size limit; broadcast: needs the distinct (entity, label time) keys in memory."
     )
-    validation_fraction: float = Field(0.25, gt=0, lt=1)
-    max_evals: int = Field(8, gt=0)
-    parallelism: int = Field(2, gt=0)
-    seed: int = 11
+    sweep: str = Field("hist_gradient_boosting", description="The declared sweep (conf/sweeps/*.yaml) the train job runs.")
     labels_known_at: dt.datetime | None = Field(
         None, description="Train only on labels whose outcome was known by then (label_available_at); default: all."
     )
@@ -331,6 +409,9 @@ class TrainingConf(_Strict):
 
 class ScoringConf(_Strict):
     asof_strategy: Literal["broadcast", "sort"] = "sort"
+    allow_code_mismatch: bool = Field(
+        False, description="Score with a model whose transform code hash differs from the installed code's (not advised)."
+    )
     model_version: str = Field("latest", description="'latest', a version number, or '@alias'.")
 
     @field_validator("model_version", mode="before")
@@ -351,6 +432,7 @@ class Settings(_Strict):
     feature_sets: dict[str, FeatureSetDecl] = Field(
         default_factory=dict, description="Declared feature sets, from conf/features/*.yaml, by name."
     )
+    sweeps: dict[str, SweepDecl] = Field(default_factory=dict, description="Declared sweeps, from conf/sweeps/*.yaml, by name.")
     quality: dict[str, SourceQualityConf] = Field(
         default_factory=dict, description="Per source, keyed by its `tables` key (e.g. raw_events)."
     )
@@ -365,6 +447,20 @@ class Settings(_Strict):
                 f"quality has no source(s) {', '.join(unknown)}; use keys of tables: (e.g. raw_events) or logical names (raw.x)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _sweep_is_declared(self) -> Settings:
+        for key, decl in self.sweeps.items():
+            if decl.name != key:
+                raise ValueError(f"sweep '{key}' declares name '{decl.name}'; they must match")
+        if self.training.sweep not in self.sweeps:
+            known = ", ".join(sorted(self.sweeps)) or "none (add conf/sweeps/*.yaml)"
+            raise ValueError(f"training.sweep names undeclared sweep '{self.training.sweep}'; declared: {known}")
+        return self
+
+    def sweep(self) -> SweepDecl:
+        """The sweep the train job runs."""
+        return self.sweeps[self.training.sweep]
 
     @model_validator(mode="after")
     def _feature_sets_fit_together(self) -> Settings:
@@ -516,17 +612,17 @@ def _resolve_paths(tree: dict[str, Any], root: Path) -> None:
         spark["jars_dir"] = local(spark["jars_dir"])
 
 
-def _read_feature_sets(folder: Path) -> dict[str, Any]:
-    """Every declaration in conf/features/*.yaml, by name (one feature set per file)."""
+def _read_declarations(folder: Path, kind: str) -> dict[str, Any]:
+    """Every declaration in a conf subfolder (features/, sweeps/), by name: one per file."""
     found: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         declaration = _read_yaml(path)
         name = declaration.get("name")
         if not isinstance(name, str):
-            raise ConfError(f"features/{path.name} must give the feature set's name")
+            raise ConfError(f"{folder.name}/{path.name} must give the {kind}'s name")
         if name in found:
-            raise ConfError(f"feature set '{name}' is declared twice: features/{origin[name]} and features/{path.name}")
+            raise ConfError(f"{kind} '{name}' is declared twice: {folder.name}/{origin[name]} and {folder.name}/{path.name}")
         found[name], origin[name] = declaration, path.name
     return found
 
@@ -551,8 +647,8 @@ def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[
         known = sorted(p.stem for p in conf_path.glob("*.yaml") if p.stem != "base")
         raise ConfError(f"unknown env '{env}': no {env}.yaml in {conf_path} (known: {', '.join(known)})")
     tree = _deep_merge(_read_yaml(base_file), _read_yaml(env_file))
-    declared = _read_feature_sets(conf_path / FEATURES_DIR)
-    tree["feature_sets"] = _deep_merge(declared, tree.get("feature_sets") or {})
+    tree["feature_sets"] = _deep_merge(_read_declarations(conf_path / FEATURES_DIR, "feature set"), tree.get("feature_sets") or {})
+    tree["sweeps"] = _deep_merge(_read_declarations(conf_path / SWEEPS_DIR, "sweep"), tree.get("sweeps") or {})
     for item in overrides or []:
         parts, value = parse_override(item)
         _apply_override(tree, parts, value)
@@ -562,7 +658,7 @@ def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[
     root = conf_path.parent
     _resolve_paths(tree, root)
     tree["env"], tree["project_root"] = env, str(root)
-    sources = f"base.yaml + {env}.yaml + features/" + (" + --set" if overrides else "")
+    sources = f"base.yaml + {env}.yaml + features/ + sweeps/" + (" + --set" if overrides else "")
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:

@@ -2,20 +2,23 @@
 
 Trials of a sweep run on executors, where there is no active MLflow run and (on a cluster)
 no access to the driver's SQLite file. So trials return their results as data, and the
-driver logs one nested run per trial under the sweep's parent run: no concurrent writers,
-no "database is locked".
+driver logs one nested run per trial under the sweep's parent run, as each trial finishes,
+with the experiment and parent run id given explicitly: one writer, no "database is locked".
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import mlflow
-from mlflow.entities import RunStatus
+from mlflow.data.spark_dataset import from_spark
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
+from pyspark.sql import DataFrame
 
 from parity.conf import Settings
-from parity.training import SweepResult
+from parity.sweep import TrialResult
 
 
 class ModelNotFoundError(LookupError):
@@ -38,24 +41,31 @@ def configure_mlflow(settings: Settings) -> str:
     return client.create_experiment(settings.mlflow.experiment, artifact_location=location)
 
 
-def log_trials(parent_run_id: str, experiment_id: str, sweep: SweepResult) -> None:
-    """One nested run per trial under the parent: its parameters, metrics, duration and status."""
+def log_trial(parent_run_id: str, experiment_id: str, trial: TrialResult) -> str:
+    """One nested run for a finished trial, under the sweep's parent: parameters, metrics, duration, status."""
     client = MlflowClient()
-    for trial in sweep.trials:
-        run = client.create_run(
-            experiment_id,
-            run_name=f"trial-{trial.number:03d}",
-            tags={"mlflow.parentRunId": parent_run_id, "parity.trial": str(trial.number)},
-        )
-        for key, value in trial.params.items():
-            client.log_param(run.info.run_id, key, value)
-        for key, value in trial.metrics.items():
-            client.log_metric(run.info.run_id, key, value)
-        client.log_metric(run.info.run_id, "trial_seconds", trial.seconds)
-        if trial.error:
-            client.set_tag(run.info.run_id, "parity.error", trial.error[:500])
-        status = RunStatus.to_string(RunStatus.FINISHED if trial.status == "ok" else RunStatus.FAILED)
-        client.set_terminated(run.info.run_id, status=status)
+    run = client.create_run(
+        experiment_id,
+        run_name=f"trial-{trial.number:03d}",
+        tags={"mlflow.parentRunId": parent_run_id, "parity.trial": str(trial.number), "parity.trial_status": trial.status},
+    )
+    run_id = run.info.run_id
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in trial.metrics.items()] + [Metric("trial_seconds", trial.seconds, now, 0)],
+        params=[Param(k, str(v)) for k, v in trial.params.items()],
+        tags=[RunTag("parity.error", trial.error[:500])] if trial.error else [],
+    )
+    status = RunStatus.FINISHED if trial.status == "ok" else RunStatus.KILLED if trial.status == "cancelled" else RunStatus.FAILED
+    client.set_terminated(run_id, status=RunStatus.to_string(status))
+    return run_id
+
+
+def log_delta_input(spark_frame: DataFrame, *, table: str, path: str, version: int, digest: str, context: str, targets: str | None = None) -> None:
+    """Record a Delta table version the active run read, as an MLflow dataset input (source: Delta path + version)."""
+    dataset = from_spark(spark_frame, path=path, version=str(version), name=f"{table}@{version}", digest=digest[:36], targets=targets)
+    mlflow.log_input(dataset, context=context)
 
 
 def resolve_model_version(settings: Settings) -> tuple[str, str, str]:

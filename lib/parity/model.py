@@ -1,8 +1,15 @@
 """The packaged model: an MLflow pyfunc that carries its feature spec and fitted pipeline.
 
-The fitted sklearn Pipeline (preprocessing + estimator) is saved with MLflow's skops format,
-with the types skops does not trust by default named explicitly below: nothing is pickled.
-The pyfunc wrapper itself is logged as code (`parity/_model_entry.py`), not pickled either.
+A single-node learner's fitted sklearn Pipeline (preprocessing + estimator) is saved with
+MLflow's skops format, with the types skops does not trust by default named explicitly
+below: nothing is pickled. A distributed learner's fitted Spark ML PipelineModel is saved in
+Spark's own format (`flavor: spark`). The pyfunc wrapper itself is logged as code
+(`parity/_model_entry.py`), not pickled either.
+
+Loading checks the transform code: every feature set's code hash is recomputed from the
+code installed where the model loads, and a mismatch fails with the sets that changed,
+unless the loader passes `model_config={"allow_code_mismatch": True}` (scoring's conf key
+`scoring.allow_code_mismatch`). A model must not score features its code no longer makes.
 """
 
 from __future__ import annotations
@@ -11,12 +18,12 @@ import json
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 import pandas as pd
 import skops.io
-from mlflow.models import ModelSignature, infer_signature
+from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from sklearn.pipeline import Pipeline
 
@@ -29,12 +36,17 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
 ENTRY_POINT = Path(__file__).with_name("_model_entry.py")
+ALLOW_CODE_MISMATCH = "allow_code_mismatch"
 SPEC_ARTIFACT = "feature_spec"
 ESTIMATOR_ARTIFACT = "estimator"
 
 
 class UntrustedModelTypesError(TypeError):
     """The fitted pipeline holds types that are not in SKOPS_TRUSTED_TYPES."""
+
+
+class TransformCodeChangedError(RuntimeError):
+    """The transform code behind a model's features differs from the code it was trained with."""
 
 
 @dataclass
@@ -54,6 +66,8 @@ class FeatureSpec:
     categorical: list[str]
     code_hash: str
     training_set: dict[str, Any] = field(default_factory=dict)
+    learner: str = ""
+    flavor: Literal["sklearn", "spark"] = "sklearn"
 
     @property
     def inputs(self) -> list[str]:
@@ -67,16 +81,67 @@ class FeatureSpec:
         return cls(**json.loads(text))
 
 
+def changed_transforms(spec: FeatureSpec) -> list[str]:
+    """The feature sets whose code hash, recomputed from the code installed here, differs from the spec's."""
+    from parity.conf import FeatureSetDecl
+
+    changed = []
+    for lookup in spec.feature_sets:
+        recorded = str(lookup.get("code_hash", ""))
+        decl = FeatureSetDecl.model_validate(lookup["feature_set"])
+        now = decl.code_hash()
+        if recorded != now:
+            changed.append(f"{decl.name} (trained with {recorded or 'no hash'}, installed code gives {now})")
+    return changed
+
+
+def check_transform_code(spec: FeatureSpec, *, allow_mismatch: bool = False) -> None:
+    """Fail if the transform code behind the model's features changed since it was trained.
+
+    Raises:
+        TransformCodeChangedError: naming each changed feature set, unless `allow_mismatch`.
+    """
+    changed = changed_transforms(spec)
+    if changed and not allow_mismatch:
+        raise TransformCodeChangedError(
+            f"the transform code behind this model's features has changed: {'; '.join(changed)}. "
+            "Retrain the model on the current code, or allow the mismatch explicitly (scoring.allow_code_mismatch: true)"
+        )
+
+
+def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> pd.Series:
+    """P(label = 1) for assembled feature rows, with a fitted sklearn Pipeline or Spark ML PipelineModel."""
+    frame = to_model_input(model_input, spec.numeric, spec.categorical)
+    if spec.flavor == "sklearn":
+        return pd.Series(model.predict_proba(frame)[:, 1], index=model_input.index, name="prediction")
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    spark = SparkSession.builder.getOrCreate()
+    rows = frame.assign(_row=range(len(frame)))
+    for column in spec.categorical:
+        rows[column] = rows[column].fillna("missing")
+    scored = model.transform(spark.createDataFrame(rows)).select("_row", vector_to_array(F.col("probability"))[1].alias("p")).toPandas()
+    by_row = scored.set_index("_row")["p"].sort_index()
+    return pd.Series(by_row.to_numpy(), index=model_input.index, name="prediction")
+
+
 class ParityModel(PythonModel):
     """Scores assembled feature rows with the fitted pipeline: returns P(label = 1)."""
 
     def load_context(self, context: PythonModelContext) -> None:
         self.spec = FeatureSpec.from_json(Path(context.artifacts[SPEC_ARTIFACT]).read_text())
-        self.pipeline = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
+        check_transform_code(self.spec, allow_mismatch=bool((context.model_config or {}).get(ALLOW_CODE_MISMATCH, False)))
+        if self.spec.flavor == "spark":
+            from pyspark.ml import PipelineModel
+
+            self.model = PipelineModel.load(context.artifacts[ESTIMATOR_ARTIFACT])
+        else:
+            self.model = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.Series:
-        frame = to_model_input(model_input, self.spec.numeric, self.spec.categorical)
-        return pd.Series(self.pipeline.predict_proba(frame)[:, 1], index=model_input.index, name="prediction")
+        return predict_frame(self.model, self.spec, model_input)
 
 
 def check_trusted(pipeline: Pipeline) -> None:
@@ -91,34 +156,30 @@ def check_trusted(pipeline: Pipeline) -> None:
         raise UntrustedModelTypesError(f"fitted pipeline holds types not in SKOPS_TRUSTED_TYPES: {', '.join(unknown)}")
 
 
-def signature_for(example: pd.DataFrame, pipeline: Pipeline) -> ModelSignature:
-    return infer_signature(example, pd.Series(pipeline.predict_proba(example)[:, 1], name="prediction"))
-
-
 def log_packaged_model(
-    pipeline: Pipeline, spec: FeatureSpec, example: pd.DataFrame, *, registered_model: str | None
+    model: Any, spec: FeatureSpec, example: pd.DataFrame, *, registered_model: str | None
 ) -> mlflow.models.model.ModelInfo:
-    """Log the pyfunc (spec + skops-saved pipeline) in the active run; register it if named."""
-    check_trusted(pipeline)
+    """Log the pyfunc (spec + the fitted model, saved without pickle) in the active run; register it if named."""
     example = to_model_input(example, spec.numeric, spec.categorical)
     with tempfile.TemporaryDirectory() as tmp:
         estimator_dir = Path(tmp) / ESTIMATOR_ARTIFACT
-        mlflow.sklearn.save_model(
-            pipeline,
-            str(estimator_dir),
-            serialization_format="skops",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-        )
+        if spec.flavor == "sklearn":
+            check_trusted(model)
+            mlflow.sklearn.save_model(model, str(estimator_dir), serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES)
+        else:
+            model.write().save(str(estimator_dir))
         spec_file = Path(tmp) / "feature_spec.json"
         spec_file.write_text(spec.to_json())
+        signature = infer_signature(example, predict_frame(model, spec, example))
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=str(ENTRY_POINT),
             artifacts={ESTIMATOR_ARTIFACT: str(estimator_dir), SPEC_ARTIFACT: str(spec_file)},
-            signature=signature_for(example, pipeline),
+            signature=signature,
             input_example=example,
             registered_model_name=registered_model,
             metadata={SPEC_ARTIFACT: asdict(spec)},
+            model_config={ALLOW_CODE_MISMATCH: False},  # a loader may override it, explicitly
         )
 
 

@@ -1,8 +1,8 @@
 """Batch scoring: keys and a time in, features recreated from the model's spec, predictions out.
 
 The features are assembled by the same `assemble_features` that built the training set, from
-the feature tables the spec names; the model runs through MLflow's Arrow-backed pandas UDF
-on the executors.
+the feature tables the spec names; a single-node model runs through MLflow's Arrow-backed
+pandas UDF on the executors, a Spark ML model as a distributed transform.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 
 import mlflow
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from parity.asof import FeatureLookup, Strategy, assemble_features
-from parity.model import FeatureSpec
+from parity.model import ALLOW_CODE_MISMATCH, FeatureSpec
 from parity.schema import MODEL_NAME, MODEL_RUN_ID, MODEL_VERSION, PREDICTION, SCORE_TS
 
 
@@ -62,17 +63,31 @@ def score(
     model_version: str,
     model_run_id: str,
     strategy: Strategy = "sort",
+    allow_code_mismatch: bool = False,
 ) -> DataFrame:
     """Predictions for every spine row, with the model's identity on every row.
+
+    A single-node model runs in MLflow's pandas UDF on the executors; a Spark ML model
+    (`flavor: spark`) is loaded on the driver and transforms the assembled rows where they are.
 
     Returns: entity, score_ts, prediction, model_name, model_version, model_run_id.
     """
     assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS, strategy=strategy)
-    predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
+    model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
+    if spec.flavor == "spark":
+        pipeline = mlflow.pyfunc.load_model(model_uri, model_config=model_config).unwrap_python_model().model
+        inputs = assembled.select(
+            spec.entity, SCORE_TS, *model_input_columns(spec)
+        ).fillna("missing", subset=spec.categorical)
+        prediction = vector_to_array(F.col("probability"))[1]
+        assembled = pipeline.transform(inputs).withColumn(PREDICTION, prediction)
+    else:
+        predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local", model_config=model_config)
+        assembled = assembled.withColumn(PREDICTION, predict(F.struct(*model_input_columns(spec))))
     return assembled.select(
         spec.entity,
         SCORE_TS,
-        predict(F.struct(*model_input_columns(spec))).alias(PREDICTION),
+        F.col(PREDICTION),
         F.lit(model_name).alias(MODEL_NAME),
         F.lit(model_version).alias(MODEL_VERSION),
         F.lit(model_run_id).alias(MODEL_RUN_ID),
