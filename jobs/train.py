@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from parity import features, governance, learners, training
 from parity.conf import FeatureSetDecl, SweepDecl
 from parity.jobkit import JobContext, run_job
 from parity.model import FeatureSpec, log_packaged_model
-from parity.schema import CUSTOMER_ID, FEATURE_TS, LABEL, LABEL_AVAILABLE_AT, LABEL_TS
+from parity.schema import CUSTOMER_ID, LABEL, LABEL_AVAILABLE_AT, LABEL_TS, SCORE_TS
 from parity.sweep import DriverRunner, Runner, SparkTaskRunner, SweepResult, run_sweep
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -44,7 +48,7 @@ def body(ctx: JobContext) -> None:
     }
     spec = FeatureSpec(
         entity=CUSTOMER_ID,
-        timestamp=FEATURE_TS,
+        timestamp=SCORE_TS,
         feature_sets=list(lookups),
         request_time=[r.model_dump(mode="json") for decl in decls for r in decl.request_time],
         numeric=numeric,
@@ -77,38 +81,16 @@ def body(ctx: JobContext) -> None:
         def log(trial: Any) -> None:
             governance.log_trial(parent.info.run_id, experiment_id, trial)
 
-        if learner.mode == "single_node":
-            data = training.time_split(frame.toPandas(), **split)  # type: ignore[arg-type]
-            shipped = ctx.spark.sparkContext.broadcast(data)
-            try:
-                seed = sweep_decl.seed
-
-                def objective(params: dict[str, Any]) -> dict[str, float]:
-                    return learners.fit_and_evaluate(learner, params, shipped.value, seed=seed)[1]
-
-                result = _sweep(SparkTaskRunner(ctx.spark, objective, parallelism=sweep_decl.parallelism), sweep_decl, log)
-            finally:
-                shipped.destroy()
-            model, metrics = learners.fit_and_evaluate(learner, result.best.params, data, seed=sweep_decl.seed)
-            example = data.x_valid.head(5)
-            rows = {"rows.train": len(data.y_train), "rows.valid": len(data.y_valid), "rows.unknown_at_cutoff": data.unknown_at_cutoff}
-            cutoff = data.cutoff
-        else:
-            sdata = training.spark_time_split(frame, **split)  # type: ignore[arg-type]
-
-            def fit(params: dict[str, Any]) -> dict[str, float]:
-                return learners.fit_spark(learner, params, sdata.train, sdata.valid, numeric, categorical, seed=sweep_decl.seed)[1]
-
-            result = _sweep(DriverRunner(fit, parallelism=sweep_decl.parallelism, spark=ctx.spark), sweep_decl, log)
-            model, metrics = learners.fit_spark(learner, result.best.params, sdata.train, sdata.valid, numeric, categorical, seed=sweep_decl.seed)
-            example = training.to_model_input(sdata.valid.limit(5).toPandas(), numeric, categorical)
-            rows = {"rows.train": sdata.rows_train, "rows.valid": sdata.rows_valid, "rows.unknown_at_cutoff": sdata.unknown_at_cutoff}
-            cutoff = sdata.cutoff
+        run = _single_node if learner.mode == "single_node" else _distributed
+        trained = run(ctx, sweep_decl, learner, frame, split, log)
+        result, metrics = trained.sweep, trained.metrics
         mlflow.log_params({f"best.{k}": v for k, v in result.best.params.items()})
         mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items()})
         mlflow.log_metrics({"best_trial": result.best.number, "failed_trials": _count(result, "failed"), "cancelled_trials": _count(result, "cancelled")})
         mlflow.set_tag("parity.stopped_by", result.stopped_by)
-        info = log_packaged_model(model, spec, example, registered_model=settings.mlflow.registered_model)
+        # The input example: what a caller gives (key, time, and the features it may pass assembled); no PII.
+        example = trained.example.rename(columns={LABEL_TS: SCORE_TS})[[CUSTOMER_ID, SCORE_TS, *numeric, *categorical]]
+        info = log_packaged_model(trained.model, spec, example, registered_model=settings.mlflow.registered_model)
     model_version = str(info.registered_model_version)
     governance.tag_model_version(
         settings.mlflow.registered_model,
@@ -118,7 +100,7 @@ def body(ctx: JobContext) -> None:
     governance.set_alias(settings.mlflow.registered_model, "challenger", model_version)
 
     ctx.record.mlflow_run_id, ctx.record.model_version = parent.info.run_id, model_version
-    ctx.counts.update({**rows, "trials": len(result.trials), "trials.failed": _count(result, "failed"), "trials.cancelled": _count(result, "cancelled")})
+    ctx.counts.update({**trained.rows, "trials": len(result.trials), "trials.failed": _count(result, "failed"), "trials.cancelled": _count(result, "cancelled")})
     ctx.summary_extra(
         model_name=settings.mlflow.registered_model,
         sweep=sweep_decl.name,
@@ -126,8 +108,53 @@ def body(ctx: JobContext) -> None:
         best_metric={sweep_decl.objective.metric: metrics[sweep_decl.objective.metric]},
         best_trial=result.best.number,
         stopped_by=result.stopped_by,
-        validation_cutoff=str(cutoff),
+        validation_cutoff=str(trained.cutoff),
     )
+
+
+@dataclass
+class Trained:
+    """A finished sweep and its best model, refitted on the training split."""
+
+    sweep: SweepResult
+    model: Any
+    metrics: dict[str, float]
+    example: pd.DataFrame  # a few validation rows of the training set
+    rows: dict[str, int]
+    cutoff: pd.Timestamp
+
+
+def _single_node(ctx: JobContext, decl: SweepDecl, learner: learners.Learner, frame: DataFrame, split: dict[str, Any], log: Any) -> Trained:
+    """One trial per Spark task; the pandas training split travels once, as a broadcast."""
+    labelled: pd.DataFrame = frame.toPandas()
+    data = training.time_split(labelled, **split)
+    shipped = ctx.spark.sparkContext.broadcast(data)
+    seed = decl.seed
+
+    def objective(params: dict[str, Any]) -> dict[str, float]:
+        return learners.fit_and_evaluate(learner, params, shipped.value, seed=seed)[1]
+
+    try:
+        result = _sweep(SparkTaskRunner(ctx.spark, objective, parallelism=decl.parallelism), decl, log)
+    finally:
+        shipped.destroy()
+    model, metrics = learners.fit_and_evaluate(learner, result.best.params, data, seed=seed)
+    rows = {"rows.train": len(data.y_train), "rows.valid": len(data.y_valid), "rows.unknown_at_cutoff": data.unknown_at_cutoff}
+    return Trained(result, model, metrics, labelled.loc[data.x_valid.index[:5]], rows, data.cutoff)
+
+
+def _distributed(ctx: JobContext, decl: SweepDecl, learner: learners.Learner, frame: DataFrame, split: dict[str, Any], log: Any) -> Trained:
+    """Trials one after another on the driver, each a Spark ML fit over the whole training split."""
+    data = training.spark_time_split(frame, **split)
+
+    def fit(params: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+        return learners.fit_spark(learner, params, data.train, data.valid, data.numeric, data.categorical, seed=decl.seed)
+
+    result = _sweep(DriverRunner(lambda params: fit(params)[1], parallelism=decl.parallelism, spark=ctx.spark), decl, log)
+    model, metrics = fit(result.best.params)
+    example = frame.filter(F.col(LABEL_TS) >= F.lit(data.cutoff.to_pydatetime())).limit(5).toPandas()
+    rows = {"rows.train": data.rows_train, "rows.valid": data.rows_valid, "rows.unknown_at_cutoff": data.unknown_at_cutoff}
+    return Trained(result, model, metrics, example, rows, data.cutoff)
 
 
 def _sweep(runner: Runner, decl: SweepDecl, log: Any) -> SweepResult:

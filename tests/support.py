@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
@@ -68,3 +72,25 @@ def submit(
     cmd += ["--", *extra] if extra else []
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=dict(os.environ))
     return JobRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def caller_rows(features: pd.DataFrame, *, entity: str = "customer_id", timestamp: str = "score_ts") -> pd.DataFrame:
+    """Model inputs as a caller gives them: an entity key and a time in front of the features."""
+    keys = pd.DataFrame({entity: range(1, len(features) + 1), timestamp: pd.Timestamp("2026-06-01")}, index=features.index)
+    return pd.concat([keys, features], axis=1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,25 +18,9 @@ from pyspark.testing import assertDataFrameEqual
 
 from parity.tables import table_path
 from tests.conftest import PipelineRun
-from tests.support import REPO, submit
+from tests.support import REPO, free_port, submit, wait_for_port
 
 SPARK_CLASS = REPO / ".venv" / "bin" / "spark-class"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
 def _wait_for_workers(log: Path, count: int, timeout: float = 90) -> None:
@@ -59,7 +42,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
         "SPARK_LOCAL_IP": "127.0.0.1",
         "TZ": "UTC",
     }
-    port = _free_port()
+    port = free_port()
     master_url = f"spark://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -76,12 +59,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
 
     try:
         master_log = work / "master.log"
-        start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(_free_port())], master_log)
-        _wait_for_port(port)
+        start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(free_port())], master_log)
+        wait_for_port(port)
         for i in range(2):
             start(
                 ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory", "1536m",
-                 "--webui-port", str(_free_port()), master_url],
+                 "--webui-port", str(free_port()), master_url],
                 work / f"worker{i}.log",
                 SPARK_WORKER_DIR=str(work / f"worker{i}"),
             )
@@ -104,13 +87,16 @@ def test_cluster_runs_give_the_local_results(
 ) -> None:
     master_url, work_dir = cluster
     local = pipeline.settings()
-    # Same raw inputs and the same MLflow registry, but a separate storage root for the outputs.
+    # Same raw inputs and a copy of the MLflow store (the local run's models, in the same
+    # artifact folder), but a separate storage root and registry for what the cluster writes.
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    shutil.copyfile(local.mlflow.tracking_uri.removeprefix("sqlite:///"), tmp_path / "mlflow.db")
     for name in (local.tables.raw_customers, local.tables.raw_events, local.tables.raw_labels):
         target = tmp_path / "data" / name.replace(".", "/")
         shutil.copytree(table_path(local, name), target)
     overrides = [
         f"storage.root={tmp_path}/data",
-        f"mlflow.tracking_uri={local.mlflow.tracking_uri}",
+        f"mlflow.tracking_uri={tracking}",
         f"mlflow.artifact_root={local.mlflow.artifact_root}",
         f"spark.master={master_url}",
         "spark.conf.spark.driver.host=127.0.0.1",  # the workers and the driver all on loopback
@@ -128,7 +114,7 @@ def test_cluster_runs_give_the_local_results(
         assert run.summary["status"] == "succeeded"
         summaries[job] = run.summary
     trained = summaries["train"]
-    client = MlflowClient(local.mlflow.tracking_uri)
+    client = MlflowClient(tracking, tracking)
     parent = client.get_run(trained["mlflow_run_id"])
     children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert len(children) == trained["counts"]["trials"] == local.sweep().max_evals

@@ -115,8 +115,14 @@ def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: Pi
     assert spec["code_hash"] == summary["code_hash"]
     assert {fs["table"] for fs in spec["feature_sets"]} == set(ACTIVITY_AND_PROFILE)
     assert all(fs["code_hash"] == settings.feature_sets[fs["feature_set"]["name"]].code_hash() for fs in spec["feature_sets"])
-    inputs = set(info.signature.inputs.input_names())
-    assert inputs == set(spec["numeric"] + spec["categorical"]) and inputs.isdisjoint(PII_COLUMNS)
+    # The signature is what a caller provides: the key and a time, with the features optional.
+    signature = info.signature.inputs
+    assert set(signature.required_input_names()) == {"customer_id", "score_ts"}
+    assert set(signature.input_names()) == {"customer_id", "score_ts", *spec["numeric"], *spec["categorical"]}
+    assert set(signature.input_names()).isdisjoint(PII_COLUMNS)
+    local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}")
+    example = mlflow.models.Model.load(local).load_input_example(local)
+    assert list(example.columns) == ["customer_id", "score_ts", *spec["numeric"], *spec["categorical"]] and len(example) == 5
 
 
 def test_the_training_set_records_a_manifest_of_its_inputs(pipeline: PipelineRun, spark: SparkSession) -> None:

@@ -20,7 +20,7 @@ from parity.model import FeatureSpec, TransformCodeChangedError, log_packaged_mo
 from parity.search_space import build_space, flatten
 from parity.sweep import DriverRunner, NoSuccessfulTrialError, SparkTaskRunner, run_sweep
 from parity.training import spark_time_split, time_split
-from tests.support import CONF_DIR
+from tests.support import CONF_DIR, caller_rows
 
 SPACE = {"x": {"uniform": [0, 1]}, "kind": {"choice": [{"k": "a", "y": {"quniform": [1, 5, 1]}}, {"k": "b"}]}}
 
@@ -178,11 +178,12 @@ def test_a_distributed_learner_sweeps_one_spark_job_at_a_time_and_packages(spark
     assert [t.status for t in result.trials] == ["ok"] * 3 and result.best.metrics["val_auc"] > 0.8
 
     model, _ = learners.fit_spark(learner, result.best.params, split.train, split.valid, ["activity"], ["segment"], seed=1)
-    spec = FeatureSpec(entity="customer_id", timestamp="feature_ts", feature_sets=[], request_time=[], numeric=["activity"],
+    spec = FeatureSpec(entity="customer_id", timestamp="score_ts", feature_sets=[], request_time=[], numeric=["activity"],
                        categorical=["segment"], code_hash="abc", learner=learner.name, flavor="spark")
+    rows = caller_rows(frame[["activity", "segment"]])
     with mlflow.start_run(experiment_id=configure_mlflow(tmp_settings)):
-        info = log_packaged_model(model, spec, frame.head(5), registered_model=None)
-    predictions = mlflow.pyfunc.load_model(info.model_uri).predict(frame.head(20))
+        info = log_packaged_model(model, spec, rows.head(5), registered_model=None)
+    predictions = mlflow.pyfunc.load_model(info.model_uri).predict(rows.head(20))
     expected = model.transform(split.valid.limit(0)).columns  # the fitted pipeline itself still works in-session
     assert "probability" in expected
     assert predictions.between(0, 1).all() and (predictions[frame.head(20)["label"] == 1].mean() > predictions[frame.head(20)["label"] == 0].mean())
@@ -194,15 +195,16 @@ def test_loading_a_model_whose_transform_code_changed_fails(tmp_settings: Settin
     pipeline, _ = learners.fit_and_evaluate(learner, {"C": 1.0}, data, seed=1)
     decl = tmp_settings.feature_sets["customer_profile"]
     lookup = {"feature_set": decl.model_dump(mode="json"), "table": decl.table, "version": 0, "code_hash": decl.code_hash()}
-    spec = FeatureSpec(entity="customer_id", timestamp="feature_ts", feature_sets=[lookup], request_time=[], numeric=["activity"],
+    spec = FeatureSpec(entity="customer_id", timestamp="score_ts", feature_sets=[lookup], request_time=[], numeric=["activity"],
                        categorical=["segment"], code_hash="abc", learner=learner.name)
     stale = FeatureSpec(**{**spec.__dict__, "feature_sets": [{**lookup, "code_hash": "0123456789abcdef"}]})
+    rows = caller_rows(data.x_valid)
     with mlflow.start_run(experiment_id=configure_mlflow(tmp_settings)):
-        current = log_packaged_model(pipeline, spec, data.x_valid.head(3), registered_model=None)
-        changed = log_packaged_model(pipeline, stale, data.x_valid.head(3), registered_model=None)
+        current = log_packaged_model(pipeline, spec, rows.head(3), registered_model=None)
+        changed = log_packaged_model(pipeline, stale, rows.head(3), registered_model=None)
 
-    assert len(mlflow.pyfunc.load_model(current.model_uri).predict(data.x_valid)) == len(data.x_valid)
+    assert len(mlflow.pyfunc.load_model(current.model_uri).predict(rows)) == len(rows)
     with pytest.raises(TransformCodeChangedError, match=r"customer_profile \(trained with 0123456789abcdef, installed code gives "):
         mlflow.pyfunc.load_model(changed.model_uri)
     allowed = mlflow.pyfunc.load_model(changed.model_uri, model_config={"allow_code_mismatch": True})
-    assert len(allowed.predict(data.x_valid)) == len(data.x_valid)
+    assert len(allowed.predict(rows)) == len(rows)

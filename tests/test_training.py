@@ -14,8 +14,16 @@ from sklearn.preprocessing import FunctionTransformer
 from parity.conf import Settings
 from parity.governance import configure_mlflow
 from parity.learners import build_pipeline, fit_and_evaluate, get_learner
-from parity.model import FeatureSpec, UntrustedModelTypesError, check_trusted, load_feature_spec, log_packaged_model
+from parity.model import (
+    FeatureSpec,
+    MissingFeaturesError,
+    UntrustedModelTypesError,
+    check_trusted,
+    load_feature_spec,
+    log_packaged_model,
+)
 from parity.training import time_split
+from tests.support import caller_rows
 
 HGB = get_learner("sklearn.hist_gradient_boosting")
 PARAMS = {"learning_rate": 0.1, "max_leaf_nodes": 8, "min_samples_leaf": 5, "l2_regularization": 0.1, "max_iter": 20}
@@ -74,17 +82,20 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
     pipeline, metrics = fit_and_evaluate(HGB, PARAMS, data, seed=1)
     assert metrics["val_auc"] > 0.9
     spec = FeatureSpec(
-        entity="customer_id", timestamp="feature_ts", feature_sets=[], request_time=[], numeric=["activity"],
+        entity="customer_id", timestamp="score_ts", feature_sets=[], request_time=[], numeric=["activity"],
         categorical=["segment"], code_hash="abc123",
     )
+    rows = caller_rows(data.x_valid)
     experiment = configure_mlflow(tmp_settings)
     with mlflow.start_run(experiment_id=experiment):
-        info = log_packaged_model(pipeline, spec, data.x_valid.head(3), registered_model="unit_model")
+        info = log_packaged_model(pipeline, spec, rows.head(3), registered_model="unit_model")
     uri = f"models:/unit_model/{info.registered_model_version}"
 
     loaded = mlflow.pyfunc.load_model(uri)
     expected = build_pipeline(HGB, PARAMS, ["activity"], ["segment"], seed=1).fit(data.x_train, data.y_train)
-    np.testing.assert_allclose(loaded.predict(data.x_valid).to_numpy(), expected.predict_proba(data.x_valid)[:, 1])
+    np.testing.assert_allclose(loaded.predict(rows).to_numpy(), expected.predict_proba(data.x_valid)[:, 1])
+    with pytest.raises(MissingFeaturesError, match="missing activity, segment"):
+        loaded.predict(rows[["customer_id", "score_ts"]])
     assert load_feature_spec(uri) == spec
     files = {p.name for p in Path(mlflow.artifacts.download_artifacts(uri)).rglob("*")}
     assert "model.skops" in files and not any(name.endswith((".pkl", ".pickle")) for name in files)

@@ -40,8 +40,16 @@ class StorageConf(_Strict):
 
 
 class MlflowConf(_Strict):
-    tracking_uri: str
-    artifact_root: str = Field(description="Where the experiment stores run artifacts.")
+    tracking_uri: str = Field(description="sqlite:///file (the embedded default) or http(s):// an `mlflow server`.")
+    artifact_root: str | None = Field(
+        None, description="Where a new experiment stores run artifacts; unset: the tracking server's own (mlflow server --serve-artifacts)."
+    )
+
+    @model_validator(mode="after")
+    def _artifacts_somewhere(self) -> MlflowConf:
+        if self.artifact_root is None and not self.tracking_uri.startswith(("http://", "https://")):
+            raise ValueError("mlflow.artifact_root is required unless mlflow.tracking_uri is an mlflow server (http:// or https://)")
+        return self
     experiment: str = "parity"
     registered_model: str = "parity_churn"
 

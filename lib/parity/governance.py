@@ -37,6 +37,8 @@ def configure_mlflow(settings: Settings) -> str:
     if experiment is not None:
         return experiment.experiment_id
     artifact_root = settings.mlflow.artifact_root
+    if artifact_root is None:  # the tracking server stores (and serves) the artifacts
+        return client.create_experiment(settings.mlflow.experiment)
     location = artifact_root if "://" in artifact_root else Path(artifact_root).as_uri()
     return client.create_experiment(settings.mlflow.experiment, artifact_location=location)
 

@@ -23,8 +23,9 @@ from typing import Any, Literal
 import mlflow
 import pandas as pd
 import skops.io
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from sklearn.pipeline import Pipeline
 
 from parity.training import to_model_input
@@ -109,8 +110,31 @@ def check_transform_code(spec: FeatureSpec, *, allow_mismatch: bool = False) -> 
         )
 
 
+class MissingFeaturesError(ValueError):
+    """A caller gave keys and a time but not the features the model's spec recreates."""
+
+
+def caller_signature(spec: FeatureSpec) -> ModelSignature:
+    """What a caller provides: the entity key and a time (required), and the model's features
+    (optional: batch scoring passes them assembled from the spec's feature tables)."""
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(DataType.long, spec.entity), ColSpec(DataType.datetime, spec.timestamp)]
+    inputs += [ColSpec(DataType.double, name, required=False) for name in spec.numeric]
+    inputs += [ColSpec(DataType.string, name, required=False) for name in spec.categorical]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec(DataType.double, "prediction")]))
+
+
 def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> pd.Series:
-    """P(label = 1) for assembled feature rows, with a fitted sklearn Pipeline or Spark ML PipelineModel."""
+    """P(label = 1) for assembled feature rows, with a fitted sklearn Pipeline or Spark ML PipelineModel.
+
+    Raises:
+        MissingFeaturesError: a feature of the spec is absent (keys and a time alone are not enough here).
+    """
+    missing = [c for c in spec.inputs if c not in model_input.columns]
+    if missing:
+        raise MissingFeaturesError(
+            f"the model needs its features assembled as of {spec.timestamp}: missing {', '.join(missing)}; "
+            "parity.scoring assembles them from the feature tables its spec names"
+        )
     frame = to_model_input(model_input, spec.numeric, spec.categorical)
     if spec.flavor == "sklearn":
         return pd.Series(model.predict_proba(frame)[:, 1], index=model_input.index, name="prediction")
@@ -160,7 +184,11 @@ def log_packaged_model(
     model: Any, spec: FeatureSpec, example: pd.DataFrame, *, registered_model: str | None
 ) -> mlflow.models.model.ModelInfo:
     """Log the pyfunc (spec + the fitted model, saved without pickle) in the active run; register it if named."""
-    example = to_model_input(example, spec.numeric, spec.categorical)
+    example = pd.concat(
+        [example[[spec.entity]].astype("int64"), pd.to_datetime(example[spec.timestamp]).dt.tz_localize(None).rename(spec.timestamp),
+         to_model_input(example, spec.numeric, spec.categorical)],
+        axis=1,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         estimator_dir = Path(tmp) / ESTIMATOR_ARTIFACT
         if spec.flavor == "sklearn":
@@ -170,7 +198,7 @@ def log_packaged_model(
             model.write().save(str(estimator_dir))
         spec_file = Path(tmp) / "feature_spec.json"
         spec_file.write_text(spec.to_json())
-        signature = infer_signature(example, predict_frame(model, spec, example))
+        signature = caller_signature(spec)
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=str(ENTRY_POINT),

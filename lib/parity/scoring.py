@@ -83,7 +83,8 @@ def score(
         assembled = pipeline.transform(inputs).withColumn(PREDICTION, prediction)
     else:
         predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local", model_config=model_config)
-        assembled = assembled.withColumn(PREDICTION, predict(F.struct(*model_input_columns(spec))))
+        caller = [F.col(spec.entity).cast("long").alias(spec.entity), F.col(SCORE_TS).alias(spec.timestamp)]
+        assembled = assembled.withColumn(PREDICTION, predict(F.struct(*caller, *model_input_columns(spec))))
     return assembled.select(
         spec.entity,
         SCORE_TS,
