@@ -197,7 +197,7 @@ def _log_inputs(ctx: JobContext, frame: Any, version: int, built_with: dict[str,
     governance.log_delta_input(frame, table=table, path=ctx.catalog.path(table), version=version, digest=digest, context="training", targets=LABEL)
     for entry in built_with.get("manifest", []):
         name, pinned = entry["table"], int(entry["version"])
-        source, _ = ctx.catalog.read_versioned(name, pinned)
+        source = ctx.catalog.snapshot(name, pinned)  # lineage already has them, through the training set's manifest
         governance.log_delta_input(source, table=name, path=ctx.catalog.path(name), version=pinned, digest=str(entry.get("digest", "")), context="feature_table")
 
 

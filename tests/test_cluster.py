@@ -130,7 +130,20 @@ def test_cluster_runs_give_the_local_results(
         read(local, local.tables.predictions),
         rtol=1e-9,
     )
-    # Both jobs ran as applications with executors on both workers, not in a local driver.
+
+    # A distributed learner on the cluster: Spark ML trials one after another, then a score
+    # with its model, which runs as a distributed transform rather than a pandas UDF.
+    distributed = ["training.sweep=spark_gbt", "sweeps.spark_gbt.max_evals=2", "sweeps.spark_gbt.space.max_iter=10"]
+    run = submit("train", overrides + distributed, env="cluster")
+    assert run.returncode == 0, f"train (spark_gbt) on the cluster failed:\n{run.stderr[-4000:]}"
+    gbt = run.summary
+    assert gbt["learner"] == "spark.gbt" and gbt["counts"]["trials"] == 2 and gbt["counts"]["trials.failed"] == 0
+    run = submit("score", overrides + [f"scoring.model_version={gbt['model_version']}"], env="cluster")
+    assert run.returncode == 0, f"score with the spark_gbt model on the cluster failed:\n{run.stderr[-4000:]}"
+    scored = read(cluster_settings, local.tables.predictions).filter(f"model_version = '{gbt['model_version']}'").toPandas()
+    assert len(scored) == run.summary["counts"]["predictions.out"] > 0 and scored["prediction"].between(0, 1).all()
+
+    # Every job ran as an application with executors on both workers, not in a local driver.
     for worker in ("worker0", "worker1"):
         apps = [app for app in (work_dir / worker).glob("app-*") if any(d.is_dir() for d in app.iterdir())]
-        assert len(apps) == 4, f"{worker} ran executors for {len(apps)} of the 4 jobs"
+        assert len(apps) == 6, f"{worker} ran executors for {len(apps)} of the 6 jobs"

@@ -101,9 +101,10 @@ def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: Pi
     for dataset_input in parent.inputs.dataset_inputs if parent.inputs else []:
         source = json.loads(dataset_input.dataset.source)
         datasets[dataset_input.dataset.name.split("@")[0]] = (dataset_input.dataset.source_type, source["path"], source.get("delta_table_version"))
-    assert datasets[settings.tables.training_set] == ("delta", table_path(settings, settings.tables.training_set), 0)
+    assert datasets[settings.tables.training_set] == ("delta_table", table_path(settings, settings.tables.training_set), "0")
+    manifest = {entry["table"]: str(entry["version"]) for entry in pipeline.summary("build_training_set")["manifest"]}
     for name in ACTIVITY_AND_PROFILE:
-        assert datasets[name][:2] == ("delta", table_path(settings, name)) and datasets[name][2] is not None
+        assert datasets[name] == ("delta_table", table_path(settings, name), manifest[name])
 
     name = settings.mlflow.registered_model
     version = client.get_model_version(name, summary["model_version"])
