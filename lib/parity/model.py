@@ -57,6 +57,9 @@ class FeatureSpec:
     `feature_sets` holds, per set, its declaration as trained on (transforms, columns, TTL and
     request-time features), its table and version, and its code hash; `request_time` lists
     the request-time features; `numeric` and `categorical` are the model's input columns.
+    A caller gives `entity` and `timestamp` (the time to score as of). `learner` names the
+    learner and `flavor` how the fitted model is stored: `sklearn` (skops) or `spark` (a Spark
+    ML PipelineModel, which needs a Spark session to predict; one is started if none is active).
     """
 
     entity: str
