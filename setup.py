@@ -22,5 +22,5 @@ setup(
         "pydantic>=2",
         "PyYAML",
     ],
-    entry_points={"console_scripts": ["parity=parity.cli:main"]},
+    entry_points={"console_scripts": ["parity=parity.app.cli:main"]},
 )

@@ -44,11 +44,11 @@ done
 export TZ=UTC PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
 # Validates the conf (unknown keys, bad values, missing jars) before Spark starts.
 export PARITY_SPARK_LOG="$ROOT/build/logs/$job-$(date -u +%Y%m%dT%H%M%S)-$$.log"
-submit_out="$("$PY" -m parity.cli submit-args --conf-dir "$ROOT/conf" --log-file "$PARITY_SPARK_LOG" "${job_args[@]}")" || exit $?
+submit_out="$("$PY" -m parity.app.cli submit-args --conf-dir "$ROOT/conf" --log-file "$PARITY_SPARK_LOG" "${job_args[@]}")" || exit $?
 mapfile -t submit_args <<< "$submit_out"
 
 mkdir -p "$ROOT/build/logs"
-lib_zip="$("$PY" -m parity.cli package --out "$ROOT/build/parity-lib-$$.zip")"
+lib_zip="$("$PY" -m parity.app.cli package --out "$ROOT/build/parity-lib-$$.zip")"
 trap 'rm -f "$lib_zip"' EXIT
 
 # spark-submit merges the Python driver's stderr into its stdout, so the job's `error:` line

@@ -111,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyspark.sql import functions as F
 
-    from parity.conf import load_settings
+    from parity.core.catalog import Catalog
+    from parity.core.conf import load_settings
+    from parity.core.session import get_spark
     from parity.features import build_feature_set
-    from parity.session import get_spark
-    from parity.tables import Catalog
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="parity-bench-features-"))
     shutil.rmtree(work, ignore_errors=True)

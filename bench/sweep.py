@@ -41,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from hyperopt import STATUS_OK, SparkTrials, Trials, fmin, tpe
 
-    from parity import learners
-    from parity.conf import load_settings
-    from parity.search_space import build_space
-    from parity.session import get_spark
-    from parity.sweep import SparkTaskRunner, run_sweep
-    from parity.training import time_split
+    from parity.core.conf import load_settings
+    from parity.core.session import get_spark
+    from parity.training import learners
+    from parity.training.search_space import build_space
+    from parity.training.splits import time_split
+    from parity.training.sweep import SparkTaskRunner, run_sweep
 
     logging.getLogger("hyperopt").setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="parity-bench-sweep-"))
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
             result = run_sweep(
                 SparkTaskRunner(spark, objective, parallelism=args.parallelism),
-                decl.search_space(), metric="val_auc", direction="maximize", max_evals=args.trials, parallelism=args.parallelism,
+                build_space(decl.space), metric="val_auc", direction="maximize", max_evals=args.trials, parallelism=args.parallelism,
                 seed=seed, algorithm=algorithm,  # type: ignore[arg-type]
             )
             best[algorithm].append(result.best.metrics["val_auc"])

@@ -91,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from parity.asof import as_of_join
-    from parity.conf import load_settings
-    from parity.session import get_spark
+    from parity.core.conf import load_settings
+    from parity.core.session import get_spark
+    from parity.features.asof import as_of_join
 
     work = Path(tempfile.mkdtemp(prefix="parity-bench-asof-"))
     settings = load_settings(

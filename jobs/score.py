@@ -1,68 +1,19 @@
-"""Score every known customer with the registered model, as of a scoring time, into predictions."""
+"""Score every known customer with the registered model, as of a scoring time, into predictions
+(see parity.app.scoring_run)."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
-from pyspark.sql import functions as F
-
-from parity import asof, governance, scoring
-from parity.conf import FeatureSetDecl
-from parity.jobkit import JobContext, run_job
-from parity.model import check_transform_code, load_feature_spec
-from parity.schema import CUSTOMER_ID, SCORE_TS, UPDATED_AT
+from parity.app.jobkit import run_job
+from parity.app.scoring_run import score
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def body(ctx: JobContext) -> None:
-    settings, tables = ctx.settings, ctx.settings.tables
-    governance.configure_mlflow(settings)
-    model_uri, model_version, model_run_id = governance.resolve_model_version(settings)
-    spec = load_feature_spec(model_uri)
-    if not spec.feature_sets:
-        raise ValueError(f"model {model_uri} names no feature sets in its spec; retrain it with parity")
-    check_transform_code(spec, allow_mismatch=settings.scoring.allow_code_mismatch)
-    # The feature sets the model was trained on, as declared then, read at their newest versions.
-    decls = [FeatureSetDecl.model_validate(fs["feature_set"]) for fs in spec.feature_sets]
-    lookups = asof.read_feature_lookups(ctx.catalog, decls)
-
-    score_time = settings.scoring.score_time or scoring.default_score_time(lookups)
-    customers = ctx.catalog.read(tables.raw_customers).filter(F.col(UPDATED_AT) <= F.lit(score_time))
-    spine = scoring.scoring_spine(customers, entity=CUSTOMER_ID, score_time=score_time)
-    predictions = scoring.score(
-        ctx.spark,
-        spine,
-        lookups,
-        spec,
-        model_uri=model_uri,
-        model_name=settings.mlflow.registered_model,
-        model_version=model_version,
-        model_run_id=model_run_id,
-        strategy=settings.scoring.asof_strategy,
-        allow_code_mismatch=settings.scoring.allow_code_mismatch,
-    )
-    name = tables.predictions
-    replace = scoring.replace_predicate(score_time) if ctx.catalog.exists(name) else None
-    started = time.perf_counter()
-    version = ctx.catalog.write(predictions, name, replace_where=replace)
-    scoring_seconds = time.perf_counter() - started
-    written = ctx.catalog.snapshot(name, version).filter(F.col(SCORE_TS) == F.lit(score_time))
-
-    ctx.record.mlflow_run_id, ctx.record.model_version = model_run_id, model_version
-    ctx.counts.update({"keys.in": spine.count(), "predictions.out": written.count()})
-    ctx.summary_extra(
-        model_name=settings.mlflow.registered_model,
-        model_uri=model_uri,
-        score_ts=str(score_time),
-        seconds={"scoring": round(scoring_seconds, 3)},
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run_job("score", argv, body, conf_dir=CONF_DIR)
+    return run_job("score", argv, score, conf_dir=CONF_DIR)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from parity.conf import Settings, load_settings
-from parity.session import get_spark
+from parity.core.conf import Settings, load_settings
+from parity.core.session import get_spark
 from tests.support import CONF_DIR, SMALL_DATA, JobRun, storage_overrides, submit
 
 TEST_SPARK = [

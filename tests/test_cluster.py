@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from parity.tables import table_path
+from parity.core.catalog import table_path
 from tests.conftest import PipelineRun
 from tests.support import REPO, free_port, submit, wait_for_port
 

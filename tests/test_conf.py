@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.conf import ConfError, load_settings
+from parity.core.conf import ConfError, load_settings
 from tests.support import CONF_DIR
 
 

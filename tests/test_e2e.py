@@ -14,12 +14,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from parity.asof import FeatureLookup, assemble_features
-from parity.conf import FeatureSetDecl
+from parity.core.catalog import Catalog, content_digest, table_path
+from parity.core.columns import LABEL_TS, PII_COLUMNS, SCORE_TS
+from parity.core.conf import FeatureSetDecl
+from parity.features.asof import FeatureLookup, assemble_features
 from parity.model import load_feature_spec
-from parity.schema import LABEL_TS, PII_COLUMNS, SCORE_TS
-from parity.scoring import model_input_columns
-from parity.tables import Catalog, content_digest, table_path
+from parity.scoring.batch import model_input_columns
 from tests.conftest import TEST_SPARK, PipelineRun
 from tests.support import REPO, set_args
 

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from pyspark.sql import SparkSession
 
-from parity.conf import ConfError, Settings, load_settings
+from parity.app.jobkit import run_job
+from parity.core.catalog import Catalog
+from parity.core.columns import RAW_EVENTS
+from parity.core.conf import ConfError, Settings, load_settings
 from parity.features import DeclarationError, check_declaration, source_contract
-from parity.jobkit import run_job
-from parity.quality import MissingColumnsError
-from parity.schema import RAW_EVENTS
-from parity.tables import Catalog
+from parity.features.quality import MissingColumnsError
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, REPO, set_args, storage_overrides
 

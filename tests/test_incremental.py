@@ -12,11 +12,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from parity import datagen
-from parity.asof import assemble_features, read_feature_lookups
-from parity.conf import DataConf, Settings, load_settings
+from parity.core.catalog import Catalog
+from parity.core.conf import DataConf, Settings, load_settings
+from parity.demo import sample_data
 from parity.features import DeclarationChangedError, build_feature_set
-from parity.tables import Catalog
+from parity.features.asof import assemble_features, read_feature_lookups
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, storage_overrides
 
@@ -30,7 +30,7 @@ def _settings(root: Path, *extra: str) -> Settings:
 @pytest.fixture(scope="module")
 def events(spark: SparkSession) -> DataFrame:
     conf = DataConf(customers=25, days=60, bad_row_rate=0.05)
-    return datagen.generate_events(spark, conf).localCheckpoint()
+    return sample_data.generate_events(spark, conf).localCheckpoint()
 
 
 def _build(spark: SparkSession, settings: Settings, **kwargs):  # type: ignore[no-untyped-def]

@@ -11,10 +11,10 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from parity import datagen
-from parity.conf import load_settings
-from parity.jobkit import JobContext, run_job
-from parity.tables import Catalog
+from parity.app.jobkit import JobContext, run_job
+from parity.core.catalog import Catalog
+from parity.core.conf import load_settings
+from parity.demo import sample_data
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, REPO, set_args, storage_overrides, submit
 
@@ -67,8 +67,8 @@ def test_missing_required_column_fails_before_any_write(
     overrides = storage_overrides(tmp_path) + TEST_SPARK + ["data.customers=40", "data.days=60"]
     settings = load_settings(CONF_DIR, overrides=overrides)
     catalog = Catalog(spark, settings)
-    catalog.write(datagen.generate_customers(spark, settings.data), settings.tables.raw_customers)
-    catalog.write(datagen.generate_events(spark, settings.data).drop("amount"), settings.tables.raw_events)
+    catalog.write(sample_data.generate_customers(spark, settings.data), settings.tables.raw_customers)
+    catalog.write(sample_data.generate_events(spark, settings.data).drop("amount"), settings.tables.raw_events)
 
     args = [a for item in overrides for a in ("--set", item)]
     code = _job("build_features").main(args)

@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from parity import features
-from parity.tables import table_path
+from parity.core.catalog import table_path
 from tests.support import CONF_DIR, REPO
 
 if TYPE_CHECKING:

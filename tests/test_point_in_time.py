@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from parity.asof import FeatureLookup, as_of_join, assemble_features
-from parity.conf import Settings
+from parity.core.columns import RAW_EVENTS
+from parity.core.conf import Settings
 from parity.features import compute_feature_set
-from parity.quality import MissingColumnsError
-from parity.schema import RAW_EVENTS
-from parity.transforms import add_window_aggregates
+from parity.features.asof import FeatureLookup, as_of_join, assemble_features
+from parity.features.quality import MissingColumnsError
+from parity.features.transforms import add_window_aggregates
 
 TS = dt.datetime
 SPINE = "label_id INT, customer_id LONG, label_ts TIMESTAMP"

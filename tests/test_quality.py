@@ -8,10 +8,16 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from parity.conf import ConfError, SourceQualityConf, load_settings
+from parity.core.columns import RAW_EVENTS
+from parity.core.conf import ConfError, SourceQualityConf, load_settings
 from parity.features import SOURCE_ROW_HASH, validate_source
-from parity.quality import MissingColumnsError, StaleSourceError, apply_expectations, check_freshness, require_columns
-from parity.schema import RAW_EVENTS
+from parity.features.quality import (
+    MissingColumnsError,
+    StaleSourceError,
+    apply_expectations,
+    check_freshness,
+    require_columns,
+)
 from tests.support import CONF_DIR
 
 TS = dt.datetime

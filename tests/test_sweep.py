@@ -13,13 +13,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 
-from parity import learners
-from parity.conf import ConfError, Settings, load_settings
+from parity.core.conf import ConfError, Settings, load_settings
 from parity.governance import configure_mlflow, log_trial
 from parity.model import FeatureSpec, TransformCodeChangedError, log_packaged_model
-from parity.search_space import build_space, flatten
-from parity.sweep import DriverRunner, NoSuccessfulTrialError, SparkTaskRunner, run_sweep
-from parity.training import spark_time_split, time_split
+from parity.training import learners
+from parity.training.search_space import build_space, flatten
+from parity.training.splits import spark_time_split, time_split
+from parity.training.sweep import DriverRunner, NoSuccessfulTrialError, SparkTaskRunner, run_sweep
 from tests.support import CONF_DIR, caller_rows
 
 SPACE = {"x": {"uniform": [0, 1]}, "kind": {"choice": [{"k": "a", "y": {"quniform": [1, 5, 1]}}, {"k": "b"}]}}
@@ -140,7 +140,7 @@ def test_a_parallel_sweep_logs_every_trial_as_a_nested_run(spark: SparkSession, 
     with mlflow.start_run(experiment_id=experiment) as parent:
         result = run_sweep(
             SparkTaskRunner(spark, lambda p: learners.fit_and_evaluate(learner, p, shipped.value, seed=1)[1], parallelism=2),
-            decl.search_space(), metric="val_auc", direction="maximize", max_evals=6, parallelism=2, seed=1,
+            build_space(decl.space), metric="val_auc", direction="maximize", max_evals=6, parallelism=2, seed=1,
             on_trial=lambda trial: log_trial(parent.info.run_id, experiment, trial),
         )
     children = MlflowClient().search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")

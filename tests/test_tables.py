@@ -11,9 +11,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from parity import cli
-from parity.conf import Settings
-from parity.tables import Catalog, TableNotFoundError, content_digest, table_path
+from parity.app import cli
+from parity.core.catalog import Catalog, TableNotFoundError, content_digest, table_path
+from parity.core.conf import Settings
+from parity.features.training_sets import manifest_versions
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, set_args, storage_overrides
 
@@ -94,7 +95,7 @@ def test_vacuum_keeps_every_version_a_live_manifest_names(
     catalog.write(spark.range(9), "features.unguarded")
     catalog.write(spark.range(2), "features.unguarded")
 
-    protect = catalog.manifest_versions("training.churn")
+    protect = manifest_versions(catalog, "training.churn")
     assert protect == {"features.guarded": {0}}
     hours = catalog.vacuum("features.guarded", retain_hours=0, protect=protect["features.guarded"])
     assert hours >= 1  # the guard raised the retention to cover version 0

@@ -11,9 +11,8 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from parity.conf import Settings
+from parity.core.conf import Settings
 from parity.governance import configure_mlflow
-from parity.learners import build_pipeline, fit_and_evaluate, get_learner
 from parity.model import (
     FeatureSpec,
     MissingFeaturesError,
@@ -22,7 +21,8 @@ from parity.model import (
     load_feature_spec,
     log_packaged_model,
 )
-from parity.training import time_split
+from parity.training.learners import build_pipeline, fit_and_evaluate, get_learner
+from parity.training.splits import time_split
 from tests.support import caller_rows
 
 HGB = get_learner("sklearn.hist_gradient_boosting")

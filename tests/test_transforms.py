@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from parity import transforms
+from parity.features import transforms
 
 TS = dt.datetime
 EVENTS = "customer_id LONG, event_ts TIMESTAMP, amount DOUBLE, category STRING"

@@ -1,0 +1,188 @@
+"""The `parity` command: helpers for spark-submit.sh and the demo.
+
+- `parity submit-args`: validates the conf and prints the spark-submit arguments it implies,
+  one per line (master, Delta jars, Spark conf), so a bad conf fails before Spark starts.
+- `parity package`: zips lib/parity for `--py-files`, so executors import the same code.
+- `parity report`: reads the newest run of each pipeline job from audit.runs with an
+  independent Delta reader (delta-rs) and checks each reported table's row count.
+- `parity vacuum`: VACUUMs the raw, feature and training tables without deleting any version
+  a training set's manifest names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import parity
+from parity.app.jobkit import OneLineParser, UsageError
+from parity.core.catalog import table_path
+from parity.core.conf import ConfError, Settings, load_settings
+from parity.core.session import DELTA_CONF, MissingJarsError, delta_jars, python_executable, session_conf
+
+PIPELINE = ("generate_data", "build_features", "build_training_set", "train", "score")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.conf_dir, env=args.env, overrides=args.overrides)
+
+
+def submit_args(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    lines = ["--master", settings.spark.master, "--name", settings.spark.app_name, "--jars", ",".join(delta_jars(settings))]
+    conf = session_conf(settings)
+    conf["spark.pyspark.python"] = python_executable()
+    conf["spark.pyspark.driver.python"] = python_executable()
+    conf["spark.executorEnv.TZ"] = "UTC"
+    log4j = Path(args.conf_dir) / "log4j2.properties"
+    if log4j.is_file():
+        options = f"-Dlog4j2.configurationFile=file:{log4j.resolve()}"
+        if args.log_file:
+            options += f" -Dparity.log.file={Path(args.log_file).resolve()}"
+        conf["spark.driver.extraJavaOptions"] = options
+    for key, value in {**conf, **DELTA_CONF}.items():
+        lines += ["--conf", f"{key}={value}"]
+    print("\n".join(lines))
+    return 0
+
+
+def package(args: argparse.Namespace) -> int:
+    """Zip the installed parity package (pure Python, every module and py.typed) for spark-submit --py-files."""
+    source = Path(parity.__file__).resolve().parent
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".zip.part")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted([*source.rglob("*.py"), source / "py.typed"]):
+            archive.write(path, Path("parity") / path.relative_to(source))
+    partial.replace(out)
+    print(out)
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    """Print what the pipeline produced, re-counting every table with delta-rs."""
+    from deltalake import DeltaTable
+
+    settings = _settings(args)
+    audit_path = table_path(settings, settings.tables.audit_runs)
+    runs = DeltaTable(audit_path).to_pandas()
+    runs = runs[runs["status"] == "succeeded"].sort_values("ended_at")
+    problems = []
+    print(f"parity demo report (env {settings.env}, storage {settings.storage.root})")
+    for job in PIPELINE:
+        job_runs = runs[runs["job"] == job]
+        if job_runs.empty:
+            problems.append(f"no successful run of {job} in {settings.tables.audit_runs}")
+            continue
+        summary = json.loads(job_runs.iloc[-1]["summary"])
+        print(f"\n{job}  run {summary['run_id'][:12]}")
+        for output in summary["outputs"]:
+            table = DeltaTable(table_path(settings, output["table"]), version=output["version"])
+            rows = table.to_pyarrow_dataset().count_rows()
+            print(f"  wrote {output['table']:<32} version {output['version']:<4} rows {rows}")
+        for key, value in sorted(summary["counts"].items()):
+            print(f"  {key:<38} {value}")
+        if job == "train":
+            print(f"  best {json.dumps(summary.get('best_metric'))}  mlflow run {summary['mlflow_run_id']}")
+            print(f"  registered {summary.get('model_name')} version {summary['model_version']}")
+        problems += _check_counts(settings, job, summary)
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    print("\nevery reported table opened with delta-rs and its row count matches the job summary")
+    return 0
+
+
+def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list[str]:
+    """Compare the summary's row counts with what delta-rs reads at the reported versions."""
+    from deltalake import DeltaTable
+
+    tables, counts = settings.tables, summary["counts"]
+    expected: dict[str, int] = {}
+    if job == "generate_data":
+        expected = {name: counts[f"{name}.rows"] for name in (tables.raw_customers, tables.raw_events, tables.raw_labels)}
+    elif job == "build_features":
+        for name, built in summary["feature_sets"].items():
+            if built["range"]["start"] is None:  # a whole-table write: the table holds what it wrote
+                expected[built["table"]] = counts[f"{name}.rows_written"]
+            if counts[f"{name}.in"] != counts[f"{name}.out"] + counts[f"{name}.quarantined"]:
+                return [f"build_features: {name}: {counts[f'{name}.in']} rows in != out + quarantined"]
+    elif job == "build_training_set":
+        expected = {tables.training_set: counts["rows.out"]}
+        if counts["rows.out"] != counts["labels.in"]:
+            return [f"build_training_set: {counts['labels.in']} labels in but {counts['rows.out']} rows out"]
+    elif job == "score":
+        at = DeltaTable(table_path(settings, tables.predictions), version=summary["outputs"][0]["version"])
+        stamps = at.to_pandas(columns=["score_ts"])["score_ts"].astype(str).str.slice(0, 19)
+        scored = int((stamps == str(summary["score_ts"])[:19]).sum())
+        if scored != counts["predictions.out"]:
+            return [f"score: {tables.predictions} has {scored} rows at {summary['score_ts']}, summary says {counts['predictions.out']}"]
+    problems = []
+    versions = {o["table"]: o["version"] for o in summary["outputs"]}
+    for name, want in expected.items():
+        got = DeltaTable(table_path(settings, name), version=versions[name]).to_pyarrow_dataset().count_rows()
+        if got != want:
+            problems.append(f"{job}: {name} has {got} rows at version {versions[name]}, summary says {want}")
+    return problems
+
+
+def vacuum(args: argparse.Namespace) -> int:
+    """VACUUM the raw, feature and training tables, keeping every version a training set's manifest names."""
+    from parity.core.catalog import Catalog
+    from parity.core.session import get_spark
+    from parity.features.training_sets import manifest_versions
+
+    settings = _settings(args)
+    catalog = Catalog(get_spark(settings), settings)
+    tables = settings.tables
+    protected = manifest_versions(catalog, tables.training_set)
+    names = [tables.raw_customers, tables.raw_events, tables.raw_labels, tables.training_set]
+    names += [decl.table for decl in settings.feature_sets.values()]
+    for name in names:
+        if not catalog.exists(name):
+            continue
+        keep = protected.get(name, set())
+        hours = catalog.vacuum(name, retain_hours=args.retain_hours, protect=keep)
+        kept = f"; keeps version(s) {', '.join(map(str, sorted(keep)))} named by manifests" if keep else ""
+        print(f"{name}: vacuumed with {hours:g} h retention{kept}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="parity")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for name, fn in (("submit-args", submit_args), ("report", report), ("vacuum", vacuum)):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("--conf-dir", default="conf")
+        cmd.add_argument("--env", default=None)
+        cmd.add_argument("--set", dest="overrides", action="append", default=[])
+        cmd.set_defaults(fn=fn)
+        if name == "submit-args":
+            cmd.add_argument("--log-file", default=None, help="where the driver's Spark log goes")
+        if name == "vacuum":
+            cmd.add_argument("--retain-hours", type=float, default=168.0, help="Delta's default is 168 (7 days)")
+    pkg = sub.add_parser("package")
+    pkg.add_argument("--out", required=True)
+    pkg.set_defaults(fn=package)
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and args.command != "submit-args":  # submit-args ignores a job's own arguments
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.fn(args))
+    except (ConfError, MissingJarsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

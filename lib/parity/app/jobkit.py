@@ -1,0 +1,175 @@
+"""What every job shares: argument parsing, conf, session, lineage, the summary, exit codes.
+
+A job module defines its work as `body(ctx) -> None` and calls
+`run_job(name, argv, body, conf_dir=...)` from `main(argv)`. Contract (DESIGN.md):
+- success: exit 0, and the last line of stdout is one JSON summary;
+- bad arguments or conf: exit 2 with one `error: ...` line on stderr, before any write;
+- failure: exit 1 with one `error: ...` line on stderr; every table is left as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pyspark.sql import SparkSession
+
+from parity.core.catalog import Catalog
+from parity.core.conf import ConfError, Settings, load_settings
+from parity.core.session import MissingJarsError, get_spark
+from parity.features.build import transform_code_hash
+from parity.governance.lineage import RunRecord, git_sha
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(ValueError):
+    """Bad command-line arguments."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one UsageError line, with no abbreviated options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def job_parser(job: str) -> argparse.ArgumentParser:
+    """The shared arguments: `--env NAME` and repeated `--set dotted.key=value`."""
+    parser = OneLineParser(prog=job, description=f"parity job {job}")
+    parser.add_argument("--env", default=None, help="conf overlay to apply (conf/<env>.yaml); default dev")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def iso_day(text: str) -> dt.date:
+    """An argparse type: a day as YYYY-MM-DD."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a day (YYYY-MM-DD)") from None
+
+
+@dataclass
+class JobContext:
+    """What a job body works with: conf, session, catalog, parsed args and its run record."""
+
+    settings: Settings
+    spark: SparkSession
+    catalog: Catalog
+    args: argparse.Namespace
+    record: RunRecord
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def summary_extra(self, **items: object) -> None:
+        self.record.extra.update(items)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of what went wrong; for an untranslated JVM error, its root cause."""
+    if isinstance(exc, (ConfError, UsageError)):
+        return str(exc).strip().splitlines()[0]
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        cause = java
+        while cause.getCause() is not None:
+            cause = cause.getCause()
+        lines = str(cause.toString()).strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def run_job(
+    job: str,
+    argv: list[str] | None,
+    body: Callable[[JobContext], None],
+    *,
+    conf_dir: str | Path,
+    parser: argparse.ArgumentParser | None = None,
+    check_args: Callable[[argparse.Namespace, Settings], None] | None = None,
+) -> int:
+    """Run one job body under the shared contract and return its exit code.
+
+    `check_args` validates the parsed arguments against the conf before Spark starts; it
+    raises UsageError for a bad combination.
+    """
+    parser = parser or job_parser(job)
+    try:
+        args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+        settings = load_settings(conf_dir, env=args.env, overrides=args.overrides)
+        if check_args is not None:
+            check_args(args, settings)
+    except (UsageError, ConfError) as exc:
+        print(f"error: {job}: {_one_line(exc).removeprefix(f'{parser.prog}: ')}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        spark = get_spark(settings)
+    except MissingJarsError as exc:
+        print(f"error: {job}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # a session that cannot start is a failed run with nothing written
+        print(f"error: {job}: cannot start Spark: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    catalog = Catalog(spark, settings)
+    record = RunRecord(
+        run_id=uuid.uuid4().hex,
+        job=job,
+        env=settings.env,
+        conf_hash=settings.conf_hash(),
+        git_sha=git_sha(settings.project_root),
+        code_hash=transform_code_hash(),
+        started_at=dt.datetime.now(dt.UTC),
+    )
+    ctx = JobContext(settings=settings, spark=spark, catalog=catalog, args=args, record=record)
+    try:
+        body(ctx)
+        record.status = "succeeded"
+    except Exception as exc:  # every failure becomes one line, a rollback and a failed audit row
+        record.status, record.error = "failed", _one_line(exc)
+        if os.environ.get("PARITY_DEBUG"):
+            traceback.print_exc()
+        record.error += _rollback_note(catalog)
+    record.inputs, record.outputs, record.counts = catalog.inputs, catalog.outputs, ctx.counts
+    record.ended_at = dt.datetime.now(dt.UTC)
+    try:
+        _append_audit(ctx)
+    except Exception as exc:  # a run without its lineage row is a failed run: undo its writes too
+        note = _rollback_note(catalog) if record.status == "succeeded" else ""
+        print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}{note}", file=sys.stderr)
+        return EXIT_FAILED
+    if record.status != "succeeded":
+        log = os.environ.get("PARITY_SPARK_LOG")
+        print(f"error: {job}: {record.error}" + (f" (Spark log: {log})" if log else ""), file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(record.summary(), default=str, sort_keys=True))
+    return EXIT_OK
+
+
+def _rollback_note(catalog: Catalog) -> str:
+    """Roll back the job's writes and say so (or say that the rollback itself failed)."""
+    try:
+        restored = catalog.rollback()
+    except Exception as exc:
+        return f" (rollback failed: {_one_line(exc)})"
+    return f" (rolled back {', '.join(restored)})" if restored else ""
+
+
+def _append_audit(ctx: JobContext) -> None:
+    """Append the run's row to audit.runs; the audit write is not itself recorded as an output."""
+    audit = Catalog(ctx.spark, ctx.settings)
+    audit.write(ctx.record.to_frame(ctx.spark), ctx.settings.tables.audit_runs, mode="append")

@@ -1,0 +1,131 @@
+"""The train job's flow: run the declared sweep on the newest training set, log it to MLflow,
+package the best model with its feature spec, and register it as the `challenger`.
+
+Every trial is logged from the driver as a nested run, as it finishes; the parent run holds
+the sweep's declaration, the best trial, the conf hash, the git sha, and the training set and
+its feature tables as Delta dataset inputs with their versions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mlflow
+from pyspark.sql import DataFrame
+
+from parity.app.jobkit import JobContext
+from parity.core.columns import CUSTOMER_ID, LABEL, LABEL_AVAILABLE_AT, LABEL_TS, SCORE_TS
+from parity.core.conf import FeatureSetDecl, SweepDecl
+from parity.governance import registry, tracking
+from parity.model.packaged import log_packaged_model
+from parity.model.spec import FeatureSpec
+from parity.training.declared_sweep import LabelledColumns, TrainedSweep, run_declared_sweep
+from parity.training.inputs import model_inputs
+from parity.training.learners import get_learner
+from parity.training.sweep import TrialResult
+
+CHALLENGER = "challenger"
+
+
+def train(ctx: JobContext) -> None:
+    """Train, log and register one model from the newest training set (the train job's body)."""
+    settings, tables = ctx.settings, ctx.settings.tables
+    sweep_decl = settings.sweep()
+    learner = get_learner(sweep_decl.learner)
+    frame, version = ctx.catalog.read_versioned(tables.training_set)
+    built_with = ctx.catalog.commit_metadata(tables.training_set, version)
+    lookups = built_with.get("feature_lookups", [])
+    if not isinstance(lookups, list) or not lookups:
+        raise ValueError(f"{tables.training_set}@{version} records no feature lookups; rebuild it with build_training_set")
+    decls = [FeatureSetDecl.model_validate(lookup["feature_set"]) for lookup in lookups]
+    numeric, categorical = model_inputs(decls)
+    spec = FeatureSpec(
+        entity=CUSTOMER_ID,
+        timestamp=SCORE_TS,
+        feature_sets=list(lookups),
+        request_time=[r.model_dump(mode="json") for decl in decls for r in decl.request_time],
+        numeric=numeric,
+        categorical=categorical,
+        code_hash=ctx.record.code_hash,
+        training_set={"table": tables.training_set, "version": version, "path": ctx.catalog.path(tables.training_set)},
+        learner=learner.name,
+        flavor="spark" if learner.mode == "distributed" else "sklearn",
+    )
+    columns = LabelledColumns(LABEL_TS, LABEL, LABEL_AVAILABLE_AT, numeric, categorical)
+
+    experiment_id = tracking.configure_mlflow(settings)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}") as parent:
+        mlflow.set_tags(
+            {
+                "parity.job_run_id": ctx.record.run_id,
+                "parity.conf_hash": ctx.record.conf_hash,
+                "parity.git_sha": ctx.record.git_sha,
+                "parity.code_hash": ctx.record.code_hash,
+                "parity.training_set": f"{tables.training_set}@{version}",
+                "parity.sweep": sweep_decl.name,
+                "parity.learner": learner.name,
+                "parity.execution": learner.mode,
+            }
+        )
+        tracking.log_sweep_declaration(sweep_decl)
+        mlflow.log_dict(json.loads(spec.to_json()), "feature_spec.json")
+        mlflow.log_dict({"training_set": spec.training_set, "inputs": built_with.get("manifest", [])}, "manifest.json")
+        _log_inputs(ctx, frame, version, built_with)
+
+        def log(trial: TrialResult) -> None:
+            tracking.log_trial(parent.info.run_id, experiment_id, trial)
+
+        trained = run_declared_sweep(ctx.spark, sweep_decl, frame, columns, on_trial=log)
+        _log_outcome(trained)
+        # The input example: what a caller gives (key, time, and the features it may pass assembled); no PII.
+        example = trained.example.rename(columns={LABEL_TS: SCORE_TS})[[CUSTOMER_ID, SCORE_TS, *numeric, *categorical]]
+        info = log_packaged_model(trained.model, spec, example, registered_model=settings.mlflow.registered_model)
+    model_version = str(info.registered_model_version)
+    registry.tag_model_version(
+        settings.mlflow.registered_model,
+        model_version,
+        {"parity.training_run": parent.info.run_id, "parity.training_set": f"{tables.training_set}@{version}", "parity.sweep": sweep_decl.name},
+    )
+    registry.set_alias(settings.mlflow.registered_model, CHALLENGER, model_version)
+    _report(ctx, sweep_decl, trained, parent.info.run_id, model_version)
+
+
+def _log_outcome(trained: TrainedSweep) -> None:
+    """The best trial, its parameters and metrics, and how the sweep stopped, on the parent run."""
+    result = trained.sweep
+    mlflow.log_params({f"best.{k}": v for k, v in result.best.params.items()})
+    mlflow.log_metrics({f"best_{k}": v for k, v in trained.metrics.items()})
+    mlflow.log_metrics(
+        {"best_trial": result.best.number, "failed_trials": trained.count("failed"), "cancelled_trials": trained.count("cancelled")}
+    )
+    mlflow.set_tag("parity.stopped_by", result.stopped_by)
+
+
+def _report(ctx: JobContext, decl: SweepDecl, trained: TrainedSweep, run_id: str, model_version: str) -> None:
+    """The job's lineage and summary: the MLflow run, the model version, the counts, the best metric."""
+    result = trained.sweep
+    ctx.record.mlflow_run_id, ctx.record.model_version = run_id, model_version
+    ctx.counts.update(
+        {**trained.rows, "trials": len(result.trials), "trials.failed": trained.count("failed"), "trials.cancelled": trained.count("cancelled")}
+    )
+    ctx.summary_extra(
+        model_name=ctx.settings.mlflow.registered_model,
+        sweep=decl.name,
+        learner=decl.learner,
+        best_metric={decl.objective.metric: trained.metrics[decl.objective.metric]},
+        best_trial=result.best.number,
+        stopped_by=result.stopped_by,
+        validation_cutoff=str(trained.cutoff),
+    )
+
+
+def _log_inputs(ctx: JobContext, frame: DataFrame, version: int, built_with: dict[str, Any]) -> None:
+    """The training set and every table its manifest names, as MLflow Delta dataset inputs."""
+    table = ctx.settings.tables.training_set
+    digest = str(built_with.get("digest") or f"{table}@{version}")
+    tracking.log_delta_input(frame, table=table, path=ctx.catalog.path(table), version=version, digest=digest, context="training", targets=LABEL)
+    for entry in built_with.get("manifest", []):
+        name, pinned = entry["table"], int(entry["version"])
+        source = ctx.catalog.snapshot(name, pinned)  # lineage already has them, through the training set's manifest
+        tracking.log_delta_input(source, table=name, path=ctx.catalog.path(name), version=pinned, digest=str(entry.get("digest", "")), context="feature_table")

@@ -1,0 +1,77 @@
+"""Typed, strict configuration: environment settings and the declarations, loaded and checked.
+
+- `base`: strictness, `ConfError`, logical table names, Spark types;
+- `environment`: storage, MLflow, Spark, table names, sample data;
+- `expectations`: each raw source's column contract and row rules;
+- `feature_sets`, `sweeps`: the declarations in conf/features/ and conf/sweeps/
+  (`learner_names` and `spaces` are what a sweep is checked against);
+- `settings`: one environment's `Settings`, with the checks that tie declarations together;
+- `loader`: `load_settings` (base.yaml + <env>.yaml + declarations + --set).
+
+Everything a user imports is re-exported here (and from the old path `parity.conf`).
+"""
+
+from __future__ import annotations
+
+from parity.core.conf.base import SPARK_TYPES, ZONES, ConfError, SparkType, StrictModel, check_table_name, is_table_name
+from parity.core.conf.environment import DataConf, MlflowConf, SparkConf, StorageConf, TablesConf
+from parity.core.conf.expectations import (
+    AllowedValuesExpectation,
+    Expectation,
+    NotNullExpectation,
+    RangeExpectation,
+    SourceQualityConf,
+    UniqueExpectation,
+)
+from parity.core.conf.feature_sets import (
+    FeatureColumn,
+    FeatureSetDecl,
+    RequestTimeFeature,
+    TransformStep,
+    resolve_callable,
+)
+from parity.core.conf.learner_names import LEARNER_NAMES, LearnerInfo, learner_info
+from parity.core.conf.loader import DEFAULT_ENV, FEATURES_DIR, SWEEPS_DIR, load_settings, parse_override
+from parity.core.conf.settings import ScoringConf, Settings, TrainingConf
+from parity.core.conf.sweeps import EarlyStop, SweepDecl, SweepObjective, TimeSplit
+
+__all__ = [
+    "DEFAULT_ENV",
+    "FEATURES_DIR",
+    "LEARNER_NAMES",
+    "SPARK_TYPES",
+    "SWEEPS_DIR",
+    "ZONES",
+    "AllowedValuesExpectation",
+    "ConfError",
+    "DataConf",
+    "EarlyStop",
+    "Expectation",
+    "FeatureColumn",
+    "FeatureSetDecl",
+    "LearnerInfo",
+    "MlflowConf",
+    "NotNullExpectation",
+    "RangeExpectation",
+    "RequestTimeFeature",
+    "ScoringConf",
+    "Settings",
+    "SourceQualityConf",
+    "SparkConf",
+    "SparkType",
+    "StorageConf",
+    "StrictModel",
+    "SweepDecl",
+    "SweepObjective",
+    "TablesConf",
+    "TimeSplit",
+    "TrainingConf",
+    "TransformStep",
+    "UniqueExpectation",
+    "check_table_name",
+    "is_table_name",
+    "learner_info",
+    "load_settings",
+    "parse_override",
+    "resolve_callable",
+]

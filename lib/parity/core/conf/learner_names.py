@@ -1,0 +1,59 @@
+"""The learners a sweep may name: what conf needs to validate a declaration, and nothing more.
+
+Each entry gives a learner's execution mode and the hyperparameters a search space may set.
+How a learner is built and fitted lives in `parity.training.learners`, which registers one
+factory for every name here (a test holds the two to each other).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["single_node", "distributed"]
+
+
+@dataclass(frozen=True)
+class LearnerInfo:
+    """A learner's name, how its trials run, and the hyperparameters a space may set."""
+
+    name: str
+    mode: Mode
+    hyperparameters: frozenset[str]
+    description: str
+
+
+LEARNER_NAMES: dict[str, LearnerInfo] = {
+    info.name: info
+    for info in (
+        LearnerInfo(
+            "sklearn.hist_gradient_boosting", "single_node",
+            frozenset({"learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_iter", "max_depth"}),
+            "scikit-learn HistGradientBoostingClassifier",
+        ),
+        LearnerInfo(
+            "sklearn.logistic_regression", "single_node", frozenset({"C", "penalty", "max_iter"}),
+            "scikit-learn LogisticRegression (penalty l1 or l2)",
+        ),
+        LearnerInfo(
+            "spark.gbt", "distributed",
+            frozenset({"max_depth", "max_iter", "step_size", "subsampling_rate", "min_instances_per_node"}),
+            "Spark ML GBTClassifier",
+        ),
+        LearnerInfo(
+            "spark.logistic_regression", "distributed", frozenset({"reg_param", "elastic_net_param", "max_iter"}),
+            "Spark ML LogisticRegression",
+        ),
+    )
+}
+
+
+def learner_info(name: str) -> LearnerInfo:
+    """The learner registered under `name`.
+
+    Raises:
+        ValueError: naming the known learners.
+    """
+    if name not in LEARNER_NAMES:
+        raise ValueError(f"unknown learner '{name}'; known: {', '.join(sorted(LEARNER_NAMES))}")
+    return LEARNER_NAMES[name]

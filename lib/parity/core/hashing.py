@@ -1,0 +1,43 @@
+"""Code and conf hashing, in one place: what a model, a feature table and a run record.
+
+- `declaration_digest`: a declaration (as JSON) plus the source code of the functions it
+  names, e.g. a feature set and its transforms. A model's feature spec records it per set,
+  and a feature table's build state records one over what decides its rows.
+- `module_digest`: the source code of whole modules (the library code behind every feature),
+  recorded with every run in `audit.runs`.
+- `json_digest`: a stable digest of plain data (the effective conf).
+
+Every digest is the first 16 hex digits of a SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+DIGITS = 16
+
+
+def json_digest(data: Any) -> str:
+    """A digest of plain data, independent of key order."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:DIGITS]
+
+
+def declaration_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]]) -> str:
+    """A digest of a declaration and the source code of every function it names, in order."""
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
+    for function in functions:
+        digest.update(inspect.getsource(function).encode())
+    return digest.hexdigest()[:DIGITS]
+
+
+def module_digest(modules: Iterable[ModuleType]) -> str:
+    """A digest of the source code of `modules`, in order."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:DIGITS]

@@ -1,0 +1,1 @@
+"""Seeded sample sources for the demo, the tests and the benchmarks (`sample_data`)."""

@@ -1,0 +1,127 @@
+"""Features: transforms, PII, quality, source validation, feature-set builds, as-of joins, training sets.
+
+- `transforms`, `pii`: pure DataFrame and Column functions, named in declarations by dotted path
+  (`parity.transforms.add_window_aggregates` stays the documented path);
+- `quality`, `sources`: contracts, row rules, and quarantine;
+- `compute`, `incremental`, `build`: computing a declared set and building its table incrementally;
+- `asof`, `training_sets`: point-in-time joins, and training sets with their manifests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from parity.core.exports import lazy_exports
+
+_EXPORTS = {
+    "BuildResult": "build",
+    "PlannedBuild": "build",
+    "build_declared_sets": "build",
+    "build_feature_set": "build",
+    "plan_feature_build": "build",
+    "run_feature_build": "build",
+    "transform_code_hash": "build",
+    "DeclarationError": "compute",
+    "NUMERIC_TYPES": "parity.core.conf.base",
+    "check_declaration": "compute",
+    "compute_feature_set": "compute",
+    "declared_sets": "compute",
+    "history_days": "compute",
+    "newest_event_time": "compute",
+    "sample_entities": "compute",
+    "BUILD_STATE_KEY": "incremental",
+    "BuildRange": "incremental",
+    "BuildState": "incremental",
+    "DeclarationChangedError": "incremental",
+    "FEATURE_DATE": "incremental",
+    "new_rows": "incremental",
+    "plan_build": "incremental",
+    "preview_feature_set": "incremental",
+    "read_slice": "incremental",
+    "SOURCE_ROW_HASH": "sources",
+    "SOURCE_ROW_OCCURRENCE": "sources",
+    "quarantine_table": "sources",
+    "required_columns": "sources",
+    "source_contract": "sources",
+    "validate_source": "sources",
+    "TrainingSetResult": "training_sets",
+    "build_training_set": "training_sets",
+    "manifest_versions": "training_sets",
+}
+__all__ = [
+    "BUILD_STATE_KEY",
+    "FEATURE_DATE",
+    "NUMERIC_TYPES",
+    "SOURCE_ROW_HASH",
+    "SOURCE_ROW_OCCURRENCE",
+    "BuildRange",
+    "BuildResult",
+    "BuildState",
+    "DeclarationChangedError",
+    "DeclarationError",
+    "PlannedBuild",
+    "TrainingSetResult",
+    "build_declared_sets",
+    "build_feature_set",
+    "build_training_set",
+    "check_declaration",
+    "compute_feature_set",
+    "declared_sets",
+    "history_days",
+    "manifest_versions",
+    "new_rows",
+    "newest_event_time",
+    "plan_build",
+    "plan_feature_build",
+    "preview_feature_set",
+    "quarantine_table",
+    "read_slice",
+    "required_columns",
+    "run_feature_build",
+    "sample_entities",
+    "source_contract",
+    "transform_code_hash",
+    "validate_source",
+]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from parity.core.conf.base import NUMERIC_TYPES
+    from parity.features.build import (
+        BuildResult,
+        PlannedBuild,
+        build_declared_sets,
+        build_feature_set,
+        plan_feature_build,
+        run_feature_build,
+        transform_code_hash,
+    )
+    from parity.features.compute import (
+        DeclarationError,
+        check_declaration,
+        compute_feature_set,
+        declared_sets,
+        history_days,
+        newest_event_time,
+        sample_entities,
+    )
+    from parity.features.incremental import (
+        BUILD_STATE_KEY,
+        FEATURE_DATE,
+        BuildRange,
+        BuildState,
+        DeclarationChangedError,
+        new_rows,
+        plan_build,
+        preview_feature_set,
+        read_slice,
+    )
+    from parity.features.sources import (
+        SOURCE_ROW_HASH,
+        SOURCE_ROW_OCCURRENCE,
+        quarantine_table,
+        required_columns,
+        source_contract,
+        validate_source,
+    )
+    from parity.features.training_sets import TrainingSetResult, build_training_set, manifest_versions

@@ -1,0 +1,117 @@
+"""Training sets: every label joined to the features known at its time, written with a manifest.
+
+Each training set version records, with its Delta commit, a manifest of its inputs (table,
+Delta version, commit time, content digest) and the feature lookups it joined (declarations
+as they were). `build_training_set(..., rebuild=VERSION)` builds again from that record: the
+same inputs at the same versions, with the declarations recorded then, giving the same rows;
+it stops before writing if an input no longer matches its manifest entry. The versions that
+manifests name must stay readable, so VACUUM protects them (`manifest_versions`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import functions as F
+
+from parity.core.catalog import Catalog, content_digest
+from parity.core.columns import LABEL, LABEL_AVAILABLE_AT, LABEL_TS, RAW_LABELS
+from parity.core.conf import FeatureSetDecl, Settings
+from parity.features import asof
+from parity.features.compute import declared_sets
+from parity.features.quality import require_columns
+
+MANIFEST = "manifest"  # the commit-metadata key of a training set's inputs
+FEATURE_LOOKUPS = "feature_lookups"
+
+
+@dataclass
+class TrainingSetResult:
+    """What one training-set build wrote and counted."""
+
+    version: int
+    manifest: list[dict[str, Any]]
+    digest: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def build_training_set(catalog: Catalog, settings: Settings, *, rebuild: int | None = None) -> TrainingSetResult:
+    """Join the labels to the declared feature sets as of each label's time and write a new version.
+
+    With `rebuild`, use what that version recorded: its declarations, input versions and options.
+
+    Raises:
+        ValueError: the version to rebuild records no manifest, or an input no longer matches it.
+        MissingColumnsError: the labels lack a column of their contract.
+    """
+    tables = settings.tables
+    if rebuild is None:
+        decls = declared_sets(settings, settings.training.feature_sets)
+        pinned: dict[str, int] = {}
+        as_known_at, known_at = settings.training.as_known_at, settings.training.labels_known_at
+        recorded: list[dict[str, Any]] = []
+    else:  # everything as recorded with that version: declarations, input versions, options
+        built_with = catalog.commit_metadata(tables.training_set, rebuild)
+        if MANIFEST not in built_with:
+            raise ValueError(f"{tables.training_set}@{rebuild} records no manifest to rebuild from")
+        recorded = list(built_with[MANIFEST])  # type: ignore[call-overload]
+        pinned = {str(m["table"]): int(m["version"]) for m in recorded}
+        lookups_then = list(built_with[FEATURE_LOOKUPS])  # type: ignore[call-overload]
+        decls = [FeatureSetDecl.model_validate(lookup["feature_set"]) for lookup in lookups_then]
+        as_known_at = any(lookup.get("as_known_at") for lookup in lookups_then)
+        then = built_with.get("labels_known_at")
+        known_at = dt.datetime.fromisoformat(str(then)) if then else None
+    labels, labels_version = catalog.read_versioned(tables.raw_labels, pinned.get(tables.raw_labels))
+    require_columns(labels, RAW_LABELS, source=tables.raw_labels)
+    if known_at is not None:
+        labels = labels.filter(F.col(LABEL_AVAILABLE_AT) <= F.lit(known_at))
+    lookups = asof.read_feature_lookups(catalog, decls, as_known_at=as_known_at, versions=pinned)
+    training = asof.assemble_features(
+        labels.select(*RAW_LABELS.fieldNames()), lookups, spine_ts=LABEL_TS, strategy=settings.training.asof_strategy
+    )
+    # The inputs, pinned: table, version, commit time and content digest of each.
+    manifest = [catalog.manifest_entry(tables.raw_labels, labels_version)]
+    manifest += [catalog.manifest_entry(lookup.table, lookup.version) for lookup in lookups]
+    changed = [f"{now['table']}@{now['version']}" for now, entry in zip(manifest, recorded, strict=False) if now != entry]
+    if changed:  # a vacuumed or rewritten input cannot give the same training set: stop before writing
+        raise ValueError(f"input(s) {', '.join(changed)} no longer match the manifest of {tables.training_set}@{rebuild}")
+    version = catalog.write(
+        training,
+        tables.training_set,
+        commit_metadata={
+            FEATURE_LOOKUPS: asof.describe_lookups(lookups),
+            MANIFEST: manifest,
+            "labels_known_at": known_at,
+            "rebuilt_from": rebuild,
+        },
+    )
+    written = catalog.snapshot(tables.training_set, version)
+    # A label without a feature row known at its time keeps its row with nulls; count them per set.
+    matched = {decl.name: asof.matched_column(decl) for decl in decls}
+    out = written.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(F.col(LABEL) == 1).alias("positive"),
+        F.count_if(F.greatest(*[F.col(c).isNull() for c in matched.values()])).alias("without_features"),
+        *[F.count_if(F.col(c).isNull()).alias(name) for name, c in matched.items()],
+    ).first()
+    totals = out.asDict() if out is not None else {}
+    counts = {
+        "labels.in": labels.count(),
+        "rows.out": int(totals.get("rows", 0)),
+        "labels.positive": int(totals.get("positive", 0)),
+        "labels.without_features": int(totals.get("without_features", 0)),
+        **{f"labels.without_{name}": int(totals.get(name, 0)) for name in matched},
+    }
+    return TrainingSetResult(version, manifest, content_digest(written), counts)
+
+
+def manifest_versions(catalog: Catalog, name: str) -> dict[str, set[int]]:
+    """The input versions named by the manifests of every version of a training set still in
+    its history, by input table: the versions that must stay readable."""
+    pinned: dict[str, set[int]] = {}
+    for metadata in catalog.commit_metadata_history(name, containing=MANIFEST):
+        for entry in metadata.get(MANIFEST, []):  # type: ignore[attr-defined]
+            pinned.setdefault(str(entry["table"]), set()).add(int(entry["version"]))
+    return pinned

@@ -1,0 +1,265 @@
+"""The transform library: pure, generic transforms that feature set declarations name.
+
+Every transform takes a DataFrame and keyword parameters and returns a DataFrame, built only
+from Spark's built-in functions (no Python UDFs): nothing here reads, writes, collects or
+logs, so `df.transform(fn, **kw)` chains them and a declaration can name them by dotted path
+(`parity.transforms.add_window_aggregates`). Each docstring says which columns it needs and
+which it adds.
+
+Transforms that look back in time carry a `history_days` attribute (see `needs_history`):
+how many days of source data before a row's own day they read. Incremental builds read that
+much history and no more, so an output row for day D must depend only on source rows from
+days D - history_days to D.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+
+from pyspark.sql import Column, DataFrame, Window, WindowSpec
+from pyspark.sql import functions as F
+
+from parity.features.pii import contains_pii, redact
+
+DAY = "day"
+AGGREGATE_FUNCTIONS = ("count", "sum", "mean", "min", "max", "count_distinct")
+Aggregate = Literal["count", "sum", "mean", "min", "max", "count_distinct"]
+_EPOCH = dt.date(1970, 1, 1)
+_NANOS = 1_000_000_000  # floating-point sums accumulate exactly, in whole units and billionths
+_F = TypeVar("_F", bound=Callable[..., DataFrame])
+
+
+def needs_history(days: Callable[[Mapping[str, Any]], int]) -> Callable[[_F], _F]:
+    """Mark a transform as reading `days(params)` days of source history before each row's day."""
+
+    def mark(fn: _F) -> _F:
+        fn.history_days = days  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def history_days(fn: Callable[..., DataFrame], params: Mapping[str, Any]) -> int:
+    """The source history (in days) `fn` needs with `params`: 0 for row-local transforms."""
+    days = getattr(fn, "history_days", None)
+    return int(days(params)) if days is not None else 0
+
+
+# --- row-level transforms -------------------------------------------------------------------
+
+
+def with_alias(df: DataFrame, *, column: str, output: str) -> DataFrame:
+    """A copy of a column under another name (e.g. a source's update time as the feature time).
+
+    Needs: `column`. Adds: `output` (same type).
+    """
+    return df.withColumn(output, F.col(column))
+
+
+def with_day(df: DataFrame, *, ts_column: str, output: str = DAY) -> DataFrame:
+    """The UTC calendar day of a timestamp.
+
+    Needs: `ts_column` (timestamp). Adds: `output` (date).
+    """
+    return df.withColumn(output, F.to_date(F.col(ts_column)))
+
+
+def with_redacted_text(df: DataFrame, *, column: str, flag_column: str | None = None) -> DataFrame:
+    """Redact emails and phone numbers in `column` in place.
+
+    Needs: `column` (string). Adds: `flag_column` (boolean, true where PII was found), if given.
+    """
+    if flag_column is not None:
+        df = df.withColumn(flag_column, F.coalesce(contains_pii(F.col(column)), F.lit(False)))
+    return df.withColumn(column, redact(F.col(column)))
+
+
+def with_text_features(df: DataFrame, *, column: str, prefix: str) -> DataFrame:
+    """Simple features of free text, computed after its PII is redacted (the text is redacted in place).
+
+    Needs: `column` (string). Adds: `{prefix}_has_contact` (int 1 where the text held an email or
+    phone number, else 0), `{prefix}_length` (int, characters after redaction, 0 for null) and
+    `{prefix}_words` (int, whitespace-separated words, 0 for null or blank).
+    """
+    text = F.col(column)
+    redacted = redact(text)
+    words = F.size(F.split(F.trim(redacted), r"\s+"))
+    return df.select(
+        *[F.col(c) for c in df.columns if c != column],
+        redacted.alias(column),
+        F.coalesce(contains_pii(text), F.lit(False)).cast("int").alias(f"{prefix}_has_contact"),
+        F.coalesce(F.length(redacted), F.lit(0)).alias(f"{prefix}_length"),
+        F.when(F.trim(redacted) != "", words).otherwise(0).alias(f"{prefix}_words"),
+    )
+
+
+def with_category_indicators(df: DataFrame, *, column: str, values: Sequence[str], prefix: str) -> DataFrame:
+    """One 0/1 indicator per listed category value; windowed sums of them give category frequencies.
+
+    Needs: `column`. Adds: `{prefix}_{value}` (int) for each value in `values`.
+    """
+    return df.select(
+        "*", *[(F.col(column) == F.lit(value)).cast("int").alias(f"{prefix}_{value}") for value in values]
+    ).fillna(0, subset=[f"{prefix}_{value}" for value in values])
+
+
+def with_buckets(df: DataFrame, *, column: str, boundaries: Sequence[float], output: str) -> DataFrame:
+    """The bucket a numeric value falls in: 0 below the first boundary, i for [b[i-1], b[i]), n at or above the last.
+
+    Needs: `column` (numeric). Adds: `output` (int, null where `column` is null).
+    """
+    edges = list(boundaries)
+    if not edges or edges != sorted(set(edges)):
+        raise ValueError(f"with_buckets: boundaries must be strictly increasing, got {edges}")
+    value = F.col(column)
+    bucket: Column = F.lit(len(edges))
+    for index in reversed(range(len(edges))):
+        bucket = F.when(value < F.lit(edges[index]), F.lit(index)).otherwise(bucket)
+    return df.withColumn(output, F.when(value.isNotNull(), bucket).cast("int"))
+
+
+def with_ratio(df: DataFrame, *, numerator: str, denominator: str, output: str) -> DataFrame:
+    """`numerator / denominator` as a double, null where the denominator is 0 or null.
+
+    Needs: `numerator`, `denominator` (numeric). Adds: `output` (double).
+    """
+    ratio = F.when(F.col(denominator) != 0, F.col(numerator).cast("double") / F.col(denominator))
+    return df.withColumn(output, ratio)
+
+
+def with_time_since(
+    df: DataFrame, *, as_of_column: str, column: str, output: str, unit: Literal["days", "hours"] = "days"
+) -> DataFrame:
+    """Time from `column` to `as_of_column` (recency, tenure), a request-time feature.
+
+    Needs: `as_of_column`, `column` (timestamps). Adds: `output` (double, in `unit`; null if
+    either time is null).
+    """
+    seconds = F.unix_micros(F.col(as_of_column)) - F.unix_micros(F.col(column))
+    per_unit = 86_400e6 if unit == "days" else 3_600e6
+    return df.withColumn(output, seconds.cast("double") / F.lit(per_unit))
+
+
+# --- windowed aggregates ----------------------------------------------------------------------
+
+
+def window_feature_name(name: str, days: int) -> str:
+    return f"{name}_{days}d"
+
+
+def _aggregate_name(spec: Mapping[str, Any]) -> str:
+    return str(spec.get("name") or f"{spec['column']}_{spec['fn']}")
+
+
+@needs_history(lambda params: max(params["windows_days"]))
+def add_window_aggregates(
+    df: DataFrame,
+    *,
+    entity: str | Sequence[str],
+    time_column: str,
+    windows_days: Sequence[int],
+    aggregates: Sequence[Mapping[str, Any]],
+    output: str,
+    last_event_output: str | None = None,
+) -> DataFrame:
+    """Per-entity aggregates of events over the last N days, as of the end of each UTC day.
+
+    For each N in `windows_days` and each aggregate {column, fn, name?} (fn one of count, sum,
+    mean, min, max, count_distinct) it adds `{name}_{N}d`, where name defaults to
+    `{column}_{fn}`. The window of day D covers days D-N+1 to D; the row is stamped at the end
+    of day D (midnight UTC after it) in `output`, so it only uses events before that instant.
+    Floating-point sums and means accumulate exactly, to 9 decimal places (each value split
+    into whole units and billionths, both summed as longs), so a value does not depend on the
+    order rows arrive in: incremental and full builds agree to the bit. Integer arithmetic keeps
+    this fast where decimal(38, 9) sums were not; a floating-point value or window sum must stay
+    within a long (about 9.2e18) in magnitude, or the build fails with an overflow error.
+
+    Rows are emitted only where a value can change: on days with events and on the days an
+    event leaves each window. Between two rows the values hold, so an as-of join at any time
+    returns exactly the windows as of the last complete day, with far fewer rows than one per
+    entity and day. After an entity's last event leaves every window, its last row carries
+    zero counts and sums and null means, minima and maxima.
+
+    Needs: `entity` (one column or several), `time_column` (timestamp), each aggregate's column.
+    Returns: `entity`, `output` (timestamp), the windowed aggregates and, if given,
+    `last_event_output` (timestamp of the newest event so far, for recency at request time).
+    """
+    keys = [entity] if isinstance(entity, str) else list(entity)
+    windows = sorted(set(int(w) for w in windows_days))
+    if not windows or windows[0] <= 0:
+        raise ValueError(f"add_window_aggregates: windows_days must be positive day counts, got {list(windows_days)}")
+    for spec in aggregates:
+        if spec.get("fn") not in AGGREGATE_FUNCTIONS:
+            raise ValueError(f"add_window_aggregates: fn {spec.get('fn')!r} is not one of {', '.join(AGGREGATE_FUNCTIONS)}")
+    day_number = F.datediff(F.to_date(F.col(time_column)), F.lit(_EPOCH))
+
+    # Daily tiles: partial aggregates per entity and day (hash partitioning on the entity keeps
+    # every later step, tiles, candidate days and windows, free of further shuffles).
+    floating = {name for name, kind in df.dtypes if kind in ("float", "double")}
+    partial: list[Column] = [F.count(F.lit(1)).alias("_events"), F.max(time_column).alias("_last_event")]
+    for i, spec in enumerate(aggregates):
+        value, fn = F.col(str(spec["column"])), spec["fn"]
+        if fn in ("count", "mean"):
+            partial.append(F.count(value).alias(f"_n{i}"))
+        if fn in ("sum", "mean") and spec["column"] in floating:
+            whole = F.floor(value)  # value - floor(value) is exact in floating point
+            partial.append(F.sum(whole.cast("long")).alias(f"_s{i}"))
+            partial.append(F.sum(F.round((value - whole) * _NANOS).cast("long")).alias(f"_r{i}"))
+        elif fn in ("sum", "mean"):
+            partial.append(F.sum(value).alias(f"_s{i}"))
+        if fn == "min":
+            partial.append(F.min(value).alias(f"_m{i}"))
+        if fn == "max":
+            partial.append(F.max(value).alias(f"_m{i}"))
+        if fn == "count_distinct":
+            partial.append(F.collect_set(value).alias(f"_d{i}"))
+    tiles = df.repartition(*keys).groupBy(*keys, day_number.alias("_day")).agg(*partial)
+
+    # Candidate days: each tile's own day, and the day its events leave each window. Every tile
+    # is copied to those days with empty partials, then merged back per day (no join, no shuffle).
+    parts = [c for c in tiles.columns if c not in keys and c != "_day"]
+    shifts = F.array(*[F.struct((F.col("_day") + shift).alias("day"), F.lit(shift == 0).alias("own")) for shift in [0, *windows]])
+    copies = tiles.select(*keys, *parts, F.explode(shifts).alias("_at"))
+    grid = copies.groupBy(*keys, F.col("_at.day").alias("_day")).agg(
+        *[F.first(F.when(F.col("_at.own"), F.col(p)), ignorenulls=True).alias(p) for p in parts]
+    )
+
+    ordered = Window.partitionBy(*keys).orderBy("_day")
+    features: list[Column] = []
+    for days in windows:
+        frame = ordered.rangeBetween(-(days - 1), 0)
+        for i, spec in enumerate(aggregates):
+            fn, name = spec["fn"], window_feature_name(_aggregate_name(spec), days)
+            if fn == "count":
+                column = F.coalesce(F.sum(f"_n{i}").over(frame), F.lit(0)).cast("long")
+            elif fn == "sum":
+                column = F.coalesce(_window_sum(i, frame, spec["column"] in floating), F.lit(0))
+            elif fn == "mean":
+                total, count = _window_sum(i, frame, spec["column"] in floating), F.sum(f"_n{i}").over(frame)
+                column = F.when(count > 0, total.cast("double") / count)
+            elif fn == "min":
+                column = F.min(f"_m{i}").over(frame)
+            elif fn == "max":
+                column = F.max(f"_m{i}").over(frame)
+            else:
+                column = F.size(F.array_distinct(F.flatten(F.collect_list(f"_d{i}").over(frame)))).cast("long")
+            features.append(column.alias(name))
+    if last_event_output is not None:
+        features.append(F.max("_last_event").over(ordered.rangeBetween(-windows[-1], 0)).alias(last_event_output))
+    stamped = F.to_timestamp(F.date_add(F.lit(_EPOCH), F.col("_day") + 1)).alias(output)
+    return grid.select(*keys, stamped, *features)
+
+
+def _window_sum(i: int, frame: WindowSpec, floating: bool) -> Column:
+    """The window sum of aggregate i's partials: exact integer sums, recombined once for floats."""
+    total = F.sum(f"_s{i}").over(frame)
+    if not floating:
+        return total
+    return total.cast("double") + F.sum(f"_r{i}").over(frame).cast("double") / _NANOS
+
+
+def window_aggregate_names(windows_days: Sequence[int], aggregates: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The columns `add_window_aggregates` adds for these windows and aggregates, in its order."""
+    return [window_feature_name(_aggregate_name(spec), days) for days in sorted(set(windows_days)) for spec in aggregates]

@@ -1,0 +1,124 @@
+"""Lineage: the one `audit.runs` row every job appends, and the facts it records.
+
+A row says which job ran, with which conf (hash), code (git sha, transform code hash), which
+Delta versions it read and wrote, its row counts, its MLflow run and model version, whether
+it succeeded, and when.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from parity.core.catalog import TableVersion
+
+_TABLE_VERSION = T.StructType([T.StructField("table", T.StringType()), T.StructField("version", T.LongType())])
+AUDIT_RUNS = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("job", T.StringType(), False),
+        T.StructField("env", T.StringType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("error", T.StringType(), True),
+        T.StructField("conf_hash", T.StringType(), False),
+        T.StructField("git_sha", T.StringType(), False),
+        T.StructField("code_hash", T.StringType(), False),
+        T.StructField("inputs", T.ArrayType(_TABLE_VERSION), False),
+        T.StructField("outputs", T.ArrayType(_TABLE_VERSION), False),
+        T.StructField("counts", T.MapType(T.StringType(), T.LongType()), False),
+        T.StructField("mlflow_run_id", T.StringType(), True),
+        T.StructField("model_version", T.StringType(), True),
+        T.StructField("started_at", T.TimestampType(), False),
+        T.StructField("ended_at", T.TimestampType(), False),
+        T.StructField("summary", T.StringType(), False),
+    ]
+)
+
+
+def git_sha(project_root: str) -> str:
+    """The checkout's commit (with `+dirty` when it has local changes), or `unknown`."""
+    if os.environ.get("PARITY_GIT_SHA"):
+        return os.environ["PARITY_GIT_SHA"]
+    if not (Path(project_root) / ".git").exists():
+        return "unknown"
+    try:
+        sha = subprocess.run(
+            ["git", "-C", project_root, "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", project_root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return sha + ("+dirty" if dirty else "")
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    job: str
+    env: str
+    conf_hash: str
+    git_sha: str
+    code_hash: str
+    started_at: dt.datetime
+    status: str = "running"
+    error: str | None = None
+    inputs: list[TableVersion] = field(default_factory=list)
+    outputs: list[TableVersion] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    model_version: str | None = None
+    ended_at: dt.datetime | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """The job's JSON summary (the last line a job prints)."""
+        return {
+            "job": self.job,
+            "run_id": self.run_id,
+            "status": self.status,
+            "env": self.env,
+            "inputs": [t.as_dict() for t in self.inputs],
+            "outputs": [t.as_dict() for t in self.outputs],
+            "counts": self.counts,
+            "mlflow_run_id": self.mlflow_run_id,
+            "model_version": self.model_version,
+            "conf_hash": self.conf_hash,
+            "git_sha": self.git_sha,
+            "code_hash": self.code_hash,
+            **self.extra,
+            **({"error": self.error} if self.error else {}),
+        }
+
+    def to_frame(self, spark: SparkSession) -> DataFrame:
+        ended = self.ended_at or dt.datetime.now(dt.UTC)
+        row = (
+            self.run_id,
+            self.job,
+            self.env,
+            self.status,
+            self.error,
+            self.conf_hash,
+            self.git_sha,
+            self.code_hash,
+            [(t.table, t.version) for t in self.inputs],
+            [(t.table, t.version) for t in self.outputs],
+            {k: int(v) for k, v in self.counts.items()},
+            self.mlflow_run_id,
+            self.model_version,
+            self.started_at,
+            ended,
+            json.dumps(self.summary(), default=str, sort_keys=True),
+        )
+        return spark.createDataFrame([row], AUDIT_RUNS)

@@ -1,0 +1,50 @@
+"""The MLflow model registry: which version to score, and the tags and aliases a version carries."""
+
+from __future__ import annotations
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from parity.core.conf import Settings
+
+
+class ModelNotFoundError(LookupError):
+    """The registry has no model version matching the request."""
+
+
+def resolve_model_version(settings: Settings) -> tuple[str, str, str]:
+    """Resolve `scoring.model_version` ('latest', a number or '@alias') of the registered model.
+
+    Returns:
+        (model URI pinned to a version, version, the run that produced it).
+
+    Raises:
+        ModelNotFoundError: no such model or version.
+    """
+    name, wanted = settings.mlflow.registered_model, settings.scoring.model_version
+    client = MlflowClient()
+    try:
+        if wanted == "latest":
+            versions = client.search_model_versions(f"name = '{name}'")
+            if not versions:
+                raise ModelNotFoundError(f"registered model '{name}' has no versions; run the train job first")
+            found = max(versions, key=lambda v: int(v.version))
+        elif wanted.startswith("@"):
+            found = client.get_model_version_by_alias(name, wanted[1:])
+        else:
+            found = client.get_model_version(name, wanted)
+    except mlflow.exceptions.MlflowException as exc:
+        raise ModelNotFoundError(f"registered model '{name}' version {wanted}: {exc.message}") from exc
+    return f"models:/{name}/{found.version}", str(found.version), str(found.run_id)
+
+
+def tag_model_version(name: str, version: str, tags: dict[str, str]) -> None:
+    """Set each tag on one version of a registered model."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    """Point a registered model's alias (e.g. `challenger`) at a version."""
+    MlflowClient().set_registered_model_alias(name, alias, version)

@@ -1,0 +1,97 @@
+"""MLflow tracking: the store set-up, one nested run per sweep trial, and Delta dataset inputs.
+
+Trials of a sweep run on executors, where there is no active MLflow run and (on a cluster)
+no access to the driver's SQLite file. So trials return their results as data, and the
+driver logs one nested run per trial under the sweep's parent run, as each trial finishes,
+with the experiment and parent run id given explicitly: one writer, no "database is locked".
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import mlflow
+from mlflow.data.spark_dataset import from_spark
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+from pyspark.sql import DataFrame
+
+from parity.core.conf import Settings, SweepDecl
+
+
+class FinishedTrial(Protocol):
+    """What a trial's nested run records (the sweep engine's `TrialResult` is one)."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def metrics(self) -> dict[str, float]: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+def configure_mlflow(settings: Settings) -> str:
+    """Point MLflow at the conf's tracking store and return the experiment id (created if new)."""
+    uri = settings.mlflow.tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(settings.mlflow.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_root = settings.mlflow.artifact_root
+    if artifact_root is None:  # the tracking server stores (and serves) the artifacts
+        return client.create_experiment(settings.mlflow.experiment)
+    location = artifact_root if "://" in artifact_root else Path(artifact_root).as_uri()
+    return client.create_experiment(settings.mlflow.experiment, artifact_location=location)
+
+
+def log_trial(parent_run_id: str, experiment_id: str, trial: FinishedTrial) -> str:
+    """One nested run for a finished trial, under the sweep's parent: parameters, metrics, duration, status."""
+    client = MlflowClient()
+    run = client.create_run(
+        experiment_id,
+        run_name=f"trial-{trial.number:03d}",
+        tags={"mlflow.parentRunId": parent_run_id, "parity.trial": str(trial.number), "parity.trial_status": trial.status},
+    )
+    run_id = run.info.run_id
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in trial.metrics.items()] + [Metric("trial_seconds", trial.seconds, now, 0)],
+        params=[Param(k, str(v)) for k, v in trial.params.items()],
+        tags=[RunTag("parity.error", trial.error[:500])] if trial.error else [],
+    )
+    status = RunStatus.FINISHED if trial.status == "ok" else RunStatus.KILLED if trial.status == "cancelled" else RunStatus.FAILED
+    client.set_terminated(run_id, status=RunStatus.to_string(status))
+    return run_id
+
+
+def log_delta_input(spark_frame: DataFrame, *, table: str, path: str, version: int, digest: str, context: str, targets: str | None = None) -> None:
+    """Record a Delta table version the active run read, as an MLflow dataset input (source: Delta path + version)."""
+    dataset = from_spark(spark_frame, path=path, version=str(version), name=f"{table}@{version}", digest=digest[:36], targets=targets)
+    mlflow.log_input(dataset, context=context)
+
+
+def log_sweep_declaration(decl: SweepDecl) -> None:
+    """The sweep's declaration and search space as artifacts of the active run, and its settings as parameters."""
+    mlflow.log_dict(decl.model_dump(mode="json"), "sweep.json")
+    mlflow.log_dict(decl.space, "search_space.json")
+    mlflow.log_params(
+        {
+            "sweep": decl.name, "learner": decl.learner, "algorithm": decl.algorithm, "max_evals": decl.max_evals,
+            "parallelism": decl.parallelism, "timeout_seconds": decl.timeout_seconds, "seed": decl.seed,
+            "objective": f"{decl.objective.direction} {decl.objective.metric}", "validation": f"time_split {decl.validation.fraction}",
+            "early_stop_evals": decl.early_stop.no_improvement_evals if decl.early_stop else None,
+        }
+    )

@@ -1,0 +1,98 @@
+"""A model's feature spec: what it needs to recreate its inputs, and the check that the code
+behind its features has not changed since it was trained.
+
+Loading a model recomputes each feature set's code hash from the code installed where it
+loads; a mismatch fails with the sets that changed, unless the loader allows it explicitly
+(scoring's conf key `scoring.allow_code_mismatch`). A model must not score features its code
+no longer makes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+
+from parity.core.conf import FeatureSetDecl
+
+
+class TransformCodeChangedError(RuntimeError):
+    """The transform code behind a model's features differs from the code it was trained with."""
+
+
+@dataclass
+class FeatureSpec:
+    """What a model needs to recreate its inputs.
+
+    `feature_sets` holds, per set, its declaration as trained on (transforms, columns, TTL and
+    request-time features), its table and version, and its code hash; `request_time` lists
+    the request-time features; `numeric` and `categorical` are the model's input columns.
+    A caller gives `entity` and `timestamp` (the time to score as of). `learner` names the
+    learner and `flavor` how the fitted model is stored: `sklearn` (skops) or `spark` (a Spark
+    ML PipelineModel, which needs a Spark session to predict; one is started if none is active).
+    """
+
+    entity: str
+    timestamp: str
+    feature_sets: list[dict[str, Any]]
+    request_time: list[dict[str, Any]]
+    numeric: list[str]
+    categorical: list[str]
+    code_hash: str
+    training_set: dict[str, Any] = field(default_factory=dict)
+    learner: str = ""
+    flavor: Literal["sklearn", "spark"] = "sklearn"
+
+    @property
+    def inputs(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        return cls(**json.loads(text))
+
+
+def changed_transforms(spec: FeatureSpec) -> list[str]:
+    """The feature sets whose code hash, recomputed from the code installed here, differs from the spec's."""
+    changed = []
+    for lookup in spec.feature_sets:
+        recorded = str(lookup.get("code_hash", ""))
+        decl = FeatureSetDecl.model_validate(lookup["feature_set"])
+        now = decl.code_hash()
+        if recorded != now:
+            changed.append(f"{decl.name} (trained with {recorded or 'no hash'}, installed code gives {now})")
+    return changed
+
+
+def check_transform_code(spec: FeatureSpec, *, allow_mismatch: bool = False) -> None:
+    """Fail if the transform code behind the model's features changed since it was trained.
+
+    Raises:
+        TransformCodeChangedError: naming each changed feature set, unless `allow_mismatch`.
+    """
+    changed = changed_transforms(spec)
+    if changed and not allow_mismatch:
+        raise TransformCodeChangedError(
+            f"the transform code behind this model's features has changed: {'; '.join(changed)}. "
+            "Retrain the model on the current code, or allow the mismatch explicitly (scoring.allow_code_mismatch: true)"
+        )
+
+
+class MissingFeaturesError(ValueError):
+    """A caller gave keys and a time but not the features the model's spec recreates."""
+
+
+def caller_signature(spec: FeatureSpec) -> ModelSignature:
+    """What a caller provides: the entity key and a time (required), and the model's features
+    (optional: batch scoring passes them assembled from the spec's feature tables)."""
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(DataType.long, spec.entity), ColSpec(DataType.datetime, spec.timestamp)]
+    inputs += [ColSpec(DataType.double, name, required=False) for name in spec.numeric]
+    inputs += [ColSpec(DataType.string, name, required=False) for name in spec.categorical]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec(DataType.double, "prediction")]))
+

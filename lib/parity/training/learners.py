@@ -1,0 +1,211 @@
+"""The learners a sweep can declare, and how each one fits and is measured.
+
+A learner's `mode` decides how its sweep runs:
+- `single_node` (scikit-learn): one trial per Spark task, `parallelism` trials at a time; the
+  training split travels once, as a broadcast pandas frame.
+- `distributed` (Spark ML): one trial after another on the driver, each fitting on the whole
+  training split as distributed Spark jobs.
+
+Either way, preprocessing (imputation, encoding, scaling) is part of the unfitted pipeline
+and is fitted on the training split only. Every trial reports the same metrics: `val_auc`,
+`val_log_loss`, `train_auc` and `fit_seconds`; a sweep's objective names one of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from parity.core.conf.learner_names import LEARNER_NAMES, Mode, learner_info
+
+if TYPE_CHECKING:
+    from pyspark.ml import PipelineModel
+    from pyspark.sql import DataFrame
+
+    from parity.training.splits import TrainingData
+
+METRICS = ("val_auc", "val_log_loss", "train_auc", "fit_seconds")
+LABEL = "label"
+_EPSILON = 1e-15
+
+
+@dataclass(frozen=True)
+class Learner:
+    """A learner: its execution mode, the hyperparameters a space may set, and its factory."""
+
+    name: str
+    mode: Mode
+    hyperparameters: frozenset[str]
+    make: Callable[[dict[str, Any], int], Any]  # (params, seed) -> an unfitted estimator
+    description: str
+
+
+def _hist_gradient_boosting(params: dict[str, Any], seed: int) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        learning_rate=float(params.get("learning_rate", 0.1)),
+        max_leaf_nodes=int(params.get("max_leaf_nodes", 31)),
+        min_samples_leaf=int(params.get("min_samples_leaf", 20)),
+        l2_regularization=float(params.get("l2_regularization", 0.0)),
+        max_iter=int(params.get("max_iter", 100)),
+        max_depth=int(params["max_depth"]) if params.get("max_depth") else None,
+        random_state=seed,
+    )
+
+
+def _logistic_regression(params: dict[str, Any], seed: int) -> LogisticRegression:
+    penalty = str(params.get("penalty", "l2"))
+    return LogisticRegression(
+        C=float(params.get("C", 1.0)),
+        l1_ratio=1.0 if penalty == "l1" else 0.0,
+        solver="saga" if penalty == "l1" else "lbfgs",
+        max_iter=int(params.get("max_iter", 200)),
+        random_state=seed,
+    )
+
+
+def _spark_gbt(params: dict[str, Any], seed: int) -> Any:
+    from pyspark.ml.classification import GBTClassifier
+
+    return GBTClassifier(
+        labelCol=LABEL,
+        maxDepth=int(params.get("max_depth", 5)),
+        maxIter=int(params.get("max_iter", 20)),
+        stepSize=float(params.get("step_size", 0.1)),
+        subsamplingRate=float(params.get("subsampling_rate", 1.0)),
+        minInstancesPerNode=int(params.get("min_instances_per_node", 1)),
+        seed=seed,
+    )
+
+
+def _spark_logistic_regression(params: dict[str, Any], seed: int) -> Any:
+    from pyspark.ml.classification import LogisticRegression as SparkLogisticRegression
+
+    return SparkLogisticRegression(
+        labelCol=LABEL,
+        regParam=float(params.get("reg_param", 0.0)),
+        elasticNetParam=float(params.get("elastic_net_param", 0.0)),
+        maxIter=int(params.get("max_iter", 100)),
+    )
+
+
+_FACTORIES: dict[str, Callable[[dict[str, Any], int], Any]] = {
+    "sklearn.hist_gradient_boosting": _hist_gradient_boosting,
+    "sklearn.logistic_regression": _logistic_regression,
+    "spark.gbt": _spark_gbt,
+    "spark.logistic_regression": _spark_logistic_regression,
+}
+# One learner per name conf knows (`parity.core.conf.learner_names`): a name without a factory
+# fails here, on import.
+LEARNERS: dict[str, Learner] = {
+    name: Learner(info.name, info.mode, info.hyperparameters, _FACTORIES[name], info.description)
+    for name, info in LEARNER_NAMES.items()
+}
+
+
+def get_learner(name: str) -> Learner:
+    """The learner registered under `name`.
+
+    Raises:
+        ValueError: naming the known learners.
+    """
+    return LEARNERS[learner_info(name).name]
+
+
+# --- single-node (scikit-learn) ---------------------------------------------------------------
+
+
+def build_pipeline(learner: Learner, params: dict[str, Any], numeric: list[str], categorical: list[str], *, seed: int) -> Pipeline:
+    """Unfitted preprocessing (median impute + scale numeric; impute + one-hot categorical), then the estimator."""
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", StandardScaler())]), numeric),
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                ),
+                categorical,
+            ),
+        ]
+    )
+    return Pipeline([("preprocess", preprocess), ("estimator", learner.make(params, seed))])
+
+
+def fit_and_evaluate(learner: Learner, params: dict[str, Any], data: TrainingData, *, seed: int) -> tuple[Pipeline, dict[str, float]]:
+    """Fit on the training split and measure on the validation split (single-node learners)."""
+    started = time.perf_counter()
+    pipeline = build_pipeline(learner, params, data.numeric, data.categorical, seed=seed)
+    pipeline.fit(data.x_train, data.y_train)
+    valid_p = pipeline.predict_proba(data.x_valid)[:, 1]
+    train_p = pipeline.predict_proba(data.x_train)[:, 1]
+    return pipeline, {
+        "val_auc": float(roc_auc_score(data.y_valid, valid_p)),
+        "val_log_loss": float(log_loss(data.y_valid, valid_p, labels=[0, 1])),
+        "train_auc": float(roc_auc_score(data.y_train, train_p)),
+        "fit_seconds": time.perf_counter() - started,
+    }
+
+
+# --- distributed (Spark ML) -------------------------------------------------------------------
+
+
+def fit_spark(
+    learner: Learner, params: dict[str, Any], train: DataFrame, valid: DataFrame, numeric: list[str], categorical: list[str], *, seed: int
+) -> tuple[PipelineModel, dict[str, float]]:
+    """Fit a Spark ML pipeline on `train` and measure it on `valid` (both hold the inputs and `label`).
+
+    Preprocessing mirrors the single-node one: median imputation and scaling for numeric
+    inputs, a 'missing' level and one-hot encoding (unknown levels kept apart) for categorical.
+    """
+    from pyspark.ml import Pipeline as SparkPipeline
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.ml.feature import Imputer, StringIndexer, VectorAssembler
+    from pyspark.ml.feature import OneHotEncoder as SparkOneHotEncoder
+    from pyspark.ml.feature import StandardScaler as SparkScaler
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    imputed = [f"_imputed_{c}" for c in numeric]
+    indexed = [f"_index_{c}" for c in categorical]
+    encoded = [f"_onehot_{c}" for c in categorical]
+    stages: list[Any] = []
+    if numeric:
+        stages.append(Imputer(strategy="median", inputCols=numeric, outputCols=imputed))
+    if categorical:
+        stages.append(StringIndexer(inputCols=categorical, outputCols=indexed, handleInvalid="keep"))
+        stages.append(SparkOneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep"))
+    stages.append(VectorAssembler(inputCols=[*imputed, *encoded], outputCol="_assembled", handleInvalid="keep"))
+    stages.append(SparkScaler(inputCol="_assembled", outputCol="features", withMean=False, withStd=True))
+    stages.append(learner.make(params, seed))
+
+    def prepared(frame: DataFrame) -> DataFrame:
+        cast = [F.col(c).cast("double").alias(c) for c in numeric]
+        levels = [F.coalesce(F.col(c).cast("string"), F.lit("missing")).alias(c) for c in categorical]
+        return frame.select(*cast, *levels, F.col(LABEL).cast("double").alias(LABEL))
+
+    model = SparkPipeline(stages=stages).fit(prepared(train))
+    evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="rawPrediction", metricName="areaUnderROC")
+    scored_valid = model.transform(prepared(valid))
+    p = F.least(F.greatest(vector_to_array(F.col("probability"))[1], F.lit(_EPSILON)), F.lit(1 - _EPSILON))
+    loss = scored_valid.select(F.avg(-(F.col(LABEL) * F.log(p) + (1 - F.col(LABEL)) * F.log(1 - p)))).first()
+    return model, {
+        "val_auc": float(evaluator.evaluate(scored_valid)),
+        "val_log_loss": float(loss[0]) if loss and loss[0] is not None else float(np.nan),
+        "train_auc": float(evaluator.evaluate(model.transform(prepared(train)))),
+        "fit_seconds": time.perf_counter() - started,
+    }
