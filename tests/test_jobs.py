@@ -27,6 +27,7 @@ def _job(name: str) -> ModuleType:
     return module
 
 
+@pytest.mark.integration
 def test_unknown_conf_key_fails_before_spark_starts(tmp_path: Path) -> None:
     run = submit("build_features", storage_overrides(tmp_path) + ["feature_sets.customer_activity.lookbak_days=3"])
     assert run.returncode == 2
@@ -35,6 +36,7 @@ def test_unknown_conf_key_fails_before_spark_starts(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.integration
 def test_bad_job_arguments_fail_before_spark_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = submit("build_features", storage_overrides(tmp_path), extra_job_args=["--backfill", "--from", "2026-02-01"])
     assert run.returncode == 2
@@ -53,6 +55,7 @@ def test_bad_job_arguments_fail_before_spark_starts(tmp_path: Path, capsys: pyte
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.integration
 def test_unknown_job_name_lists_the_jobs(tmp_path: Path) -> None:
     run = submit("build_featurez", storage_overrides(tmp_path))
     assert run.returncode == 2
@@ -108,6 +111,7 @@ def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
     assert [(r.job, r.status, r.outputs) for r in audit] == [("two_writes", "failed", [])]
 
 
+@pytest.mark.integration
 def test_a_failing_submitted_job_prints_exactly_one_error_line(tmp_path: Path) -> None:
     run = submit("build_training_set", storage_overrides(tmp_path))
     assert run.returncode == 1
@@ -116,6 +120,7 @@ def test_a_failing_submitted_job_prints_exactly_one_error_line(tmp_path: Path) -
     assert not (tmp_path / "data" / "training").exists()
 
 
+@pytest.mark.integration
 def test_extra_arguments_cannot_replace_the_jars_or_the_master(tmp_path: Path) -> None:
     run = submit("build_features", [*storage_overrides(tmp_path), "data.customers=10"], extra=["--jars", "x.jar"])
     assert run.returncode == 2

