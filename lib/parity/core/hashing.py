@@ -3,8 +3,8 @@
 - `declaration_digest`: a declaration (as JSON) plus the source code of the functions it
   names, e.g. a feature set and its transforms. A model's feature spec records it per set,
   and a feature table's build state records one over what decides its rows.
-- `module_digest`: the source code of whole modules (the library code behind every feature),
-  recorded with every run in `audit.runs`.
+- `module_digest`, `package_digest`: the source code of whole modules, or of every module of a
+  package (the library code behind every feature, recorded with every run in `audit.runs`).
 - `json_digest`: a stable digest of plain data (the effective conf).
 
 Every digest is the first 16 hex digits of a SHA-256.
@@ -13,8 +13,10 @@ Every digest is the first 16 hex digits of a SHA-256.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import json
+import pkgutil
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -41,3 +43,10 @@ def module_digest(modules: Iterable[ModuleType]) -> str:
     for module in modules:
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:DIGITS]
+
+
+def package_digest(package: str) -> str:
+    """A digest of the source code of a package and every module in it, in name order."""
+    root = importlib.import_module(package)
+    names = sorted(m.name for m in pkgutil.walk_packages(root.__path__, f"{package}."))
+    return module_digest([root, *(importlib.import_module(name) for name in names)])

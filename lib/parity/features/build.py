@@ -7,10 +7,8 @@ Rerunning a build over the same input matches every row and changes none.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from dataclasses import dataclass, field
-from types import ModuleType
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -18,8 +16,8 @@ from pyspark.sql import functions as F
 from parity.core.catalog import CHANGE_DATA_FEED, Catalog
 from parity.core.columns import QUARANTINE_RULE
 from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
-from parity.core.hashing import module_digest
-from parity.features import asof, compute, incremental, pii, quality, sources, transforms
+from parity.core.hashing import package_digest
+from parity.features import quality
 from parity.features.compute import check_declaration, compute_feature_set, declared_sets, newest_event_time
 from parity.features.incremental import (
     BUILD_STATE_KEY,
@@ -42,14 +40,12 @@ from parity.features.sources import (
     validate_source,
 )
 
-# The modules whose code decides what a feature table holds.
-FEATURE_CODE = (transforms, pii, quality, sources, compute, incremental, asof, sys.modules[__name__])
 
-
-def transform_code_hash(modules: tuple[ModuleType, ...] | None = None) -> str:
-    """A digest of the library code behind every feature: transforms, PII redaction, validation,
-    computation, incremental builds and as-of joins. Recorded with every run in `audit.runs`."""
-    return module_digest(modules or FEATURE_CODE)
+def transform_code_hash() -> str:
+    """A digest of the library code behind every feature: every module of `parity.features`
+    (transforms, PII redaction, validation, computation, builds, as-of joins, training sets).
+    Recorded with every run in `audit.runs`."""
+    return package_digest("parity.features")
 
 
 @dataclass
