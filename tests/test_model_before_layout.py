@@ -11,7 +11,6 @@ prediction must equal the recorded one.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -73,9 +72,3 @@ def test_a_model_registered_before_the_move_scores_as_it_did(spark: SparkSession
     assert (got[SCORE_TS] == recorded[SCORE_TS]).all()
     pd.testing.assert_series_equal(got["prediction"], recorded["prediction"], check_exact=False, rtol=1e-12, atol=1e-15)
 
-
-def test_the_fixture_is_what_its_readme_says() -> None:
-    for flavor in ("sklearn", "spark"):
-        assert (FIXTURE / flavor / "MLmodel").is_file()
-        assert len(pd.read_csv(FIXTURE / f"{flavor}_predictions.csv")) == 300
-    assert Path(FIXTURE / "make_fixture.py").is_file()
