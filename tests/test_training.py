@@ -21,6 +21,7 @@ from parity.model import (
     load_feature_spec,
     log_packaged_model,
 )
+from parity.training.inputs import INPUT_CONTRACT
 from parity.training.learners import build_pipeline, fit_and_evaluate, get_learner
 from parity.training.splits import time_split
 from tests.support import caller_rows
@@ -83,9 +84,10 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
     assert metrics["val_auc"] > 0.9
     spec = FeatureSpec(
         entity="customer_id", timestamp="score_ts", feature_sets=[], request_time=[], numeric=["activity"],
-        categorical=["segment"], code_hash="abc123",
+        categorical=["segment"], code_hash="abc123", input_contract=INPUT_CONTRACT,
     )
-    rows = caller_rows(data.x_valid)
+    unseen = pd.DataFrame({"activity": [np.nan, 2.0], "segment": ["zz", None]})  # a level training never saw
+    rows = caller_rows(pd.concat([data.x_valid, unseen], ignore_index=True))
     experiment = configure_mlflow(tmp_settings)
     with mlflow.start_run(experiment_id=experiment):
         info = log_packaged_model(pipeline, spec, rows.head(3), registered_model="unit_model")
@@ -93,7 +95,7 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
 
     loaded = mlflow.pyfunc.load_model(uri)
     expected = build_pipeline(HGB, PARAMS, ["activity"], ["segment"], seed=1).fit(data.x_train, data.y_train)
-    np.testing.assert_allclose(loaded.predict(rows).to_numpy(), expected.predict_proba(data.x_valid)[:, 1])
+    np.testing.assert_allclose(loaded.predict(rows).to_numpy(), expected.predict_proba(rows)[:, 1])
     with pytest.raises(MissingFeaturesError, match="missing activity, segment"):
         loaded.predict(rows[["customer_id", "score_ts"]])
     assert load_feature_spec(uri) == spec

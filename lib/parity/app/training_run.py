@@ -21,7 +21,7 @@ from parity.governance import registry, tracking
 from parity.model.packaged import log_packaged_model
 from parity.model.spec import FeatureSpec
 from parity.training.declared_sweep import LabelledColumns, TrainedSweep, run_declared_sweep
-from parity.training.inputs import model_inputs
+from parity.training.inputs import INPUT_CONTRACT, model_inputs
 from parity.training.learners import get_learner
 from parity.training.sweep import TrialResult
 
@@ -51,6 +51,7 @@ def train(ctx: JobContext) -> None:
         training_set={"table": tables.training_set, "version": version, "path": ctx.catalog.path(tables.training_set)},
         learner=learner.name,
         flavor="spark" if learner.mode == "distributed" else "sklearn",
+        input_contract=INPUT_CONTRACT,  # the fitted pipelines of training.learners prepare their own inputs
     )
     columns = LabelledColumns(LABEL_TS, LABEL, LABEL_AVAILABLE_AT, numeric, categorical)
 

@@ -1,10 +1,14 @@
 """The packaged model: an MLflow pyfunc that carries its feature spec and fitted pipeline.
 
-A single-node learner's fitted sklearn Pipeline (preprocessing + estimator) is saved with
-MLflow's skops format, with the types skops does not trust by default named explicitly
-below: nothing is pickled. A distributed learner's fitted Spark ML PipelineModel is saved in
-Spark's own format (`flavor: spark`). The pyfunc wrapper itself is logged as code
-(`parity/model/_entry.py`), not pickled either.
+A single-node learner's fitted sklearn Pipeline (input preparation + preprocessing +
+estimator) is saved with MLflow's skops format, with the types skops does not trust by
+default named explicitly below: nothing is pickled. A distributed learner's fitted Spark ML
+PipelineModel is saved in Spark's own format (`flavor: spark`). The pyfunc wrapper itself is
+logged as code (`parity/model/_entry.py`), not pickled either.
+
+Either flavor prepares its own inputs (`parity.training.inputs`); a model packaged before
+that (`LEGACY_INPUT_CONTRACT` in its spec) is given the same preparation when it loads
+(`with_input_preparation`), so it scores as it always did.
 
 Loading checks the transform code (see `parity.model.spec`), unless the loader passes
 `model_config={"allow_code_mismatch": True}`.
@@ -12,8 +16,9 @@ Loading checks the transform code (see `parity.model.spec`), unless the loader p
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.resources
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +28,70 @@ import skops.io
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from sklearn.pipeline import Pipeline
 
-from parity.model.spec import FeatureSpec, MissingFeaturesError, caller_signature, check_transform_code
-from parity.training.inputs import to_model_input
+from parity.model.spec import FeatureSpec, MissingFeaturesError, caller_signature, check_transform_code, signature_types
+from parity.training.inputs import INPUT_CONTRACT, LEGACY_INPUT_CONTRACT, PrepareModelInputs, spark_input_stage
 
 # Types a fitted parity pipeline holds that skops does not trust out of the box. Saving fails
 # if a pipeline holds any other untrusted type, so this list is reviewed when learners change.
 SKOPS_TRUSTED_TYPES = [
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    # On purpose: parity's own input preparation, the first step of every fitted pipeline. It
+    # is stateless and holds only the input column names (lists of str, which skops trusts).
+    "parity.training.inputs.PrepareModelInputs",
 ]
 ENTRY_POINT = Path(__file__).with_name("_entry.py")
 ALLOW_CODE_MISMATCH = "allow_code_mismatch"
 SPEC_ARTIFACT = "feature_spec"
 ESTIMATOR_ARTIFACT = "estimator"
+_ROW = "_row"
 
 
 class UntrustedModelTypesError(TypeError):
     """The fitted pipeline holds types that are not in SKOPS_TRUSTED_TYPES."""
 
 
+def input_contract_of(model: Any, flavor: str) -> int:
+    """The input contract a fitted model was built with: `INPUT_CONTRACT` if its first step
+    prepares its inputs, `LEGACY_INPUT_CONTRACT` if it expects them prepared."""
+    if flavor == "sklearn":
+        first = model.steps[0][1] if isinstance(model, Pipeline) and model.steps else None
+        return INPUT_CONTRACT if isinstance(first, PrepareModelInputs) else LEGACY_INPUT_CONTRACT
+    from pyspark.ml.feature import SQLTransformer
+
+    return INPUT_CONTRACT if model.stages and isinstance(model.stages[0], SQLTransformer) else LEGACY_INPUT_CONTRACT
+
+
+def with_input_preparation(model: Any, spec: FeatureSpec) -> Any:
+    """The fitted model as one that prepares its own inputs.
+
+    A model of the current contract already does; a legacy one is put behind the same
+    preparation (for Spark ML, in place: it reads its inputs under the feature names), so
+    there is one implementation of it.
+
+    Raises:
+        ValueError: the spec names a contract this code does not know (a newer parity made it).
+    """
+    if spec.input_contract == INPUT_CONTRACT:
+        return model
+    if spec.input_contract != LEGACY_INPUT_CONTRACT:
+        raise ValueError(
+            f"the model was built with input contract {spec.input_contract}; this parity knows "
+            f"{LEGACY_INPUT_CONTRACT} and {INPUT_CONTRACT}: load it with the parity version that trained it, or newer"
+        )
+    if spec.flavor == "sklearn":
+        return Pipeline([("prepare", PrepareModelInputs(spec.numeric, spec.categorical)), ("model", model)])
+    from pyspark.ml import PipelineModel
+
+    return PipelineModel(stages=[spark_input_stage(spec.numeric, spec.categorical, in_place=True), model])
+
+
 def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> pd.Series:
-    """P(label = 1) for assembled feature rows, with a fitted sklearn Pipeline or Spark ML PipelineModel.
+    """P(label = 1) for assembled feature rows, with a fitted sklearn Pipeline or Spark ML
+    PipelineModel that prepares its own inputs (see `with_input_preparation`).
+
+    The rows reach the model as they are; a Spark ML model gets them as a Spark DataFrame of
+    the types the model's signature declares.
 
     Raises:
         MissingFeaturesError: a feature of the spec is absent (keys and a time alone are not enough here).
@@ -54,19 +102,19 @@ def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> p
             f"the model needs its features assembled as of {spec.timestamp}: missing {', '.join(missing)}; "
             "parity.scoring assembles them from the feature tables its spec names"
         )
-    frame = to_model_input(model_input, spec.numeric, spec.categorical)
     if spec.flavor == "sklearn":
-        return pd.Series(model.predict_proba(frame)[:, 1], index=model_input.index, name="prediction")
+        return pd.Series(model.predict_proba(model_input)[:, 1], index=model_input.index, name="prediction")
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StructField, StructType
 
     spark = SparkSession.builder.getOrCreate()
-    rows = frame.assign(_row=range(len(frame)))
-    for column in spec.categorical:
-        rows[column] = rows[column].fillna("missing")
-    scored = model.transform(spark.createDataFrame(rows)).select("_row", vector_to_array(F.col("probability"))[1].alias("p")).toPandas()
-    by_row = scored.set_index("_row")["p"].sort_index()
+    types = signature_types(spec)
+    schema = StructType([*(StructField(c, types[c]) for c in spec.inputs), StructField(_ROW, LongType(), nullable=False)])
+    rows = spark.createDataFrame(model_input[spec.inputs].assign(**{_ROW: range(len(model_input))}), schema=schema)
+    scored = model.transform(rows).select(_ROW, vector_to_array(F.col("probability"))[1].alias("p")).toPandas()
+    by_row = scored.set_index(_ROW)["p"].sort_index()
     return pd.Series(by_row.to_numpy(), index=model_input.index, name="prediction")
 
 
@@ -79,9 +127,10 @@ class ParityModel(PythonModel):
         if self.spec.flavor == "spark":
             from pyspark.ml import PipelineModel
 
-            self.model = PipelineModel.load(context.artifacts[ESTIMATOR_ARTIFACT])
+            fitted = PipelineModel.load(context.artifacts[ESTIMATOR_ARTIFACT])
         else:
-            self.model = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
+            fitted = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
+        self.model = with_input_preparation(fitted, self.spec)
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.Series:
         return predict_frame(self.model, self.spec, model_input)
@@ -102,12 +151,13 @@ def check_trusted(pipeline: Pipeline) -> None:
 def log_packaged_model(
     model: Any, spec: FeatureSpec, example: pd.DataFrame, *, registered_model: str | None
 ) -> mlflow.models.model.ModelInfo:
-    """Log the pyfunc (spec + the fitted model, saved without pickle) in the active run; register it if named."""
-    example = pd.concat(
-        [example[[spec.entity]].astype("int64"), pd.to_datetime(example[spec.timestamp]).dt.tz_localize(None).rename(spec.timestamp),
-         to_model_input(example, spec.numeric, spec.categorical)],
-        axis=1,
-    )
+    """Log the pyfunc (spec + the fitted model, saved without pickle) in the active run; register it if named.
+
+    The logged spec records the input contract the model was built with, read off the model
+    itself (`input_contract_of`); `example` holds caller rows, logged as the signature types them.
+    """
+    spec = dataclasses.replace(spec, input_contract=input_contract_of(model, spec.flavor))
+    example = _as_signature_types(example, spec)
     with tempfile.TemporaryDirectory() as tmp:
         estimator_dir = Path(tmp) / ESTIMATOR_ARTIFACT
         if spec.flavor == "sklearn":
@@ -115,24 +165,39 @@ def log_packaged_model(
             mlflow.sklearn.save_model(model, str(estimator_dir), serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES)
         else:
             model.write().save(str(estimator_dir))
+        # Read as a resource, not by path: spark-submit imports parity from a zip (--py-files),
+        # where ENTRY_POINT is no file MLflow can open.
+        entry_point = Path(tmp) / ENTRY_POINT.name
+        entry_point.write_bytes(importlib.resources.files(__package__).joinpath(ENTRY_POINT.name).read_bytes())
         spec_file = Path(tmp) / "feature_spec.json"
         spec_file.write_text(spec.to_json())
         signature = caller_signature(spec)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(ENTRY_POINT),
+            python_model=str(entry_point),
             artifacts={ESTIMATOR_ARTIFACT: str(estimator_dir), SPEC_ARTIFACT: str(spec_file)},
             signature=signature,
             input_example=example,
             registered_model_name=registered_model,
-            metadata={SPEC_ARTIFACT: asdict(spec)},
+            metadata={SPEC_ARTIFACT: dataclasses.asdict(spec)},
             model_config={ALLOW_CODE_MISMATCH: False},  # a loader may override it, explicitly
         )
 
 
 def load_feature_spec(model_uri: str) -> FeatureSpec:
-    """Read a logged model's feature spec without loading the estimator."""
-    metadata = mlflow.models.get_model_info(model_uri).metadata or {}
+    """Read a logged model's feature spec without loading the estimator.
+
+    Only the model's MLmodel file is read, so this works for a model folder copied away from
+    its tracking store as well as for a `models:/` or `runs:/` URI.
+    """
+    metadata = mlflow.models.Model.load(model_uri).metadata or {}
     if SPEC_ARTIFACT not in metadata:
         raise ValueError(f"model {model_uri} carries no feature spec; it was not logged by parity")
     return FeatureSpec(**metadata[SPEC_ARTIFACT])
+
+
+def _as_signature_types(example: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Caller rows with the pandas types of the model's signature, which MLflow checks an input example against."""
+    timestamps = pd.to_datetime(example[spec.timestamp]).dt.tz_localize(None)
+    frame = example.assign(**{spec.timestamp: timestamps})
+    return pd.DataFrame({c.name: frame[c.name].astype(c.type.to_pandas()) for c in caller_signature(spec).inputs.inputs})

@@ -17,6 +17,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
 from parity.core.conf import FeatureSetDecl
+from parity.training.inputs import LEGACY_INPUT_CONTRACT
 
 
 class TransformCodeChangedError(RuntimeError):
@@ -33,6 +34,9 @@ class FeatureSpec:
     A caller gives `entity` and `timestamp` (the time to score as of). `learner` names the
     learner and `flavor` how the fitted model is stored: `sklearn` (skops) or `spark` (a Spark
     ML PipelineModel, which needs a Spark session to predict; one is started if none is active).
+    `input_contract` says where the model's inputs are prepared (`parity.training.inputs`):
+    `INPUT_CONTRACT`, inside the fitted model; `LEGACY_INPUT_CONTRACT` (the default, so specs
+    logged before the field existed still load), by the caller, which loading now adapts.
     """
 
     entity: str
@@ -45,6 +49,7 @@ class FeatureSpec:
     training_set: dict[str, Any] = field(default_factory=dict)
     learner: str = ""
     flavor: Literal["sklearn", "spark"] = "sklearn"
+    input_contract: int = LEGACY_INPUT_CONTRACT
 
     @property
     def inputs(self) -> list[str]:
@@ -95,4 +100,11 @@ def caller_signature(spec: FeatureSpec) -> ModelSignature:
     inputs += [ColSpec(DataType.double, name, required=False) for name in spec.numeric]
     inputs += [ColSpec(DataType.string, name, required=False) for name in spec.categorical]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec(DataType.double, "prediction")]))
+
+
+def signature_types(spec: FeatureSpec) -> dict[str, Any]:
+    """Each caller column's Spark type as the model's signature declares it (numeric double,
+    categorical string): how values travel to the model, which MLflow enforces; the model
+    prepares them itself."""
+    return {f.name: f.dataType for f in caller_signature(spec).inputs.as_spark_schema().fields}
 

@@ -1,7 +1,8 @@
 """Batch scoring: keys and a time in, features recreated from the model's spec, predictions out.
 
 The features are assembled by the same `assemble_features` that built the training set, from
-the feature tables the spec names; a single-node model runs through MLflow's Arrow-backed
+the feature tables the spec names, and reach the model as they are: the model prepares its
+own inputs (`parity.training.inputs`). A single-node model runs through MLflow's Arrow-backed
 pandas UDF on the executors, a Spark ML model as a distributed transform.
 """
 
@@ -17,7 +18,7 @@ from pyspark.sql import functions as F
 from parity.core.columns import MODEL_NAME, MODEL_RUN_ID, MODEL_VERSION, PREDICTION, SCORE_TS
 from parity.features.asof import FeatureLookup, Strategy, assemble_features
 from parity.model.packaged import ALLOW_CODE_MISMATCH
-from parity.model.spec import FeatureSpec
+from parity.model.spec import FeatureSpec, signature_types
 
 
 def scoring_spine(keys: DataFrame, *, entity: str, score_time: dt.datetime) -> DataFrame:
@@ -47,10 +48,15 @@ def replace_predicate(score_time: dt.datetime) -> str:
 
 
 def model_input_columns(spec: FeatureSpec) -> list[Column]:
-    """The model's inputs as the signature expects them: numeric as double, categorical as string."""
-    return [F.col(c).cast("double").alias(c) for c in spec.numeric] + [
-        F.col(c).cast("string").alias(c) for c in spec.categorical
-    ]
+    """The model's inputs as its signature types them (numeric double, categorical string)."""
+    return _as_signature_types(spec, {c: F.col(c) for c in spec.inputs})
+
+
+def _as_signature_types(spec: FeatureSpec, columns: dict[str, Column]) -> list[Column]:
+    """Each caller column (signature name -> value) cast to its type in the model's signature,
+    which MLflow's UDF enforces: how values travel, not how the model prepares them."""
+    types = signature_types(spec)
+    return [value.cast(types[name]).alias(name) for name, value in columns.items()]
 
 
 def score(
@@ -69,7 +75,8 @@ def score(
     """Predictions for every spine row, with the model's identity on every row.
 
     A single-node model runs in MLflow's pandas UDF on the executors; a Spark ML model
-    (`flavor: spark`) is loaded on the driver and transforms the assembled rows where they are.
+    (`flavor: spark`) is loaded on the driver (a legacy one behind the input preparation, see
+    `parity.model.packaged.with_input_preparation`) and transforms the assembled rows where they are.
 
     Returns: entity, score_ts, prediction, model_name, model_version, model_run_id.
     """
@@ -77,15 +84,12 @@ def score(
     model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
     if spec.flavor == "spark":
         pipeline = mlflow.pyfunc.load_model(model_uri, model_config=model_config).unwrap_python_model().model
-        inputs = assembled.select(
-            spec.entity, SCORE_TS, *model_input_columns(spec)
-        ).fillna("missing", subset=spec.categorical)
         prediction = vector_to_array(F.col("probability"))[1]
-        assembled = pipeline.transform(inputs).withColumn(PREDICTION, prediction)
+        assembled = pipeline.transform(assembled.select(spec.entity, SCORE_TS, *spec.inputs)).withColumn(PREDICTION, prediction)
     else:
         predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local", model_config=model_config)
-        caller = [F.col(spec.entity).cast("long").alias(spec.entity), F.col(SCORE_TS).alias(spec.timestamp)]
-        assembled = assembled.withColumn(PREDICTION, predict(F.struct(*caller, *model_input_columns(spec))))
+        caller = {spec.entity: F.col(spec.entity), spec.timestamp: F.col(SCORE_TS), **{c: F.col(c) for c in spec.inputs}}
+        assembled = assembled.withColumn(PREDICTION, predict(F.struct(*_as_signature_types(spec, caller))))
     return assembled.select(
         spec.entity,
         SCORE_TS,

@@ -6,9 +6,11 @@ A learner's `mode` decides how its sweep runs:
 - `distributed` (Spark ML): one trial after another on the driver, each fitting on the whole
   training split as distributed Spark jobs.
 
-Either way, preprocessing (imputation, encoding, scaling) is part of the unfitted pipeline
-and is fitted on the training split only. Every trial reports the same metrics: `val_auc`,
-`val_log_loss`, `train_auc` and `fit_seconds`; a sweep's objective names one of them.
+Either way, the fitted pipeline starts with the input preparation (`parity.training.inputs`),
+so it takes the input columns as the training set holds them; preprocessing (imputation,
+encoding, scaling) follows, part of the unfitted pipeline and fitted on the training split
+only. Every trial reports the same metrics: `val_auc`, `val_log_loss`, `train_auc` and
+`fit_seconds`; a sweep's objective names one of them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from parity.core.conf.learner_names import LEARNER_NAMES, Mode, learner_info
+from parity.training.inputs import MISSING_LEVEL, PrepareModelInputs, spark_input_column, spark_input_stage
 
 if TYPE_CHECKING:
     from pyspark.ml import PipelineModel
@@ -126,7 +129,8 @@ def get_learner(name: str) -> Learner:
 
 
 def build_pipeline(learner: Learner, params: dict[str, Any], numeric: list[str], categorical: list[str], *, seed: int) -> Pipeline:
-    """Unfitted preprocessing (median impute + scale numeric; impute + one-hot categorical), then the estimator."""
+    """Unfitted: input preparation, preprocessing (median impute + scale numeric; impute + one-hot
+    categorical), then the estimator."""
     preprocess = ColumnTransformer(
         [
             ("numeric", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", StandardScaler())]), numeric),
@@ -134,7 +138,7 @@ def build_pipeline(learner: Learner, params: dict[str, Any], numeric: list[str],
                 "categorical",
                 Pipeline(
                     [
-                        ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL)),
                         ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
                     ]
                 ),
@@ -142,7 +146,8 @@ def build_pipeline(learner: Learner, params: dict[str, Any], numeric: list[str],
             ),
         ]
     )
-    return Pipeline([("preprocess", preprocess), ("estimator", learner.make(params, seed))])
+    prepare = PrepareModelInputs(numeric, categorical)
+    return Pipeline([("prepare", prepare), ("preprocess", preprocess), ("estimator", learner.make(params, seed))])
 
 
 def fit_and_evaluate(learner: Learner, params: dict[str, Any], data: TrainingData, *, seed: int) -> tuple[Pipeline, dict[str, float]]:
@@ -168,8 +173,9 @@ def fit_spark(
 ) -> tuple[PipelineModel, dict[str, float]]:
     """Fit a Spark ML pipeline on `train` and measure it on `valid` (both hold the inputs and `label`).
 
-    Preprocessing mirrors the single-node one: median imputation and scaling for numeric
-    inputs, a 'missing' level and one-hot encoding (unknown levels kept apart) for categorical.
+    The first stage prepares the inputs (`spark_input_stage`); preprocessing mirrors the
+    single-node one: median imputation and scaling for numeric inputs, a 'missing' level and
+    one-hot encoding (unknown levels kept apart) for categorical.
     """
     from pyspark.ml import Pipeline as SparkPipeline
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
@@ -183,29 +189,28 @@ def fit_spark(
     imputed = [f"_imputed_{c}" for c in numeric]
     indexed = [f"_index_{c}" for c in categorical]
     encoded = [f"_onehot_{c}" for c in categorical]
-    stages: list[Any] = []
+    stages: list[Any] = [spark_input_stage(numeric, categorical)]
     if numeric:
-        stages.append(Imputer(strategy="median", inputCols=numeric, outputCols=imputed))
+        stages.append(Imputer(strategy="median", inputCols=[spark_input_column(c) for c in numeric], outputCols=imputed))
     if categorical:
-        stages.append(StringIndexer(inputCols=categorical, outputCols=indexed, handleInvalid="keep"))
+        inputs = [spark_input_column(c) for c in categorical]
+        stages.append(StringIndexer(inputCols=inputs, outputCols=indexed, handleInvalid="keep"))
         stages.append(SparkOneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep"))
     stages.append(VectorAssembler(inputCols=[*imputed, *encoded], outputCol="_assembled", handleInvalid="keep"))
     stages.append(SparkScaler(inputCol="_assembled", outputCol="features", withMean=False, withStd=True))
     stages.append(learner.make(params, seed))
 
-    def prepared(frame: DataFrame) -> DataFrame:
-        cast = [F.col(c).cast("double").alias(c) for c in numeric]
-        levels = [F.coalesce(F.col(c).cast("string"), F.lit("missing")).alias(c) for c in categorical]
-        return frame.select(*cast, *levels, F.col(LABEL).cast("double").alias(LABEL))
+    def labelled(frame: DataFrame) -> DataFrame:  # the label is not a model input: training casts it
+        return frame.select(*numeric, *categorical, F.col(LABEL).cast("double").alias(LABEL))
 
-    model = SparkPipeline(stages=stages).fit(prepared(train))
+    model = SparkPipeline(stages=stages).fit(labelled(train))
     evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="rawPrediction", metricName="areaUnderROC")
-    scored_valid = model.transform(prepared(valid))
+    scored_valid = model.transform(labelled(valid))
     p = F.least(F.greatest(vector_to_array(F.col("probability"))[1], F.lit(_EPSILON)), F.lit(1 - _EPSILON))
     loss = scored_valid.select(F.avg(-(F.col(LABEL) * F.log(p) + (1 - F.col(LABEL)) * F.log(1 - p)))).first()
     return model, {
         "val_auc": float(evaluator.evaluate(scored_valid)),
         "val_log_loss": float(loss[0]) if loss and loss[0] is not None else float(np.nan),
-        "train_auc": float(evaluator.evaluate(model.transform(prepared(train)))),
+        "train_auc": float(evaluator.evaluate(model.transform(labelled(train)))),
         "fit_seconds": time.perf_counter() - started,
     }

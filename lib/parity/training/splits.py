@@ -1,8 +1,9 @@
-"""Training data: model inputs in a fixed shape, and the time split that validates on later labels.
+"""Training data: the model's input columns and labels, and the time split that validates on later labels.
 
-Learners and how they fit live in `learners`, the sweep engine in `sweep`, the model-input
-contract in `inputs`. Features come from the past, so validation is never a random split: the latest
-label times validate, and every training label is earlier than every validation label.
+The input columns keep the types the training set gives them: the fitted pipeline prepares
+them (the model-input contract, `inputs`). Learners and how they fit live in `learners`, the
+sweep engine in `sweep`. Features come from the past, so validation is never a random split:
+the latest label times validate, and every training label is earlier than every validation label.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from parity.training.inputs import to_model_input
-
 
 @dataclass
 class TrainingData:
-    """Model inputs and labels, split by time: every validation label is later than every training label."""
+    """Input columns (as the training set types them) and labels, split by time: every validation
+    label is later than every training label."""
 
     x_train: pd.DataFrame
     y_train: np.ndarray
@@ -72,7 +72,7 @@ def time_split(
     if available_column is not None:
         is_train &= (pd.to_datetime(frame[available_column], utc=True) <= cutoff).to_numpy()
     y = frame[label_column].to_numpy(dtype="int64")
-    x = to_model_input(frame, numeric, categorical)
+    x = frame[[*numeric, *categorical]]
     unknown = int((~is_valid & ~is_train).sum())
     data = TrainingData(x[is_train], y[is_train], x[is_valid], y[is_valid], numeric, categorical, cutoff, unknown)
     for side, labels in (("training", data.y_train), ("validation", data.y_valid)):
