@@ -1,22 +1,52 @@
-"""Table I/O: logical names map to Delta paths, and a failed write changes nothing."""
+"""Table I/O: logical names map to Delta paths, a failed write changes nothing, and a writer
+records and rolls back only its own commits when another writer commits to the same table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from delta.tables import DeltaMergeBuilder, DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from parity.app import cli
-from parity.core.catalog import Catalog, TableNotFoundError, content_digest, table_path
+from parity.core.catalog import (
+    COMMIT_ID_KEY,
+    RUN_ID_KEY,
+    Catalog,
+    RollbackOutcome,
+    TableNotFoundError,
+    TableVersion,
+    content_digest,
+    table_path,
+)
 from parity.core.conf import Settings
 from parity.features.training_sets import manifest_versions
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, set_args, storage_overrides
+
+
+def _another_writer_commits(
+    monkeypatch: pytest.MonkeyPatch, owner: type, method: str, commit: Callable[[], object], *, before: bool = False
+) -> None:
+    """Make the next call of `owner.method` let another writer `commit` right after it (or just before)."""
+    original = getattr(owner, method)
+
+    def interleaved(self: object, *args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(owner, method, original)  # once: the other writer's own calls go straight through
+        if before:
+            commit()
+        result = original(self, *args, **kwargs)
+        if not before:
+            commit()
+        return result
+
+    monkeypatch.setattr(owner, method, interleaved)
 
 
 def _failing(spark: SparkSession):
@@ -69,7 +99,8 @@ def test_rollback_puts_every_written_table_back(spark: SparkSession, tmp_setting
     job.write(spark.range(100), "features.existing")
     job.write(spark.range(7), "features.existing", mode="append")
     job.write(spark.range(5), "features.created")
-    assert job.rollback() == ["features.created", "features.existing"]
+    outcomes = job.rollback()
+    assert [(o.table, o.action, o.version) for o in outcomes] == [("features.created", "removed", None), ("features.existing", "restored", 0)]
     assertDataFrameEqual(setup.read("features.existing"), spark.range(3))
     assert not setup.exists("features.created")
     assert job.outputs == []
@@ -110,3 +141,101 @@ def test_vacuum_keeps_every_version_a_live_manifest_names(
     assert catalog.vacuum("features.unguarded", retain_hours=0) == 0
     with pytest.raises(Exception, match=r"(?i)not found|does not exist|FileNotFound"):
         catalog.snapshot("features.unguarded", 0).collect()
+
+
+def test_every_commit_carries_the_run_id_with_the_callers_metadata(spark: SparkSession, tmp_settings: Settings) -> None:
+    catalog = Catalog(spark, tmp_settings, run_id="run-1")
+    version = catalog.write(spark.range(3), "training.churn", commit_metadata={"manifest": [{"table": "raw.labels", "version": 4}]})
+    merged = catalog.merge(spark.range(5), "training.churn", keys=["id"], commit_metadata={"parity.build": {"watermark": None}})
+
+    written, upserted = catalog.commit_metadata("training.churn", version), catalog.commit_metadata("training.churn", merged)
+    assert written["manifest"] == [{"table": "raw.labels", "version": 4}] and written[RUN_ID_KEY] == "run-1"
+    assert upserted["parity.build"] == {"watermark": None} and upserted[RUN_ID_KEY] == "run-1"
+    assert written[COMMIT_ID_KEY] != upserted[COMMIT_ID_KEY]  # each write its own: that is how it finds its version
+    assert catalog.latest_commit_metadata("training.churn", "manifest") == written
+    assert manifest_versions(catalog, "training.churn") == {"raw.labels": {4}}
+    assert len(Catalog(spark, tmp_settings).run_id) == 32  # a catalog made without a run id draws one
+
+
+def test_a_write_records_its_own_commit_when_another_writer_commits_after_it(
+    spark: SparkSession, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
+    theirs.write(spark.range(3), "features.shared")
+    _another_writer_commits(monkeypatch, DataFrameWriter, "save", lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"))
+
+    assert ours.write(spark.range(5, 7), "features.shared", mode="append") == 1  # not 2, the newest
+    assert ours.outputs == [TableVersion("features.shared", 1)]
+    assert theirs.outputs == [TableVersion("features.shared", 0), TableVersion("features.shared", 2)]
+
+
+def test_a_merge_records_its_own_commit_when_another_writer_commits_after_it(
+    spark: SparkSession, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
+    theirs.write(spark.range(3), "features.shared")
+    _another_writer_commits(monkeypatch, DeltaMergeBuilder, "execute", lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"))
+
+    assert ours.merge(spark.range(2, 5), "features.shared", keys=["id"]) == 1
+    assert ours.outputs == [TableVersion("features.shared", 1)]
+    assert ours.merge(spark.range(2, 5), "features.shared", keys=["id"]) == 2  # nothing differs: no commit, the version compared with
+    assert ours.outputs == [TableVersion("features.shared", 1)]
+
+
+def test_rollback_keeps_a_commit_another_writer_made_before_its_own(
+    spark: SparkSession, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
+    theirs.write(spark.range(3), "features.shared")
+    _another_writer_commits(
+        monkeypatch, DataFrameWriter, "save", lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"), before=True
+    )
+    assert ours.write(spark.range(100), "features.shared") == 2  # read version 0; theirs landed as 1 first
+
+    assert ours.rollback() == [RollbackOutcome("features.shared", "restored", 1, own=(2,))]
+    assertDataFrameEqual(theirs.read("features.shared"), spark.range(3).union(spark.range(10, 12)))
+
+
+def test_rollback_leaves_a_table_another_writer_committed_to_after_it(spark: SparkSession, tmp_settings: Settings) -> None:
+    setup, ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
+    setup.write(spark.range(3), "features.shared")
+    setup.write(spark.range(3), "features.alone")
+    ours.write(spark.range(5, 7), "features.shared", mode="append")  # 1
+    ours.write(spark.range(100), "features.alone")
+    theirs.write(spark.range(10, 12), "features.shared", mode="append")  # 2
+    ours.write(spark.range(20, 22), "features.shared", mode="append")  # 3, between theirs and the newest
+
+    outcomes = ours.rollback()
+
+    assert outcomes == [
+        RollbackOutcome("features.alone", "restored", 0, own=(1,)),
+        RollbackOutcome("features.shared", "left", 3, own=(1, 3), others=(2,)),
+    ]
+    assert outcomes[1].describe() == "left features.shared at version 3: another writer committed version 2 after this run's versions 1, 3"
+    assert setup.version("features.shared") == 3  # no RESTORE: the other writer's rows stay
+    assertDataFrameEqual(setup.read("features.alone"), spark.range(3))
+    assert ours.outputs == [TableVersion("features.shared", 1), TableVersion("features.shared", 3)]  # still in the table
+
+
+def test_a_rollback_racing_another_writer_puts_that_writers_commit_back(
+    spark: SparkSession, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
+    theirs.write(spark.range(3), "features.shared")
+    ours.write(spark.range(5, 7), "features.shared", mode="append")  # 1
+    # Between the rollback's look at the history and its RESTORE, the other writer commits 2.
+    _another_writer_commits(
+        monkeypatch, DeltaTable, "restoreToVersion", lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"), before=True
+    )
+
+    assert ours.rollback() == [RollbackOutcome("features.shared", "left", 4, own=(1,), others=(2,))]
+    # 3 is the RESTORE that undid 2 as well; 4 restores 2, so no commit of the other writer is lost.
+    assertDataFrameEqual(theirs.read("features.shared"), theirs.snapshot("features.shared", 2))
+
+
+def test_the_build_state_after_a_rollback_is_the_restored_versions(spark: SparkSession, tmp_settings: Settings) -> None:
+    setup, job = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
+    setup.write(spark.range(3), "features.built", commit_metadata={"parity.build": {"watermark": "2026-01-01"}})
+    job.write(spark.range(5), "features.built", commit_metadata={"parity.build": {"watermark": "2026-02-01"}})
+    job.rollback()
+    assert setup.latest_commit_metadata("features.built", "parity.build")["parity.build"] == {"watermark": "2026-01-01"}

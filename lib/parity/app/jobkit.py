@@ -4,7 +4,9 @@ A job module defines its work as `body(ctx) -> None` and calls
 `run_job(name, argv, body, conf_dir=...)` from `main(argv)`. Contract (DESIGN.md):
 - success: exit 0, and the last line of stdout is one JSON summary;
 - bad arguments or conf: exit 2 with one `error: ...` line on stderr, before any write;
-- failure: exit 1 with one `error: ...` line on stderr; every table is left as it was.
+- failure: exit 1 with one `error: ...` line on stderr; every table is left as it was,
+  except one another writer committed to after the job: that one keeps both writers' commits,
+  and the error line (and the audit row) names it and the version it was left at.
 """
 
 from __future__ import annotations
@@ -125,7 +127,6 @@ def run_job(
     except Exception as exc:  # a session that cannot start is a failed run with nothing written
         print(f"error: {job}: cannot start Spark: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    catalog = Catalog(spark, settings)
     record = RunRecord(
         run_id=uuid.uuid4().hex,
         job=job,
@@ -135,6 +136,7 @@ def run_job(
         code_hash=transform_code_hash(),
         started_at=dt.datetime.now(dt.UTC),
     )
+    catalog = Catalog(spark, settings, run_id=record.run_id)  # every commit of the run carries its id
     ctx = JobContext(settings=settings, spark=spark, catalog=catalog, args=args, record=record)
     try:
         body(ctx)
@@ -143,13 +145,13 @@ def run_job(
         record.status, record.error = "failed", _one_line(exc)
         if os.environ.get("PARITY_DEBUG"):
             traceback.print_exc()
-        record.error += _rollback_note(catalog)
+        record.error += _rollback_note(catalog, record)
     record.inputs, record.outputs, record.counts = catalog.inputs, catalog.outputs, ctx.counts
     record.ended_at = dt.datetime.now(dt.UTC)
     try:
         _append_audit(ctx)
     except Exception as exc:  # a run without its lineage row is a failed run: undo its writes too
-        note = _rollback_note(catalog) if record.status == "succeeded" else ""
+        note = _rollback_note(catalog, record) if record.status == "succeeded" else ""
         print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}{note}", file=sys.stderr)
         return EXIT_FAILED
     if record.status != "succeeded":
@@ -160,16 +162,26 @@ def run_job(
     return EXIT_OK
 
 
-def _rollback_note(catalog: Catalog) -> str:
-    """Roll back the job's writes and say so (or say that the rollback itself failed)."""
+def _rollback_note(catalog: Catalog, record: RunRecord) -> str:
+    """Roll back the job's own writes, keep what was done in the record, and say so: which
+    tables were put back, and which were left at which version because another writer
+    committed after the job (or that the rollback itself failed)."""
     try:
-        restored = catalog.rollback()
+        outcomes = catalog.rollback()
     except Exception as exc:
         return f" (rollback failed: {_one_line(exc)})"
-    return f" (rolled back {', '.join(restored)})" if restored else ""
+    record.rollback = outcomes
+    undone = [o.table for o in outcomes if o.action != "left"]
+    left = [o.describe() for o in outcomes if o.action == "left"]
+    parts = ([f"rolled back {', '.join(undone)}"] if undone else []) + left
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _append_audit(ctx: JobContext) -> None:
-    """Append the run's row to audit.runs; the audit write is not itself recorded as an output."""
-    audit = Catalog(ctx.spark, ctx.settings)
-    audit.write(ctx.record.to_frame(ctx.spark), ctx.settings.tables.audit_runs, mode="append")
+    """Append the run's row to audit.runs; the audit write is not itself recorded as an output.
+
+    An audit table written before a column was added to AUDIT_RUNS gains it (mergeSchema);
+    its older rows hold null there.
+    """
+    audit = Catalog(ctx.spark, ctx.settings, run_id=ctx.record.run_id)
+    audit.write(ctx.record.to_frame(ctx.spark), ctx.settings.tables.audit_runs, mode="append", merge_schema=True)

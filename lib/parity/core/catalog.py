@@ -4,25 +4,43 @@ A logical name `<zone>.<name>` maps to `<storage.root>/<zone>/<name>`. Every rea
 in parity goes through a `Catalog`, which also records the Delta versions it read and wrote,
 so that a job's lineage is exactly what it touched. Each write is one Delta commit: it either
 lands whole or not at all, and a failed job leaves the table at its previous version.
+
+Several writers may write one table at once (two jobs, a job and a notebook). Every commit a
+catalog makes carries its run id and a commit id of its own in Delta's commit metadata, so a
+catalog knows which versions are its own: a write records the version its own commit created,
+not whatever is newest, and a rollback undoes only its own commits. Where another writer
+committed after them it leaves the table as it is and says so, rather than discard that work.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
+import uuid
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from parity.core.commits import (
+    COMMIT_ID_KEY,
+    ROLLBACK_OF_KEY,
+    RUN_ID_KEY,
+    USER_METADATA_CONF,
+    Commit,
+    CommitNotFoundError,
+    RollbackOutcome,
+    commits_between,
+    latest_version,
+    parse_metadata,
+    session_conf,
+)
 from parity.core.conf import ZONES, Settings
+from parity.core.vacuum import vacuum_protecting
 
 _TOMBSTONE = "_parity_tombstone"
 CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
 LANDED_AT = "landed_at"  # in a table's history: when the commit that wrote the row landed
-
 
 class TableNotFoundError(LookupError):
     """A logical table has no Delta table at its path yet."""
@@ -45,26 +63,6 @@ def table_path(settings: Settings, name: str) -> str:
     return f"{settings.storage.root.rstrip('/')}/{zone}/{rest}"
 
 
-def latest_version(spark: SparkSession, path: str) -> int | None:
-    """The newest committed version of the Delta table at `path`, or None if there is none."""
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    try:  # Delta's own log handle: no Spark job, so builds that ask often stay cheap
-        jvm = spark.sparkContext._jvm
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
-        return int(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).version())  # type: ignore[union-attr]
-    except Exception:  # an API change in a later Delta: ask the history instead
-        row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-        return None if row is None else int(row["version"])
-
-
-def _days(interval: str) -> float:
-    """Days in a Delta interval property such as 'interval 30 days' (unknown units count as 0)."""
-    parts = interval.lower().replace("interval", "").split()
-    units = {"day": 1.0, "days": 1.0, "hour": 1 / 24, "hours": 1 / 24, "week": 7.0, "weeks": 7.0}
-    return float(parts[0]) * units.get(parts[1], 0.0) if len(parts) == 2 and parts[0].replace(".", "").isdigit() else 0.0
-
-
 def _same(left: DataFrame, right: DataFrame, columns: list[str]) -> Column:
     condition = F.lit(True)
     for c in columns:
@@ -83,12 +81,17 @@ def content_digest(df: DataFrame) -> str:
 
 @dataclass
 class Catalog:
-    """Reads and writes logical tables, remembering the versions for lineage."""
+    """Reads and writes logical tables, remembering the versions for lineage.
+
+    `run_id` goes into the metadata of every commit the catalog makes; a job passes its run's
+    id, and a catalog made without one (a notebook, a test) draws its own.
+    """
 
     spark: SparkSession
     settings: Settings
     inputs: list[TableVersion] = field(default_factory=list)
     outputs: list[TableVersion] = field(default_factory=list)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _versions_before: dict[str, int | None] = field(default_factory=dict, repr=False)
 
     def path(self, name: str) -> str:
@@ -126,35 +129,46 @@ class Catalog:
         partition_by: list[str] | None = None,
         commit_metadata: dict[str, object] | None = None,
         properties: dict[str, str] | None = None,
+        merge_schema: bool = False,
     ) -> int:
-        """Write `df` to a table as one Delta commit and record the new version as an output.
+        """Write `df` to a table as one Delta commit and record the version it created as an output.
 
         `overwrite` replaces the whole table (and its schema) unless `replace_where` limits the
-        replacement to the rows matching that predicate; `append` adds rows.
-        `commit_metadata` is stored with the commit (Delta's userMetadata) and read back by
+        replacement to the rows matching that predicate; `append` adds rows, and with
+        `merge_schema` adds the columns of `df` the table lacks. `commit_metadata` is stored with
+        the commit (Delta's userMetadata, with the catalog's run id) and read back by
         `commit_metadata`. `properties` (e.g. delta.enableChangeDataFeed) are set on the table.
 
         Returns:
-            The version the commit created.
+            The version this write's commit created, even when another writer has committed
+            since. A write that commits nothing (Delta skips an empty append) records no output
+            and returns the version it found.
+
+        Raises:
+            CommitNotFoundError: the write returned, but left no commit of its own.
         """
-        self._versions_before.setdefault(name, self.version(name))
-        writer = df.write.format("delta").mode(mode)
+        before = self.version(name)
+        self._versions_before.setdefault(name, before)
+        metadata, commit_id = self._stamp(commit_metadata)
+        writer = df.write.format("delta").mode(mode).option("userMetadata", metadata)
         if mode == "overwrite" and replace_where is None:
             writer = writer.option("overwriteSchema", "true")
         if replace_where is not None:
             writer = writer.option("replaceWhere", replace_where)
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        if commit_metadata is not None:
-            writer = writer.option("userMetadata", json.dumps(commit_metadata, sort_keys=True, default=str))
         for key, value in (properties or {}).items():
             writer = writer.option(key, value)
         writer.save(self.path(name))
-        version = self.version(name)
-        if version is None:  # pragma: no cover - a successful save always commits
-            raise RuntimeError(f"write to {name} left no Delta table at {self.path(name)}")
-        self._record(self.outputs, TableVersion(name, version))
-        return version
+        commit = self._own_commit(name, commit_id, after=before)
+        if commit is None:
+            if before is None:
+                raise CommitNotFoundError(f"write to {name} returned, but there is no commit of it at {self.path(name)}")
+            return before
+        self._record(self.outputs, TableVersion(name, commit.version))
+        return commit.version
 
     def merge(
         self,
@@ -178,18 +192,20 @@ class Catalog:
         file. A table that does not exist yet, or `replace`, is written whole.
 
         Returns:
-            The version the commit created.
+            The version this MERGE's commit created; when nothing differs there is no commit,
+            and it returns the version the rows were compared with.
         """
-        if replace or not self.exists(name):
+        before = None if replace else self.version(name)
+        if before is None:
             return self.write(df, name, partition_by=partition_by, commit_metadata=commit_metadata, properties=properties)
-        self._versions_before.setdefault(name, self.version(name))
+        self._versions_before.setdefault(name, before)
         path = self.path(name)
         # Only what differs goes into the MERGE: rows of `df` the target does not hold as they
         # are, and tombstones for target rows in scope whose key `df` lacks. A rerun of the same
         # rows is then an empty MERGE that rewrites no file. (WHEN NOT MATCHED BY SOURCE would
         # delete in one clause, but makes Delta rewrite every file of the table.)
         df = df.localCheckpoint()  # computed once, however often the comparisons below read it
-        current = self.spark.read.format("delta").load(path).alias("t")
+        current = self.spark.read.format("delta").option("versionAsOf", before).load(path).alias("t")
         if scope:
             current = current.filter(F.expr(scope))
         current = current.select(*[F.col(f"`{c}`") for c in df.columns])
@@ -201,7 +217,7 @@ class Catalog:
             source = source.unionByName(current.join(wanted, matches, "left_anti").withColumn(_TOMBSTONE, F.lit(True)))
         source = source.localCheckpoint()
         if source.isEmpty():  # nothing differs: no MERGE, no commit
-            return self.version(name) or 0
+            return before
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         if scope:
             on += f" AND ({scope})"
@@ -214,22 +230,14 @@ class Catalog:
             .whenMatchedUpdate(condition=f"NOT s.{_TOMBSTONE}", set=values)
             .whenNotMatchedInsert(condition=f"NOT s.{_TOMBSTONE}", values=values)
         )
-        key = "spark.databricks.delta.commitInfo.userMetadata"
-        previous = self.spark.conf.get(key, None)
-        if commit_metadata is not None:
-            self.spark.conf.set(key, json.dumps(commit_metadata, sort_keys=True, default=str))
-        try:
+        metadata, commit_id = self._stamp(commit_metadata)
+        with session_conf(self.spark, {USER_METADATA_CONF: metadata}):  # MERGE takes no userMetadata option
             merge.execute()
-        finally:
-            if previous is None:
-                self.spark.conf.unset(key)
-            else:
-                self.spark.conf.set(key, previous)
-        version = self.version(name)
-        if version is None:  # pragma: no cover - a merge into an existing table always commits
-            raise RuntimeError(f"merge into {name} left no Delta table at {self.path(name)}")
-        self._record(self.outputs, TableVersion(name, version))
-        return version
+        commit = self._own_commit(name, commit_id, after=before)
+        if commit is None:  # the rows changed nothing after all (another writer got there first)
+            return before
+        self._record(self.outputs, TableVersion(name, commit.version))
+        return commit.version
 
     def read_history(self, name: str, version: int | None = None, *, landed_at: str = LANDED_AT) -> tuple[DataFrame, int]:
         """Every version of every row a table has held up to `version` (the newest by default),
@@ -266,63 +274,43 @@ class Catalog:
             return []
         history = DeltaTable.forPath(self.spark, self.path(name)).history().select("version", "userMetadata")
         rows = history.filter(F.col("userMetadata").contains(json.dumps(containing))).orderBy(F.desc("version")).collect()
-        found = [json.loads(row["userMetadata"]) for row in rows]
-        return [metadata for metadata in found if isinstance(metadata, dict) and containing in metadata]
+        found = [parse_metadata(row["userMetadata"]) for row in rows]
+        return [metadata for metadata in found if containing in metadata]
 
     def vacuum(self, name: str, *, retain_hours: float, protect: set[int] | None = None) -> float:
-        """VACUUM a table, but never delete a file that a protected version still needs.
-
-        The retention used is the larger of `retain_hours` and the age of the oldest protected
-        version (files removed after that version was committed stay); the table's log
-        retention is raised too if it would expire that version's log entries first.
+        """VACUUM a table, but never delete a file that a protected version still needs (see
+        `parity.core.vacuum.vacuum_protecting`).
 
         Returns:
             The retention, in hours, the VACUUM ran with.
         """
-        table = DeltaTable.forPath(self.spark, self.path(name))
-        hours = float(retain_hours)
-        if protect:
-            oldest = min(protect)
-            commit = table.history().filter(f"version = {int(oldest)}").select("timestamp").first()
-            if commit is None:
-                raise TableNotFoundError(f"{name} has no version {oldest} left to protect: its log has expired")
-            age = (dt.datetime.now() - commit["timestamp"]).total_seconds() / 3600  # session time is UTC
-            hours = max(hours, math.ceil(age) + 1.0)
-            days = math.ceil(hours / 24) + 1
-            current = table.detail().select("properties").first()
-            log_retention = (current["properties"] if current else {}).get("delta.logRetentionDuration", "interval 30 days")
-            if _days(log_retention) < days:
-                self.spark.sql(f"ALTER TABLE delta.`{self.path(name)}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval {days} days')")
-        settings = {
-            "spark.databricks.delta.retentionDurationCheck.enabled": "false",  # the guard above replaces Delta's 7-day check
-            # VACUUM lists files with this many tasks (10,000 by default): a few per core is plenty.
-            "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(4 * self.spark.sparkContext.defaultParallelism),
-        }
-        previous = {key: self.spark.conf.get(key, None) for key in settings}
-        for key, value in settings.items():
-            self.spark.conf.set(key, value)
-        try:
-            table.vacuum(hours)
-        finally:
-            for key, before in previous.items():
-                if before is None:
-                    self.spark.conf.unset(key)
-                else:
-                    self.spark.conf.set(key, before)
-        return hours
+        return vacuum_protecting(self.spark, self.path(name), name=name, retain_hours=retain_hours, protect=protect)
 
     def latest_commit_metadata(self, name: str, key: str) -> dict[str, object]:
         """The metadata of the newest commit of a table whose metadata holds `key` (empty if none).
 
-        Commits that carry no such metadata (a VACUUM, an OPTIMIZE, a RESTORE) are skipped.
+        Commits that carry no such metadata (a VACUUM, an OPTIMIZE) are skipped. A RESTORE
+        (a rollback) skips the commits it undid too: what it returns describes the content
+        the table holds, not a commit that was rolled back.
         """
         history = DeltaTable.forPath(self.spark, self.path(name)).history()
-        rows = history.filter(F.col("userMetadata").contains(json.dumps(key))).orderBy(F.desc("version")).limit(1)
-        row = rows.select("userMetadata").first()
-        if row is None:
-            return {}
-        loaded = json.loads(row["userMetadata"])
-        return loaded if isinstance(loaded, dict) else {}
+        rows = (
+            history.filter(F.col("userMetadata").contains(json.dumps(key)) | (F.col("operation") == "RESTORE"))
+            .select("version", "operation", "operationParameters", "userMetadata")
+            .orderBy(F.desc("version"))
+            .collect()
+        )
+        restored_to: int | None = None
+        for row in rows:
+            if restored_to is not None and row["version"] > restored_to:
+                continue  # undone by a newer RESTORE
+            if row["operation"] == "RESTORE":
+                restored_to = int((row["operationParameters"] or {}).get("version", row["version"]))
+                continue
+            metadata = parse_metadata(row["userMetadata"])
+            if key in metadata:
+                return metadata
+        return {}
 
     def operation_metrics(self, name: str, version: int) -> dict[str, int]:
         """Delta's operation metrics of one commit (rows inserted, updated, deleted, files ...)."""
@@ -358,37 +346,91 @@ class Catalog:
         }
 
     def commit_metadata(self, name: str, version: int) -> dict[str, object]:
-        """The metadata stored with one commit of a table (empty if none)."""
-        history = DeltaTable.forPath(self.spark, self.path(name)).history()
-        row = history.filter(f"version = {int(version)}").select("userMetadata").first()
-        if row is None or not row["userMetadata"]:
+        """The metadata stored with one commit of a table (empty if none); parity's own keys
+        (`parity.run_id`, `parity.commit_id`) say which run made it."""
+        if version < 0 or not self.exists(name):
             return {}
-        loaded = json.loads(row["userMetadata"])
-        return loaded if isinstance(loaded, dict) else {}
+        found = commits_between(self.spark, self.path(name), after=version - 1, upto=version)
+        return found[0].metadata if found else {}
 
-    def rollback(self) -> list[str]:
-        """Put every table this catalog wrote back as it was before its first write.
+    def rollback(self) -> list[RollbackOutcome]:
+        """Undo this catalog's commits to every table it wrote, and only its own commits.
 
-        A job writing several tables calls this when it fails after some of its commits, so
-        that a failed job leaves every table as it was: a table that existed is restored to
-        its previous version (a RESTORE commit), and a table the job created is removed.
+        A job calls this when it fails after some of its commits, so that a failed job leaves
+        every table as it was. A table whose commits since this catalog's first write are all
+        its own (other writers' commits before its first are kept) is restored to the version
+        before that write (a RESTORE commit), or removed if this catalog created it. Where
+        another writer committed after (or between) its commits, restoring would discard that
+        writer's work: the table is left as it is, and the outcome says so. A table with no
+        commit of this catalog (its write failed) is not touched.
 
         Returns:
-            The tables that were put back.
+            One outcome for each table that holds a commit of this catalog, newest write first.
         """
-        restored = []
+        outcomes = []
         for name, before in reversed(list(self._versions_before.items())):
-            current = self.version(name)
-            if current == before:
-                continue
-            if before is None:
-                self._delete_path(self.path(name))
-            else:
-                DeltaTable.forPath(self.spark, self.path(name)).restoreToVersion(before)
-            restored.append(name)
-        self.outputs.clear()
+            outcome = self._roll_back(name, before)
+            if outcome is not None:
+                outcomes.append(outcome)
+        left = {o.table for o in outcomes if o.action == "left"}
+        self.outputs[:] = [entry for entry in self.outputs if entry.table in left]  # commits still in place
         self._versions_before.clear()
-        return restored
+        return outcomes
+
+    def _roll_back(self, name: str, before: int | None) -> RollbackOutcome | None:
+        """Undo this catalog's commits to one table since version `before`, unless another writer's follow them."""
+        newest = self.version(name)
+        if newest is None or newest == before:
+            return None
+        commits = commits_between(self.spark, self.path(name), after=before, upto=newest)
+        own = sorted(c.version for c in commits if c.run_id == self.run_id)
+        if not own:
+            return None
+        others = sorted(c.version for c in commits if c.version > own[0] and c.run_id != self.run_id)
+        if others:
+            return RollbackOutcome(name, "left", newest, tuple(own), tuple(others))
+        target = own[0] - 1
+        if target < 0:  # this catalog created the table
+            if self.version(name) != newest:  # someone committed since the look above: look again
+                return self._roll_back(name, before)
+            self._delete_path(self.path(name))
+            return RollbackOutcome(name, "removed", None, tuple(own))
+        restore = self._restore(name, target, after=newest)
+        if restore is not None and restore.read_version is not None and restore.read_version != newest:
+            # Another writer committed between the look above and the RESTORE, which undid that
+            # commit too: put the table back as the RESTORE found it, and leave it there.
+            again = self._restore(name, restore.read_version, after=restore.version)
+            late = tuple(range(newest + 1, restore.version))
+            return RollbackOutcome(name, "left", again.version if again else restore.version, tuple(own), late)
+        return RollbackOutcome(name, "restored", target, tuple(own))
+
+    def _restore(self, name: str, version: int, *, after: int) -> Commit | None:
+        """RESTORE a table to `version` as a commit of this catalog; return that commit."""
+        metadata, commit_id = self._stamp({ROLLBACK_OF_KEY: version + 1})
+        with session_conf(self.spark, {USER_METADATA_CONF: metadata}):
+            DeltaTable.forPath(self.spark, self.path(name)).restoreToVersion(version)
+        return self._own_commit(name, commit_id, after=after)
+
+    def _stamp(self, commit_metadata: dict[str, object] | None) -> tuple[str, str]:
+        """The userMetadata of one commit (the caller's metadata with this catalog's run id and a
+        fresh commit id), and that commit id."""
+        commit_id = uuid.uuid4().hex
+        metadata = {**(commit_metadata or {}), RUN_ID_KEY: self.run_id, COMMIT_ID_KEY: commit_id}
+        return json.dumps(metadata, sort_keys=True, default=str), commit_id
+
+    def _own_commit(self, name: str, commit_id: str, *, after: int | None) -> Commit | None:
+        """The commit after version `after` that carries `commit_id` (None if there is none).
+
+        Another writer may have committed since: the search reads the commits from the newest
+        back to `after`, usually just one.
+        """
+        newest = self.version(name)
+        if newest is None:
+            return None
+        for commit in commits_between(self.spark, self.path(name), after=after, upto=newest):
+            if commit.metadata.get(COMMIT_ID_KEY) == commit_id:
+                return commit
+        return None
 
     def _delete_path(self, path: str) -> None:
         jvm = self.spark.sparkContext._jvm

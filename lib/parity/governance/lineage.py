@@ -2,7 +2,8 @@
 
 A row says which job ran, with which conf (hash), code (git sha, transform code hash), which
 Delta versions it read and wrote, its row counts, its MLflow run and model version, whether
-it succeeded, and when.
+it succeeded, and when; for a failed run, what its rollback did to each table it wrote. The
+run id is also in the metadata of every Delta commit the run made.
 """
 
 from __future__ import annotations
@@ -18,8 +19,20 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from parity.core.catalog import TableVersion
+from parity.core.commits import RollbackOutcome
 
 _TABLE_VERSION = T.StructType([T.StructField("table", T.StringType()), T.StructField("version", T.LongType())])
+# What a failed run's rollback did to each table it wrote: restored (to `version`), removed, or
+# left at `version` because another writer committed after it (those commits are `others`).
+_ROLLBACK_OUTCOME = T.StructType(
+    [
+        T.StructField("table", T.StringType()),
+        T.StructField("action", T.StringType()),
+        T.StructField("version", T.LongType()),
+        T.StructField("own", T.ArrayType(T.LongType())),
+        T.StructField("others", T.ArrayType(T.LongType())),
+    ]
+)
 AUDIT_RUNS = T.StructType(
     [
         T.StructField("run_id", T.StringType(), False),
@@ -38,6 +51,7 @@ AUDIT_RUNS = T.StructType(
         T.StructField("started_at", T.TimestampType(), False),
         T.StructField("ended_at", T.TimestampType(), False),
         T.StructField("summary", T.StringType(), False),
+        T.StructField("rollback", T.ArrayType(_ROLLBACK_OUTCOME), True),  # added later: null in older rows
     ]
 )
 
@@ -81,6 +95,7 @@ class RunRecord:
     model_version: str | None = None
     ended_at: dt.datetime | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    rollback: list[RollbackOutcome] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         """The job's JSON summary (the last line a job prints)."""
@@ -99,6 +114,7 @@ class RunRecord:
             "code_hash": self.code_hash,
             **self.extra,
             **({"error": self.error} if self.error else {}),
+            **({"rollback": [o.as_dict() for o in self.rollback]} if self.rollback else {}),
         }
 
     def to_frame(self, spark: SparkSession) -> DataFrame:
@@ -120,5 +136,6 @@ class RunRecord:
             self.started_at,
             ended,
             json.dumps(self.summary(), default=str, sort_keys=True),
+            [(o.table, o.action, o.version, list(o.own), list(o.others)) for o in self.rollback],
         )
         return spark.createDataFrame([row], AUDIT_RUNS)
