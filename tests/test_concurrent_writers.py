@@ -34,6 +34,8 @@ import pytest
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, REPO, set_args, storage_overrides
 
+pytestmark = pytest.mark.integration  # two Spark processes of their own (not in make test-fast)
+
 WAIT_SECONDS = 300  # for one hand-over; the two workers take one to three minutes in all
 SETUP_RUN = "setup"
 OLD_AUDIT_RUN = "old-audit-row"

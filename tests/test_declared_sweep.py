@@ -40,7 +40,7 @@ def test_a_single_node_sweep_runs_its_declaration_and_refits_the_best(spark: Spa
     trained = run_declared_sweep(spark, decl, spark.createDataFrame(_labelled()), COLUMNS, on_trial=finished.append)
 
     assert len(trained.sweep.trials) == len(finished) == 3 and trained.count("ok") == 3
-    assert trained.metrics["val_auc"] == trained.sweep.best.metrics["val_auc"] > 0.9  # the refit is the best trial again
+    assert trained.metrics["val_auc"] == trained.sweep.best.metrics["val_auc"] > 0.7  # the refit is the best trial again
     assert trained.rows["rows.train"] + trained.rows["rows.valid"] + trained.rows["rows.unknown_at_cutoff"] == 300
     assert (pd.to_datetime(trained.example["label_ts"]) >= trained.cutoff.tz_localize(None)).all()  # examples are validation rows
     assert trained.model.predict_proba(trained.example[["activity", "segment"]]).shape == (len(trained.example), 2)

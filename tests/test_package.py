@@ -12,8 +12,12 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import parity
 from tests.support import REPO
+
+pytestmark = pytest.mark.integration  # builds a wheel (pip fetches setuptools) and a fresh venv
 
 LIB = REPO / "lib" / "parity"
 
