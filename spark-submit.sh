@@ -42,13 +42,13 @@ for arg in "${extra_args[@]}"; do
 done
 
 export TZ=UTC PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
-# Validates the conf (unknown keys, bad values, missing jars) before Spark starts.
+# One Python start before the JVM's: it validates the conf (unknown keys, bad values, missing
+# jars) before Spark starts, prints the spark-submit arguments, and zips the library.
 export PARITY_SPARK_LOG="$ROOT/build/logs/$job-$(date -u +%Y%m%dT%H%M%S)-$$.log"
-submit_out="$("$PY" -m parity.app.cli submit-args --conf-dir "$ROOT/conf" --log-file "$PARITY_SPARK_LOG" "${job_args[@]}")" || exit $?
-mapfile -t submit_args <<< "$submit_out"
-
 mkdir -p "$ROOT/build/logs"
-lib_zip="$("$PY" -m parity.app.cli package --out "$ROOT/build/parity-lib-$$.zip")"
+lib_zip="$ROOT/build/parity-lib-$$.zip"
+submit_out="$("$PY" -m parity.app.cli submit-args --conf-dir "$ROOT/conf" --log-file "$PARITY_SPARK_LOG" --package-out "$lib_zip" "${job_args[@]}")" || exit $?
+mapfile -t submit_args <<< "$submit_out"
 trap 'rm -f "$lib_zip"' EXIT
 
 # spark-submit merges the Python driver's stderr into its stdout, so the job's `error:` line

@@ -32,36 +32,48 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def submit_args(args: argparse.Namespace) -> int:
+    """Print the spark-submit arguments the conf implies, one per line; with `--package-out`,
+    also write the library zip (one Python start for both, before the JVM's)."""
     settings = _settings(args)
     lines = ["--master", settings.spark.master, "--name", settings.spark.app_name, "--jars", ",".join(delta_jars(settings))]
     conf = session_conf(settings)
     conf["spark.pyspark.python"] = python_executable()
     conf["spark.pyspark.driver.python"] = python_executable()
     conf["spark.executorEnv.TZ"] = "UTC"
+    options = [conf["spark.driver.extraJavaOptions"]] if conf.get("spark.driver.extraJavaOptions") else []
+    options += settings.spark.job_java_options
     log4j = Path(args.conf_dir) / "log4j2.properties"
     if log4j.is_file():
-        options = f"-Dlog4j2.configurationFile=file:{log4j.resolve()}"
+        options.append(f"-Dlog4j2.configurationFile=file:{log4j.resolve()}")
         if args.log_file:
-            options += f" -Dparity.log.file={Path(args.log_file).resolve()}"
-        conf["spark.driver.extraJavaOptions"] = options
+            options.append(f"-Dparity.log.file={Path(args.log_file).resolve()}")
+    if options:
+        conf["spark.driver.extraJavaOptions"] = " ".join(options)
     for key, value in {**conf, **DELTA_CONF}.items():
         lines += ["--conf", f"{key}={value}"]
+    if args.package_out:
+        write_package(Path(args.package_out))
     print("\n".join(lines))
     return 0
 
 
 def package(args: argparse.Namespace) -> int:
-    """Zip the installed parity package (pure Python, every module and py.typed) for spark-submit --py-files."""
+    """Zip the installed parity package for spark-submit --py-files, and print its path."""
+    print(write_package(Path(args.out)))
+    return 0
+
+
+def write_package(out: Path) -> Path:
+    """Zip the installed parity package (pure Python, every module and py.typed): the form
+    spark-submit's --py-files accepts (it ignores a .whl)."""
     source = Path(parity.__file__).resolve().parent
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".zip.part")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted([*source.rglob("*.py"), source / "py.typed"]):
             archive.write(path, Path("parity") / path.relative_to(source))
     partial.replace(out)
-    print(out)
-    return 0
+    return out
 
 
 def report(args: argparse.Namespace) -> int:
@@ -165,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd.set_defaults(fn=fn)
         if name == "submit-args":
             cmd.add_argument("--log-file", default=None, help="where the driver's Spark log goes")
+            cmd.add_argument("--package-out", default=None, help="also write the library zip for --py-files here")
         if name == "vacuum":
             cmd.add_argument("--retain-hours", type=float, default=168.0, help="Delta's default is 168 (7 days)")
     pkg = sub.add_parser("package")

@@ -17,6 +17,7 @@ Loading checks the transform code (see `parity.model.spec`), unless the loader p
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import importlib.resources
 import tempfile
 from pathlib import Path
@@ -162,7 +163,10 @@ def log_packaged_model(
         estimator_dir = Path(tmp) / ESTIMATOR_ARTIFACT
         if spec.flavor == "sklearn":
             check_trusted(model)
-            mlflow.sklearn.save_model(model, str(estimator_dir), serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES)
+            mlflow.sklearn.save_model(
+                model, str(estimator_dir), serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                pip_requirements=pip_requirements(spec),
+            )
         else:
             model.write().save(str(estimator_dir))
         # Read as a resource, not by path: spark-submit imports parity from a zip (--py-files),
@@ -181,7 +185,21 @@ def log_packaged_model(
             registered_model_name=registered_model,
             metadata={SPEC_ARTIFACT: dataclasses.asdict(spec)},
             model_config={ALLOW_CODE_MISMATCH: False},  # a loader may override it, explicitly
+            pip_requirements=pip_requirements(spec),
         )
+
+
+# What a packaged model imports where it loads, by flavor. Named, not inferred: MLflow's
+# inference loads the model in a subprocess (seconds per model) and still misses skops.
+_REQUIREMENTS = {
+    "sklearn": ("mlflow", "cloudpickle", "numpy", "pandas", "scikit-learn", "scipy", "skops", "pyspark"),
+    "spark": ("mlflow", "cloudpickle", "numpy", "pandas", "pyspark"),
+}
+
+
+def pip_requirements(spec: FeatureSpec) -> list[str]:
+    """The packages (pinned to the installed versions) a model of the spec's flavor needs to load and predict."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in _REQUIREMENTS[spec.flavor]]
 
 
 def load_feature_spec(model_uri: str) -> FeatureSpec:

@@ -34,6 +34,11 @@ class SparkConf(StrictModel):
     app_name: str = "parity"
     jars_dir: str = Field(".jars", description="Cached Delta jars (see scripts/fetch_jars.py).")
     conf: dict[str, str] = Field(default_factory=dict)
+    job_java_options: list[str] = Field(
+        default_factory=list,
+        description="JVM options for the driver of a job that spark-submit.sh starts (not for in-process sessions: "
+        "notebooks, tests); e.g. -XX:TieredStopAtLevel=1, which starts small jobs faster and runs large ones slower.",
+    )
 
     @field_validator("conf", mode="before")
     @classmethod
