@@ -79,7 +79,7 @@ def test_feature_tables_hold_no_pii(pipeline: PipelineRun) -> None:
     assert len(quarantine) > 0 and not quarantine["note"].fillna("").str.contains("@example.com").any()
 
 
-def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: PipelineRun) -> None:
+def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: PipelineRun, spark: SparkSession) -> None:
     settings, summary = pipeline.settings(), pipeline.summary("train")
     mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
     client = MlflowClient(settings.mlflow.tracking_uri, settings.mlflow.tracking_uri)
@@ -98,15 +98,18 @@ def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: Pi
     assert parent.data.params["best.learning_rate"] in {c.data.params["learning_rate"] for c in children}
     search_space = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/search_space.json")
     assert search_space == sweep.space
-    # The training set and the feature tables it read, as Delta dataset inputs with their versions.
+    # The training set and the feature tables it read, as Delta dataset inputs with their versions and row counts.
     datasets = {}
     for dataset_input in parent.inputs.dataset_inputs if parent.inputs else []:
-        source = json.loads(dataset_input.dataset.source)
-        datasets[dataset_input.dataset.name.split("@")[0]] = (dataset_input.dataset.source_type, source["path"], source.get("delta_table_version"))
-    assert datasets[settings.tables.training_set] == ("delta_table", table_path(settings, settings.tables.training_set), "0")
-    manifest = {entry["table"]: str(entry["version"]) for entry in pipeline.summary("build_training_set")["manifest"]}
+        dataset, source = dataset_input.dataset, json.loads(dataset_input.dataset.source)
+        rows = json.loads(dataset.profile)["num_rows"]
+        datasets[dataset.name.split("@")[0]] = (dataset.source_type, source["path"], source.get("delta_table_version"), rows)
+    training_rows = pipeline.summary("build_training_set")["counts"]["rows.out"]
+    assert datasets[settings.tables.training_set] == ("delta_table", table_path(settings, settings.tables.training_set), "0", training_rows)
+    manifest = {entry["table"]: entry for entry in pipeline.summary("build_training_set")["manifest"]}
     for name in ACTIVITY_AND_PROFILE:
-        assert datasets[name] == ("delta_table", table_path(settings, name), manifest[name])
+        rows = Catalog(spark, settings).row_count(name, manifest[name]["version"])
+        assert datasets[name] == ("delta_table", table_path(settings, name), str(manifest[name]["version"]), rows)
 
     name = settings.mlflow.registered_model
     version = client.get_model_version(name, summary["model_version"])

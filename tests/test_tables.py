@@ -26,6 +26,7 @@ from parity.core.catalog import (
     table_path,
 )
 from parity.core.conf import Settings
+from parity.core.digests import digest_aggregates, digest_of, digest_rows
 from parity.features.training_sets import manifest_versions
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, set_args, storage_overrides
@@ -112,7 +113,22 @@ def test_content_digest_depends_on_rows_not_their_order(spark: SparkSession) -> 
     digest = content_digest(spark.createDataFrame(rows, schema))
     assert digest == content_digest(spark.createDataFrame(list(reversed(rows)), schema).repartition(3))
     assert digest != content_digest(spark.createDataFrame([*rows[:2], (3, "c", 0.0)], schema))
-    assert digest.startswith("3:")
+    assert digest.startswith("3:") and digest_rows(digest) == 3
+    assert digest_rows("raw.numbers@3") is None and digest_rows("") is None
+    # Folded into another aggregation of the same frame, the digest is the same.
+    frame = spark.createDataFrame(rows, schema)
+    assert digest_of(frame.agg(F.max("id").alias("top"), *digest_aggregates(frame)).first()) == digest
+
+
+def test_operation_metrics_are_read_from_the_commit_as_the_history_has_them(spark: SparkSession, tmp_settings: Settings) -> None:
+    catalog = Catalog(spark, tmp_settings)
+    catalog.write(spark.range(7), "raw.numbers")
+    version = catalog.write(spark.range(5, 12), "raw.numbers", mode="append")
+    from_log = catalog.operation_metrics("raw.numbers", version)
+    history = DeltaTable.forPath(spark, catalog.path("raw.numbers")).history().filter(f"version = {version}").first()
+    assert history is not None
+    assert from_log == {k: int(v) for k, v in history["operationMetrics"].items()}
+    assert from_log["numOutputRows"] == 7
 
 
 def test_vacuum_keeps_every_version_a_live_manifest_names(

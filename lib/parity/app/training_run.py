@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame
 from parity.app.jobkit import JobContext
 from parity.core.columns import CUSTOMER_ID, LABEL, LABEL_AVAILABLE_AT, LABEL_TS, SCORE_TS
 from parity.core.conf import FeatureSetDecl, SweepDecl
+from parity.core.digests import digest_rows
 from parity.governance import registry, tracking
 from parity.model.packaged import log_packaged_model
 from parity.model.spec import FeatureSpec
@@ -122,11 +123,15 @@ def _report(ctx: JobContext, decl: SweepDecl, trained: TrainedSweep, run_id: str
 
 
 def _log_inputs(ctx: JobContext, frame: DataFrame, version: int, built_with: dict[str, Any]) -> None:
-    """The training set and every table its manifest names, as MLflow Delta dataset inputs."""
+    """The training set and every table its manifest names, as MLflow Delta dataset inputs,
+    profiled by the row counts their commit and their manifest entries record."""
     table = ctx.settings.tables.training_set
     digest = str(built_with.get("digest") or f"{table}@{version}")
-    tracking.log_delta_input(frame, table=table, path=ctx.catalog.path(table), version=version, digest=digest, context="training", targets=LABEL)
+    rows = ctx.catalog.operation_metrics(table, version).get("numOutputRows")  # a training set is written whole
+    tracking.log_delta_input(frame, table=table, path=ctx.catalog.path(table), version=version, digest=digest, rows=rows, context="training", targets=LABEL)
     for entry in built_with.get("manifest", []):
-        name, pinned = entry["table"], int(entry["version"])
+        name, pinned, pinned_digest = entry["table"], int(entry["version"]), str(entry.get("digest", ""))
         source = ctx.catalog.snapshot(name, pinned)  # lineage already has them, through the training set's manifest
-        tracking.log_delta_input(source, table=name, path=ctx.catalog.path(name), version=pinned, digest=str(entry.get("digest", "")), context="feature_table")
+        tracking.log_delta_input(
+            source, table=name, path=ctx.catalog.path(name), version=pinned, digest=pinned_digest, rows=digest_rows(pinned_digest), context="feature_table"
+        )

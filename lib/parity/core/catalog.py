@@ -36,6 +36,7 @@ from parity.core.commits import (
     session_conf,
 )
 from parity.core.conf import ZONES, Settings
+from parity.core.digests import content_digest
 from parity.core.vacuum import vacuum_protecting
 
 _TOMBSTONE = "_parity_tombstone"
@@ -68,15 +69,6 @@ def _same(left: DataFrame, right: DataFrame, columns: list[str]) -> Column:
     for c in columns:
         condition &= left[f"`{c}`"].eqNullSafe(right[f"`{c}`"])
     return condition
-
-
-def content_digest(df: DataFrame) -> str:
-    """An order-independent digest of a frame's rows: row count plus the sum of 64-bit row hashes."""
-    # to_json drops null fields, so (a, NULL) and (NULL, a) hash differently; xxhash64 alone would not.
-    row_hash = F.xxhash64(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])))
-    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(row_hash.cast("decimal(38,0)")).alias("h")).first()
-    n, total = (0, 0) if row is None else (row["n"], row["h"] or 0)
-    return f"{n}:{int(total) % (1 << 64):016x}"
 
 
 @dataclass
@@ -313,11 +305,10 @@ class Catalog:
         return {}
 
     def operation_metrics(self, name: str, version: int) -> dict[str, int]:
-        """Delta's operation metrics of one commit (rows inserted, updated, deleted, files ...)."""
-        history = DeltaTable.forPath(self.spark, self.path(name)).history()
-        row = history.filter(f"version = {int(version)}").select("operationMetrics").first()
-        metrics = {} if row is None or row["operationMetrics"] is None else row["operationMetrics"]
-        return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
+        """Delta's operation metrics of one commit (rows inserted, updated, deleted, files ...),
+        read from its log file (no Spark job)."""
+        found = commits_between(self.spark, self.path(name), after=version - 1, upto=version)
+        return found[0].metrics if found else {}
 
     def snapshot(self, name: str, version: int) -> DataFrame:
         """One version of a table for checking what a job wrote (not recorded as an input)."""

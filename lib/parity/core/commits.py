@@ -10,9 +10,9 @@ names the first version it undid (`ROLLBACK_OF_KEY`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from delta.tables import DeltaTable
@@ -33,12 +33,14 @@ class CommitNotFoundError(RuntimeError):
 
 @dataclass(frozen=True)
 class Commit:
-    """One commit in a table's history: who made it (its metadata) and on which version it was based."""
+    """One commit in a table's history: who made it (its metadata), on which version it was
+    based, and Delta's operation metrics (rows written, updated, deleted, files ...)."""
 
     version: int
     operation: str
     read_version: int | None
     metadata: dict[str, object]
+    metrics: dict[str, int] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str | None:
@@ -74,12 +76,18 @@ def commits_between(spark: SparkSession, path: str, *, after: int | None, upto: 
         history = DeltaTable.forPath(spark, path).history()
         rows = (
             history.filter((F.col("version") >= first) & (F.col("version") <= upto))
-            .select("version", "operation", "readVersion", "userMetadata")
+            .select("version", "operation", "readVersion", "userMetadata", "operationMetrics")
             .orderBy(F.desc("version"))
             .collect()
         )
         return [
-            Commit(int(r["version"]), str(r["operation"]), None if r["readVersion"] is None else int(r["readVersion"]), parse_metadata(r["userMetadata"]))
+            Commit(
+                int(r["version"]),
+                str(r["operation"]),
+                None if r["readVersion"] is None else int(r["readVersion"]),
+                parse_metadata(r["userMetadata"]),
+                _counts(r["operationMetrics"] or {}),
+            )
             for r in rows
         ]
 
@@ -95,13 +103,19 @@ def _read_commit(spark: SparkSession, path: str, version: int) -> Commit:
     if not found.isDefined():
         raise CommitNotFoundError(f"version {version} of {path} records no commit info")
     info = found.get()
-    read_version, metadata = info.readVersion(), info.userMetadata()
+    read_version, metadata, metrics = info.readVersion(), info.userMetadata(), info.operationMetrics()
     return Commit(
         version=version,
         operation=str(info.operation()),
         read_version=int(read_version.get()) if read_version.isDefined() else None,
         metadata=parse_metadata(metadata.get() if metadata.isDefined() else None),
+        metrics=_counts(jvm.scala.jdk.javaapi.CollectionConverters.asJava(metrics.get())) if metrics.isDefined() else {},  # type: ignore[union-attr]
     )
+
+
+def _counts(metrics: Mapping[str, object]) -> dict[str, int]:
+    """Delta's operation metrics (strings) as numbers, leaving out any that is not a whole number."""
+    return {str(k): int(str(v)) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
 
 
 def parse_metadata(text: str | None) -> dict[str, object]:

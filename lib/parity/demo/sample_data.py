@@ -81,19 +81,18 @@ def _latent(spark: SparkSession, conf: DataConf) -> DataFrame:
     latent = spark.range(1, conf.customers + 1, numPartitions=max(2, conf.customers // 20000)).withColumnRenamed(
         "id", CUSTOMER_ID
     )
-    return (
-        latent.withColumn("signup_day", F.floor(_uniform(s, "signup", CUSTOMER_ID) * conf.days * 0.6).cast("int"))
-        .withColumn("rate", F.exp(F.lit(-1.2) + 0.8 * _normal(s, "rate", CUSTOMER_ID)))
-        .withColumn("disengages", _uniform(s, "churner", CUSTOMER_ID) < 0.35)
-        .withColumn(
-            "decline_start",
-            (F.col("signup_day") + 20 + _uniform(s, "decline", CUSTOMER_ID) * (conf.days - F.col("signup_day"))).cast(
-                "int"
-            ),
-        )
-        .withColumn("decline_days", (7 + _uniform(s, "decline_len", CUSTOMER_ID) * 35).cast("int"))
-        .withColumn("amount_mu", F.lit(3.0) + 0.7 * _normal(s, "amount", CUSTOMER_ID))
-        .withColumn("segment_draw", _uniform(s, "segment", CUSTOMER_ID))
+    # withColumns, not a chain of withColumn: each withColumn is one more plan to analyse.
+    signup_day = F.floor(_uniform(s, "signup", CUSTOMER_ID) * conf.days * 0.6).cast("int")
+    return latent.withColumns(
+        {
+            "signup_day": signup_day,
+            "rate": F.exp(F.lit(-1.2) + 0.8 * _normal(s, "rate", CUSTOMER_ID)),
+            "disengages": _uniform(s, "churner", CUSTOMER_ID) < 0.35,
+            "decline_start": (signup_day + 20 + _uniform(s, "decline", CUSTOMER_ID) * (conf.days - signup_day)).cast("int"),
+            "decline_days": (7 + _uniform(s, "decline_len", CUSTOMER_ID) * 35).cast("int"),
+            "amount_mu": F.lit(3.0) + 0.7 * _normal(s, "amount", CUSTOMER_ID),
+            "segment_draw": _uniform(s, "segment", CUSTOMER_ID),
+        }
     )
 
 
@@ -103,27 +102,29 @@ def generate_customers(spark: SparkSession, conf: DataConf) -> DataFrame:
     latent = _latent(spark, conf)
     first = _pick(FIRST_NAMES, _uniform(s, "first", CUSTOMER_ID))
     last = _pick(LAST_NAMES, _uniform(s, "last", CUSTOMER_ID))
-    base = (
-        latent.withColumn(NAME, F.initcap(F.concat_ws(" ", first, last)))
-        .withColumn(EMAIL, F.concat(first, F.lit("."), last, F.col(CUSTOMER_ID).cast("string"), F.lit("@example.com")))
-        .withColumn(
-            PHONE,
-            F.concat(F.lit("+1-555-"), F.lpad((_uniform(s, "phone", CUSTOMER_ID) * 10_000_000).cast("long").cast("string"), 7, "0")),
-        )
-        .withColumn(REGION, _pick(REGIONS, _uniform(s, "region", CUSTOMER_ID)))
-        .withColumn(SIGNUP_TS, _ts(conf.start, F.col("signup_day"), _uniform(s, "signup_s", CUSTOMER_ID) * 86400))
+    base = latent.withColumns(
+        {
+            NAME: F.initcap(F.concat_ws(" ", first, last)),
+            EMAIL: F.concat(first, F.lit("."), last, F.col(CUSTOMER_ID).cast("string"), F.lit("@example.com")),
+            PHONE: F.concat(F.lit("+1-555-"), F.lpad((_uniform(s, "phone", CUSTOMER_ID) * 10_000_000).cast("long").cast("string"), 7, "0")),
+            REGION: _pick(REGIONS, _uniform(s, "region", CUSTOMER_ID)),
+            SIGNUP_TS: _ts(conf.start, F.col("signup_day"), _uniform(s, "signup_s", CUSTOMER_ID) * 86400),
+        }
     )
-    initial = (
-        base.withColumn(SEGMENT, _pick(SEGMENTS, F.col("segment_draw")))
-        .withColumn(CREDIT_LIMIT, F.round(F.exp(F.col("amount_mu") + 2.5), 0))
-        .withColumn(UPDATED_AT, F.col(SIGNUP_TS))
+    initial = base.withColumns(
+        {
+            SEGMENT: _pick(SEGMENTS, F.col("segment_draw")),
+            CREDIT_LIMIT: F.round(F.exp(F.col("amount_mu") + 2.5), 0),
+            UPDATED_AT: F.col(SIGNUP_TS),
+        }
     )
-    changed = (
-        base.filter(_uniform(s, "changes", CUSTOMER_ID) < 0.3)
-        .withColumn("change_day", F.col("signup_day") + 1 + (_uniform(s, "change_day", CUSTOMER_ID) * (conf.days - F.col("signup_day") - 1)).cast("int"))
-        .withColumn(SEGMENT, _pick(SEGMENTS, _uniform(s, "segment2", CUSTOMER_ID)))
-        .withColumn(CREDIT_LIMIT, F.round(F.exp(F.col("amount_mu") + 2.5 + 0.3 * _normal(s, "limit2", CUSTOMER_ID)), 0))
-        .withColumn(UPDATED_AT, _ts(conf.start, F.col("change_day"), _uniform(s, "change_s", CUSTOMER_ID) * 86400))
+    change_day = F.col("signup_day") + 1 + (_uniform(s, "change_day", CUSTOMER_ID) * (conf.days - F.col("signup_day") - 1)).cast("int")
+    changed = base.filter(_uniform(s, "changes", CUSTOMER_ID) < 0.3).withColumns(
+        {
+            SEGMENT: _pick(SEGMENTS, _uniform(s, "segment2", CUSTOMER_ID)),
+            CREDIT_LIMIT: F.round(F.exp(F.col("amount_mu") + 2.5 + 0.3 * _normal(s, "limit2", CUSTOMER_ID)), 0),
+            UPDATED_AT: _ts(conf.start, change_day, _uniform(s, "change_s", CUSTOMER_ID) * 86400),
+        }
     )
     columns = [f.name for f in RAW_CUSTOMERS.fields]
     return initial.select(*columns).unionByName(changed.select(*columns))
@@ -163,20 +164,17 @@ def generate_events(spark: SparkSession, conf: DataConf) -> DataFrame:
     notes = notes.when(note_draw < 0.12, F.lit("card declined at merchant"))
     bad = _uniform(s, "bad", *keys)
     amount = F.round(F.exp(F.col("amount_mu") + 0.6 * _normal(s, "amt", *keys)), 2)
-    events = (
-        fired.join(customers, CUSTOMER_ID)
-        .withColumn(EVENT_ID, F.col(CUSTOMER_ID) * 100_000 + F.col("day") * SLOTS_PER_DAY + F.col("slot"))
-        .withColumn(EVENT_TS, _ts(conf.start, F.col("day"), _uniform(s, "second", *keys) * 86400))
-        .withColumn(AMOUNT, F.when(bad < conf.bad_row_rate / 2, -amount).otherwise(amount))
-        .withColumn(CHANNEL, _pick(CHANNELS, _uniform(s, "channel", *keys)))
-        .withColumn(CATEGORY, _pick(CATEGORIES, _uniform(s, "category", *keys)))
-        .withColumn(NOTE, notes)
-        .withColumn(
-            CUSTOMER_ID,
-            F.when((bad >= conf.bad_row_rate / 2) & (bad < conf.bad_row_rate), F.lit(None).cast("long")).otherwise(
-                F.col(CUSTOMER_ID)
-            ),
-        )
+    bad_customer = (bad >= conf.bad_row_rate / 2) & (bad < conf.bad_row_rate)
+    events = fired.join(customers, CUSTOMER_ID).withColumns(  # every column from the joined row, before any is replaced
+        {
+            EVENT_ID: F.col(CUSTOMER_ID) * 100_000 + F.col("day") * SLOTS_PER_DAY + F.col("slot"),
+            EVENT_TS: _ts(conf.start, F.col("day"), _uniform(s, "second", *keys) * 86400),
+            AMOUNT: F.when(bad < conf.bad_row_rate / 2, -amount).otherwise(amount),
+            CHANNEL: _pick(CHANNELS, _uniform(s, "channel", *keys)),
+            CATEGORY: _pick(CATEGORIES, _uniform(s, "category", *keys)),
+            NOTE: notes,
+            CUSTOMER_ID: F.when(bad_customer, F.lit(None).cast("long")).otherwise(F.col(CUSTOMER_ID)),
+        }
     )
     return events.select(*[F.col(f.name).cast(f.dataType) for f in RAW_EVENTS.fields])
 
@@ -211,10 +209,12 @@ def generate_labels(spark: SparkSession, conf: DataConf) -> DataFrame:
         .groupBy(F.col("l.customer_id").alias(CUSTOMER_ID), F.col("l.label_day").alias("label_day"))
         .agg(F.count(F.col("a.day")).alias("active_days_ahead"))
     )
-    labels = (
-        upcoming.withColumn(LABEL_TS, _ts(conf.start, F.col("label_day"), F.lit(0)))
-        .withColumn(LABEL, (F.col("active_days_ahead") == 0).cast("int"))
-        .withColumn(LABEL_AVAILABLE_AT, _ts(conf.start, F.col("label_day") + horizon, F.lit(0)))
+    labels = upcoming.withColumns(
+        {
+            LABEL_TS: _ts(conf.start, F.col("label_day"), F.lit(0)),
+            LABEL: (F.col("active_days_ahead") == 0).cast("int"),
+            LABEL_AVAILABLE_AT: _ts(conf.start, F.col("label_day") + horizon, F.lit(0)),
+        }
     )
     return labels.select(*[F.col(f.name).cast(f.dataType) for f in RAW_LABELS.fields])
 
@@ -234,5 +234,6 @@ def write_sample_sources(catalog: Catalog, settings: Settings) -> dict[str, int]
     counts = {}
     for name, frame in sources.items():
         version = catalog.write(frame, name)
-        counts[f"{name}.rows"] = catalog.row_count(name, version)
+        written = catalog.operation_metrics(name, version).get("numOutputRows")  # each is written whole
+        counts[f"{name}.rows"] = catalog.row_count(name, version) if written is None else written
     return counts

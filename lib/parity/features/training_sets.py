@@ -16,9 +16,10 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from parity.core.catalog import Catalog, content_digest
+from parity.core.catalog import Catalog
 from parity.core.columns import LABEL, LABEL_AVAILABLE_AT, LABEL_TS, RAW_LABELS
 from parity.core.conf import FeatureSetDecl, Settings
+from parity.core.digests import digest_aggregates, digest_of
 from parity.features import asof
 from parity.features.compute import declared_sets
 from parity.features.quality import require_columns
@@ -95,6 +96,7 @@ def build_training_set(catalog: Catalog, settings: Settings, *, rebuild: int | N
         F.count_if(F.col(LABEL) == 1).alias("positive"),
         F.count_if(F.greatest(*[F.col(c).isNull() for c in matched.values()])).alias("without_features"),
         *[F.count_if(F.col(c).isNull()).alias(name) for name, c in matched.items()],
+        *digest_aggregates(written),  # the digest of what was written, in the same pass
     ).first()
     totals = out.asDict() if out is not None else {}
     counts = {
@@ -104,7 +106,7 @@ def build_training_set(catalog: Catalog, settings: Settings, *, rebuild: int | N
         "labels.without_features": int(totals.get("without_features", 0)),
         **{f"labels.without_{name}": int(totals.get(name, 0)) for name in matched},
     }
-    return TrainingSetResult(version, manifest, content_digest(written), counts)
+    return TrainingSetResult(version, manifest, digest_of(out), counts)
 
 
 def manifest_versions(catalog: Catalog, name: str) -> dict[str, set[int]]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import mlflow
-from mlflow.data.spark_dataset import from_spark
+from mlflow.data.delta_dataset_source import DeltaDatasetSource
+from mlflow.data.spark_dataset import SparkDataset
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame
@@ -77,9 +78,27 @@ def log_trial(parent_run_id: str, experiment_id: str, trial: FinishedTrial) -> s
     return run_id
 
 
-def log_delta_input(spark_frame: DataFrame, *, table: str, path: str, version: int, digest: str, context: str, targets: str | None = None) -> None:
-    """Record a Delta table version the active run read, as an MLflow dataset input (source: Delta path + version)."""
-    dataset = from_spark(spark_frame, path=path, version=str(version), name=f"{table}@{version}", digest=digest[:36], targets=targets)
+class DeltaVersionDataset(SparkDataset):
+    """A pinned Delta table version as an MLflow dataset, profiled by the row count parity
+    already knows (MLflow's own profile would run a Spark job per table to estimate it)."""
+
+    def __init__(self, df: DataFrame, *, path: str, version: int, name: str, digest: str, rows: int | None, targets: str | None = None):
+        # As text, as MLflow's from_spark passes it: DeltaDatasetSource.to_dict leaves out a version 0.
+        source = DeltaDatasetSource(path=path, delta_table_version=str(version))  # type: ignore[arg-type]
+        super().__init__(df, source, targets=targets, name=name, digest=digest)
+        self._rows = rows
+
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        return None if self._rows is None else {"num_rows": self._rows}
+
+
+def log_delta_input(
+    spark_frame: DataFrame, *, table: str, path: str, version: int, digest: str, rows: int | None, context: str, targets: str | None = None
+) -> None:
+    """Record a Delta table version the active run read, as an MLflow dataset input (source: Delta
+    path + version; profile: its `rows`, when known)."""
+    dataset = DeltaVersionDataset(spark_frame, path=path, version=version, name=f"{table}@{version}", digest=digest[:36], rows=rows, targets=targets)
     mlflow.log_input(dataset, context=context)
 
 
