@@ -1,6 +1,7 @@
-"""Join every label to the features known at its time (as-of) and write a versioned training set.
+"""Join a declared model's labels to the features known at each label's time (as-of) and write a
+versioned training set.
 
-    build_training_set [--rebuild VERSION]
+    build_training_set [--model NAME] [--rebuild VERSION]
 
 Each training set records a manifest of its inputs (table, Delta version, commit time, content
 digest). `--rebuild VERSION` builds again from the manifest of that version: the same inputs
@@ -14,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from parity.app.jobkit import JobContext, job_parser, run_job
+from parity.app.jobkit import JobContext, job_parser, run_model_job
+from parity.core.conf import ModelDecl
 from parity.features.training_sets import build_training_set
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -29,14 +31,14 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def body(ctx: JobContext) -> None:
-    result = build_training_set(ctx.catalog, ctx.settings, rebuild=ctx.args.rebuild)
+def body(ctx: JobContext, model: ModelDecl) -> None:
+    result = build_training_set(ctx.catalog, ctx.settings, model, rebuild=ctx.args.rebuild)
     ctx.counts.update(result.counts)
     ctx.summary_extra(manifest=result.manifest, training_set_digest=result.digest)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_job("build_training_set", argv, body, conf_dir=CONF_DIR, parser=parser())
+    return run_model_job("build_training_set", argv, body, conf_dir=CONF_DIR, parser=parser())
 
 
 if __name__ == "__main__":

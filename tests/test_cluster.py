@@ -95,7 +95,8 @@ def test_cluster_runs_give_the_local_results(
     shutil.copyfile(local.mlflow.tracking_uri.removeprefix("sqlite:///"), tmp_path / "mlflow.db")
     # The local training set too (the cluster's feature tables match the local ones, checked
     # below, and build_training_set on a cluster adds nothing the other jobs do not cover).
-    for name in (local.tables.raw_customers, local.tables.raw_events, local.tables.raw_labels, local.tables.training_set):
+    churn = local.model("churn")
+    for name in (local.tables.raw_customers, local.tables.raw_events, local.tables.raw_labels, churn.training_set()):
         target = tmp_path / "data" / name.replace(".", "/")
         shutil.copytree(table_path(local, name), target)
     overrides = [
@@ -104,7 +105,7 @@ def test_cluster_runs_give_the_local_results(
         f"mlflow.artifact_root={local.mlflow.artifact_root}",
         f"spark.master={master_url}",
         "spark.conf.spark.driver.host=127.0.0.1",  # the workers and the driver all on loopback
-    ] + [o for o in pipeline.overrides if o.startswith(("data.", "training.", "sweeps."))]
+    ] + [o for o in pipeline.overrides if o.startswith(("data.", "models.", "sweeps."))]
     cluster_settings = pipeline.settings().model_copy(update={"storage": local.storage.model_copy(update={"root": f"{tmp_path}/data"})})
 
     # The sweep runs its trials as Spark tasks on the workers; scoring then pins the model the
@@ -121,7 +122,7 @@ def test_cluster_runs_give_the_local_results(
     client = MlflowClient(tracking, tracking)
     parent = client.get_run(trained["mlflow_run_id"])
     children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert len(children) == trained["counts"]["trials"] == local.sweep().max_evals
+    assert len(children) == trained["counts"]["trials"] == local.sweeps[churn.sweep].max_evals
     assert trained["model_version"] != local_model and summaries["score"]["model_version"] == local_model
 
     def read(settings, name: str):
@@ -130,21 +131,21 @@ def test_cluster_runs_give_the_local_results(
     for name in ("features.customer_activity", "features.customer_profile", "quarantine.events"):
         assertDataFrameEqual(read(cluster_settings, name), read(local, name))
     assertDataFrameEqual(
-        read(cluster_settings, local.tables.predictions),
-        read(local, local.tables.predictions),
+        read(cluster_settings, churn.predictions()),
+        read(local, churn.predictions()),
         rtol=1e-9,
     )
 
     # A distributed learner on the cluster: Spark ML trials one after another, then a score
     # with its model, which runs as a distributed transform rather than a pandas UDF.
-    distributed = ["training.sweep=spark_gbt", "sweeps.spark_gbt.max_evals=2", "sweeps.spark_gbt.space.max_iter=10"]
+    distributed = ["models.churn.sweep=spark_gbt", "sweeps.spark_gbt.max_evals=2", "sweeps.spark_gbt.space.max_iter=10"]
     run = submit("train", overrides + distributed, env="cluster")
     assert run.returncode == 0, f"train (spark_gbt) on the cluster failed:\n{run.stderr[-4000:]}"
     gbt = run.summary
     assert gbt["learner"] == "spark.gbt" and gbt["counts"]["trials"] == 2 and gbt["counts"]["trials.failed"] == 0
     run = submit("score", overrides + [f"scoring.model_version={gbt['model_version']}"], env="cluster")
     assert run.returncode == 0, f"score with the spark_gbt model on the cluster failed:\n{run.stderr[-4000:]}"
-    scored = read(cluster_settings, local.tables.predictions).filter(f"model_version = '{gbt['model_version']}'").toPandas()
+    scored = read(cluster_settings, churn.predictions()).filter(f"model_version = '{gbt['model_version']}'").toPandas()
     assert len(scored) == run.summary["counts"]["predictions.out"] > 0 and scored["prediction"].between(0, 1).all()
 
     # Every job ran as an application with executors on both workers, not in a local driver.

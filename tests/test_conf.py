@@ -56,8 +56,8 @@ def test_bad_value_names_the_key() -> None:
 
 
 def test_bad_table_name_is_rejected() -> None:
-    with pytest.raises(ConfError, match=r"tables\.predictions"):
-        load_settings(CONF_DIR, overrides=["tables.predictions=scores"])
+    with pytest.raises(ConfError, match=r"models\.churn\.tables\.predictions.*'scores' is not a logical table name"):
+        load_settings(CONF_DIR, overrides=["models.churn.tables.predictions=scores"])
 
 
 def test_unknown_env_lists_the_known_ones() -> None:

@@ -60,11 +60,11 @@ def test_outputs_open_with_delta_rs_and_match_the_counts(pipeline: PipelineRun) 
     assert training["counts"]["rows.out"] == training["counts"]["labels.in"]  # no label dropped
     assert training["counts"]["labels.without_features"] > 0  # ...including those with no history yet
     assert training["counts"]["labels.without_customer_activity"] == training["counts"]["labels.without_features"]
-    assert _rows(settings, tables.training_set, training["outputs"][0]["version"]) == training["counts"]["rows.out"]
+    assert _rows(settings, settings.model("churn").training_set(), training["outputs"][0]["version"]) == training["counts"]["rows.out"]
     assert {i["table"] for i in training["inputs"]} == {tables.raw_labels, *ACTIVITY_AND_PROFILE}
 
     scored = pipeline.summary("score")
-    predictions = DeltaTable(table_path(settings, tables.predictions)).to_pandas()
+    predictions = DeltaTable(table_path(settings, settings.model("churn").predictions())).to_pandas()
     assert len(predictions) == scored["counts"]["predictions.out"] == scored["counts"]["keys.in"]
     assert set(predictions["model_version"]) == {pipeline.summary("train")["model_version"]}
     assert predictions["prediction"].between(0, 1).all()
@@ -72,7 +72,7 @@ def test_outputs_open_with_delta_rs_and_match_the_counts(pipeline: PipelineRun) 
 
 def test_feature_tables_hold_no_pii(pipeline: PipelineRun) -> None:
     settings = pipeline.settings()
-    for name in (*ACTIVITY_AND_PROFILE, settings.tables.training_set):
+    for name in (*ACTIVITY_AND_PROFILE, settings.model("churn").training_set()):
         columns = set(DeltaTable(table_path(settings, name)).schema().to_arrow().names)
         assert columns.isdisjoint(PII_COLUMNS), name
     quarantine = DeltaTable(table_path(settings, "quarantine.events")).to_pandas()
@@ -84,12 +84,12 @@ def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: Pi
     mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
     client = MlflowClient(settings.mlflow.tracking_uri, settings.mlflow.tracking_uri)
     parent = client.get_run(summary["mlflow_run_id"])
-    assert parent.data.tags["parity.training_set"] == f"{settings.tables.training_set}@0"
+    assert parent.data.tags["parity.training_set"] == f"{settings.model('churn').training_set()}@0"
     assert parent.data.metrics["best_val_auc"] > 0.7  # the outcome really depends on past behaviour
     children = client.search_runs(
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
-    sweep = settings.sweep()
+    sweep = settings.sweeps[settings.model("churn").sweep]
     assert parent.data.tags["parity.sweep"] == sweep.name and parent.data.tags["parity.git_sha"] == summary["git_sha"]
     assert parent.data.tags["parity.conf_hash"] == summary["conf_hash"]
     # Trials ran two at a time on executors and were logged from the driver: every one is a nested run.
@@ -105,13 +105,13 @@ def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: Pi
         rows = json.loads(dataset.profile)["num_rows"]
         datasets[dataset.name.split("@")[0]] = (dataset.source_type, source["path"], source.get("delta_table_version"), rows)
     training_rows = pipeline.summary("build_training_set")["counts"]["rows.out"]
-    assert datasets[settings.tables.training_set] == ("delta_table", table_path(settings, settings.tables.training_set), "0", training_rows)
+    assert datasets[settings.model("churn").training_set()] == ("delta_table", table_path(settings, settings.model("churn").training_set()), "0", training_rows)
     manifest = {entry["table"]: entry for entry in pipeline.summary("build_training_set")["manifest"]}
     for name in ACTIVITY_AND_PROFILE:
         rows = Catalog(spark, settings).row_count(name, manifest[name]["version"])
         assert datasets[name] == ("delta_table", table_path(settings, name), str(manifest[name]["version"]), rows)
 
-    name = settings.mlflow.registered_model
+    name = settings.model("churn").registered_model
     version = client.get_model_version(name, summary["model_version"])
     assert version.run_id == parent.info.run_id
     assert version.tags["parity.training_run"] == parent.info.run_id
@@ -138,7 +138,7 @@ def test_the_training_set_records_a_manifest_of_its_inputs(pipeline: PipelineRun
     for entry in manifest:
         frame = spark.read.format("delta").option("versionAsOf", entry["version"]).load(table_path(settings, entry["table"]))
         assert entry["digest"] == content_digest(frame)
-    training = spark.read.format("delta").load(table_path(settings, settings.tables.training_set))
+    training = spark.read.format("delta").load(table_path(settings, settings.model("churn").training_set()))
     assert summary["training_set_digest"] == content_digest(training)
 
     client = MlflowClient(settings.mlflow.tracking_uri, settings.mlflow.tracking_uri)
@@ -156,13 +156,13 @@ def test_every_run_is_in_the_audit_table(pipeline: PipelineRun) -> None:
     assert set(ran["status"]) == {"succeeded"}
     train = ran[ran["job"] == "train"].iloc[0]
     assert train["mlflow_run_id"] == pipeline.summary("train")["mlflow_run_id"]
-    assert [dict(i) for i in train["inputs"]] == [{"table": settings.tables.training_set, "version": 0}]
+    assert [dict(i) for i in train["inputs"]] == [{"table": settings.model("churn").training_set(), "version": 0}]
 
 
 def test_scoring_recreates_the_training_features_from_the_models_spec(pipeline: PipelineRun, spark: SparkSession) -> None:
     settings, train = pipeline.settings(), pipeline.summary("train")
     mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
-    spec = load_feature_spec(f"models:/{settings.mlflow.registered_model}/{train['model_version']}")
+    spec = load_feature_spec(f"models:/{settings.model('churn').registered_model}/{train['model_version']}")
     training = spark.read.format("delta").option("versionAsOf", spec.training_set["version"]).load(spec.training_set["path"])
     # The scoring path, driven only by the spec, at the feature versions the model was trained on.
     lookups = [
@@ -195,7 +195,7 @@ def test_rescoring_the_same_time_replaces_its_predictions(pipeline: PipelineRun,
     assert spec and spec.loader
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
-    path = table_path(settings, settings.tables.predictions)
+    path = table_path(settings, settings.model("churn").predictions())
     scored_version = pipeline.summary("score")["outputs"][0]["version"]
     before = spark.read.format("delta").option("versionAsOf", scored_version).load(path)
     assert job.main(set_args(pipeline.overrides + TEST_SPARK)) == 0

@@ -58,7 +58,7 @@ def _edit(conf: Path, name: str, change) -> None:  # type: ignore[no-untyped-def
         (
             "customer_profile",
             lambda d: d["features"].append({"name": "n_events_7d", "type": "bigint", "description": "again"}),
-            "duplicate feature name 'n_events_7d': declared by feature sets customer_activity and customer_profile, which training.feature_sets joins",
+            "model churn (models/churn.yaml) features[1]: column 'n_events_7d' is added by both lookup customer_activity and lookup customer_profile; give one of them a prefix",
         ),
         (
             "customer_profile",
@@ -91,8 +91,8 @@ def test_a_declaration_twice_or_unknown_training_set_fails_on_load(tmp_path: Pat
     shutil.copy(conf / "features" / "customer_profile.yaml", conf / "features" / "profile_again.yaml")
     with pytest.raises(ConfError, match=r"declared twice: features/customer_profile\.yaml and features/profile_again\.yaml"):
         load_settings(conf)
-    with pytest.raises(ConfError, match=r"training\.feature_sets names undeclared feature set"):
-        load_settings(CONF_DIR, overrides=["training.feature_sets=[customer_activity, churn_risk]"])
+    with pytest.raises(ConfError, match=r"model churn \(models/churn\.yaml\) features\[1\]\.feature_set: undeclared feature set 'churn_risk'"):
+        load_settings(CONF_DIR, overrides=["models.churn.features=[{feature_set: customer_activity}, {feature_set: churn_risk}]"])
 
 
 def test_a_missing_or_retyped_column_is_named_before_any_data_is_read(spark: SparkSession, settings: Settings) -> None:

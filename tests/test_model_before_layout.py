@@ -57,7 +57,7 @@ def test_a_model_registered_before_the_move_scores_as_it_did(spark: SparkSession
     customers = catalog.read(catalog.settings.tables.raw_customers).filter(F.col(UPDATED_AT) <= F.lit(SCORE_TIME))
     predictions = score(
         spark,
-        scoring_spine(customers, entity=CUSTOMER_ID, score_time=SCORE_TIME),
+        scoring_spine(customers, columns=[CUSTOMER_ID], score_time=SCORE_TIME),
         read_feature_lookups(catalog, decls),
         spec,
         model_uri=str(model),

@@ -77,8 +77,8 @@ def test_a_sweep_declaration_fails_on_load_naming_the_field() -> None:
         load_settings(CONF_DIR, overrides=["sweeps.hist_gradient_boosting.learner=sklearn.forest"])
     with pytest.raises(ConfError, match=r"sweeps.spark_gbt.*learner spark.gbt is distributed.*set parallelism: 1"):
         load_settings(CONF_DIR, overrides=["sweeps.spark_gbt.parallelism=2"])
-    with pytest.raises(ConfError, match=r"training.sweep names undeclared sweep 'nope'; declared: hist_gradient_boosting"):
-        load_settings(CONF_DIR, overrides=["training.sweep=nope"])
+    with pytest.raises(ConfError, match=r"model churn \(models/churn\.yaml\) sweep: undeclared sweep 'nope'; declared: hist_gradient_boosting"):
+        load_settings(CONF_DIR, overrides=["models.churn.sweep=nope"])
     with pytest.raises(ConfError, match=r"sweeps.hist_gradient_boosting.objective.direction"):
         load_settings(CONF_DIR, overrides=["sweeps.hist_gradient_boosting.objective.direction=up"])
 

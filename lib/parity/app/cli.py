@@ -126,15 +126,16 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
             if counts[f"{name}.in"] != counts[f"{name}.out"] + counts[f"{name}.quarantined"]:
                 return [f"build_features: {name}: {counts[f'{name}.in']} rows in != out + quarantined"]
     elif job == "build_training_set":
-        expected = {tables.training_set: counts["rows.out"]}
+        expected = {settings.model(summary["model"]).training_set(): counts["rows.out"]}
         if counts["rows.out"] != counts["labels.in"]:
             return [f"build_training_set: {counts['labels.in']} labels in but {counts['rows.out']} rows out"]
     elif job == "score":
-        at = DeltaTable(table_path(settings, tables.predictions), version=summary["outputs"][0]["version"])
+        predictions = settings.model(summary["model"]).predictions()
+        at = DeltaTable(table_path(settings, predictions), version=summary["outputs"][0]["version"])
         stamps = at.to_pandas(columns=["score_ts"])["score_ts"].astype(str).str.slice(0, 19)
         scored = int((stamps == str(summary["score_ts"])[:19]).sum())
         if scored != counts["predictions.out"]:
-            return [f"score: {tables.predictions} has {scored} rows at {summary['score_ts']}, summary says {counts['predictions.out']}"]
+            return [f"score: {predictions} has {scored} rows at {summary['score_ts']}, summary says {counts['predictions.out']}"]
     problems = []
     versions = {o["table"]: o["version"] for o in summary["outputs"]}
     for name, want in expected.items():
@@ -145,7 +146,7 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
 
 
 def vacuum(args: argparse.Namespace) -> int:
-    """VACUUM the raw, feature and training tables, keeping every version a training set's manifest names."""
+    """VACUUM the raw, label, feature and training tables, keeping every version a training set's manifest names."""
     from parity.core.catalog import Catalog
     from parity.core.session import get_spark
     from parity.features.training_sets import manifest_versions
@@ -153,10 +154,15 @@ def vacuum(args: argparse.Namespace) -> int:
     settings = _settings(args)
     catalog = Catalog(get_spark(settings), settings)
     tables = settings.tables
-    protected = manifest_versions(catalog, tables.training_set)
-    names = [tables.raw_customers, tables.raw_events, tables.raw_labels, tables.training_set]
+    protected: dict[str, set[int]] = {}
+    for model in settings.models.values():
+        if catalog.exists(model.training_set()):
+            for name, versions in manifest_versions(catalog, model.training_set()).items():
+                protected.setdefault(name, set()).update(versions)
+    names = [tables.raw_customers, tables.raw_events, tables.raw_labels]
+    names += [table for model in settings.models.values() for table in (model.labels.table, model.training_set())]
     names += [decl.table for decl in settings.feature_sets.values()]
-    for name in names:
+    for name in dict.fromkeys(names):
         if not catalog.exists(name):
             continue
         keep = protected.get(name, set())

@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 from pyspark.sql import SparkSession
 
 from parity.core.catalog import Catalog
-from parity.core.conf import ConfError, Settings, load_settings
+from parity.core.conf import ConfError, ModelDecl, Settings, load_settings
 from parity.core.session import MissingJarsError, get_spark
 from parity.features.build import transform_code_hash
 from parity.governance.lineage import RunRecord, git_sha
@@ -185,3 +185,31 @@ def _append_audit(ctx: JobContext) -> None:
     """
     audit = Catalog(ctx.spark, ctx.settings, run_id=ctx.record.run_id)
     audit.write(ctx.record.to_frame(ctx.spark), ctx.settings.tables.audit_runs, mode="append", merge_schema=True)
+
+
+def run_model_job(
+    job: str,
+    argv: list[str] | None,
+    body: Callable[[JobContext, ModelDecl], None],
+    *,
+    conf_dir: str | Path,
+    parser: argparse.ArgumentParser | None = None,
+) -> int:
+    """`run_job` for a job that runs one declared model, named by `--model NAME` (optional when
+    exactly one is declared). An unknown or missing name fails before Spark starts, listing the
+    declared models; the summary and the audit row name the model."""
+    parser = parser or job_parser(job)
+    parser.add_argument("--model", default=None, metavar="NAME", help="the declared model (conf/models/NAME.yaml); optional when only one is")
+
+    def check(args: argparse.Namespace, settings: Settings) -> None:
+        try:
+            settings.model(args.model)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+    def model_body(ctx: JobContext) -> None:
+        model = ctx.settings.model(ctx.args.model)
+        ctx.record.model = model.name
+        body(ctx, model)
+
+    return run_job(job, argv, model_body, conf_dir=conf_dir, parser=parser, check_args=check)

@@ -15,46 +15,49 @@ import mlflow
 from pyspark.sql import DataFrame
 
 from parity.app.jobkit import JobContext
-from parity.core.columns import CUSTOMER_ID, LABEL, LABEL_AVAILABLE_AT, LABEL_TS, SCORE_TS
-from parity.core.conf import FeatureSetDecl, SweepDecl
+from parity.core.columns import SCORE_TS
+from parity.core.conf import FeatureSetDecl, ModelDecl, SweepDecl
 from parity.core.digests import digest_rows
 from parity.governance import registry, tracking
 from parity.model.packaged import log_packaged_model
 from parity.model.spec import FeatureSpec
 from parity.training.declared_sweep import LabelledColumns, TrainedSweep, run_declared_sweep
-from parity.training.inputs import INPUT_CONTRACT, model_inputs
+from parity.training.inputs import INPUT_CONTRACT, model_inputs_of
 from parity.training.learners import get_learner
 from parity.training.sweep import TrialResult
 
 CHALLENGER = "challenger"
 
 
-def train(ctx: JobContext) -> None:
-    """Train, log and register one model from the newest training set (the train job's body)."""
-    settings, tables = ctx.settings, ctx.settings.tables
-    sweep_decl = settings.sweep()
+def train(ctx: JobContext, model: ModelDecl) -> None:
+    """Train, log and register one declared model from its newest training set (the train job's body)."""
+    settings, labels, name = ctx.settings, model.labels, model.training_set()
+    sweep_decl = settings.sweeps[model.sweep]
     learner = get_learner(sweep_decl.learner)
-    frame, version = ctx.catalog.read_versioned(tables.training_set)
-    built_with = ctx.catalog.commit_metadata(tables.training_set, version)
+    frame, version = ctx.catalog.read_versioned(name)
+    built_with = ctx.catalog.commit_metadata(name, version)
     lookups = built_with.get("feature_lookups", [])
     if not isinstance(lookups, list) or not lookups:
-        raise ValueError(f"{tables.training_set}@{version} records no feature lookups; rebuild it with build_training_set")
-    decls = [FeatureSetDecl.model_validate(lookup["feature_set"]) for lookup in lookups]
-    numeric, categorical = model_inputs(decls)
+        raise ValueError(f"{name}@{version} records no feature lookups; rebuild it with build_training_set")
+    numeric, categorical = model_inputs_of(lookups)
     spec = FeatureSpec(
-        entity=CUSTOMER_ID,
+        entity=next(iter(labels.keys)),
         timestamp=SCORE_TS,
         feature_sets=list(lookups),
-        request_time=[r.model_dump(mode="json") for decl in decls for r in decl.request_time],
+        request_time=[r.model_dump(mode="json") for lookup in lookups for r in FeatureSetDecl.model_validate(lookup["feature_set"]).request_time],
         numeric=numeric,
         categorical=categorical,
         code_hash=ctx.record.code_hash,
-        training_set={"table": tables.training_set, "version": version, "path": ctx.catalog.path(tables.training_set)},
+        training_set={"table": name, "version": version, "path": ctx.catalog.path(name)},
         learner=learner.name,
         flavor="spark" if learner.mode == "distributed" else "sklearn",
         input_contract=INPUT_CONTRACT,  # the fitted pipelines of training.learners prepare their own inputs
+        model=model.name,
+        task=model.task,
+        keys=list(labels.keys),
+        columns=labels.lookup_columns(),
     )
-    columns = LabelledColumns(LABEL_TS, LABEL, LABEL_AVAILABLE_AT, numeric, categorical)
+    columns = LabelledColumns(labels.time, labels.label.name, labels.available_at, numeric, categorical)
 
     experiment_id = tracking.configure_mlflow(settings)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}") as parent:
@@ -64,7 +67,8 @@ def train(ctx: JobContext) -> None:
                 "parity.conf_hash": ctx.record.conf_hash,
                 "parity.git_sha": ctx.record.git_sha,
                 "parity.code_hash": ctx.record.code_hash,
-                "parity.training_set": f"{tables.training_set}@{version}",
+                "parity.model": model.name,
+                "parity.training_set": f"{name}@{version}",
                 "parity.sweep": sweep_decl.name,
                 "parity.learner": learner.name,
                 "parity.execution": learner.mode,
@@ -73,24 +77,24 @@ def train(ctx: JobContext) -> None:
         tracking.log_sweep_declaration(sweep_decl)
         mlflow.log_dict(json.loads(spec.to_json()), "feature_spec.json")
         mlflow.log_dict({"training_set": spec.training_set, "inputs": built_with.get("manifest", [])}, "manifest.json")
-        _log_inputs(ctx, frame, version, built_with)
+        _log_inputs(ctx, model, frame, version, built_with)
 
         def log(trial: TrialResult) -> None:
             tracking.log_trial(parent.info.run_id, experiment_id, trial)
 
         trained = run_declared_sweep(ctx.spark, sweep_decl, frame, columns, on_trial=log)
         _log_outcome(trained)
-        # The input example: what a caller gives (key, time, and the features it may pass assembled); no PII.
-        example = trained.example.rename(columns={LABEL_TS: SCORE_TS})[[CUSTOMER_ID, SCORE_TS, *numeric, *categorical]]
-        info = log_packaged_model(trained.model, spec, example, registered_model=settings.mlflow.registered_model)
+        # The input example: what a caller gives (keys, mapped columns, time, and the features it may pass assembled); no PII.
+        example = trained.example.rename(columns={labels.time: SCORE_TS})[[*spec.caller_columns, SCORE_TS, *numeric, *categorical]]
+        info = log_packaged_model(trained.model, spec, example, registered_model=model.registered_model)
     model_version = str(info.registered_model_version)
     registry.tag_model_version(
-        settings.mlflow.registered_model,
+        model.registered_model,
         model_version,
-        {"parity.training_run": parent.info.run_id, "parity.training_set": f"{tables.training_set}@{version}", "parity.sweep": sweep_decl.name},
+        {"parity.training_run": parent.info.run_id, "parity.training_set": f"{name}@{version}", "parity.sweep": sweep_decl.name},
     )
-    registry.set_alias(settings.mlflow.registered_model, CHALLENGER, model_version)
-    _report(ctx, sweep_decl, trained, parent.info.run_id, model_version)
+    registry.set_alias(model.registered_model, CHALLENGER, model_version)
+    _report(ctx, model, sweep_decl, trained, parent.info.run_id, model_version)
 
 
 def _log_outcome(trained: TrainedSweep) -> None:
@@ -104,7 +108,7 @@ def _log_outcome(trained: TrainedSweep) -> None:
     mlflow.set_tag("parity.stopped_by", result.stopped_by)
 
 
-def _report(ctx: JobContext, decl: SweepDecl, trained: TrainedSweep, run_id: str, model_version: str) -> None:
+def _report(ctx: JobContext, model: ModelDecl, decl: SweepDecl, trained: TrainedSweep, run_id: str, model_version: str) -> None:
     """The job's lineage and summary: the MLflow run, the model version, the counts, the best metric."""
     result = trained.sweep
     ctx.record.mlflow_run_id, ctx.record.model_version = run_id, model_version
@@ -112,7 +116,8 @@ def _report(ctx: JobContext, decl: SweepDecl, trained: TrainedSweep, run_id: str
         {**trained.rows, "trials": len(result.trials), "trials.failed": trained.count("failed"), "trials.cancelled": trained.count("cancelled")}
     )
     ctx.summary_extra(
-        model_name=ctx.settings.mlflow.registered_model,
+        model=model.name,
+        model_name=model.registered_model,
         sweep=decl.name,
         learner=decl.learner,
         best_metric={decl.objective.metric: trained.metrics[decl.objective.metric]},
@@ -122,13 +127,13 @@ def _report(ctx: JobContext, decl: SweepDecl, trained: TrainedSweep, run_id: str
     )
 
 
-def _log_inputs(ctx: JobContext, frame: DataFrame, version: int, built_with: dict[str, Any]) -> None:
+def _log_inputs(ctx: JobContext, model: ModelDecl, frame: DataFrame, version: int, built_with: dict[str, Any]) -> None:
     """The training set and every table its manifest names, as MLflow Delta dataset inputs,
     profiled by the row counts their commit and their manifest entries record."""
-    table = ctx.settings.tables.training_set
+    table = model.training_set()
     digest = str(built_with.get("digest") or f"{table}@{version}")
     rows = ctx.catalog.operation_metrics(table, version).get("numOutputRows")  # a training set is written whole
-    tracking.log_delta_input(frame, table=table, path=ctx.catalog.path(table), version=version, digest=digest, rows=rows, context="training", targets=LABEL)
+    tracking.log_delta_input(frame, table=table, path=ctx.catalog.path(table), version=version, digest=digest, rows=rows, context="training", targets=model.labels.label.name)
     for entry in built_with.get("manifest", []):
         name, pinned, pinned_digest = entry["table"], int(entry["version"]), str(entry.get("digest", ""))
         source = ctx.catalog.snapshot(name, pinned)  # lineage already has them, through the training set's manifest

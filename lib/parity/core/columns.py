@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.sql import types as T
 
 # keys and times
@@ -73,3 +75,8 @@ RAW_LABELS = T.StructType(
         T.StructField(LABEL_AVAILABLE_AT, T.TimestampType(), False),
     ]
 )
+
+
+def struct_of(columns: Mapping[str, str]) -> T.StructType:
+    """A schema from column name -> Spark type name (`bigint`, `timestamp`, ... as conf declares them)."""
+    return T.StructType([T.StructField(name, T._parse_datatype_string(type_name), True) for name, type_name in columns.items()])

@@ -183,21 +183,51 @@ def _entity_key(keys: list[str]) -> Column:
 
 @dataclass
 class FeatureLookup:
-    """One declared feature set to join onto a spine, from its table pinned at a version."""
+    """One declared feature set to join onto a spine, from its table pinned at a version.
+
+    `keys` maps the set's entity keys to the spine columns that supply them (default: the
+    same names); `prefix` goes in front of every column the lookup adds, so one set can be
+    joined twice; `kept` keeps a subset of its features (default: all).
+    """
 
     feature_set: FeatureSetDecl
     version: int
     frame: DataFrame = field(repr=False)
     code_hash: str = ""
     landed_at: str | None = None  # set when `frame` is the table's history: join as known at the spine time
+    keys: dict[str, str] = field(default_factory=dict)
+    prefix: str = ""
+    kept: list[str] | None = None
 
     @property
     def table(self) -> str:
         return self.feature_set.table
 
+    @property
+    def name(self) -> str:
+        """`<prefix><set name>`: what the lookup's columns are named after."""
+        return f"{self.prefix}{self.feature_set.name}"
+
+    @property
+    def matched_column(self) -> str:
+        """The column in which an assembled row records the feature time of the set's row it used."""
+        return f"{self.name}_as_of"
+
+    def spine_keys(self) -> list[str]:
+        """The spine columns that supply the set's entity keys, in the set's key order."""
+        return [self.keys.get(key, key) for key in self.feature_set.entity]
+
+    def outputs(self) -> dict[str, str]:
+        """The features (and request-time features) the lookup adds: declared name -> name in the result."""
+        decl = self.feature_set
+        declared = decl.feature_names() + [r.output.name for r in decl.request_time]
+        kept = declared if self.kept is None else [n for n in declared if n in self.kept]
+        return {name: f"{self.prefix}{name}" for name in kept}
+
 
 def matched_column(decl: FeatureSetDecl) -> str:
-    """The column in which an assembled row records the feature time of the set's row it used."""
+    """The column in which an assembled row records the feature time of the set's row it used
+    (a lookup of the set with no prefix; see `FeatureLookup.matched_column`)."""
     return f"{decl.name}_as_of"
 
 
@@ -214,34 +244,50 @@ def add_request_time_features(df: DataFrame, decl: FeatureSetDecl, *, as_of_colu
 def assemble_features(
     spine: DataFrame, lookups: list[FeatureLookup], *, spine_ts: str, strategy: Strategy = "sort"
 ) -> DataFrame:
-    """As-of join every feature set onto the spine by its entity keys (each bounded by its
-    max_age_days), then add the request-time features. Training sets and scoring both call this.
+    """As-of join every lookup onto the spine by the spine columns that supply its set's entity
+    keys (each bounded by the set's max_age_days), then add its request-time features. Training
+    sets and scoring both call this.
 
-    Needs: every set's entity keys and `spine_ts` in `spine`. Adds: every set's features, its
-    `<set>_as_of` column (the feature time of the row used) and its request-time features.
+    Each lookup joins its features under their declared names, adds its request-time features
+    from them, and then renames what it keeps with its prefix (dropping what it does not keep),
+    so that two lookups of one set never collide.
+
+    Needs: the spine columns every lookup maps from, and `spine_ts`. Adds: each lookup's kept
+    features under their prefixed names, and its `<lookup name>_as_of` column (the feature time
+    of the row used).
     """
     assembled = spine
     for lookup in lookups:
         decl = lookup.feature_set
+        on = lookup.spine_keys()
+        features = lookup.frame.select(
+            *[F.col(key).alias(column) for key, column in zip(decl.entity, on, strict=True)],
+            decl.timestamp,
+            *decl.feature_names(),
+            *([lookup.landed_at] if lookup.landed_at else []),
+        )
         assembled = as_of_join(
             assembled,
-            lookup.frame,
-            entity=decl.entity,
+            features,
+            entity=on,
             spine_ts=spine_ts,
             feature_ts=decl.timestamp,
             columns=decl.feature_names(),
             max_age=dt.timedelta(days=decl.max_age_days) if decl.max_age_days else None,
-            matched_ts=matched_column(decl),
+            matched_ts=lookup.matched_column,
             available_at=lookup.landed_at,
             strategy=strategy,
         )
-    for lookup in lookups:
-        assembled = add_request_time_features(assembled, lookup.feature_set, as_of_column=spine_ts)
+        assembled = add_request_time_features(assembled, decl, as_of_column=spine_ts)
+        outputs = lookup.outputs()
+        dropped = [n for n in [*decl.feature_names(), *(r.output.name for r in decl.request_time)] if n not in outputs]
+        assembled = assembled.drop(*dropped).withColumnsRenamed({n: p for n, p in outputs.items() if n != p})
     return assembled
 
 
 def describe_lookups(lookups: list[FeatureLookup]) -> list[dict[str, Any]]:
-    """The lookups as plain data, for feature specs and lineage: declaration, table, version, code hash."""
+    """The lookups as plain data, for feature specs and lineage: declaration, table, version,
+    code hash, and how it joins (entity keys, prefix, kept features)."""
     return [
         {
             "feature_set": lookup.feature_set.model_dump(mode="json"),
@@ -249,25 +295,48 @@ def describe_lookups(lookups: list[FeatureLookup]) -> list[dict[str, Any]]:
             "version": lookup.version,
             "code_hash": lookup.code_hash,
             "as_known_at": lookup.landed_at is not None,
+            "entity": dict(zip(lookup.feature_set.entity, lookup.spine_keys(), strict=True)),
+            "prefix": lookup.prefix,
+            "features": lookup.kept,
         }
         for lookup in lookups
     ]
 
 
+@dataclass(frozen=True)
+class LookupJoin:
+    """How one feature set joins a spine: entity key -> spine column, prefix, kept features."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    prefix: str = ""
+    kept: list[str] | None = None
+
+    @classmethod
+    def described(cls, lookup: dict[str, Any]) -> LookupJoin:
+        """From `describe_lookups`' record of a lookup (older records join by the same names, unprefixed)."""
+        return cls(dict(lookup.get("entity") or {}), str(lookup.get("prefix") or ""), lookup.get("features"))
+
+
 def read_feature_lookups(
-    catalog: Catalog, decls: list[FeatureSetDecl], *, as_known_at: bool = False, versions: dict[str, int] | None = None
+    catalog: Catalog,
+    decls: list[FeatureSetDecl],
+    *,
+    as_known_at: bool = False,
+    versions: dict[str, int] | None = None,
+    joins: list[LookupJoin] | None = None,
 ) -> list[FeatureLookup]:
     """Read each feature set's table, pinned for the whole job: at `versions[table]` if given,
     else at its newest version. With `as_known_at`, read the table's history instead, so that
-    joins only use rows that had landed by each spine row's time.
+    joins only use rows that had landed by each spine row's time. `joins` (one per set, in
+    order) say how each joins the spine; default: on the same names, unprefixed, every feature.
     """
     lookups = []
-    for decl in decls:
+    for decl, join in zip(decls, joins or [LookupJoin()] * len(decls), strict=True):
         pinned = (versions or {}).get(decl.table)
+        landed_at = LANDED_AT if as_known_at else None
         if as_known_at:
             frame, version = catalog.read_history(decl.table, pinned)
-            lookups.append(FeatureLookup(decl, version, frame, decl.code_hash(), landed_at=LANDED_AT))
         else:
             frame, version = catalog.read_versioned(decl.table, pinned)
-            lookups.append(FeatureLookup(decl, version, frame, decl.code_hash()))
+        lookups.append(FeatureLookup(decl, version, frame, decl.code_hash(), landed_at, join.keys, join.prefix, join.kept))
     return lookups

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from parity.core.columns import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_RULE
+from parity.core.columns import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_RULE, struct_of
 from parity.core.conf import Expectation, FeatureSetDecl, NotNullExpectation, SourceQualityConf
 from parity.features import pii
 from parity.features.quality import apply_expectations, require_columns
@@ -21,7 +21,7 @@ SOURCE_ROW_OCCURRENCE = "source_row_occurrence"
 
 def source_contract(conf: SourceQualityConf) -> T.StructType:
     """The declared columns of a source as a schema (empty when the source declares none)."""
-    return T.StructType([T.StructField(name, T._parse_datatype_string(kind)) for name, kind in conf.columns.items()])
+    return struct_of(conf.columns)
 
 
 def validate_source(

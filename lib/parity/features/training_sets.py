@@ -17,11 +17,12 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from parity.core.catalog import Catalog
-from parity.core.columns import LABEL, LABEL_AVAILABLE_AT, LABEL_TS, RAW_LABELS
-from parity.core.conf import FeatureSetDecl, Settings
+from parity.core.columns import struct_of
+from parity.core.conf import FeatureSetDecl, ModelDecl, Settings
+from parity.core.conf.models import lookup_keys
 from parity.core.digests import digest_aggregates, digest_of
 from parity.features import asof
-from parity.features.compute import declared_sets
+from parity.features.asof import LookupJoin
 from parity.features.quality import require_columns
 
 MANIFEST = "manifest"  # the commit-metadata key of a training set's inputs
@@ -38,8 +39,9 @@ class TrainingSetResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def build_training_set(catalog: Catalog, settings: Settings, *, rebuild: int | None = None) -> TrainingSetResult:
-    """Join the labels to the declared feature sets as of each label's time and write a new version.
+def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *, rebuild: int | None = None) -> TrainingSetResult:
+    """Join a model's labels to its feature lookups as of each label's time and write a new
+    version of its training set.
 
     With `rebuild`, use what that version recorded: its declarations, input versions and options.
 
@@ -47,64 +49,72 @@ def build_training_set(catalog: Catalog, settings: Settings, *, rebuild: int | N
         ValueError: the version to rebuild records no manifest, or an input no longer matches it.
         MissingColumnsError: the labels lack a column of their contract.
     """
-    tables = settings.tables
+    labels_decl, name = model.labels, model.training_set()
     if rebuild is None:
-        decls = declared_sets(settings, settings.training.feature_sets)
+        decls = [settings.feature_sets[lookup.feature_set] for lookup in model.features]
+        joins = [LookupJoin(lookup_keys(lookup, decl), lookup.prefix, lookup.features) for lookup, decl in zip(model.features, decls, strict=True)]
         pinned: dict[str, int] = {}
-        as_known_at, known_at = settings.training.as_known_at, settings.training.labels_known_at
+        as_known_at, known_at = model.training.as_known_at, model.training.labels_known_at
         recorded: list[dict[str, Any]] = []
     else:  # everything as recorded with that version: declarations, input versions, options
-        built_with = catalog.commit_metadata(tables.training_set, rebuild)
+        built_with = catalog.commit_metadata(name, rebuild)
         if MANIFEST not in built_with:
-            raise ValueError(f"{tables.training_set}@{rebuild} records no manifest to rebuild from")
+            raise ValueError(f"{name}@{rebuild} records no manifest to rebuild from")
         recorded = list(built_with[MANIFEST])  # type: ignore[call-overload]
         pinned = {str(m["table"]): int(m["version"]) for m in recorded}
         lookups_then = list(built_with[FEATURE_LOOKUPS])  # type: ignore[call-overload]
         decls = [FeatureSetDecl.model_validate(lookup["feature_set"]) for lookup in lookups_then]
+        joins = [LookupJoin.described(lookup) for lookup in lookups_then]
         as_known_at = any(lookup.get("as_known_at") for lookup in lookups_then)
         then = built_with.get("labels_known_at")
         known_at = dt.datetime.fromisoformat(str(then)) if then else None
-    labels, labels_version = catalog.read_versioned(tables.raw_labels, pinned.get(tables.raw_labels))
-    require_columns(labels, RAW_LABELS, source=tables.raw_labels)
+    labels, labels_version = catalog.read_versioned(labels_decl.table, pinned.get(labels_decl.table))
+    contract = labels_decl.contract()
+    require_columns(labels, struct_of(contract), source=labels_decl.table)
+    if labels_decl.filter:
+        labels = labels.filter(labels_decl.filter)
     if known_at is not None:
-        labels = labels.filter(F.col(LABEL_AVAILABLE_AT) <= F.lit(known_at))
-    lookups = asof.read_feature_lookups(catalog, decls, as_known_at=as_known_at, versions=pinned)
-    training = asof.assemble_features(
-        labels.select(*RAW_LABELS.fieldNames()), lookups, spine_ts=LABEL_TS, strategy=settings.training.asof_strategy
-    )
-    # The inputs, pinned: table, version, commit time and content digest of each.
-    manifest = [catalog.manifest_entry(tables.raw_labels, labels_version)]
-    manifest += [catalog.manifest_entry(lookup.table, lookup.version) for lookup in lookups]
+        if labels_decl.available_at is None:
+            raise ValueError(f"model {model.name}: training.labels_known_at needs labels.available_at")
+        labels = labels.filter(F.col(labels_decl.available_at) <= F.lit(known_at))
+    lookups = asof.read_feature_lookups(catalog, decls, as_known_at=as_known_at, versions=pinned, joins=joins)
+    training = asof.assemble_features(labels.select(*contract), lookups, spine_ts=labels_decl.time, strategy=model.training.asof_strategy)
+    # The inputs, pinned: table, version, commit time and content digest of each (a set looked up twice, once).
+    manifest = [catalog.manifest_entry(labels_decl.table, labels_version)]
+    for table, version in dict.fromkeys((lookup.table, lookup.version) for lookup in lookups):
+        manifest.append(catalog.manifest_entry(table, version))
     changed = [f"{now['table']}@{now['version']}" for now, entry in zip(manifest, recorded, strict=False) if now != entry]
     if changed:  # a vacuumed or rewritten input cannot give the same training set: stop before writing
-        raise ValueError(f"input(s) {', '.join(changed)} no longer match the manifest of {tables.training_set}@{rebuild}")
+        raise ValueError(f"input(s) {', '.join(changed)} no longer match the manifest of {name}@{rebuild}")
     version = catalog.write(
         training,
-        tables.training_set,
+        name,
         commit_metadata={
+            "model": model.name,
             FEATURE_LOOKUPS: asof.describe_lookups(lookups),
             MANIFEST: manifest,
             "labels_known_at": known_at,
             "rebuilt_from": rebuild,
         },
     )
-    written = catalog.snapshot(tables.training_set, version)
-    # A label without a feature row known at its time keeps its row with nulls; count them per set.
-    matched = {decl.name: asof.matched_column(decl) for decl in decls}
+    written = catalog.snapshot(name, version)
+    # A label without a feature row known at its time keeps its row with nulls; count them per lookup.
+    matched = {lookup.name: lookup.matched_column for lookup in lookups}
+    positive = [F.count_if(F.col(labels_decl.label.name).cast("double") == 1).alias("positive")] if model.task == "binary" else []
     out = written.agg(
         F.count(F.lit(1)).alias("rows"),
-        F.count_if(F.col(LABEL) == 1).alias("positive"),
+        *positive,
         F.count_if(F.greatest(*[F.col(c).isNull() for c in matched.values()])).alias("without_features"),
-        *[F.count_if(F.col(c).isNull()).alias(name) for name, c in matched.items()],
+        *[F.count_if(F.col(c).isNull()).alias(lookup) for lookup, c in matched.items()],
         *digest_aggregates(written),  # the digest of what was written, in the same pass
     ).first()
     totals = out.asDict() if out is not None else {}
     counts = {
         "labels.in": labels.count(),
         "rows.out": int(totals.get("rows", 0)),
-        "labels.positive": int(totals.get("positive", 0)),
+        **({"labels.positive": int(totals.get("positive", 0))} if positive else {}),
         "labels.without_features": int(totals.get("without_features", 0)),
-        **{f"labels.without_{name}": int(totals.get(name, 0)) for name in matched},
+        **{f"labels.without_{lookup}": int(totals.get(lookup, 0)) for lookup in matched},
     }
     return TrainingSetResult(version, manifest, digest_of(out), counts)
 

@@ -52,6 +52,7 @@ AUDIT_RUNS = T.StructType(
         T.StructField("ended_at", T.TimestampType(), False),
         T.StructField("summary", T.StringType(), False),
         T.StructField("rollback", T.ArrayType(_ROLLBACK_OUTCOME), True),  # added later: null in older rows
+        T.StructField("model", T.StringType(), True),  # the declared model a job ran for (added later)
     ]
 )
 
@@ -96,6 +97,7 @@ class RunRecord:
     ended_at: dt.datetime | None = None
     extra: dict[str, object] = field(default_factory=dict)
     rollback: list[RollbackOutcome] = field(default_factory=list)
+    model: str | None = None  # the declared model, for the jobs that run one
 
     def summary(self) -> dict[str, object]:
         """The job's JSON summary (the last line a job prints)."""
@@ -109,6 +111,7 @@ class RunRecord:
             "counts": self.counts,
             "mlflow_run_id": self.mlflow_run_id,
             "model_version": self.model_version,
+            **({"model": self.model} if self.model else {}),
             "conf_hash": self.conf_hash,
             "git_sha": self.git_sha,
             "code_hash": self.code_hash,
@@ -137,5 +140,6 @@ class RunRecord:
             ended,
             json.dumps(self.summary(), default=str, sort_keys=True),
             [(o.table, o.action, o.version, list(o.own), list(o.others)) for o in self.rollback],
+            self.model,
         )
         return spark.createDataFrame([row], AUDIT_RUNS)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from parity.core.conf import Settings
-
 
 class ModelNotFoundError(LookupError):
     """The registry has no model version matching the request."""
 
 
-def resolve_model_version(settings: Settings) -> tuple[str, str, str]:
-    """Resolve `scoring.model_version` ('latest', a number or '@alias') of the registered model.
+def resolve_model_version(name: str, wanted: str) -> tuple[str, str, str]:
+    """Resolve `wanted` ('latest', a number or '@alias'; conf's `scoring.model_version`) of the registered model `name`.
 
     Returns:
         (model URI pinned to a version, version, the run that produced it).
@@ -21,7 +19,6 @@ def resolve_model_version(settings: Settings) -> tuple[str, str, str]:
     Raises:
         ModelNotFoundError: no such model or version.
     """
-    name, wanted = settings.mlflow.registered_model, settings.scoring.model_version
     client = MlflowClient()
     try:
         if wanted == "latest":

@@ -88,7 +88,8 @@ def with_input_preparation(model: Any, spec: FeatureSpec) -> Any:
 
 
 def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> pd.Series:
-    """P(label = 1) for assembled feature rows, with a fitted sklearn Pipeline or Spark ML
+    """The prediction for assembled feature rows (P(label = 1) for a binary model, the value for a
+    regression one), with a fitted sklearn Pipeline or Spark ML
     PipelineModel that prepares its own inputs (see `with_input_preparation`).
 
     The rows reach the model as they are; a Spark ML model gets them as a Spark DataFrame of
@@ -104,7 +105,8 @@ def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> p
             "parity.scoring assembles them from the feature tables its spec names"
         )
     if spec.flavor == "sklearn":
-        return pd.Series(model.predict_proba(model_input)[:, 1], index=model_input.index, name="prediction")
+        predicted = model.predict(model_input) if spec.task == "regression" else model.predict_proba(model_input)[:, 1]
+        return pd.Series(predicted, index=model_input.index, name="prediction", dtype="float64")
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
@@ -114,13 +116,14 @@ def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> p
     types = signature_types(spec)
     schema = StructType([*(StructField(c, types[c]) for c in spec.inputs), StructField(_ROW, LongType(), nullable=False)])
     rows = spark.createDataFrame(model_input[spec.inputs].assign(**{_ROW: range(len(model_input))}), schema=schema)
-    scored = model.transform(rows).select(_ROW, vector_to_array(F.col("probability"))[1].alias("p")).toPandas()
+    predicted = F.col("prediction").cast("double") if spec.task == "regression" else vector_to_array(F.col("probability"))[1]
+    scored = model.transform(rows).select(_ROW, predicted.alias("p")).toPandas()
     by_row = scored.set_index(_ROW)["p"].sort_index()
     return pd.Series(by_row.to_numpy(), index=model_input.index, name="prediction")
 
 
 class ParityModel(PythonModel):
-    """Scores assembled feature rows with the fitted pipeline: returns P(label = 1)."""
+    """Scores assembled feature rows with the fitted pipeline: P(label = 1), or the value for a regression model."""
 
     def load_context(self, context: PythonModelContext) -> None:
         self.spec = FeatureSpec.from_json(Path(context.artifacts[SPEC_ARTIFACT]).read_text())

@@ -37,6 +37,11 @@ class FeatureSpec:
     `input_contract` says where the model's inputs are prepared (`parity.training.inputs`):
     `INPUT_CONTRACT`, inside the fitted model; `LEGACY_INPUT_CONTRACT` (the default, so specs
     logged before the field existed still load), by the caller, which loading now adapts.
+
+    `keys` are the model's key columns (its labels' keys), and `columns` every column a caller
+    gives besides the time (the keys and the other columns the lookups map from) with its Spark
+    type. Specs logged before models were declared have neither: their one key is `entity`, a
+    bigint. `task` says what `prediction` is: P(label = 1) (binary) or the value (regression).
     """
 
     entity: str
@@ -50,10 +55,24 @@ class FeatureSpec:
     learner: str = ""
     flavor: Literal["sklearn", "spark"] = "sklearn"
     input_contract: int = LEGACY_INPUT_CONTRACT
+    model: str = ""
+    task: Literal["binary", "regression"] = "binary"
+    keys: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def inputs(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+    @property
+    def key_columns(self) -> list[str]:
+        """The model's key columns (a legacy spec's one `entity`)."""
+        return list(self.keys) or [self.entity]
+
+    @property
+    def caller_columns(self) -> dict[str, str]:
+        """Every column a caller gives besides the time, with its Spark type."""
+        return dict(self.columns) or {self.entity: "bigint"}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
@@ -93,10 +112,19 @@ class MissingFeaturesError(ValueError):
     """A caller gave keys and a time but not the features the model's spec recreates."""
 
 
+# Spark types (as conf names them) as MLflow signature types.
+_SIGNATURE_TYPES = {
+    "boolean": DataType.boolean, "int": DataType.integer, "bigint": DataType.long, "float": DataType.float,
+    "double": DataType.double, "string": DataType.string, "date": DataType.datetime, "timestamp": DataType.datetime,
+}
+
+
 def caller_signature(spec: FeatureSpec) -> ModelSignature:
-    """What a caller provides: the entity key and a time (required), and the model's features
-    (optional: batch scoring passes them assembled from the spec's feature tables)."""
-    inputs: list[ColSpec | TensorSpec] = [ColSpec(DataType.long, spec.entity), ColSpec(DataType.datetime, spec.timestamp)]
+    """What a caller provides: the keys and the columns the lookups map from, and a time
+    (required), and the model's features (optional: batch scoring passes them assembled from
+    the spec's feature tables)."""
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(_SIGNATURE_TYPES[kind], name) for name, kind in spec.caller_columns.items()]
+    inputs.append(ColSpec(DataType.datetime, spec.timestamp))
     inputs += [ColSpec(DataType.double, name, required=False) for name in spec.numeric]
     inputs += [ColSpec(DataType.string, name, required=False) for name in spec.categorical]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec(DataType.double, "prediction")]))

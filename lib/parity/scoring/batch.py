@@ -21,12 +21,13 @@ from parity.model.packaged import ALLOW_CODE_MISMATCH
 from parity.model.spec import FeatureSpec, signature_types
 
 
-def scoring_spine(keys: DataFrame, *, entity: str, score_time: dt.datetime) -> DataFrame:
-    """One row per distinct entity, stamped with the scoring time.
+def scoring_spine(population: DataFrame, *, columns: list[str], score_time: dt.datetime) -> DataFrame:
+    """One row per distinct combination of `columns` (the model's keys and the columns its
+    lookups map from), stamped with the scoring time.
 
-    Needs: `entity`. Returns: `entity`, score_ts.
+    Needs: `columns`. Returns: `columns`, score_ts.
     """
-    return keys.select(entity).distinct().withColumn(SCORE_TS, F.lit(score_time).cast("timestamp"))
+    return population.select(*columns).distinct().withColumn(SCORE_TS, F.lit(score_time).cast("timestamp"))
 
 
 def default_score_time(lookups: list[FeatureLookup]) -> dt.datetime:
@@ -77,21 +78,22 @@ def score(
     A single-node model runs in MLflow's pandas UDF on the executors; a Spark ML model
     (`flavor: spark`) is loaded on the driver (a legacy one behind the input preparation, see
     `parity.model.packaged.with_input_preparation`) and transforms the assembled rows where they are.
+    `prediction` is P(label = 1) for a binary model, the value for a regression one.
 
-    Returns: entity, score_ts, prediction, model_name, model_version, model_run_id.
+    Returns: the model's keys, score_ts, prediction, model_name, model_version, model_run_id.
     """
     assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS, strategy=strategy)
     model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
     if spec.flavor == "spark":
         pipeline = mlflow.pyfunc.load_model(model_uri, model_config=model_config).unwrap_python_model().model
-        prediction = vector_to_array(F.col("probability"))[1]
-        assembled = pipeline.transform(assembled.select(spec.entity, SCORE_TS, *spec.inputs)).withColumn(PREDICTION, prediction)
+        prediction = vector_to_array(F.col("probability"))[1] if spec.task == "binary" else F.col("prediction").cast("double")
+        assembled = pipeline.transform(assembled.select(*spec.key_columns, SCORE_TS, *spec.inputs)).withColumn(PREDICTION, prediction)
     else:
         predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local", model_config=model_config)
-        caller = {spec.entity: F.col(spec.entity), spec.timestamp: F.col(SCORE_TS), **{c: F.col(c) for c in spec.inputs}}
+        caller = {**{c: F.col(c) for c in spec.caller_columns}, spec.timestamp: F.col(SCORE_TS), **{c: F.col(c) for c in spec.inputs}}
         assembled = assembled.withColumn(PREDICTION, predict(F.struct(*_as_signature_types(spec, caller))))
     return assembled.select(
-        spec.entity,
+        *spec.key_columns,
         SCORE_TS,
         F.col(PREDICTION),
         F.lit(model_name).alias(MODEL_NAME),

@@ -74,6 +74,7 @@ def run_declared_sweep(
         "numeric": columns.numeric,
         "categorical": columns.categorical,
         "validation_fraction": decl.validation.fraction,
+        "task": learner.task,
     }
     if learner.mode == "single_node":
         return _single_node(spark, decl, learner, frame, split, on_trial)

@@ -38,15 +38,29 @@ SPARK_INPUT_PREFIX = "_input_"
 
 
 def model_inputs(decls: list[FeatureSetDecl]) -> tuple[list[str], list[str]]:
-    """The (numeric, categorical) columns a model consumes, in declaration order."""
+    """The (numeric, categorical) columns a model of these sets (each joined unprefixed, every
+    feature kept) consumes, in declaration order."""
+    return _inputs([(decl, "", None) for decl in decls])
+
+
+def model_inputs_of(lookups: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The (numeric, categorical) columns a model consumes, from the lookups its training set
+    recorded (`parity.features.asof.describe_lookups`): each set's kept features and request-time
+    features, under the lookup's prefix, in declaration order."""
+    return _inputs([(FeatureSetDecl.model_validate(lookup["feature_set"]), str(lookup.get("prefix") or ""), lookup.get("features")) for lookup in lookups])
+
+
+def _inputs(lookups: list[tuple[FeatureSetDecl, str, list[str] | None]]) -> tuple[list[str], list[str]]:
     numeric: list[str] = []
     categorical: list[str] = []
-    for decl in decls:
+    for decl, prefix, kept in lookups:
         for column in [*decl.features, *[r.output for r in decl.request_time]]:
+            if kept is not None and column.name not in kept:
+                continue
             if column.type in NUMERIC_TYPES:
-                numeric.append(column.name)
+                numeric.append(f"{prefix}{column.name}")
             elif column.type == "string":
-                categorical.append(column.name)
+                categorical.append(f"{prefix}{column.name}")
     return numeric, categorical
 
 

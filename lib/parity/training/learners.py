@@ -9,8 +9,9 @@ A learner's `mode` decides how its sweep runs:
 Either way, the fitted pipeline starts with the input preparation (`parity.training.inputs`),
 so it takes the input columns as the training set holds them; preprocessing (imputation,
 encoding, scaling) follows, part of the unfitted pipeline and fitted on the training split
-only. Every trial reports the same metrics: `val_auc`, `val_log_loss`, `train_auc` and
-`fit_seconds`; a sweep's objective names one of them.
+only. Every trial of a task reports the same metrics (`TASK_METRICS`, plus `fit_seconds`):
+binary learners `val_auc`, `val_log_loss` and `train_auc`; regression learners `val_rmse`,
+`val_mae` and `train_rmse`. A sweep's objective names one of them.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import log_loss, mean_absolute_error, roc_auc_score, root_mean_squared_error
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from parity.core.conf.learner_names import LEARNER_NAMES, Mode, learner_info
+from parity.core.conf.learner_names import LEARNER_NAMES, Mode, Task, learner_info
 from parity.training.inputs import MISSING_LEVEL, PrepareModelInputs, spark_input_column, spark_input_stage
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
     from parity.training.splits import TrainingData
 
-METRICS = ("val_auc", "val_log_loss", "train_auc", "fit_seconds")
+METRICS = ("val_auc", "val_log_loss", "train_auc", "fit_seconds")  # a binary learner's (see TASK_METRICS)
 LABEL = "label"
 _EPSILON = 1e-15
 
@@ -52,10 +53,24 @@ class Learner:
     hyperparameters: frozenset[str]
     make: Callable[[dict[str, Any], int], Any]  # (params, seed) -> an unfitted estimator
     description: str
+    task: Task = "binary"
 
 
 def _hist_gradient_boosting(params: dict[str, Any], seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
+        learning_rate=float(params.get("learning_rate", 0.1)),
+        max_leaf_nodes=int(params.get("max_leaf_nodes", 31)),
+        min_samples_leaf=int(params.get("min_samples_leaf", 20)),
+        l2_regularization=float(params.get("l2_regularization", 0.0)),
+        max_iter=int(params.get("max_iter", 100)),
+        max_depth=int(params["max_depth"]) if params.get("max_depth") else None,
+        random_state=seed,
+    )
+
+
+def _hist_gradient_boosting_regressor(params: dict[str, Any], seed: int) -> HistGradientBoostingRegressor:
+    return HistGradientBoostingRegressor(
+        loss=str(params.get("loss", "squared_error")),
         learning_rate=float(params.get("learning_rate", 0.1)),
         max_leaf_nodes=int(params.get("max_leaf_nodes", 31)),
         min_samples_leaf=int(params.get("min_samples_leaf", 20)),
@@ -91,6 +106,20 @@ def _spark_gbt(params: dict[str, Any], seed: int) -> Any:
     )
 
 
+def _spark_gbt_regressor(params: dict[str, Any], seed: int) -> Any:
+    from pyspark.ml.regression import GBTRegressor
+
+    return GBTRegressor(
+        labelCol=LABEL,
+        maxDepth=int(params.get("max_depth", 5)),
+        maxIter=int(params.get("max_iter", 20)),
+        stepSize=float(params.get("step_size", 0.1)),
+        subsamplingRate=float(params.get("subsampling_rate", 1.0)),
+        minInstancesPerNode=int(params.get("min_instances_per_node", 1)),
+        seed=seed,
+    )
+
+
 def _spark_logistic_regression(params: dict[str, Any], seed: int) -> Any:
     from pyspark.ml.classification import LogisticRegression as SparkLogisticRegression
 
@@ -107,11 +136,13 @@ _FACTORIES: dict[str, Callable[[dict[str, Any], int], Any]] = {
     "sklearn.logistic_regression": _logistic_regression,
     "spark.gbt": _spark_gbt,
     "spark.logistic_regression": _spark_logistic_regression,
+    "sklearn.hist_gradient_boosting_regressor": _hist_gradient_boosting_regressor,
+    "spark.gbt_regressor": _spark_gbt_regressor,
 }
 # One learner per name conf knows (`parity.core.conf.learner_names`): a name without a factory
 # fails here, on import.
 LEARNERS: dict[str, Learner] = {
-    name: Learner(info.name, info.mode, info.hyperparameters, _FACTORIES[name], info.description)
+    name: Learner(info.name, info.mode, info.hyperparameters, _FACTORIES[name], info.description, info.task)
     for name, info in LEARNER_NAMES.items()
 }
 
@@ -155,14 +186,22 @@ def fit_and_evaluate(learner: Learner, params: dict[str, Any], data: TrainingDat
     started = time.perf_counter()
     pipeline = build_pipeline(learner, params, data.numeric, data.categorical, seed=seed)
     pipeline.fit(data.x_train, data.y_train)
-    valid_p = pipeline.predict_proba(data.x_valid)[:, 1]
-    train_p = pipeline.predict_proba(data.x_train)[:, 1]
-    return pipeline, {
-        "val_auc": float(roc_auc_score(data.y_valid, valid_p)),
-        "val_log_loss": float(log_loss(data.y_valid, valid_p, labels=[0, 1])),
-        "train_auc": float(roc_auc_score(data.y_train, train_p)),
-        "fit_seconds": time.perf_counter() - started,
-    }
+    if learner.task == "regression":
+        valid_y, train_y = pipeline.predict(data.x_valid), pipeline.predict(data.x_train)
+        metrics = {
+            "val_rmse": float(root_mean_squared_error(data.y_valid, valid_y)),
+            "val_mae": float(mean_absolute_error(data.y_valid, valid_y)),
+            "train_rmse": float(root_mean_squared_error(data.y_train, train_y)),
+        }
+    else:
+        valid_p = pipeline.predict_proba(data.x_valid)[:, 1]
+        train_p = pipeline.predict_proba(data.x_train)[:, 1]
+        metrics = {
+            "val_auc": float(roc_auc_score(data.y_valid, valid_p)),
+            "val_log_loss": float(log_loss(data.y_valid, valid_p, labels=[0, 1])),
+            "train_auc": float(roc_auc_score(data.y_train, train_p)),
+        }
+    return pipeline, {**metrics, "fit_seconds": time.perf_counter() - started}
 
 
 # --- distributed (Spark ML) -------------------------------------------------------------------
@@ -204,13 +243,25 @@ def fit_spark(
         return frame.select(*numeric, *categorical, F.col(LABEL).cast("double").alias(LABEL))
 
     model = SparkPipeline(stages=stages).fit(labelled(train))
-    evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="rawPrediction", metricName="areaUnderROC")
     scored_valid = model.transform(labelled(valid))
-    p = F.least(F.greatest(vector_to_array(F.col("probability"))[1], F.lit(_EPSILON)), F.lit(1 - _EPSILON))
-    loss = scored_valid.select(F.avg(-(F.col(LABEL) * F.log(p) + (1 - F.col(LABEL)) * F.log(1 - p)))).first()
-    return model, {
-        "val_auc": float(evaluator.evaluate(scored_valid)),
-        "val_log_loss": float(loss[0]) if loss and loss[0] is not None else float(np.nan),
-        "train_auc": float(evaluator.evaluate(model.transform(labelled(train)))),
-        "fit_seconds": time.perf_counter() - started,
-    }
+    if learner.task == "regression":
+        from pyspark.ml.evaluation import RegressionEvaluator
+
+        def error(metric: Literal["rmse", "mae"], scored: DataFrame) -> float:
+            return float(RegressionEvaluator(labelCol=LABEL, predictionCol="prediction", metricName=metric).evaluate(scored))
+
+        metrics = {
+            "val_rmse": error("rmse", scored_valid),
+            "val_mae": error("mae", scored_valid),
+            "train_rmse": error("rmse", model.transform(labelled(train))),
+        }
+    else:
+        evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="rawPrediction", metricName="areaUnderROC")
+        p = F.least(F.greatest(vector_to_array(F.col("probability"))[1], F.lit(_EPSILON)), F.lit(1 - _EPSILON))
+        loss = scored_valid.select(F.avg(-(F.col(LABEL) * F.log(p) + (1 - F.col(LABEL)) * F.log(1 - p)))).first()
+        metrics = {
+            "val_auc": float(evaluator.evaluate(scored_valid)),
+            "val_log_loss": float(loss[0]) if loss and loss[0] is not None else float(np.nan),
+            "train_auc": float(evaluator.evaluate(model.transform(labelled(train)))),
+        }
+    return model, {**metrics, "fit_seconds": time.perf_counter() - started}

@@ -54,6 +54,7 @@ def time_split(
     categorical: list[str],
     validation_fraction: float,
     available_column: str | None = None,
+    task: str = "binary",
 ) -> TrainingData:
     """Split labelled rows by time: the latest `validation_fraction` of label times validate.
 
@@ -62,8 +63,10 @@ def time_split(
     labels whose outcome was not yet known at the cutoff: they would teach the model about
     the validation period.
 
+    A binary label is read as 0/1 integers, a regression label (`task="regression"`) as floats.
+
     Raises:
-        ValueError: the split leaves one side empty or with a single class.
+        ValueError: the split leaves one side empty, or (binary) with a single class.
     """
     times = pd.to_datetime(frame[ts_column], utc=True)
     cutoff = split_cutoff(times.unique(), validation_fraction, ts_column=ts_column)
@@ -71,13 +74,13 @@ def time_split(
     is_train = ~is_valid
     if available_column is not None:
         is_train &= (pd.to_datetime(frame[available_column], utc=True) <= cutoff).to_numpy()
-    y = frame[label_column].to_numpy(dtype="int64")
+    y = frame[label_column].to_numpy(dtype="int64" if task == "binary" else "float64")
     x = frame[[*numeric, *categorical]]
     unknown = int((~is_valid & ~is_train).sum())
     data = TrainingData(x[is_train], y[is_train], x[is_valid], y[is_valid], numeric, categorical, cutoff, unknown)
     for side, labels in (("training", data.y_train), ("validation", data.y_valid)):
-        if len(np.unique(labels)) < 2:
-            raise ValueError(f"the {side} split has {len(labels)} rows and fewer than two classes")
+        if len(labels) == 0 or (task == "binary" and len(np.unique(labels)) < 2):
+            raise ValueError(f"the {side} split has {len(labels)} rows" + (" and fewer than two classes" if task == "binary" else ""))
     return data
 
 
@@ -104,6 +107,7 @@ def spark_time_split(
     categorical: list[str],
     validation_fraction: float,
     available_column: str | None = None,
+    task: str = "binary",
 ) -> SparkTrainingData:
     """`time_split` on a Spark DataFrame: the same cutoff rule, with the data left distributed.
 
@@ -124,9 +128,14 @@ def spark_time_split(
     valid = frame.filter(is_valid).select(*columns).cache()
     counts = {}
     for side, part in (("training", train), ("validation", valid)):
-        per_class = {row[0]: row[1] for row in part.groupBy("label").count().collect()}
-        if len(per_class) < 2:
-            raise ValueError(f"the {side} split has {sum(per_class.values())} rows and fewer than two classes")
-        counts[side] = sum(per_class.values())
+        if task == "binary":
+            per_class = {row[0]: row[1] for row in part.groupBy("label").count().collect()}
+            if len(per_class) < 2:
+                raise ValueError(f"the {side} split has {sum(per_class.values())} rows and fewer than two classes")
+            counts[side] = sum(per_class.values())
+        else:
+            counts[side] = part.count()
+            if counts[side] == 0:
+                raise ValueError(f"the {side} split has 0 rows")
     unknown = frame.filter(~is_valid & ~is_train).count() if available_column is not None else 0
     return SparkTrainingData(train, valid, numeric, categorical, cutoff, counts["training"], counts["validation"], unknown)

@@ -3,8 +3,8 @@
 - `base`: strictness, `ConfError`, logical table names, Spark types;
 - `environment`: storage, MLflow, Spark, table names, sample data;
 - `expectations`: each raw source's column contract and row rules;
-- `feature_sets`, `sweeps`: the declarations in conf/features/ and conf/sweeps/
-  (`learner_names` and `spaces` are what a sweep is checked against);
+- `feature_sets`, `sweeps`, `models`: the declarations in conf/features/, conf/sweeps/ and
+  conf/models/ (`learner_names` and `spaces` are what a sweep is checked against);
 - `settings`: one environment's `Settings`, with the checks that tie declarations together;
 - `loader`: `load_settings` (base.yaml + <env>.yaml + declarations + --set).
 
@@ -30,17 +30,32 @@ from parity.core.conf.feature_sets import (
     TransformStep,
     resolve_callable,
 )
-from parity.core.conf.learner_names import LEARNER_NAMES, LearnerInfo, learner_info
+from parity.core.conf.learner_names import LEARNER_NAMES, TASK_METRICS, LearnerInfo, learner_info
 from parity.core.conf.loader import DEFAULT_ENV, FEATURES_DIR, SWEEPS_DIR, load_settings, parse_override
-from parity.core.conf.settings import ScoringConf, Settings, TrainingConf
+from parity.core.conf.models import (
+    MODELS_DIR,
+    FeatureLookupDecl,
+    LabelsDecl,
+    ModelDecl,
+    ModelScoring,
+    ModelTables,
+    ModelTraining,
+    PopulationDecl,
+)
+from parity.core.conf.settings import ScoringConf, Settings
 from parity.core.conf.sweeps import EarlyStop, SweepDecl, SweepObjective, TimeSplit
+
+# 0.1's `TrainingConf` held a model's training options; they live in each model's declaration now.
+TrainingConf = ModelTraining
 
 __all__ = [
     "DEFAULT_ENV",
     "FEATURES_DIR",
     "LEARNER_NAMES",
+    "MODELS_DIR",
     "SPARK_TYPES",
     "SWEEPS_DIR",
+    "TASK_METRICS",
     "ZONES",
     "AllowedValuesExpectation",
     "ConfError",
@@ -48,10 +63,17 @@ __all__ = [
     "EarlyStop",
     "Expectation",
     "FeatureColumn",
+    "FeatureLookupDecl",
     "FeatureSetDecl",
+    "LabelsDecl",
     "LearnerInfo",
     "MlflowConf",
+    "ModelDecl",
+    "ModelScoring",
+    "ModelTables",
+    "ModelTraining",
     "NotNullExpectation",
+    "PopulationDecl",
     "RangeExpectation",
     "RequestTimeFeature",
     "ScoringConf",

@@ -26,7 +26,6 @@ class MlflowConf(StrictModel):
             raise ValueError("mlflow.artifact_root is required unless mlflow.tracking_uri is an mlflow server (http:// or https://)")
         return self
     experiment: str = "parity"
-    registered_model: str = "parity_churn"
 
 
 class SparkConf(StrictModel):
@@ -55,8 +54,6 @@ class TablesConf(StrictModel):
     raw_customers: str = "raw.customers"
     raw_events: str = "raw.events"
     raw_labels: str = "raw.labels"
-    training_set: str = "training.churn"
-    predictions: str = "predictions.churn"
     audit_runs: str = "audit.runs"
 
     @field_validator("*")

@@ -1,6 +1,7 @@
 """The learners a sweep may name: what conf needs to validate a declaration, and nothing more.
 
-Each entry gives a learner's execution mode and the hyperparameters a search space may set.
+Each entry gives a learner's task, its execution mode and the hyperparameters a search space
+may set; `TASK_METRICS` lists what every trial of a task reports (a sweep's objective names one).
 How a learner is built and fitted lives in `parity.training.learners`, which registers one
 factory for every name here (a test holds the two to each other).
 """
@@ -11,16 +12,24 @@ from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["single_node", "distributed"]
+Task = Literal["binary", "regression"]
+
+# What every trial reports, by task (besides fit_seconds).
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("val_auc", "val_log_loss", "train_auc"),
+    "regression": ("val_rmse", "val_mae", "train_rmse"),
+}
 
 
 @dataclass(frozen=True)
 class LearnerInfo:
-    """A learner's name, how its trials run, and the hyperparameters a space may set."""
+    """A learner's name, how its trials run, the hyperparameters a space may set, and its task."""
 
     name: str
     mode: Mode
     hyperparameters: frozenset[str]
     description: str
+    task: Task = "binary"
 
 
 LEARNER_NAMES: dict[str, LearnerInfo] = {
@@ -43,6 +52,16 @@ LEARNER_NAMES: dict[str, LearnerInfo] = {
         LearnerInfo(
             "spark.logistic_regression", "distributed", frozenset({"reg_param", "elastic_net_param", "max_iter"}),
             "Spark ML LogisticRegression",
+        ),
+        LearnerInfo(
+            "sklearn.hist_gradient_boosting_regressor", "single_node",
+            frozenset({"learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_iter", "max_depth", "loss"}),
+            "scikit-learn HistGradientBoostingRegressor", "regression",
+        ),
+        LearnerInfo(
+            "spark.gbt_regressor", "distributed",
+            frozenset({"max_depth", "max_iter", "step_size", "subsampling_rate", "min_instances_per_node"}),
+            "Spark ML GBTRegressor", "regression",
         ),
     )
 }

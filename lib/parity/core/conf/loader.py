@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from parity.core.conf.base import ConfError
+from parity.core.conf.models import MODELS_DIR
 from parity.core.conf.settings import Settings
 
 DEFAULT_ENV = "dev"
@@ -84,17 +85,19 @@ def _describe(exc: ValidationError, sources: str) -> str:
     for error in exc.errors():
         loc = tuple(error["loc"])
         key = ".".join(str(p) for p in loc)
+        origin = f"{MODELS_DIR}/{loc[1]}.yaml" if len(loc) > 1 and loc[0] == "models" else sources
         if error["type"] == "extra_forbidden":
             known = _known_keys(Settings, loc)
             hint = f"; known keys here: {', '.join(known)}" if known else ""
-            messages.append(f"unknown conf key '{key}' (from {sources}){hint}")
+            messages.append(f"unknown conf key '{key}' (from {origin}){hint}")
         elif error["type"] == "missing":
-            messages.append(f"conf key '{key}' is required (from {sources}); set it in a conf file or with --set {key}=...")
+            messages.append(f"conf key '{key}' is required (from {origin}); set it in a conf file or with --set {key}=...")
         else:
             text = str(error["msg"]).removeprefix("Value error, ")
             shown = error.get("input")
             got = f" (got {shown!r})" if not isinstance(shown, dict) else ""
-            messages.append(f"conf key '{key}': {text}{got}" if key else f"conf: {text}")
+            place = f" (in {origin})" if origin != sources else ""
+            messages.append(f"conf key '{key}'{place}: {text}{got}" if key else f"conf: {text}")
     return "; ".join(messages)
 
 
@@ -119,8 +122,9 @@ def _resolve_paths(tree: dict[str, Any], root: Path) -> None:
         spark["jars_dir"] = local(spark["jars_dir"])
 
 
-def _read_declarations(folder: Path, kind: str) -> dict[str, Any]:
-    """Every declaration in a conf subfolder (features/, sweeps/), by name: one per file."""
+def _read_declarations(folder: Path, kind: str, *, file_is_name: bool = False) -> dict[str, Any]:
+    """Every declaration in a conf subfolder (features/, sweeps/, models/), by name: one per
+    file (named `<name>.yaml` where `file_is_name`)."""
     found: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
@@ -128,6 +132,8 @@ def _read_declarations(folder: Path, kind: str) -> dict[str, Any]:
         name = declaration.get("name")
         if not isinstance(name, str):
             raise ConfError(f"{folder.name}/{path.name} must give the {kind}'s name")
+        if file_is_name and path.stem != name:
+            raise ConfError(f"{folder.name}/{path.name} declares {kind} '{name}'; name the file {name}.yaml")
         if name in found:
             raise ConfError(f"{kind} '{name}' is declared twice: {folder.name}/{origin[name]} and {folder.name}/{path.name}")
         found[name], origin[name] = declaration, path.name
@@ -156,6 +162,7 @@ def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[
     tree = _deep_merge(_read_yaml(base_file), _read_yaml(env_file))
     tree["feature_sets"] = _deep_merge(_read_declarations(conf_path / FEATURES_DIR, "feature set"), tree.get("feature_sets") or {})
     tree["sweeps"] = _deep_merge(_read_declarations(conf_path / SWEEPS_DIR, "sweep"), tree.get("sweeps") or {})
+    tree["models"] = _deep_merge(_read_declarations(conf_path / MODELS_DIR, "model", file_is_name=True), tree.get("models") or {})
     for item in overrides or []:
         parts, value = parse_override(item)
         _apply_override(tree, parts, value)
@@ -165,7 +172,7 @@ def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[
     root = conf_path.parent
     _resolve_paths(tree, root)
     tree["env"], tree["project_root"] = env, str(root)
-    sources = f"base.yaml + {env}.yaml + features/ + sweeps/" + (" + --set" if overrides else "")
+    sources = f"base.yaml + {env}.yaml + features/ + sweeps/ + models/" + (" + --set" if overrides else "")
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:

@@ -11,31 +11,27 @@ from parity.core.conf.base import StrictModel, is_table_name
 from parity.core.conf.environment import DataConf, MlflowConf, SparkConf, StorageConf, TablesConf
 from parity.core.conf.expectations import SourceQualityConf
 from parity.core.conf.feature_sets import FeatureSetDecl
+from parity.core.conf.models import ModelDecl, check_model
 from parity.core.conf.sweeps import SweepDecl
 from parity.core.hashing import json_digest
 
-
-class TrainingConf(StrictModel):
-    feature_sets: list[str] = Field(
-        default_factory=lambda: ["customer_activity", "customer_profile"],
-        min_length=1,
-        description="The declared feature sets a model is trained on, joined as of each label's time.",
-    )
-    as_known_at: bool = Field(
-        False,
-        description="Join features as known at each label's time: only rows whose Delta commit had landed by then. "
-        "Right for tables built day by day in production; a table built in one go after the fact knows nothing earlier.",
-    )
-    asof_strategy: Literal["broadcast", "sort"] = Field(
-        "sort", description="sort: one sort per entity, no size limit; broadcast: needs the distinct (entity, label time) keys in memory."
-    )
-    sweep: str = Field("hist_gradient_boosting", description="The declared sweep (conf/sweeps/*.yaml) the train job runs.")
-    labels_known_at: dt.datetime | None = Field(
-        None, description="Train only on labels whose outcome was known by then (label_available_at); default: all."
-    )
+# Keys that moved into model declarations (conf/models/<name>.yaml): an old conf that sets one
+# fails, naming its new place.
+MOVED_KEYS = {
+    ("training", "feature_sets"): "models.<name>.features (a list of lookups: feature_set, entity, prefix, features)",
+    ("training", "sweep"): "models.<name>.sweep",
+    ("training", "as_known_at"): "models.<name>.training.as_known_at",
+    ("training", "asof_strategy"): "models.<name>.training.asof_strategy",
+    ("training", "labels_known_at"): "models.<name>.training.labels_known_at",
+    ("tables", "training_set"): "models.<name>.tables.training_set",
+    ("tables", "predictions"): "models.<name>.tables.predictions",
+    ("mlflow", "registered_model"): "models.<name>.registered_model",
+}
 
 
 class ScoringConf(StrictModel):
+    """How a scoring run resolves its model and its time (the population is the model's)."""
+
     asof_strategy: Literal["broadcast", "sort"] = "sort"
     allow_code_mismatch: bool = Field(
         False, description="Score with a model whose transform code hash differs from the installed code's (not advised)."
@@ -46,7 +42,7 @@ class ScoringConf(StrictModel):
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    score_time: dt.datetime | None = Field(None, description="Default: the newest feature time.")
+    score_time: dt.datetime | None = Field(None, description="A fixed scoring time; default: the model's scoring.score_time rule.")
 
 
 class Settings(StrictModel):
@@ -64,8 +60,17 @@ class Settings(StrictModel):
     quality: dict[str, SourceQualityConf] = Field(
         default_factory=dict, description="Per source, keyed by its `tables` key (e.g. raw_events)."
     )
-    training: TrainingConf = TrainingConf()
+    models: dict[str, ModelDecl] = Field(default_factory=dict, description="Declared models, from conf/models/*.yaml, by name.")
     scoring: ScoringConf = ScoringConf()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for (section, key), place in MOVED_KEYS.items():
+                if isinstance(data.get(section), dict) and key in data[section]:
+                    raise ValueError(f"conf key '{section}.{key}' moved into the model declaration: set {place} in conf/models/<name>.yaml")
+        return data
 
     @model_validator(mode="after")
     def _quality_keys_name_tables(self) -> Settings:
@@ -77,22 +82,41 @@ class Settings(StrictModel):
         return self
 
     @model_validator(mode="after")
-    def _sweep_is_declared(self) -> Settings:
-        for key, decl in self.sweeps.items():
-            if decl.name != key:
-                raise ValueError(f"sweep '{key}' declares name '{decl.name}'; they must match")
-        if self.training.sweep not in self.sweeps:
-            known = ", ".join(sorted(self.sweeps)) or "none (add conf/sweeps/*.yaml)"
-            raise ValueError(f"training.sweep names undeclared sweep '{self.training.sweep}'; declared: {known}")
+    def _declarations_fit_together(self) -> Settings:
+        for kind, declared in (("sweep", self.sweeps), ("model", self.models)):
+            for key, decl in declared.items():
+                if decl.name != key:
+                    raise ValueError(f"{kind} '{key}' declares name '{decl.name}'; they must match")
+        writers: dict[str, str] = {}
+        for model in self.models.values():
+            check_model(model, self.feature_sets, self.sweeps, self.entity_key_type)
+            for table in (model.training_set(), model.predictions()):
+                if table in writers:
+                    raise ValueError(f"models {writers[table]} and {model.name} both write {table}; set tables: in one of them")
+                writers[table] = model.name
         return self
 
-    def sweep(self) -> SweepDecl:
-        """The sweep the train job runs."""
-        return self.sweeps[self.training.sweep]
+    def model(self, name: str | None = None) -> ModelDecl:
+        """The declared model `name`; without a name, the only one declared.
+
+        Raises:
+            ValueError: no such model, or no name while several (or none) are declared.
+        """
+        known = ", ".join(sorted(self.models)) or "none (add conf/models/<name>.yaml)"
+        if name is None:
+            if len(self.models) != 1:
+                raise ValueError(f"name the model with --model NAME; declared models: {known}")
+            return next(iter(self.models.values()))
+        if name not in self.models:
+            raise ValueError(f"unknown model '{name}'; declared models: {known}")
+        return self.models[name]
+
+    def entity_key_type(self, decl: FeatureSetDecl, key: str) -> str | None:
+        """The Spark type of a feature set's entity key, as its source's contract declares it."""
+        return self.source_quality(decl.source).columns.get(key)
 
     @model_validator(mode="after")
     def _feature_sets_fit_together(self) -> Settings:
-        owners: dict[str, str] = {}
         tables: dict[str, str] = {}
         for key, decl in self.feature_sets.items():
             if decl.name != key:
@@ -101,20 +125,6 @@ class Settings(StrictModel):
                 raise ValueError(f"feature sets {tables[decl.table]} and {key} both write {decl.table}")
             tables[decl.table] = key
             self.source_table(decl.source)
-        unknown = [name for name in self.training.feature_sets if name not in self.feature_sets]
-        if unknown:
-            known = ", ".join(sorted(self.feature_sets)) or "none (add conf/features/*.yaml)"
-            raise ValueError(f"training.feature_sets names undeclared feature set(s) {', '.join(unknown)}; declared: {known}")
-        # Sets joined into one training set share one namespace of columns.
-        for key in self.training.feature_sets:
-            decl = self.feature_sets[key]
-            for name in decl.feature_names() + [r.output.name for r in decl.request_time]:
-                if name in owners:
-                    raise ValueError(
-                        f"duplicate feature name '{name}': declared by feature sets {owners[name]} and {key}, "
-                        "which training.feature_sets joins together"
-                    )
-                owners[name] = key
         return self
 
     def source_table(self, source: str) -> str:

@@ -7,12 +7,14 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from parity.core.conf.base import StrictModel
-from parity.core.conf.learner_names import learner_info
+from parity.core.conf.learner_names import TASK_METRICS, learner_info
 from parity.core.conf.spaces import check_space
 
 
 class SweepObjective(StrictModel):
-    metric: Literal["val_auc", "val_log_loss", "train_auc"] = Field(description="A metric every learner reports.")
+    metric: Literal["val_auc", "val_log_loss", "train_auc", "val_rmse", "val_mae", "train_rmse"] = Field(
+        description="A metric every learner of the sweep's task reports (TASK_METRICS)."
+    )
     direction: Literal["maximize", "minimize"]
 
 
@@ -67,6 +69,11 @@ class SweepDecl(StrictModel):
                 f"space sets {', '.join(unknown)}, which learner {self.learner} does not take; "
                 f"it takes {', '.join(sorted(learner.hyperparameters))}"
             )
+        if self.objective.metric not in TASK_METRICS[learner.task]:
+            raise ValueError(
+                f"objective.metric is {self.objective.metric}, which {learner.task} learner {self.learner} does not report; "
+                f"it reports {', '.join(TASK_METRICS[learner.task])}"
+            )
         if learner.mode == "distributed" and self.parallelism != 1:
             raise ValueError(
                 f"parallelism is {self.parallelism}, but learner {self.learner} is distributed: its trials run one after "
@@ -77,3 +84,7 @@ class SweepDecl(StrictModel):
     def mode(self) -> str:
         """How the sweep's trials run: `single_node` or `distributed` (the learner's mode)."""
         return learner_info(self.learner).mode
+
+    def task(self) -> str:
+        """What the sweep's learner learns: `binary` or `regression`."""
+        return learner_info(self.learner).task
