@@ -57,7 +57,8 @@ def test_outputs_open_with_delta_rs_and_match_the_counts(pipeline: PipelineRun) 
         assert built["feature_sets"][name]["range"]["reason"] == "first build"
 
     training = pipeline.summary("build_training_set")
-    assert training["counts"]["rows.out"] == training["counts"]["labels.in"]  # no label dropped
+    assert training["counts"]["rows.out"] == training["counts"]["labels.in"]  # no label dropped (the demo's are all valid)
+    assert training["counts"]["labels.quarantined"] == 0
     assert training["counts"]["labels.without_features"] > 0  # ...including those with no history yet
     assert training["counts"]["labels.without_customer_activity"] == training["counts"]["labels.without_features"]
     assert _rows(settings, settings.model("churn").training_set(), training["outputs"][0]["version"]) == training["counts"]["rows.out"]

@@ -127,8 +127,8 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
                 return [f"build_features: {name}: {counts[f'{name}.in']} rows in != out + quarantined"]
     elif job == "build_training_set":
         expected = {settings.model(summary["model"]).training_set(): counts["rows.out"]}
-        if counts["rows.out"] != counts["labels.in"]:
-            return [f"build_training_set: {counts['labels.in']} labels in but {counts['rows.out']} rows out"]
+        if counts["rows.out"] + counts["labels.quarantined"] != counts["labels.in"]:
+            return [f"build_training_set: {counts['labels.in']} labels in != {counts['rows.out']} rows out + {counts['labels.quarantined']} quarantined"]
     elif job == "score":
         predictions = settings.model(summary["model"]).predictions()
         at = DeltaTable(table_path(settings, predictions), version=summary["outputs"][0]["version"])

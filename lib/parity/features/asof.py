@@ -248,9 +248,10 @@ def assemble_features(
     keys (each bounded by the set's max_age_days), then add its request-time features. Training
     sets and scoring both call this.
 
-    Each lookup joins its features under their declared names, adds its request-time features
-    from them, and then renames what it keeps with its prefix (dropping what it does not keep),
-    so that two lookups of one set never collide.
+    Each lookup joins its features under their declared names (an earlier lookup's columns of
+    those names step aside meanwhile), adds its request-time features from them, and then
+    renames what it keeps with its prefix, dropping what it does not keep: two lookups of one
+    set never collide.
 
     Needs: the spine columns every lookup maps from, and `spine_ts`. Adds: each lookup's kept
     features under their prefixed names, and its `<lookup name>_as_of` column (the feature time
@@ -260,6 +261,11 @@ def assemble_features(
     for lookup in lookups:
         decl = lookup.feature_set
         on = lookup.spine_keys()
+        # Columns of earlier lookups under this set's declared names (the same set, unprefixed
+        # there) step aside while this one joins, and come back under their own names after.
+        declared = [*decl.feature_names(), *(r.output.name for r in decl.request_time)]
+        held = {c: f"_held_{lookup.name}_{c}" for c in assembled.columns if c in declared}
+        assembled = assembled.withColumnsRenamed(held)
         features = lookup.frame.select(
             *[F.col(key).alias(column) for key, column in zip(decl.entity, on, strict=True)],
             decl.timestamp,
@@ -280,8 +286,8 @@ def assemble_features(
         )
         assembled = add_request_time_features(assembled, decl, as_of_column=spine_ts)
         outputs = lookup.outputs()
-        dropped = [n for n in [*decl.feature_names(), *(r.output.name for r in decl.request_time)] if n not in outputs]
-        assembled = assembled.drop(*dropped).withColumnsRenamed({n: p for n, p in outputs.items() if n != p})
+        assembled = assembled.drop(*[n for n in declared if n not in outputs]).withColumnsRenamed({n: p for n, p in outputs.items() if n != p})
+        assembled = assembled.withColumnsRenamed({aside: name for name, aside in held.items()})
     return assembled
 
 

@@ -17,13 +17,22 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from parity.core.catalog import Catalog
-from parity.core.columns import struct_of
-from parity.core.conf import FeatureSetDecl, ModelDecl, Settings
+from parity.core.columns import QUARANTINE_RULE
+from parity.core.conf import (
+    AllowedValuesExpectation,
+    Expectation,
+    FeatureSetDecl,
+    ModelDecl,
+    NotNullExpectation,
+    Settings,
+    SourceQualityConf,
+    UniqueExpectation,
+)
 from parity.core.conf.models import lookup_keys
 from parity.core.digests import digest_aggregates, digest_of
 from parity.features import asof
 from parity.features.asof import LookupJoin
-from parity.features.quality import require_columns
+from parity.features.sources import SOURCE_ROW_HASH, SOURCE_ROW_OCCURRENCE, quarantine_table, validate_source
 
 MANIFEST = "manifest"  # the commit-metadata key of a training set's inputs
 FEATURE_LOOKUPS = "feature_lookups"
@@ -47,7 +56,7 @@ def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *
 
     Raises:
         ValueError: the version to rebuild records no manifest, or an input no longer matches it.
-        MissingColumnsError: the labels lack a column of their contract.
+        MissingColumnsError: the labels lack a column of their contract (or have it retyped).
     """
     labels_decl, name = model.labels, model.training_set()
     if rebuild is None:
@@ -70,15 +79,24 @@ def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *
         known_at = dt.datetime.fromisoformat(str(then)) if then else None
     labels, labels_version = catalog.read_versioned(labels_decl.table, pinned.get(labels_decl.table))
     contract = labels_decl.contract()
-    require_columns(labels, struct_of(contract), source=labels_decl.table)
     if labels_decl.filter:
         labels = labels.filter(labels_decl.filter)
     if known_at is not None:
         if labels_decl.available_at is None:
             raise ValueError(f"model {model.name}: training.labels_known_at needs labels.available_at")
         labels = labels.filter(F.col(labels_decl.available_at) <= F.lit(known_at))
+    # Labels are validated like any source: a bad one goes to quarantine.<labels table> with its reason.
+    valid, quarantined = validate_source(labels, label_expectations(model), source=labels_decl.table)
+    quarantined = quarantined.cache()
+    quarantine_name = quarantine_table(labels_decl.table)
+    try:
+        rejected = quarantined.count()
+        if rejected or not catalog.exists(quarantine_name):
+            catalog.merge(quarantined, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE])
+    finally:
+        quarantined.unpersist()
     lookups = asof.read_feature_lookups(catalog, decls, as_known_at=as_known_at, versions=pinned, joins=joins)
-    training = asof.assemble_features(labels.select(*contract), lookups, spine_ts=labels_decl.time, strategy=model.training.asof_strategy)
+    training = asof.assemble_features(valid.select(*contract), lookups, spine_ts=labels_decl.time, strategy=model.training.asof_strategy)
     # The inputs, pinned: table, version, commit time and content digest of each (a set looked up twice, once).
     manifest = [catalog.manifest_entry(labels_decl.table, labels_version)]
     for table, version in dict.fromkeys((lookup.table, lookup.version) for lookup in lookups):
@@ -111,12 +129,25 @@ def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *
     totals = out.asDict() if out is not None else {}
     counts = {
         "labels.in": labels.count(),
+        "labels.quarantined": rejected,
         "rows.out": int(totals.get("rows", 0)),
         **({"labels.positive": int(totals.get("positive", 0))} if positive else {}),
         "labels.without_features": int(totals.get("without_features", 0)),
         **{f"labels.without_{lookup}": int(totals.get(lookup, 0)) for lookup in matched},
     }
     return TrainingSetResult(version, manifest, digest_of(out), counts)
+
+
+def label_expectations(model: ModelDecl) -> SourceQualityConf:
+    """What a model's labels must hold: their typed columns; keys, time and label (and
+    available-at) not null; one label per (keys, time); a binary label 0 or 1."""
+    labels = model.labels
+    required = [*labels.keys, labels.time, labels.label.name, *([labels.available_at] if labels.available_at else [])]
+    expectations: list[Expectation] = [NotNullExpectation(rule="not_null", column=c) for c in required]
+    expectations.append(UniqueExpectation(rule="unique", columns=[*labels.keys, labels.time]))
+    if model.task == "binary" and labels.label.type != "boolean":
+        expectations.append(AllowedValuesExpectation(rule="allowed_values", column=labels.label.name, values=[0, 1]))
+    return SourceQualityConf(columns=labels.contract(), expectations=expectations)
 
 
 def manifest_versions(catalog: Catalog, name: str) -> dict[str, set[int]]:

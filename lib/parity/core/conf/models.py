@@ -236,6 +236,9 @@ def check_model(
             if columns[column] != wanted:
                 raise ValueError(f"{field}.entity: label column {column} is {columns[column]}, but feature set {decl.name}'s key {key} is {wanted}")
         declared = [f.name for f in decl.features] + [r.output.name for r in decl.request_time]
+        shadowed = sorted(set(declared) & set(model.labels.contract()))
+        if shadowed:
+            raise ValueError(f"{field}: feature set {decl.name} has feature(s) named like label column(s) {', '.join(shadowed)}; rename one of them")
         unknown = sorted(set(lookup.features or []) - set(declared))
         if unknown:
             raise ValueError(f"{field}.features: feature set {decl.name} has no feature(s) {', '.join(unknown)}")

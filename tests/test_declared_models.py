@@ -1,0 +1,145 @@
+"""A model declared on a dataset parity has never seen: a string entity key, a two-column label
+key, a renamed key, one feature set looked up twice under two prefixes, and a regression label.
+Its training set equals a brute-force as-of oracle, and bad labels go to quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from pyspark.sql import SparkSession
+
+from parity.app.jobkit import run_job
+from parity.core.catalog import Catalog
+from parity.core.conf import Settings, load_settings
+from parity.features.training_sets import build_training_set
+from tests.conftest import TEST_SPARK
+from tests.support import CONF_DIR, REPO, set_args, storage_overrides
+from tests.test_feature_sets import MERCHANT_DECLARATION, TRANSACTIONS
+
+TS = dt.datetime
+LABELS = "merchant STRING, till STRING, acquirer STRING, label_ts TIMESTAMP, refunds DOUBLE"
+MODEL = {
+    "name": "till_refunds",
+    "description": "Refunds a till will see in the next week (a regression on a two-column key).",
+    "task": "regression",
+    "labels": {
+        "table": "raw.refund_labels",
+        "keys": {"merchant": "string", "till": "string"},
+        "time": "label_ts",
+        "label": {"name": "refunds", "type": "double"},
+        "columns": {"acquirer": "string"},
+    },
+    "features": [
+        {"feature_set": "merchant_activity", "entity": {"merchant_id": "merchant"}},
+        {"feature_set": "merchant_activity", "entity": {"merchant_id": "acquirer"}, "prefix": "acq_", "features": ["takings_7d"]},
+    ],
+    "sweep": "till_gbr",
+    "registered_model": "till_refunds",
+    "scoring": {"population": {"table": "raw.tills"}},
+}
+SWEEP = {
+    "name": "till_gbr",
+    "description": "A small regression sweep.",
+    "learner": "sklearn.hist_gradient_boosting_regressor",
+    "space": {"max_iter": 10, "min_samples_leaf": 2, "learning_rate": {"uniform": [0.05, 0.3]}},
+    "objective": {"metric": "val_rmse", "direction": "minimize"},
+    "max_evals": 2,
+    "parallelism": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def project(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
+    """A project folder holding the new dataset's declarations, its raw tables and its built features."""
+    root = tmp_path_factory.mktemp("till_project")
+    conf = root / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "features" / "merchant_activity.yaml").write_text(yaml.safe_dump(MERCHANT_DECLARATION))
+    (conf / "sweeps" / "till_gbr.yaml").write_text(yaml.safe_dump(SWEEP))
+    (conf / "models" / "till_refunds.yaml").write_text(yaml.safe_dump(MODEL))
+    (conf / "dev.yaml").write_text(
+        (conf / "dev.yaml").read_text()
+        + "\nquality:\n  raw.transactions:\n    columns: {merchant_id: string, txn_ts: timestamp, amount: double, memo: string}\n"
+    )
+    overrides = storage_overrides(root) + TEST_SPARK
+    settings = load_settings(conf, overrides=overrides)
+    catalog = Catalog(spark, settings)
+    transactions = [
+        (f"m{m}", TS(2026, 3, 1) + dt.timedelta(days=d, hours=m), float(10 * m + d), None, 1)
+        for m in range(1, 5)
+        for d in range(0, 20, m)
+    ]
+    catalog.write(spark.createDataFrame(transactions, TRANSACTIONS), "raw.transactions")
+    build = _job("build_features")
+    args = ["--feature-set", "merchant_activity", *set_args(overrides)]
+    assert run_job("build_features", args, build.body, conf_dir=conf, parser=build.parser(), check_args=build.check_args) == 0
+    return conf, settings
+
+
+def _job(name: str):  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"job_{name}_declared_models", REPO / "jobs" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _labels() -> list[tuple]:
+    good = [
+        (f"m{m}", f"t{t}", f"m{(m % 4) + 1}", TS(2026, 3, 2) + dt.timedelta(days=d, hours=12 * t), float(m * t + d % 3))
+        for m in range(1, 5)
+        for t in (1, 2)
+        for d in range(0, 24, 3)
+    ]
+    bad = [
+        (None, "t1", "m1", TS(2026, 3, 9), 1.0),  # no key
+        ("m1", "t1", "m2", TS(2026, 3, 2, 12), 9.0),  # a second label for (m1, t1) at one time
+        ("m2", "t1", "m3", TS(2026, 3, 10), None),  # no label
+    ]
+    return good + bad
+
+
+def test_the_training_set_joins_as_of_each_label_through_renamed_keys_and_quarantines_bad_labels(
+    spark: SparkSession, project: tuple[Path, Settings]
+) -> None:
+    _, settings = project
+    catalog = Catalog(spark, settings)
+    catalog.write(spark.createDataFrame(_labels(), LABELS), "raw.refund_labels")
+    model = settings.model("till_refunds")
+    result = build_training_set(catalog, settings, model)
+
+    counts = result.counts
+    assert counts["labels.in"] == len(_labels()) == counts["rows.out"] + counts["labels.quarantined"]
+    quarantined = {(r.quarantine_rule, r.merchant) for r in catalog.read("quarantine.refund_labels").collect()}
+    assert quarantined == {("not_null:merchant", None), ("unique:merchant+till+label_ts", "m1"), ("not_null:refunds", "m2")}
+
+    # The oracle: per label, the newest feature row of its merchant (and of its acquirer) stamped at or before its time.
+    features = [r.asDict() for r in catalog.read("features.merchant_activity").collect()]
+
+    def as_of(merchant: str, at: dt.datetime) -> dict | None:
+        known = [f for f in features if f["merchant_id"] == merchant and f["feature_ts"] <= at]
+        return max(known, key=lambda f: f["feature_ts"]) if known else None
+
+    training = catalog.read(model.training_set()).collect()
+    assert len(training) == counts["rows.out"]
+    for row in training:
+        own, acquirer = as_of(row.merchant, row.label_ts), as_of(row.acquirer, row.label_ts)
+        assert row.takings_7d == (own["takings_7d"] if own else None)
+        assert row.weekend_txns_7d == (own["weekend_txns_7d"] if own else None)
+        assert row.merchant_activity_as_of == (own["feature_ts"] if own else None)
+        assert row.acq_takings_7d == (acquirer["takings_7d"] if acquirer else None)
+        assert row.acq_merchant_activity_as_of == (acquirer["feature_ts"] if acquirer else None)
+    columns = set(catalog.read(model.training_set()).columns)
+    assert "acq_weekend_txns_7d" not in columns  # the second lookup keeps only takings_7d
+    assert {"merchant", "till", "acquirer", "label_ts", "refunds"} <= columns
+
+    # Rebuilding the same inputs quarantines nothing twice and gives the same rows.
+    again = build_training_set(catalog, settings, model, rebuild=result.version)
+    assert again.digest == result.digest
+    assert catalog.read("quarantine.refund_labels").count() == 3
