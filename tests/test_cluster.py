@@ -114,7 +114,7 @@ def test_cluster_runs_give_the_local_results(
     summaries = {}
     for job in ("build_features", "train", "score"):
         extra = [f"scoring.model_version={local_model}"] if job == "score" else []
-        run = submit(job, overrides + extra, env="cluster")
+        run = submit(job, overrides + extra, env="cluster", extra_job_args=["--model", "churn"] if job != "build_features" else None)
         assert run.returncode == 0, f"{job} on the cluster failed:\n{run.stderr[-4000:]}"
         assert run.summary["status"] == "succeeded"
         summaries[job] = run.summary
@@ -139,11 +139,11 @@ def test_cluster_runs_give_the_local_results(
     # A distributed learner on the cluster: Spark ML trials one after another, then a score
     # with its model, which runs as a distributed transform rather than a pandas UDF.
     distributed = ["models.churn.sweep=spark_gbt", "sweeps.spark_gbt.max_evals=2", "sweeps.spark_gbt.space.max_iter=10"]
-    run = submit("train", overrides + distributed, env="cluster")
+    run = submit("train", overrides + distributed, env="cluster", extra_job_args=["--model", "churn"])
     assert run.returncode == 0, f"train (spark_gbt) on the cluster failed:\n{run.stderr[-4000:]}"
     gbt = run.summary
     assert gbt["learner"] == "spark.gbt" and gbt["counts"]["trials"] == 2 and gbt["counts"]["trials.failed"] == 0
-    run = submit("score", overrides + [f"scoring.model_version={gbt['model_version']}"], env="cluster")
+    run = submit("score", overrides + [f"scoring.model_version={gbt['model_version']}"], env="cluster", extra_job_args=["--model", "churn"])
     assert run.returncode == 0, f"score with the spark_gbt model on the cluster failed:\n{run.stderr[-4000:]}"
     scored = read(cluster_settings, churn.predictions()).filter(f"model_version = '{gbt['model_version']}'").toPandas()
     assert len(scored) == run.summary["counts"]["predictions.out"] > 0 and scored["prediction"].between(0, 1).all()

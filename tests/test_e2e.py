@@ -199,7 +199,7 @@ def test_rescoring_the_same_time_replaces_its_predictions(pipeline: PipelineRun,
     path = table_path(settings, settings.model("churn").predictions())
     scored_version = pipeline.summary("score")["outputs"][0]["version"]
     before = spark.read.format("delta").option("versionAsOf", scored_version).load(path)
-    assert job.main(set_args(pipeline.overrides + TEST_SPARK)) == 0
+    assert job.main(["--model", "churn", *set_args(pipeline.overrides + TEST_SPARK)]) == 0
     after = spark.read.format("delta").load(path)
     assert after.count() == before.count() == pipeline.summary("score")["counts"]["predictions.out"]
     assertDataFrameEqual(after, before, rtol=1e-9)
@@ -230,7 +230,7 @@ def test_a_training_set_rebuilt_from_its_manifest_is_identical(
     catalog.write(extra, profile, mode="append")
     try:
         job = _job("build_training_set")
-        assert job.main(["--rebuild", "0", *set_args(pipeline.overrides + TEST_SPARK)]) == 0
+        assert job.main(["--model", "churn", "--rebuild", "0", *set_args(pipeline.overrides + TEST_SPARK)]) == 0
         rebuilt = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     finally:  # ...and is put back for the tests that follow
         DeltaTableSpark.forPath(spark, table_path(settings, profile)).restoreToVersion(0)
@@ -238,3 +238,26 @@ def test_a_training_set_rebuilt_from_its_manifest_is_identical(
     assert rebuilt["manifest"] == original["manifest"]
     assert rebuilt["training_set_digest"] == original["training_set_digest"]
     assert {i["table"]: i["version"] for i in rebuilt["inputs"]}[profile] == 0
+
+
+def test_the_second_model_trains_and_scores_on_its_own_keys(pipeline: PipelineRun) -> None:
+    settings, other = pipeline.settings(), PipelineRun.OTHER_MODEL
+    model = settings.model(other)
+    built, trained, scored = (pipeline.summary(job, other) for job in PipelineRun.MODEL_JOBS)
+    assert {built["model"], trained["model"], scored["model"]} == {other}
+    counts = built["counts"]
+    assert counts["labels.in"] == counts["rows.out"] + counts["labels.quarantined"] and counts["rows.out"] > 0
+    assert "labels.positive" not in counts  # a regression label has no positive class
+    assert set(trained["best_metric"]) == {"val_rmse"} and trained["model_name"] == model.registered_model
+
+    spec = load_feature_spec(f"models:/{model.registered_model}/{trained['model_version']}")
+    assert (spec.task, spec.keys, spec.columns) == ("regression", ["customer", "channel"], {"customer": "bigint", "channel": "string"})
+    # Through the renamed key: the customer sets' features are model inputs, the profile's cut to its subset.
+    assert "n_events_7d" in spec.numeric and "tenure_days" in spec.numeric and "segment" in spec.categorical
+    assert "signup_ts" not in spec.inputs and "credit_limit" in spec.numeric
+
+    predictions = DeltaTable(table_path(settings, model.predictions())).to_pandas()
+    assert list(predictions.columns[:3]) == ["customer", "channel", "score_ts"]
+    assert len(predictions) == scored["counts"]["predictions.out"] == scored["counts"]["keys.in"]
+    assert predictions[["customer", "channel"]].drop_duplicates().shape[0] == len(predictions)
+    assert predictions["prediction"].notna().all() and (predictions["prediction"] > 1).any()  # spend, not a probability

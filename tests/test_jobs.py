@@ -113,7 +113,7 @@ def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
 
 @pytest.mark.integration
 def test_a_failing_submitted_job_prints_exactly_one_error_line(tmp_path: Path) -> None:
-    run = submit("build_training_set", storage_overrides(tmp_path))
+    run = submit("build_training_set", storage_overrides(tmp_path), extra_job_args=["--model", "churn"])
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == run.error_lines
     assert len(run.error_lines) == 1 and "table raw.labels does not exist" in run.error_lines[0]

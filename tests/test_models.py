@@ -19,8 +19,7 @@ REGRESSION_SWEEP = (
 
 def test_the_demo_model_loads_with_its_tables_and_registry_name() -> None:
     settings = load_settings(CONF_DIR)
-    churn = settings.model()  # the only one declared: no name needed
-    assert settings.model("churn") is churn
+    churn = settings.model("churn")
     assert (churn.task, churn.training_set(), churn.predictions(), churn.registered_model) == (
         "binary", "training.churn", "predictions.churn", "parity_churn"
     )
@@ -41,10 +40,14 @@ def test_default_tables_follow_the_models_name(tmp_path: Path) -> None:
     settings = load_settings(conf)
     assert (settings.model("churn").training_set(), settings.model("churn2").training_set()) == ("training.churn", "training.churn2")
     assert settings.model("churn2").predictions() == "predictions.churn2"
-    with pytest.raises(ValueError, match=r"name the model with --model NAME; declared models: churn, churn2"):
+    with pytest.raises(ValueError, match=r"name the model with --model NAME; declared models: channel_spend, churn, churn2"):
         settings.model()
-    with pytest.raises(ValueError, match=r"unknown model 'churn3'; declared models: churn, churn2"):
+    with pytest.raises(ValueError, match=r"unknown model 'churn3'; declared models: channel_spend, churn, churn2"):
         settings.model("churn3")
+    for name in ("churn2", "channel_spend"):
+        (conf / "models" / f"{name}.yaml").unlink()
+    only = load_settings(conf)
+    assert only.model() is only.model("churn")  # the only one declared: no name needed
 
 
 @pytest.mark.parametrize(
@@ -86,7 +89,7 @@ def test_one_set_joins_twice_under_two_prefixes_and_a_subset() -> None:
         "models.churn.features=[{feature_set: customer_activity, prefix: a_, features: [n_events_7d]}, "
         "{feature_set: customer_activity, prefix: b_}, {feature_set: customer_profile}]"
     )
-    churn = load_settings(CONF_DIR, overrides=[twice]).model()
+    churn = load_settings(CONF_DIR, overrides=[twice]).model("churn")
     assert [lookup.name() for lookup in churn.features] == ["a_customer_activity", "b_customer_activity", "customer_profile"]
 
 
@@ -127,4 +130,6 @@ def test_a_model_job_refuses_an_unknown_model_before_spark_starts(job: str, caps
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--model", "claims"]) == 2
-    assert f"error: {job}: unknown model 'claims'; declared models: churn" in capsys.readouterr().err
+    assert f"error: {job}: unknown model 'claims'; declared models: channel_spend, churn" in capsys.readouterr().err
+    assert module.main([]) == 2
+    assert f"error: {job}: name the model with --model NAME; declared models: channel_spend, churn" in capsys.readouterr().err

@@ -123,7 +123,7 @@ def test_a_parallel_sweep_logs_every_trial_to_a_server_on_postgresql(
         "spark.master=local[2]",
         "sweeps.hist_gradient_boosting.max_evals=6",
     ] + [o for o in pipeline.overrides if o.startswith("data.")]
-    run = submit("train", overrides, env="prod")
+    run = submit("train", overrides, env="prod", extra_job_args=["--model", "churn"])
     assert run.returncode == 0, f"train against the tracking server failed:\n{run.stderr[-4000:]}"
     summary = run.summary
     assert summary["counts"]["trials"] == 6

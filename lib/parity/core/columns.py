@@ -17,6 +17,11 @@ LABEL = "label"
 LABEL_AVAILABLE_AT = "label_available_at"
 SCORE_TS = "score_ts"
 
+# the channel-spend demo model: keyed by customer and channel, under names of its own
+CUSTOMER = "customer"
+SINCE = "since"
+SPEND = "spend_next_30d"
+
 # raw event fields
 AMOUNT = "amount"
 CHANNEL = "channel"
@@ -72,6 +77,24 @@ RAW_LABELS = T.StructType(
         T.StructField(CUSTOMER_ID, T.LongType(), False),
         T.StructField(LABEL_TS, T.TimestampType(), False),
         T.StructField(LABEL, T.IntegerType(), False),
+        T.StructField(LABEL_AVAILABLE_AT, T.TimestampType(), False),
+    ]
+)
+
+RAW_CUSTOMER_CHANNELS = T.StructType(
+    [
+        T.StructField(CUSTOMER, T.LongType(), False),
+        T.StructField(CHANNEL, T.StringType(), False),
+        T.StructField(SINCE, T.TimestampType(), True),
+    ]
+)
+
+RAW_CHANNEL_SPEND = T.StructType(
+    [
+        T.StructField(CUSTOMER, T.LongType(), False),
+        T.StructField(CHANNEL, T.StringType(), False),
+        T.StructField(LABEL_TS, T.TimestampType(), False),
+        T.StructField(SPEND, T.DoubleType(), False),
         T.StructField(LABEL_AVAILABLE_AT, T.TimestampType(), False),
     ]
 )

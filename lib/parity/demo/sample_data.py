@@ -24,6 +24,7 @@ from parity.core.columns import (
     CATEGORY,
     CHANNEL,
     CREDIT_LIMIT,
+    CUSTOMER,
     CUSTOMER_ID,
     EMAIL,
     EVENT_ID,
@@ -34,12 +35,16 @@ from parity.core.columns import (
     NAME,
     NOTE,
     PHONE,
+    RAW_CHANNEL_SPEND,
+    RAW_CUSTOMER_CHANNELS,
     RAW_CUSTOMERS,
     RAW_EVENTS,
     RAW_LABELS,
     REGION,
     SEGMENT,
     SIGNUP_TS,
+    SINCE,
+    SPEND,
     UPDATED_AT,
 )
 from parity.core.conf import DataConf, Settings
@@ -219,21 +224,55 @@ def generate_labels(spark: SparkSession, conf: DataConf) -> DataFrame:
     return labels.select(*[F.col(f.name).cast(f.dataType) for f in RAW_LABELS.fields])
 
 
+def generate_customer_channels(spark: SparkSession, conf: DataConf) -> DataFrame:
+    """raw.customer_channels: every channel of every customer, from sign-up on (who the
+    channel-spend model scores). Its key columns are named `customer` and `channel`."""
+    customers = generate_customers(spark, conf).filter(F.col(UPDATED_AT) == F.col(SIGNUP_TS))
+    channels = F.explode(F.array(*[F.lit(c) for c in CHANNELS]))
+    frame = customers.select(F.col(CUSTOMER_ID).alias(CUSTOMER), channels.alias(CHANNEL), F.col(SIGNUP_TS).alias(SINCE))
+    return frame.select(*[F.col(f.name).cast(f.dataType) for f in RAW_CUSTOMER_CHANNELS.fields])
+
+
+def generate_channel_spend(spark: SparkSession, conf: DataConf, events: DataFrame) -> DataFrame:
+    """raw.channel_spend: what each customer spends through each channel in the next
+    `label_horizon_days`, every `label_every_days` (the regression demo's labels, keyed by
+    customer and channel). `events` are the raw events as written; their valid rows count.
+    """
+    horizon = conf.label_horizon_days
+    label_days = list(range(conf.first_label_day, conf.days - horizon + 1, conf.label_every_days))
+    spine = generate_customer_channels(spark, conf).select(
+        CUSTOMER, CHANNEL, F.explode(F.array(*[_ts(conf.start, F.lit(d), F.lit(0)) for d in label_days])).alias(LABEL_TS)
+    ).filter(F.col(LABEL_TS) > F.col(SINCE))
+    spent = events.filter((F.col(AMOUNT) >= 0) & F.col(CUSTOMER_ID).isNotNull()).select(
+        F.col(CUSTOMER_ID).alias("_customer"), F.col(CHANNEL).alias("_channel"), EVENT_TS, AMOUNT
+    )
+    ahead = (F.col(EVENT_TS) >= F.col(LABEL_TS)) & (F.col(EVENT_TS) < F.col(LABEL_TS) + F.expr(f"INTERVAL {horizon} DAYS"))
+    joined = spine.join(spent, (F.col("_customer") == F.col(CUSTOMER)) & (F.col("_channel") == F.col(CHANNEL)) & ahead, "left")
+    labels = joined.groupBy(CUSTOMER, CHANNEL, LABEL_TS).agg(F.round(F.coalesce(F.sum(AMOUNT), F.lit(0.0)), 2).alias(SPEND))
+    labels = labels.withColumn(LABEL_AVAILABLE_AT, F.col(LABEL_TS) + F.expr(f"INTERVAL {horizon} DAYS"))
+    return labels.select(*[F.col(f.name).cast(f.dataType) for f in RAW_CHANNEL_SPEND.fields])
+
+
 def write_sample_sources(catalog: Catalog, settings: Settings) -> dict[str, int]:
-    """Write the three sample sources (customers, events, labels) to the tables conf names.
+    """Write the sample sources to the tables conf names: customers, events and churn labels,
+    and for the channel-spend model its population (customer channels) and labels.
 
     Returns:
         Rows written per table, as `<table>.rows`.
     """
     conf, tables = settings.data, settings.tables
+    spark = catalog.spark
+    counts: dict[str, int] = {}
+    written: dict[str, int] = {}  # the version each write made: channel spend reads the events as written
     sources = {
-        tables.raw_customers: generate_customers(catalog.spark, conf),
-        tables.raw_events: generate_events(catalog.spark, conf),
-        tables.raw_labels: generate_labels(catalog.spark, conf),
+        tables.raw_customers: lambda: generate_customers(spark, conf),
+        tables.raw_events: lambda: generate_events(spark, conf),
+        tables.raw_labels: lambda: generate_labels(spark, conf),
+        tables.raw_customer_channels: lambda: generate_customer_channels(spark, conf),
+        tables.raw_channel_spend: lambda: generate_channel_spend(spark, conf, catalog.snapshot(tables.raw_events, written[tables.raw_events])),
     }
-    counts = {}
     for name, frame in sources.items():
-        version = catalog.write(frame, name)
-        written = catalog.operation_metrics(name, version).get("numOutputRows")  # each is written whole
-        counts[f"{name}.rows"] = catalog.row_count(name, version) if written is None else written
+        written[name] = version = catalog.write(frame(), name)
+        rows = catalog.operation_metrics(name, version).get("numOutputRows")  # each is written whole
+        counts[f"{name}.rows"] = catalog.row_count(name, version) if rows is None else rows
     return counts

@@ -54,6 +54,8 @@ class TablesConf(StrictModel):
     raw_customers: str = "raw.customers"
     raw_events: str = "raw.events"
     raw_labels: str = "raw.labels"
+    raw_customer_channels: str = "raw.customer_channels"
+    raw_channel_spend: str = "raw.channel_spend"
     audit_runs: str = "audit.runs"
 
     @field_validator("*")
