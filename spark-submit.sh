@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Submit a parity job to local Spark or a cluster:
 #   ./spark-submit.sh <job> [--env NAME] [--set key=value ...] [job args] [-- extra spark-submit args]
+# The conf folder is conf/ here, or $PARITY_CONF_DIR (a project of its own: its conf and, by
+# default, its tables and MLflow store, under the folder that holds that conf folder).
 # The conf decides the master and Spark settings; lib/parity is shipped as a zip (--py-files)
 # and the cached Delta jars with --jars. Executors run the project's Python (.venv).
 set -euo pipefail
@@ -47,7 +49,9 @@ export TZ=UTC PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" MLFLOW_ENABLE_ART
 export PARITY_SPARK_LOG="$ROOT/build/logs/$job-$(date -u +%Y%m%dT%H%M%S)-$$.log"
 mkdir -p "$ROOT/build/logs"
 lib_zip="$ROOT/build/parity-lib-$$.zip"
-submit_out="$("$PY" -m parity.app.cli submit-args --conf-dir "$ROOT/conf" --log-file "$PARITY_SPARK_LOG" --package-out "$lib_zip" "${job_args[@]}")" || exit $?
+# A project of its own keeps its conf folder elsewhere (PARITY_CONF_DIR); the job reads it too.
+export PARITY_CONF_DIR="${PARITY_CONF_DIR:-$ROOT/conf}"
+submit_out="$("$PY" -m parity.app.cli submit-args --conf-dir "$PARITY_CONF_DIR" --log-file "$PARITY_SPARK_LOG" --package-out "$lib_zip" "${job_args[@]}")" || exit $?
 mapfile -t submit_args <<< "$submit_out"
 trap 'rm -f "$lib_zip"' EXIT
 

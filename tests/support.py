@@ -66,13 +66,16 @@ def submit(
     extra: list[str] | None = None,
     extra_job_args: list[str] | None = None,
     timeout: int = 600,
+    conf_dir: Path | None = None,
 ) -> JobRun:
-    """Run `./spark-submit.sh job [--env env] --set ... [job args] [-- extra]` and capture its output."""
+    """Run `./spark-submit.sh job [--env env] --set ... [job args] [-- extra]` and capture its
+    output; with `conf_dir`, for the project whose conf folder that is (PARITY_CONF_DIR)."""
     if os.environ.get("PARITY_TEST_FAST"):
         raise RuntimeError(f"make test-fast runs no spark-submit, but this test submits {job}: mark it @pytest.mark.integration")
     cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides) + (extra_job_args or [])
     cmd += ["--", *extra] if extra else []
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=dict(os.environ))
+    env = {**os.environ, **({"PARITY_CONF_DIR": str(conf_dir)} if conf_dir else {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
     return JobRun(proc.returncode, proc.stdout, proc.stderr)
 
 

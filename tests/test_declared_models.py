@@ -4,6 +4,7 @@ Its training set equals a brute-force as-of oracle, and bad labels go to quarant
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from parity.core.catalog import Catalog
 from parity.core.conf import Settings, load_settings
 from parity.features.training_sets import build_training_set
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, REPO, set_args, storage_overrides
+from tests.support import CONF_DIR, REPO, set_args, storage_overrides, submit
 from tests.test_feature_sets import MERCHANT_DECLARATION, TRANSACTIONS
 
 TS = dt.datetime
@@ -119,22 +120,7 @@ def test_the_training_set_joins_as_of_each_label_through_renamed_keys_and_quaran
     quarantined = {(r.quarantine_rule, r.merchant) for r in catalog.read("quarantine.refund_labels").collect()}
     assert quarantined == {("not_null:merchant", None), ("unique:merchant+till+label_ts", "m1"), ("not_null:refunds", "m2")}
 
-    # The oracle: per label, the newest feature row of its merchant (and of its acquirer) stamped at or before its time.
-    features = [r.asDict() for r in catalog.read("features.merchant_activity").collect()]
-
-    def as_of(merchant: str, at: dt.datetime) -> dict | None:
-        known = [f for f in features if f["merchant_id"] == merchant and f["feature_ts"] <= at]
-        return max(known, key=lambda f: f["feature_ts"]) if known else None
-
-    training = catalog.read(model.training_set()).collect()
-    assert len(training) == counts["rows.out"]
-    for row in training:
-        own, acquirer = as_of(row.merchant, row.label_ts), as_of(row.acquirer, row.label_ts)
-        assert row.takings_7d == (own["takings_7d"] if own else None)
-        assert row.weekend_txns_7d == (own["weekend_txns_7d"] if own else None)
-        assert row.merchant_activity_as_of == (own["feature_ts"] if own else None)
-        assert row.acq_takings_7d == (acquirer["takings_7d"] if acquirer else None)
-        assert row.acq_merchant_activity_as_of == (acquirer["feature_ts"] if acquirer else None)
+    _assert_training_set_is_the_oracle(catalog, model.training_set(), counts["rows.out"])
     columns = set(catalog.read(model.training_set()).columns)
     assert "acq_weekend_txns_7d" not in columns  # the second lookup keeps only takings_7d
     assert {"merchant", "till", "acquirer", "label_ts", "refunds"} <= columns
@@ -143,3 +129,75 @@ def test_the_training_set_joins_as_of_each_label_through_renamed_keys_and_quaran
     again = build_training_set(catalog, settings, model, rebuild=result.version)
     assert again.digest == result.digest
     assert catalog.read("quarantine.refund_labels").count() == 3
+
+
+def _assert_training_set_is_the_oracle(catalog: Catalog, training_set: str, rows: int) -> None:
+    """Per label, the newest merchant_activity row of its merchant (and, prefixed acq_, of its
+    acquirer) stamped at or before its time, computed here in plain Python."""
+    features = [r.asDict() for r in catalog.read("features.merchant_activity").collect()]
+
+    def as_of(merchant: str, at: dt.datetime) -> dict | None:
+        known = [f for f in features if f["merchant_id"] == merchant and f["feature_ts"] <= at]
+        return max(known, key=lambda f: f["feature_ts"]) if known else None
+
+    training = catalog.read(training_set).collect()
+    assert len(training) == rows > 0
+    for row in training:
+        own, acquirer = as_of(row.merchant, row.label_ts), as_of(row.acquirer, row.label_ts)
+        assert row.takings_7d == (own["takings_7d"] if own else None)
+        assert row.memos_with_contact_7d == (own["memos_with_contact_7d"] if own else None)
+        assert row.merchant_activity_as_of == (own["feature_ts"] if own else None)
+        assert row.acq_takings_7d == (acquirer["takings_7d"] if acquirer else None)
+        assert row.acq_merchant_activity_as_of == (acquirer["feature_ts"] if acquirer else None)
+
+
+@pytest.mark.integration
+def test_a_project_of_its_own_runs_through_the_unchanged_jobs(spark: SparkSession, tmp_path: Path) -> None:
+    """A brand-new project folder (its own conf, tables and MLflow store) runs build_features,
+    build_training_set, train and score through spark-submit.sh with no code change."""
+    conf = tmp_path / "project" / "conf"
+    for folder in ("features", "sweeps", "models"):
+        (conf / folder).mkdir(parents=True)
+    (conf / "base.yaml").write_text(yaml.safe_dump({
+        "mlflow": {"experiment": "tills"},
+        "spark": {"jars_dir": str(REPO / ".jars"), "conf": {"spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": 2}},
+        "quality": {"raw.transactions": {"columns": {"merchant_id": "string", "txn_ts": "timestamp", "amount": "double", "memo": "string"}}},
+    }))
+    (conf / "dev.yaml").write_text(yaml.safe_dump({
+        "storage": {"root": "data"},  # relative: under the project folder
+        "mlflow": {"tracking_uri": "sqlite:///mlflow.db", "artifact_root": "mlartifacts"},
+        "spark": {"master": "local[2]", "conf": {"spark.ui.enabled": False}},
+    }))
+    declaration = copy.deepcopy(MERCHANT_DECLARATION)
+    declaration["transforms"] = declaration["transforms"][1:]  # parity's transforms only: nothing to ship
+    declaration["transforms"][1]["params"]["aggregates"] = [a for a in declaration["transforms"][1]["params"]["aggregates"] if a["column"] != "weekend"]
+    declaration["features"] = [f for f in declaration["features"] if f["name"] != "weekend_txns_7d"]
+    (conf / "features" / "merchant_activity.yaml").write_text(yaml.safe_dump(declaration))
+    (conf / "sweeps" / "till_gbr.yaml").write_text(yaml.safe_dump(SWEEP))
+    (conf / "models" / "till_refunds.yaml").write_text(yaml.safe_dump(MODEL))
+    settings = load_settings(conf)
+    assert settings.storage.root == str(tmp_path / "project" / "data")
+    catalog = Catalog(spark, settings)
+    transactions = [
+        (f"m{m}", TS(2026, 3, 1) + dt.timedelta(days=d, hours=m), float(10 * m + d), None, 1) for m in range(1, 5) for d in range(0, 20, m)
+    ]
+    catalog.write(spark.createDataFrame(transactions, TRANSACTIONS).drop("extra"), "raw.transactions")
+    catalog.write(spark.createDataFrame(_labels(), LABELS), "raw.refund_labels")
+    tills = [(f"m{m}", f"t{t}", f"m{(m % 4) + 1}") for m in range(1, 5) for t in (1, 2)]
+    catalog.write(spark.createDataFrame(tills, "merchant STRING, till STRING, acquirer STRING"), "raw.tills")
+
+    summaries = {}
+    for job, args in (
+        ("build_features", []), ("build_training_set", ["--model", "till_refunds"]), ("train", []), ("score", []),
+    ):
+        run = submit(job, [], extra_job_args=args, conf_dir=conf)  # one model declared: --model may be left out
+        assert run.returncode == 0, f"{job} failed:\n{run.stderr[-4000:]}"
+        summaries[job] = run.summary
+    built = summaries["build_training_set"]
+    assert built["model"] == "till_refunds" and built["counts"]["labels.quarantined"] == 3
+    _assert_training_set_is_the_oracle(catalog, "training.till_refunds", built["counts"]["rows.out"])
+    assert set(summaries["train"]["best_metric"]) == {"val_rmse"}
+    predictions = catalog.read("predictions.till_refunds").toPandas()
+    assert list(predictions.columns[:3]) == ["merchant", "till", "score_ts"]
+    assert sorted(zip(predictions["merchant"], predictions["till"], strict=True)) == sorted((m, t) for m, t, _ in tills)
+    assert predictions["prediction"].notna().all() and len(predictions) == summaries["score"]["counts"]["predictions.out"]

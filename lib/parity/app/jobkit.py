@@ -32,6 +32,7 @@ from parity.features.build import transform_code_hash
 from parity.governance.lineage import RunRecord, git_sha
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CONF_DIR_ENV = "PARITY_CONF_DIR"  # the conf folder of a project of its own, instead of the jobs' conf/
 
 
 class UsageError(ValueError):
@@ -107,9 +108,11 @@ def run_job(
     """Run one job body under the shared contract and return its exit code.
 
     `check_args` validates the parsed arguments against the conf before Spark starts; it
-    raises UsageError for a bad combination.
+    raises UsageError for a bad combination. The conf folder is `conf_dir`, unless the
+    environment names another in `PARITY_CONF_DIR`.
     """
     parser = parser or job_parser(job)
+    conf_dir = os.environ.get(CONF_DIR_ENV) or conf_dir  # a project of its own (spark-submit.sh sets it)
     try:
         args = parser.parse_args(argv if argv is not None else sys.argv[1:])
         settings = load_settings(conf_dir, env=args.env, overrides=args.overrides)
