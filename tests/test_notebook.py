@@ -10,6 +10,7 @@ import nbclient
 import nbformat
 import pytest
 from jupyter_client.manager import KernelManager
+from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from tests.conftest import PipelineRun
 
 NOTEBOOK = REPO / "notebooks" / "explore_features.ipynb"
+MODEL_NOTEBOOK = REPO / "notebooks" / "explore_model.ipynb"
 ACTIVITY = "customer_activity"
 SAMPLE = 0.5
 KERNEL = "python3"
@@ -40,24 +42,21 @@ def _parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def _run_notebook(nb: nbformat.NotebookNode, *, conf_dir: Path, overrides: list[str], export_path: Path, feature_set: str) -> None:
-    _parameters_cell(nb).source = "\n".join(
-        [
-            f"conf_dir = {str(conf_dir)!r}",
-            'env = "dev"',
-            f"overrides = {overrides!r}",
-            f"feature_set = {feature_set!r}",
-            f"sample_fraction = {SAMPLE}",
-            f"export_path = {str(export_path)!r}",
-        ]
-    )
+    _execute(nb, conf_dir=str(conf_dir), env="dev", overrides=overrides, feature_set=feature_set, sample_fraction=SAMPLE, export_path=str(export_path))
+
+
+def _execute(nb: nbformat.NotebookNode, **parameters: object) -> None:
+    """Run a notebook headless as a user would, its parameters cell replaced by `parameters`."""
+    _parameters_cell(nb).source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(REPO / "notebooks")}}
     )
     client.execute()
 
 
-def test_notebook_imports_the_installed_package() -> None:
-    source = NOTEBOOK.read_text()
+@pytest.mark.parametrize("notebook", [NOTEBOOK, MODEL_NOTEBOOK], ids=lambda p: p.stem)
+def test_notebook_imports_the_installed_package(notebook: Path) -> None:
+    source = notebook.read_text()
     assert "sys.path" not in source
     assert "import parity" in source or "from parity" in source
 
@@ -87,3 +86,34 @@ def test_notebook_features_equal_the_jobs(
     assert from_notebook.columns == from_job.columns
     assert 0 < from_job.count() < spark.read.format("delta").load(table_path(settings, decl.table)).count()
     assertDataFrameEqual(from_notebook, from_job)
+
+
+def test_model_notebook_builds_the_jobs_training_set_and_logs_one_trial(
+    pipeline: PipelineRun, spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")  # inherited by the kernel
+    nb = nbformat.read(MODEL_NOTEBOOK, as_version=4)
+    export_path = tmp_path / "nb_training"
+    overrides = pipeline.overrides + NOTEBOOK_SPARK
+    _execute(nb, conf_dir=str(CONF_DIR), env="dev", overrides=overrides, model_name="churn", sample_fraction=SAMPLE, export_path=str(export_path))
+    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+    # The sample's training set is the job's, for the same label keys.
+    settings = pipeline.settings()
+    model = settings.model("churn")
+    version = pipeline.summary("build_training_set")["outputs"][0]["version"]
+    job_set = spark.read.format("delta").option("versionAsOf", version).load(table_path(settings, model.training_set()))
+    from_job = features.sample_keys(job_set, list(model.labels.keys), fraction=SAMPLE)
+    from_notebook = spark.read.parquet(str(export_path / "churn"))
+    assert from_notebook.columns == from_job.columns
+    assert 0 < from_job.count() < job_set.count()
+    assertDataFrameEqual(from_notebook, from_job)
+
+    # One trial, logged to MLflow as an exploratory run under the model's experiment.
+    client = MlflowClient(settings.mlflow.tracking_uri, settings.mlflow.tracking_uri)
+    runs = client.search_runs(
+        [client.get_experiment_by_name(settings.mlflow.experiment).experiment_id], filter_string="tags.`parity.notebook` = 'explore_model'"
+    )
+    assert len(runs) == 1 and runs[0].data.tags["parity.model"] == "churn" and "best_val_auc" in runs[0].data.metrics
+    trials = client.search_runs([runs[0].info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{runs[0].info.run_id}'")
+    assert len(trials) == 1 and trials[0].info.status == "FINISHED"

@@ -57,7 +57,7 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
         keys=list(labels.keys),
         columns=labels.lookup_columns(),
     )
-    columns = LabelledColumns(labels.time, labels.label.name, labels.available_at, numeric, categorical)
+    columns = LabelledColumns.of(model, numeric, categorical)
 
     experiment_id = tracking.configure_mlflow(settings)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}") as parent:

@@ -29,6 +29,7 @@ _EXPORTS = {
     "history_days": "compute",
     "newest_event_time": "compute",
     "sample_entities": "compute",
+    "sample_keys": "compute",
     "BUILD_STATE_KEY": "incremental",
     "BuildRange": "incremental",
     "BuildState": "incremental",
@@ -44,8 +45,10 @@ _EXPORTS = {
     "required_columns": "sources",
     "source_contract": "sources",
     "validate_source": "sources",
+    "TrainingSetPlan": "training_sets",
     "TrainingSetResult": "training_sets",
     "build_training_set": "training_sets",
+    "plan_training_set": "training_sets",
     "manifest_versions": "training_sets",
 }
 __all__ = [
@@ -60,6 +63,7 @@ __all__ = [
     "DeclarationChangedError",
     "DeclarationError",
     "PlannedBuild",
+    "TrainingSetPlan",
     "TrainingSetResult",
     "build_declared_sets",
     "build_feature_set",
@@ -73,12 +77,14 @@ __all__ = [
     "newest_event_time",
     "plan_build",
     "plan_feature_build",
+    "plan_training_set",
     "preview_feature_set",
     "quarantine_table",
     "read_slice",
     "required_columns",
     "run_feature_build",
     "sample_entities",
+    "sample_keys",
     "source_contract",
     "transform_code_hash",
     "validate_source",
@@ -104,6 +110,7 @@ if TYPE_CHECKING:
         history_days,
         newest_event_time,
         sample_entities,
+        sample_keys,
     )
     from parity.features.incremental import (
         BUILD_STATE_KEY,
@@ -124,4 +131,10 @@ if TYPE_CHECKING:
         source_contract,
         validate_source,
     )
-    from parity.features.training_sets import TrainingSetResult, build_training_set, manifest_versions
+    from parity.features.training_sets import (
+        TrainingSetPlan,
+        TrainingSetResult,
+        build_training_set,
+        manifest_versions,
+        plan_training_set,
+    )

@@ -74,9 +74,17 @@ def sample_entities(df: DataFrame, decl: FeatureSetDecl, *, fraction: float, see
 
     Needs: the entity keys. Returns the same columns.
     """
+    return sample_keys(df, decl.entity, fraction=fraction, seed=seed)
+
+
+def sample_keys(df: DataFrame, keys: list[str], *, fraction: float, seed: int = 0) -> DataFrame:
+    """Keep every row of a deterministic share (`fraction`) of the distinct values of `keys`.
+
+    Needs: `keys`. Returns the same columns.
+    """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    bucket = F.pmod(F.xxhash64(F.lit(seed), *[F.col(k) for k in decl.entity]), F.lit(10_000))
+    bucket = F.pmod(F.xxhash64(F.lit(seed), *[F.col(k) for k in keys]), F.lit(10_000))
     return df.filter(bucket < F.lit(int(fraction * 10_000)))
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from parity.core.catalog import Catalog
@@ -32,6 +33,7 @@ from parity.core.conf.models import lookup_keys
 from parity.core.digests import digest_aggregates, digest_of
 from parity.features import asof
 from parity.features.asof import LookupJoin
+from parity.features.compute import sample_keys
 from parity.features.sources import SOURCE_ROW_HASH, SOURCE_ROW_OCCURRENCE, quarantine_table, validate_source
 
 MANIFEST = "manifest"  # the commit-metadata key of a training set's inputs
@@ -48,14 +50,33 @@ class TrainingSetResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *, rebuild: int | None = None) -> TrainingSetResult:
-    """Join a model's labels to its feature lookups as of each label's time and write a new
-    version of its training set.
+@dataclass
+class TrainingSetPlan:
+    """A training set, assembled but not written: the labels (validated), the lookups pinned at
+    their versions, and the joined frame. `build_training_set` writes it; a notebook looks at it."""
+
+    model: ModelDecl
+    labels: DataFrame  # the labels considered (after the declared filter and labels_known_at)
+    labels_version: int
+    valid: DataFrame
+    quarantined: DataFrame
+    lookups: list[asof.FeatureLookup]
+    training: DataFrame
+    known_at: dt.datetime | None
+    recorded: list[dict[str, Any]]  # the manifest of the version rebuilt (empty for a new build)
+
+
+def plan_training_set(
+    catalog: Catalog, settings: Settings, model: ModelDecl, *, rebuild: int | None = None, sample_fraction: float | None = None
+) -> TrainingSetPlan:
+    """Read a model's labels and feature tables, validate the labels, and as-of join them: what
+    `build_training_set` writes. `sample_fraction` keeps a deterministic share of the label keys
+    (every label of each kept key), as a notebook would explore it.
 
     With `rebuild`, use what that version recorded: its declarations, input versions and options.
 
     Raises:
-        ValueError: the version to rebuild records no manifest, or an input no longer matches it.
+        ValueError: the version to rebuild records no manifest.
         MissingColumnsError: the labels lack a column of their contract (or have it retyped).
     """
     labels_decl, name = model.labels, model.training_set()
@@ -78,16 +99,35 @@ def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *
         then = built_with.get("labels_known_at")
         known_at = dt.datetime.fromisoformat(str(then)) if then else None
     labels, labels_version = catalog.read_versioned(labels_decl.table, pinned.get(labels_decl.table))
-    contract = labels_decl.contract()
     if labels_decl.filter:
         labels = labels.filter(labels_decl.filter)
     if known_at is not None:
         if labels_decl.available_at is None:
             raise ValueError(f"model {model.name}: training.labels_known_at needs labels.available_at")
         labels = labels.filter(F.col(labels_decl.available_at) <= F.lit(known_at))
+    if sample_fraction is not None:
+        labels = sample_keys(labels, list(labels_decl.keys), fraction=sample_fraction)
     # Labels are validated like any source: a bad one goes to quarantine.<labels table> with its reason.
     valid, quarantined = validate_source(labels, label_expectations(model), source=labels_decl.table)
-    quarantined = quarantined.cache()
+    lookups = asof.read_feature_lookups(catalog, decls, as_known_at=as_known_at, versions=pinned, joins=joins)
+    spine = valid.select(*labels_decl.contract())
+    training = asof.assemble_features(spine, lookups, spine_ts=labels_decl.time, strategy=model.training.asof_strategy)
+    return TrainingSetPlan(model, labels, labels_version, valid, quarantined, lookups, training, known_at, recorded)
+
+
+def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *, rebuild: int | None = None) -> TrainingSetResult:
+    """Join a model's labels to its feature lookups as of each label's time and write a new
+    version of its training set (and its bad labels to quarantine.<labels table>).
+
+    With `rebuild`, use what that version recorded: its declarations, input versions and options.
+
+    Raises:
+        ValueError: the version to rebuild records no manifest, or an input no longer matches it.
+        MissingColumnsError: the labels lack a column of their contract (or have it retyped).
+    """
+    plan = plan_training_set(catalog, settings, model, rebuild=rebuild)
+    labels_decl, name, lookups = model.labels, model.training_set(), plan.lookups
+    quarantined = plan.quarantined.cache()
     quarantine_name = quarantine_table(labels_decl.table)
     try:
         rejected = quarantined.count()
@@ -95,23 +135,21 @@ def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *
             catalog.merge(quarantined, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE])
     finally:
         quarantined.unpersist()
-    lookups = asof.read_feature_lookups(catalog, decls, as_known_at=as_known_at, versions=pinned, joins=joins)
-    training = asof.assemble_features(valid.select(*contract), lookups, spine_ts=labels_decl.time, strategy=model.training.asof_strategy)
     # The inputs, pinned: table, version, commit time and content digest of each (a set looked up twice, once).
-    manifest = [catalog.manifest_entry(labels_decl.table, labels_version)]
+    manifest = [catalog.manifest_entry(labels_decl.table, plan.labels_version)]
     for table, version in dict.fromkeys((lookup.table, lookup.version) for lookup in lookups):
         manifest.append(catalog.manifest_entry(table, version))
-    changed = [f"{now['table']}@{now['version']}" for now, entry in zip(manifest, recorded, strict=False) if now != entry]
+    changed = [f"{now['table']}@{now['version']}" for now, entry in zip(manifest, plan.recorded, strict=False) if now != entry]
     if changed:  # a vacuumed or rewritten input cannot give the same training set: stop before writing
         raise ValueError(f"input(s) {', '.join(changed)} no longer match the manifest of {name}@{rebuild}")
     version = catalog.write(
-        training,
+        plan.training,
         name,
         commit_metadata={
             "model": model.name,
             FEATURE_LOOKUPS: asof.describe_lookups(lookups),
             MANIFEST: manifest,
-            "labels_known_at": known_at,
+            "labels_known_at": plan.known_at,
             "rebuilt_from": rebuild,
         },
     )
@@ -128,7 +166,7 @@ def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *
     ).first()
     totals = out.asDict() if out is not None else {}
     counts = {
-        "labels.in": labels.count(),
+        "labels.in": plan.labels.count(),
         "labels.quarantined": rejected,
         "rows.out": int(totals.get("rows", 0)),
         **({"labels.positive": int(totals.get("positive", 0))} if positive else {}),

@@ -19,7 +19,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from parity.core.conf import SweepDecl
+from parity.core.conf import ModelDecl, SweepDecl
 from parity.training import learners, splits
 from parity.training.search_space import build_space
 from parity.training.sweep import DriverRunner, Runner, SparkTaskRunner, SweepResult, TrialResult, run_sweep
@@ -34,6 +34,12 @@ class LabelledColumns:
     available_at: str | None
     numeric: list[str]
     categorical: list[str]
+
+    @classmethod
+    def of(cls, model: ModelDecl, numeric: list[str], categorical: list[str]) -> LabelledColumns:
+        """Where a declared model's training set keeps them (its labels' declared columns)."""
+        labels = model.labels
+        return cls(labels.time, labels.label.name, labels.available_at, numeric, categorical)
 
 
 @dataclass
