@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from parity.core.columns import RAW_EVENTS
-from parity.core.conf import Settings
+from parity.core.conf import FeatureSetDecl, Settings
 from parity.features import compute_feature_set
 from parity.features.asof import FeatureLookup, as_of_join, assemble_features
 from parity.features.quality import MissingColumnsError
@@ -204,3 +204,49 @@ def test_an_entity_of_several_keys(spark: SparkSession, strategy: str) -> None:
         "label_id INT, shop STRING, till INT, label_ts TIMESTAMP, v INT",
     )
     assertDataFrameEqual(actual, expected)
+
+
+def _tiny_set(name: str, entity: str, max_age_days: int | None) -> FeatureSetDecl:
+    return FeatureSetDecl.model_validate(
+        {
+            "name": name, "description": "a test set", "table": f"features.{name}", "source": "raw.x", "entity": [entity],
+            "event_time": "feature_ts", "max_age_days": max_age_days,
+            "transforms": [{"fn": "parity.transforms.with_alias", "params": {"column": "feature_ts", "output": "feature_ts"}}],
+            "features": [{"name": "v", "type": "int", "description": "a value"}],
+        }
+    )
+
+
+@examples(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    a=st.lists(FEATURE_ROW, max_size=20),
+    b=st.lists(FEATURE_ROW, max_size=20),
+    c=st.lists(FEATURE_ROW, max_size=20),
+    labels=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6), WHEN), min_size=1, max_size=20),
+)
+def test_lookups_on_the_same_keys_share_one_pass_and_match_the_oracle(spark: SparkSession, a, b, c, labels) -> None:
+    """Two sets on the spine's customer_id (one with a TTL) share a sorted pass; a third joins on
+    another spine column (account) through a renamed key. Every value is the oracle's."""
+    spine_rows = [(i, customer, account, ts) for i, (customer, account, ts) in enumerate(labels)]
+    spine = spark.createDataFrame(spine_rows, "label_id INT, customer_id LONG, account LONG, label_ts TIMESTAMP")
+    tables = {}
+    for name, rows, entity in (("a", a, "customer_id"), ("b", b, "customer_id"), ("c", c, "holder")):
+        tables[name] = spark.createDataFrame([(e, ts, v) for e, ts, _, v in rows], f"{entity} LONG, feature_ts TIMESTAMP, v INT")
+    lookups = [
+        FeatureLookup(_tiny_set("a", "customer_id", 1), 0, tables["a"]),
+        FeatureLookup(_tiny_set("b", "customer_id", None), 0, tables["b"], prefix="b_"),
+        FeatureLookup(_tiny_set("c", "holder", 3), 0, tables["c"], keys={"holder": "account"}, prefix="c_"),
+    ]
+    shared = assemble_features(spine, lookups, spine_ts="label_ts", strategy="sort")
+    assert shared.columns[:4] == ["label_id", "customer_id", "account", "label_ts"]
+
+    def oracle(rows: list[tuple], key: int, ts: dt.datetime, max_age_days: int | None) -> int | None:
+        known = [(fts, v) for e, fts, _, v in rows if e == key and fts <= ts and (max_age_days is None or fts >= ts - dt.timedelta(days=max_age_days))]
+        return max(known)[1] if known else None
+
+    got = {r.label_id: (r.v, r.b_v, r.c_v) for r in shared.collect()}
+    assert len(got) == len(spine_rows)
+    for label_id, customer, account, ts in spine_rows:
+        assert got[label_id] == (oracle(a, customer, ts, 1), oracle(b, customer, ts, None), oracle(c, account, ts, 3)), label_id
+    # The broadcast strategy joins each lookup on its own: the same rows.
+    assertDataFrameEqual(assemble_features(spine, lookups, spine_ts="label_ts", strategy="broadcast").select(*shared.columns), shared)

@@ -9,6 +9,7 @@ one, and never drops or duplicates a spine row.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -73,19 +74,35 @@ def as_of_join(
     clash = [c for c in [*columns, *([matched_ts] if matched_ts else [])] if c in spine.columns]
     if clash:
         raise ValueError(f"as_of_join: spine already has column(s) {', '.join(clash)}")
+    rows = _feature_rows(features, keys=keys, feature_ts=feature_ts, columns=columns, available_at=available_at)
+    if strategy == "sort":
+        return _sorted_as_of(spine, [_Side(rows, columns, max_age, matched_ts)], keys=keys, spine_ts=spine_ts)
+    return _broadcast_as_of(spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts)
+
+
+def _feature_rows(features: DataFrame, *, keys: list[str], feature_ts: str, columns: list[str], available_at: str | None) -> DataFrame:
+    """Feature rows as (keys, _f = feature time, _a = availability time, values), without the
+    rows that lack a key or a time."""
     usable = F.col(feature_ts).isNotNull()
-    for key in [*keys, *extra]:
+    for key in [*keys, *([available_at] if available_at else [])]:
         usable &= F.col(key).isNotNull()
-    # Feature rows as (keys, _f = feature time, _a = availability time, values).
-    rows = features.filter(usable).select(
+    return features.filter(usable).select(
         *[F.col(k) for k in keys],
         F.col(feature_ts).alias("_f"),
         (F.col(available_at) if available_at else F.col(feature_ts)).alias("_a"),
         *[F.col(c) for c in columns],
     )
-    if strategy == "sort":
-        return _sorted_as_of(spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts)
-    return _broadcast_as_of(spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One feature table in a sorted as-of pass: its rows (`_feature_rows`), the columns it adds,
+    its TTL and where it records the feature time of the row used."""
+
+    rows: DataFrame
+    columns: list[str]
+    max_age: dt.timedelta | None
+    matched_ts: str | None
 
 
 def _broadcast_as_of(
@@ -130,50 +147,47 @@ def _broadcast_as_of(
     return joined.select(*[spine[c] for c in spine.columns], *columns, *([matched_ts] if matched_ts else []))
 
 
-def _sorted_as_of(
-    spine: DataFrame,
-    rows: DataFrame,
-    *,
-    keys: list[str],
-    spine_ts: str,
-    columns: list[str],
-    max_age: dt.timedelta | None,
-    matched_ts: str | None,
-) -> DataFrame:
-    # One sorted pass per entity: feature rows (at the time they became usable, the later of
-    # their feature and availability times) and spine rows interleaved, feature rows first on
-    # ties; each spine row takes the greatest (feature time, availability, values) seen so far.
+def _sorted_as_of(spine: DataFrame, sides: list[_Side], *, keys: list[str], spine_ts: str) -> DataFrame:
+    # One sorted pass per entity, for every feature table joined on the same keys at once: the
+    # spine rows and each table's rows (at the time they became usable, the later of their
+    # feature and availability times) interleaved, feature rows first on ties; each spine row
+    # takes, per table, the greatest (feature time, availability, values) seen so far. Sharing
+    # the pass shuffles and sorts the spine once, however many tables it joins.
     # (Dropping feature rows later than their entity's last spine time first, with a join,
     # measured slower than sorting them along: 17.7 s against 12.5 s at 1M x 10M, BENCHMARKS.md.)
-    feature = rows.select(F.struct("_f", "_a", *columns).alias("_feature")).schema["_feature"].dataType
+    kinds = [side.rows.select(F.struct("_f", "_a", *side.columns).alias("_x")).schema["_x"].dataType for side in sides]
     spine_struct = spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType
+    slots = [f"_feature{i}" for i in range(len(sides))]
+
+    def features_only(i: int | None) -> list[Column]:  # side i's struct in its slot, nulls in the others
+        return [
+            (F.struct("_f", "_a", *sides[j].columns) if j == i else F.lit(None).cast(kind)).alias(slot)
+            for j, (slot, kind) in enumerate(zip(slots, kinds, strict=True))
+        ]
+
     spine_rows = spine.select(
-        _entity_key(keys),
-        F.col(spine_ts).alias("_ts"),
-        F.lit(1).alias("_kind"),
-        F.lit(None).cast(feature).alias("_feature"),
+        _entity_key(keys), F.col(spine_ts).alias("_ts"), F.lit(1).alias("_kind"), *features_only(None),
         F.struct(*[F.col(c) for c in spine.columns]).alias("_spine"),
     )
-    feature_rows = rows.select(
-        _entity_key(keys),
-        F.greatest("_f", "_a").alias("_ts"),
-        F.lit(0).alias("_kind"),
-        F.struct("_f", "_a", *columns).alias("_feature"),
-        F.lit(None).cast(spine_struct).alias("_spine"),
-    )
+    union = spine_rows
+    for i, side in enumerate(sides):
+        union = union.unionByName(
+            side.rows.select(
+                _entity_key(keys), F.greatest("_f", "_a").alias("_ts"), F.lit(0).alias("_kind"), *features_only(i),
+                F.lit(None).cast(spine_struct).alias("_spine"),
+            )
+        )
     window = Window.partitionBy("_entity").orderBy("_ts", "_kind").rowsBetween(Window.unboundedPreceding, 0)
-    joined = (
-        spine_rows.unionByName(feature_rows)
-        .withColumn("_latest", F.max("_feature").over(window))
-        .filter(F.col("_kind") == 1)
-    )
-    fresh = F.lit(True)
-    if max_age is not None:
-        fresh = F.col("_latest._f") >= F.col("_ts") - F.expr(f"INTERVAL {int(max_age.total_seconds())} SECONDS")
+    latest = [f"_latest{i}" for i in range(len(sides))]
+    joined = union.withColumns({name: F.max(slot).over(window) for name, slot in zip(latest, slots, strict=True)}).filter(F.col("_kind") == 1)
     selected = [F.col(f"_spine.`{c}`").alias(c) for c in spine.columns]
-    selected += [F.when(fresh, F.col(f"_latest.`{c}`")).alias(c) for c in columns]
-    if matched_ts is not None:
-        selected.append(F.when(fresh, F.col("_latest._f")).alias(matched_ts))
+    for side, name in zip(sides, latest, strict=True):
+        fresh = F.lit(True)
+        if side.max_age is not None:
+            fresh = F.col(f"{name}._f") >= F.col("_ts") - F.expr(f"INTERVAL {int(side.max_age.total_seconds())} SECONDS")
+        selected += [F.when(fresh, F.col(f"{name}.`{c}`")).alias(c) for c in side.columns]
+        if side.matched_ts is not None:
+            selected.append(F.when(fresh, F.col(f"{name}._f")).alias(side.matched_ts))
     return joined.select(*selected)
 
 
@@ -248,47 +262,67 @@ def assemble_features(
     keys (each bounded by the set's max_age_days), then add its request-time features. Training
     sets and scoring both call this.
 
-    Each lookup joins its features under their declared names (an earlier lookup's columns of
-    those names step aside meanwhile), adds its request-time features from them, and then
-    renames what it keeps with its prefix, dropping what it does not keep: two lookups of one
-    set never collide.
+    With the `sort` strategy, the lookups joined on the same spine columns share one sorted pass
+    (one shuffle of the spine however many sets it joins). Each lookup's features arrive under
+    names of its own; then, lookup by lookup, they take their declared names (an earlier
+    lookup's columns of those names step aside meanwhile), the request-time features are added
+    from them, and what the lookup keeps is renamed with its prefix, the rest dropped: two
+    lookups of one set never collide.
 
     Needs: the spine columns every lookup maps from, and `spine_ts`. Adds: each lookup's kept
     features under their prefixed names, and its `<lookup name>_as_of` column (the feature time
     of the row used).
     """
+    staged = [_staged_name(i) for i in range(len(lookups))]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, lookup in enumerate(lookups):
+        groups.setdefault(tuple(lookup.spine_keys()) if strategy == "sort" else (str(i),), []).append(i)
     assembled = spine
-    for lookup in lookups:
-        decl = lookup.feature_set
-        on = lookup.spine_keys()
-        # Columns of earlier lookups under this set's declared names (the same set, unprefixed
-        # there) step aside while this one joins, and come back under their own names after.
-        declared = [*decl.feature_names(), *(r.output.name for r in decl.request_time)]
-        held = {c: f"_held_{lookup.name}_{c}" for c in assembled.columns if c in declared}
-        assembled = assembled.withColumnsRenamed(held)
-        features = lookup.frame.select(
-            *[F.col(key).alias(column) for key, column in zip(decl.entity, on, strict=True)],
-            decl.timestamp,
-            *decl.feature_names(),
-            *([lookup.landed_at] if lookup.landed_at else []),
-        )
-        assembled = as_of_join(
-            assembled,
-            features,
-            entity=on,
-            spine_ts=spine_ts,
-            feature_ts=decl.timestamp,
-            columns=decl.feature_names(),
-            max_age=dt.timedelta(days=decl.max_age_days) if decl.max_age_days else None,
-            matched_ts=lookup.matched_column,
-            available_at=lookup.landed_at,
-            strategy=strategy,
-        )
-        assembled = add_request_time_features(assembled, decl, as_of_column=spine_ts)
-        outputs = lookup.outputs()
-        assembled = assembled.drop(*[n for n in declared if n not in outputs]).withColumnsRenamed({n: p for n, p in outputs.items() if n != p})
-        assembled = assembled.withColumnsRenamed({aside: name for name, aside in held.items()})
+    for members in groups.values():
+        keys = lookups[members[0]].spine_keys()
+        sides = [_side(lookups[i], staged[i]) for i in members]
+        if strategy == "sort":
+            assembled = _sorted_as_of(assembled, sides, keys=keys, spine_ts=spine_ts)
+        else:
+            (side,) = sides
+            assembled = _broadcast_as_of(
+                assembled, side.rows, keys=keys, spine_ts=spine_ts, columns=side.columns, max_age=side.max_age, matched_ts=side.matched_ts
+            )
+    for i, lookup in enumerate(lookups):
+        assembled = _finish_lookup(assembled, lookup, staged[i], spine_ts=spine_ts)
     return assembled
+
+
+def _staged_name(i: int) -> Callable[[str], str]:
+    return lambda name: f"_lookup{i}_{name}"
+
+
+def _side(lookup: FeatureLookup, staged: Callable[[str], str]) -> _Side:
+    """A lookup's feature rows, keyed by the spine's columns, its features under staged names."""
+    decl = lookup.feature_set
+    features = lookup.frame.select(
+        *[F.col(key).alias(column) for key, column in zip(decl.entity, lookup.spine_keys(), strict=True)],
+        decl.timestamp,
+        *[F.col(name).alias(staged(name)) for name in decl.feature_names()],
+        *([lookup.landed_at] if lookup.landed_at else []),
+    )
+    columns = [staged(name) for name in decl.feature_names()]
+    rows = _feature_rows(features, keys=lookup.spine_keys(), feature_ts=decl.timestamp, columns=columns, available_at=lookup.landed_at)
+    max_age = dt.timedelta(days=decl.max_age_days) if decl.max_age_days else None
+    return _Side(rows, columns, max_age, lookup.matched_column)
+
+
+def _finish_lookup(assembled: DataFrame, lookup: FeatureLookup, staged: Callable[[str], str], *, spine_ts: str) -> DataFrame:
+    """A joined lookup's features under their declared names, its request-time features added,
+    and what it keeps renamed with its prefix (the rest dropped)."""
+    decl = lookup.feature_set
+    declared = [*decl.feature_names(), *(r.output.name for r in decl.request_time)]
+    held = {c: f"_held_{lookup.name}_{c}" for c in assembled.columns if c in declared}
+    assembled = assembled.withColumnsRenamed(held).withColumnsRenamed({staged(name): name for name in decl.feature_names()})
+    assembled = add_request_time_features(assembled, decl, as_of_column=spine_ts)
+    outputs = lookup.outputs()
+    assembled = assembled.drop(*[n for n in declared if n not in outputs]).withColumnsRenamed({n: p for n, p in outputs.items() if n != p})
+    return assembled.withColumnsRenamed({aside: name for name, aside in held.items()})
 
 
 def describe_lookups(lookups: list[FeatureLookup]) -> list[dict[str, Any]]:
