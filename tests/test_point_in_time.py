@@ -224,9 +224,9 @@ def _tiny_set(name: str, entity: str, max_age_days: int | None) -> FeatureSetDec
     c=st.lists(FEATURE_ROW, max_size=20),
     labels=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6), WHEN), min_size=1, max_size=20),
 )
-def test_lookups_on_the_same_keys_share_one_pass_and_match_the_oracle(spark: SparkSession, a, b, c, labels) -> None:
-    """Two sets on the spine's customer_id (one with a TTL) share a sorted pass; a third joins on
-    another spine column (account) through a renamed key. Every value is the oracle's."""
+def test_three_lookups_through_renamed_keys_and_prefixes_match_the_oracle(spark: SparkSession, a, b, c, labels) -> None:
+    """Two sets on the spine's customer_id (one with a TTL, both with a feature named v), and a
+    third on another spine column (account) through a renamed key. Every value is the oracle's."""
     spine_rows = [(i, customer, account, ts) for i, (customer, account, ts) in enumerate(labels)]
     spine = spark.createDataFrame(spine_rows, "label_id INT, customer_id LONG, account LONG, label_ts TIMESTAMP")
     tables = {}
@@ -248,5 +248,5 @@ def test_lookups_on_the_same_keys_share_one_pass_and_match_the_oracle(spark: Spa
     assert len(got) == len(spine_rows)
     for label_id, customer, account, ts in spine_rows:
         assert got[label_id] == (oracle(a, customer, ts, 1), oracle(b, customer, ts, None), oracle(c, account, ts, 3)), label_id
-    # The broadcast strategy joins each lookup on its own: the same rows.
+    # The broadcast strategy: the same rows.
     assertDataFrameEqual(assemble_features(spine, lookups, spine_ts="label_ts", strategy="broadcast").select(*shared.columns), shared)

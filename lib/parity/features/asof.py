@@ -76,7 +76,7 @@ def as_of_join(
         raise ValueError(f"as_of_join: spine already has column(s) {', '.join(clash)}")
     rows = _feature_rows(features, keys=keys, feature_ts=feature_ts, columns=columns, available_at=available_at)
     if strategy == "sort":
-        return _sorted_as_of(spine, [_Side(rows, columns, max_age, matched_ts)], keys=keys, spine_ts=spine_ts)
+        return _sorted_as_of(spine, _Side(rows, columns, max_age, matched_ts), keys=keys, spine_ts=spine_ts)
     return _broadcast_as_of(spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts)
 
 
@@ -96,8 +96,8 @@ def _feature_rows(features: DataFrame, *, keys: list[str], feature_ts: str, colu
 
 @dataclass(frozen=True)
 class _Side:
-    """One feature table in a sorted as-of pass: its rows (`_feature_rows`), the columns it adds,
-    its TTL and where it records the feature time of the row used."""
+    """One feature table in an as-of join: its rows (`_feature_rows`), the columns it adds, its
+    TTL and where it records the feature time of the row used."""
 
     rows: DataFrame
     columns: list[str]
@@ -147,47 +147,43 @@ def _broadcast_as_of(
     return joined.select(*[spine[c] for c in spine.columns], *columns, *([matched_ts] if matched_ts else []))
 
 
-def _sorted_as_of(spine: DataFrame, sides: list[_Side], *, keys: list[str], spine_ts: str) -> DataFrame:
-    # One sorted pass per entity, for every feature table joined on the same keys at once: the
-    # spine rows and each table's rows (at the time they became usable, the later of their
-    # feature and availability times) interleaved, feature rows first on ties; each spine row
-    # takes, per table, the greatest (feature time, availability, values) seen so far. Sharing
-    # the pass shuffles and sorts the spine once, however many tables it joins.
+def _sorted_as_of(spine: DataFrame, side: _Side, *, keys: list[str], spine_ts: str) -> DataFrame:
+    # One sorted pass per entity: feature rows (at the time they became usable, the later of
+    # their feature and availability times) and spine rows interleaved, feature rows first on
+    # ties; each spine row takes the greatest (feature time, availability, values) seen so far.
     # (Dropping feature rows later than their entity's last spine time first, with a join,
-    # measured slower than sorting them along: 17.7 s against 12.5 s at 1M x 10M, BENCHMARKS.md.)
-    kinds = [side.rows.select(F.struct("_f", "_a", *side.columns).alias("_x")).schema["_x"].dataType for side in sides]
+    # measured slower than sorting them along: 17.7 s against 12.5 s at 1M x 10M; so did one
+    # pass shared by three tables on the same keys, 32.2 s against 29.5 s for a pass each:
+    # BENCHMARKS.md.)
+    feature = side.rows.select(F.struct("_f", "_a", *side.columns).alias("_feature")).schema["_feature"].dataType
     spine_struct = spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType
-    slots = [f"_feature{i}" for i in range(len(sides))]
-
-    def features_only(i: int | None) -> list[Column]:  # side i's struct in its slot, nulls in the others
-        return [
-            (F.struct("_f", "_a", *sides[j].columns) if j == i else F.lit(None).cast(kind)).alias(slot)
-            for j, (slot, kind) in enumerate(zip(slots, kinds, strict=True))
-        ]
-
     spine_rows = spine.select(
-        _entity_key(keys), F.col(spine_ts).alias("_ts"), F.lit(1).alias("_kind"), *features_only(None),
+        _entity_key(keys),
+        F.col(spine_ts).alias("_ts"),
+        F.lit(1).alias("_kind"),
+        F.lit(None).cast(feature).alias("_feature"),
         F.struct(*[F.col(c) for c in spine.columns]).alias("_spine"),
     )
-    union = spine_rows
-    for i, side in enumerate(sides):
-        union = union.unionByName(
-            side.rows.select(
-                _entity_key(keys), F.greatest("_f", "_a").alias("_ts"), F.lit(0).alias("_kind"), *features_only(i),
-                F.lit(None).cast(spine_struct).alias("_spine"),
-            )
-        )
+    feature_rows = side.rows.select(
+        _entity_key(keys),
+        F.greatest("_f", "_a").alias("_ts"),
+        F.lit(0).alias("_kind"),
+        F.struct("_f", "_a", *side.columns).alias("_feature"),
+        F.lit(None).cast(spine_struct).alias("_spine"),
+    )
     window = Window.partitionBy("_entity").orderBy("_ts", "_kind").rowsBetween(Window.unboundedPreceding, 0)
-    latest = [f"_latest{i}" for i in range(len(sides))]
-    joined = union.withColumns({name: F.max(slot).over(window) for name, slot in zip(latest, slots, strict=True)}).filter(F.col("_kind") == 1)
+    joined = (
+        spine_rows.unionByName(feature_rows)
+        .withColumn("_latest", F.max("_feature").over(window))
+        .filter(F.col("_kind") == 1)
+    )
+    fresh = F.lit(True)
+    if side.max_age is not None:
+        fresh = F.col("_latest._f") >= F.col("_ts") - F.expr(f"INTERVAL {int(side.max_age.total_seconds())} SECONDS")
     selected = [F.col(f"_spine.`{c}`").alias(c) for c in spine.columns]
-    for side, name in zip(sides, latest, strict=True):
-        fresh = F.lit(True)
-        if side.max_age is not None:
-            fresh = F.col(f"{name}._f") >= F.col("_ts") - F.expr(f"INTERVAL {int(side.max_age.total_seconds())} SECONDS")
-        selected += [F.when(fresh, F.col(f"{name}.`{c}`")).alias(c) for c in side.columns]
-        if side.matched_ts is not None:
-            selected.append(F.when(fresh, F.col(f"{name}._f")).alias(side.matched_ts))
+    selected += [F.when(fresh, F.col(f"_latest.`{c}`")).alias(c) for c in side.columns]
+    if side.matched_ts is not None:
+        selected.append(F.when(fresh, F.col("_latest._f")).alias(side.matched_ts))
     return joined.select(*selected)
 
 
@@ -262,34 +258,28 @@ def assemble_features(
     keys (each bounded by the set's max_age_days), then add its request-time features. Training
     sets and scoring both call this.
 
-    With the `sort` strategy, the lookups joined on the same spine columns share one sorted pass
-    (one shuffle of the spine however many sets it joins). Each lookup's features arrive under
-    names of its own; then, lookup by lookup, they take their declared names (an earlier
-    lookup's columns of those names step aside meanwhile), the request-time features are added
-    from them, and what the lookup keeps is renamed with its prefix, the rest dropped: two
-    lookups of one set never collide.
+    Each lookup is one as-of pass (one pass shared by the lookups on the same keys measured
+    slower: BENCHMARKS.md). Each lookup's features arrive under names of its own; then, lookup
+    by lookup, they take their declared names (an earlier lookup's columns of those names step
+    aside meanwhile), the request-time features are added from them, and what the lookup keeps
+    is renamed with its prefix, the rest dropped: two lookups of one set never collide.
 
     Needs: the spine columns every lookup maps from, and `spine_ts`. Adds: each lookup's kept
     features under their prefixed names, and its `<lookup name>_as_of` column (the feature time
     of the row used).
     """
-    staged = [_staged_name(i) for i in range(len(lookups))]
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, lookup in enumerate(lookups):
-        groups.setdefault(tuple(lookup.spine_keys()) if strategy == "sort" else (str(i),), []).append(i)
     assembled = spine
-    for members in groups.values():
-        keys = lookups[members[0]].spine_keys()
-        sides = [_side(lookups[i], staged[i]) for i in members]
+    staged = [_staged_name(i) for i in range(len(lookups))]
+    for lookup, name in zip(lookups, staged, strict=True):
+        side, keys = _side(lookup, name), lookup.spine_keys()
         if strategy == "sort":
-            assembled = _sorted_as_of(assembled, sides, keys=keys, spine_ts=spine_ts)
+            assembled = _sorted_as_of(assembled, side, keys=keys, spine_ts=spine_ts)
         else:
-            (side,) = sides
             assembled = _broadcast_as_of(
                 assembled, side.rows, keys=keys, spine_ts=spine_ts, columns=side.columns, max_age=side.max_age, matched_ts=side.matched_ts
             )
-    for i, lookup in enumerate(lookups):
-        assembled = _finish_lookup(assembled, lookup, staged[i], spine_ts=spine_ts)
+    for lookup, name in zip(lookups, staged, strict=True):
+        assembled = _finish_lookup(assembled, lookup, name, spine_ts=spine_ts)
     return assembled
 
 
