@@ -47,10 +47,10 @@ def test_daily_increments_with_a_late_event_equal_one_full_build(spark: SparkSes
     late = (day == F.lit(last - dt.timedelta(days=2))) & (F.col("customer_id") % 5 == 0)  # arrives a day late
     incremental = _settings(tmp_path / "inc")
     catalog = Catalog(spark, incremental)
-    catalog.write(events.filter((day < F.lit(last - dt.timedelta(days=3))) | F.col("event_ts").isNull()), "raw.events")
+    catalog.write(events.filter((day < F.lit(last - dt.timedelta(days=2))) | F.col("event_ts").isNull()), "raw.events")
     first = _build(spark, incremental)
     assert first.range.reason == "first build"
-    for since in (last - dt.timedelta(days=3 - i) for i in range(4)):  # one day at a time, up to the last
+    for since in (last - dt.timedelta(days=2 - i) for i in range(3)):  # one day at a time, up to the last
         batch = events.filter((day == F.lit(since)) & ~late)
         if since == last - dt.timedelta(days=1):  # the late rows of the day before land with this one
             batch = batch.unionByName(events.filter(late))

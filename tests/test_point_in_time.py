@@ -217,7 +217,7 @@ def _tiny_set(name: str, entity: str, max_age_days: int | None) -> FeatureSetDec
     )
 
 
-@examples(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     a=st.lists(FEATURE_ROW, max_size=20),
     b=st.lists(FEATURE_ROW, max_size=20),
