@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from parity.core.catalog import Catalog, content_digest, table_path
-from parity.core.columns import LABEL_TS, PII_COLUMNS, SCORE_TS
 from parity.core.conf import FeatureSetDecl
+from parity.demo.columns import LABEL_TS, PII_COLUMNS, SCORE_TS
 from parity.features.asof import FeatureLookup, assemble_features
 from parity.model import load_feature_spec
 from parity.scoring.batch import model_input_columns

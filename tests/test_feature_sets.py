@@ -14,8 +14,8 @@ from pyspark.sql import SparkSession
 
 from parity.app.jobkit import run_job
 from parity.core.catalog import Catalog
-from parity.core.columns import RAW_EVENTS
 from parity.core.conf import ConfError, Settings, load_settings
+from parity.demo.columns import RAW_EVENTS
 from parity.features import DeclarationError, check_declaration, source_contract
 from parity.features.quality import MissingColumnsError
 from tests.conftest import TEST_SPARK

@@ -19,8 +19,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from parity.core.catalog import Catalog
-from parity.core.columns import CUSTOMER_ID, SCORE_TS, UPDATED_AT
 from parity.core.conf import FeatureSetDecl, load_settings
+from parity.demo.columns import CUSTOMER_ID, SCORE_TS, UPDATED_AT
 from parity.demo.sample_data import write_sample_sources
 from parity.features.asof import read_feature_lookups
 from parity.features.build import build_declared_sets

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from parity.core.columns import RAW_EVENTS
 from parity.core.conf import FeatureSetDecl, Settings
+from parity.demo.columns import RAW_EVENTS
 from parity.features import compute_feature_set
 from parity.features.asof import FeatureLookup, as_of_join, assemble_features
 from parity.features.quality import MissingColumnsError

@@ -8,8 +8,8 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from parity.core.columns import RAW_EVENTS
 from parity.core.conf import ConfError, SourceQualityConf, load_settings
+from parity.demo.columns import RAW_EVENTS
 from parity.features import SOURCE_ROW_HASH, validate_source
 from parity.features.quality import (
     MissingColumnsError,
@@ -105,3 +105,20 @@ def test_freshness(spark: SparkSession) -> None:
 def test_bad_expectations_fail_on_load(override: str, message: str) -> None:
     with pytest.raises(ConfError, match=message):
         load_settings(CONF_DIR, overrides=[override])
+
+
+def test_quarantine_empties_the_declared_pii_columns_and_redacts_free_text(spark: SparkSession) -> None:
+    rows = spark.createDataFrame(
+        [(None, "ana@example.com", "call ana@example.com"), (7, "ben@example.com", "fine")], "account LONG, email STRING, memo STRING"
+    )
+    declared = SourceQualityConf(
+        columns={"account": "bigint", "email": "string", "memo": "string"}, pii=["email"],
+        expectations=[{"rule": "not_null", "column": "account"}],  # type: ignore[list-item]
+    )
+    valid, quarantined = validate_source(rows, declared, source="raw.accounts")
+    assert valid.count() == 1
+    (bad,) = quarantined.collect()
+    assert bad["email"] is None  # a declared PII column: emptied
+    assert "ana@example.com" not in bad["memo"]  # free text: redacted
+    undeclared = validate_source(rows, declared.model_copy(update={"pii": []}), source="raw.accounts")[1].first()
+    assert undeclared is not None and undeclared["email"] != "ana@example.com"  # still redacted as free text

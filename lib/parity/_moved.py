@@ -22,7 +22,7 @@ MOVED = {
     "parity.conf": "parity.core.conf",
     "parity.session": "parity.core.session",
     "parity.tables": "parity.core.catalog",
-    "parity.schema": "parity.core.columns",
+    "parity.schema": "parity.demo.columns",
     "parity.transforms": "parity.features.transforms",
     "parity.pii": "parity.features.pii",
     "parity.quality": "parity.features.quality",

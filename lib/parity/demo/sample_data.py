@@ -19,7 +19,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from parity.core.catalog import Catalog
-from parity.core.columns import (
+from parity.core.conf import DataConf, Settings
+from parity.demo.columns import (
     AMOUNT,
     CATEGORY,
     CHANNEL,
@@ -47,7 +48,6 @@ from parity.core.columns import (
     SPEND,
     UPDATED_AT,
 )
-from parity.core.conf import DataConf, Settings
 
 FIRST_NAMES = ["ana", "ben", "chloe", "dev", "elif", "femi", "gus", "hana", "ivan", "jo", "kai", "lena"]
 LAST_NAMES = ["smith", "garcia", "ng", "okafor", "muller", "rossi", "silva", "kim", "novak", "patel"]

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from parity.core.columns import PII_COLUMNS, QUARANTINE_REASON, QUARANTINE_RULE, struct_of
+from parity.core.columns import QUARANTINE_REASON, QUARANTINE_RULE, struct_of
 from parity.core.conf import Expectation, FeatureSetDecl, NotNullExpectation, SourceQualityConf
 from parity.features import pii
 from parity.features.quality import apply_expectations, require_columns
@@ -49,7 +49,7 @@ def validate_source(
     expectations = structural + [e for e in conf.expectations if e not in structural]
     valid, quarantined = apply_expectations(df, expectations, source=source)
     safe = [
-        (F.lit(None).cast(kind).alias(name) if name in PII_COLUMNS else pii.redact(F.col(name)).alias(name))
+        (F.lit(None).cast(kind).alias(name) if name in conf.pii else pii.redact(F.col(name)).alias(name))
         if kind == "string"
         else F.col(name)
         for name, kind in quarantined.dtypes

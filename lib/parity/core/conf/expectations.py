@@ -53,10 +53,13 @@ class SourceQualityConf(StrictModel):
     `columns` are the columns the source must have, with their Spark types: a source missing
     one, or holding it with another type, fails the job before any write. Rows that break an
     expectation are quarantined with the rule and a reason; a source older than
-    `max_staleness_hours` (by `time_column`) fails the job before any write.
+    `max_staleness_hours` (by `time_column`) fails the job before any write. `pii` names the
+    columns that hold personal data: quarantined rows keep them empty (free text in every other
+    string column is redacted), and a feature set should not declare them.
     """
 
     columns: dict[str, SparkType] = Field(default_factory=dict)
+    pii: list[str] = Field(default_factory=list, description="Columns holding personal data: emptied in quarantine rows.")
     expectations: list[Expectation] = Field(default_factory=list)
     time_column: str | None = None
     max_staleness_hours: float | None = Field(None, gt=0)
