@@ -56,29 +56,25 @@ class Learner:
     task: Task = "binary"
 
 
+def _hist_params(params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The hyperparameters HistGradientBoosting's classifier and regressor share."""
+    return {
+        "learning_rate": float(params.get("learning_rate", 0.1)),
+        "max_leaf_nodes": int(params.get("max_leaf_nodes", 31)),
+        "min_samples_leaf": int(params.get("min_samples_leaf", 20)),
+        "l2_regularization": float(params.get("l2_regularization", 0.0)),
+        "max_iter": int(params.get("max_iter", 100)),
+        "max_depth": int(params["max_depth"]) if params.get("max_depth") else None,
+        "random_state": seed,
+    }
+
+
 def _hist_gradient_boosting(params: dict[str, Any], seed: int) -> HistGradientBoostingClassifier:
-    return HistGradientBoostingClassifier(
-        learning_rate=float(params.get("learning_rate", 0.1)),
-        max_leaf_nodes=int(params.get("max_leaf_nodes", 31)),
-        min_samples_leaf=int(params.get("min_samples_leaf", 20)),
-        l2_regularization=float(params.get("l2_regularization", 0.0)),
-        max_iter=int(params.get("max_iter", 100)),
-        max_depth=int(params["max_depth"]) if params.get("max_depth") else None,
-        random_state=seed,
-    )
+    return HistGradientBoostingClassifier(**_hist_params(params, seed))
 
 
 def _hist_gradient_boosting_regressor(params: dict[str, Any], seed: int) -> HistGradientBoostingRegressor:
-    return HistGradientBoostingRegressor(
-        loss=str(params.get("loss", "squared_error")),
-        learning_rate=float(params.get("learning_rate", 0.1)),
-        max_leaf_nodes=int(params.get("max_leaf_nodes", 31)),
-        min_samples_leaf=int(params.get("min_samples_leaf", 20)),
-        l2_regularization=float(params.get("l2_regularization", 0.0)),
-        max_iter=int(params.get("max_iter", 100)),
-        max_depth=int(params["max_depth"]) if params.get("max_depth") else None,
-        random_state=seed,
-    )
+    return HistGradientBoostingRegressor(loss=str(params.get("loss", "squared_error")), **_hist_params(params, seed))
 
 
 def _logistic_regression(params: dict[str, Any], seed: int) -> LogisticRegression:
@@ -92,32 +88,29 @@ def _logistic_regression(params: dict[str, Any], seed: int) -> LogisticRegressio
     )
 
 
+def _gbt_params(params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The hyperparameters Spark ML's GBTClassifier and GBTRegressor share."""
+    return {
+        "labelCol": LABEL,
+        "maxDepth": int(params.get("max_depth", 5)),
+        "maxIter": int(params.get("max_iter", 20)),
+        "stepSize": float(params.get("step_size", 0.1)),
+        "subsamplingRate": float(params.get("subsampling_rate", 1.0)),
+        "minInstancesPerNode": int(params.get("min_instances_per_node", 1)),
+        "seed": seed,
+    }
+
+
 def _spark_gbt(params: dict[str, Any], seed: int) -> Any:
     from pyspark.ml.classification import GBTClassifier
 
-    return GBTClassifier(
-        labelCol=LABEL,
-        maxDepth=int(params.get("max_depth", 5)),
-        maxIter=int(params.get("max_iter", 20)),
-        stepSize=float(params.get("step_size", 0.1)),
-        subsamplingRate=float(params.get("subsampling_rate", 1.0)),
-        minInstancesPerNode=int(params.get("min_instances_per_node", 1)),
-        seed=seed,
-    )
+    return GBTClassifier(**_gbt_params(params, seed))
 
 
 def _spark_gbt_regressor(params: dict[str, Any], seed: int) -> Any:
     from pyspark.ml.regression import GBTRegressor
 
-    return GBTRegressor(
-        labelCol=LABEL,
-        maxDepth=int(params.get("max_depth", 5)),
-        maxIter=int(params.get("max_iter", 20)),
-        stepSize=float(params.get("step_size", 0.1)),
-        subsamplingRate=float(params.get("subsampling_rate", 1.0)),
-        minInstancesPerNode=int(params.get("min_instances_per_node", 1)),
-        seed=seed,
-    )
+    return GBTRegressor(**_gbt_params(params, seed))
 
 
 def _spark_logistic_regression(params: dict[str, Any], seed: int) -> Any:
