@@ -13,12 +13,12 @@ import pytest
 import yaml
 from pyspark.sql import SparkSession
 
-from parity.app.jobkit import run_job
 from parity.core.catalog import Catalog
 from parity.core.conf import Settings, load_settings
+from parity.features import build_feature_set
 from parity.features.training_sets import build_training_set
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, REPO, set_args, storage_overrides, submit
+from tests.support import CONF_DIR, REPO, storage_overrides, submit
 from tests.test_feature_sets import MERCHANT_DECLARATION, TRANSACTIONS
 
 TS = dt.datetime
@@ -75,20 +75,8 @@ def project(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tu
         for d in range(0, 20, m)
     ]
     catalog.write(spark.createDataFrame(transactions, TRANSACTIONS), "raw.transactions")
-    build = _job("build_features")
-    args = ["--feature-set", "merchant_activity", *set_args(overrides)]
-    assert run_job("build_features", args, build.body, conf_dir=conf, parser=build.parser(), check_args=build.check_args) == 0
+    build_feature_set(catalog, settings, settings.feature_sets["merchant_activity"])
     return conf, settings
-
-
-def _job(name: str):  # type: ignore[no-untyped-def]
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"job_{name}_declared_models", REPO / "jobs" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _labels() -> list[tuple]:

@@ -1,5 +1,6 @@
-"""Incremental builds: daily increments give the table a full build gives, a rerun is an empty
-MERGE, a backfill rebuilds its days only, and a changed declaration is never mixed in silently."""
+"""Incremental builds: daily increments give the table a full build gives, a rerun over the same
+source version reads and writes nothing, a backfill rebuilds its days only, and a changed
+declaration is never mixed in silently."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from parity.core.conf import DataConf, Settings, load_settings
 from parity.demo import sample_data
 from parity.features import DeclarationChangedError, build_feature_set
 from parity.features.asof import assemble_features, read_feature_lookups
+from parity.features.incremental import BuildState, plan_build
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, storage_overrides
 
@@ -33,6 +35,23 @@ def events(spark: SparkSession) -> DataFrame:
     return sample_data.generate_events(spark, conf).localCheckpoint()
 
 
+@pytest.fixture(scope="module")
+def full_build(spark: SparkSession, events: DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder whose raw.events holds every event, built once in full. Tests compare
+    against it as it is, or copy it (`_copy`) to change it."""
+    root = tmp_path_factory.mktemp("full_build")
+    settings = _settings(root)
+    Catalog(spark, settings).write(events, "raw.events")
+    assert _build(spark, settings).range.reason == "first build"
+    return root
+
+
+def _copy(full_build: Path, tmp_path: Path) -> Settings:
+    """A copy of the fully built project (Delta tables hold relative paths, so a copy is a table of its own)."""
+    shutil.copytree(full_build, tmp_path / "copy")
+    return _settings(tmp_path / "copy")
+
+
 def _build(spark: SparkSession, settings: Settings, **kwargs):  # type: ignore[no-untyped-def]
     return build_feature_set(Catalog(spark, settings), settings, settings.feature_sets[ACTIVITY], **kwargs)
 
@@ -41,7 +60,9 @@ def _table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     return Catalog(spark, settings).read(name)
 
 
-def test_daily_increments_with_a_late_event_equal_one_full_build(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
+def test_daily_increments_with_a_late_event_equal_one_full_build(
+    spark: SparkSession, events: DataFrame, full_build: Path, tmp_path: Path
+) -> None:
     last = events.agg(F.max(F.to_date("event_ts"))).first()[0]
     day = F.to_date("event_ts")
     late = (day == F.lit(last - dt.timedelta(days=2))) & (F.col("customer_id") % 5 == 0)  # arrives a day late
@@ -60,22 +81,21 @@ def test_daily_increments_with_a_late_event_equal_one_full_build(spark: SparkSes
         assert result.merge["numTargetRowsInserted"] > 0
         assert result.counts["in"] == result.counts["out"] + result.counts["quarantined"]
 
-    full = _settings(tmp_path / "full")
-    Catalog(spark, full).write(events, "raw.events")
-    _build(spark, full)
+    full = _settings(full_build)
     assertDataFrameEqual(_table(spark, incremental, "features.customer_activity"), _table(spark, full, "features.customer_activity"))
     assertDataFrameEqual(_table(spark, incremental, "quarantine.events"), _table(spark, full, "quarantine.events"))
 
-    rerun = _build(spark, incremental)  # the same input again: nothing to merge, so no commit at all
-    assert (rerun.version, rerun.merge) == (result.version, {})
+    rerun = _build(spark, incremental)  # the same source version again: nothing read, no commit at all
+    assert rerun.range.reason == f"up to date: raw.events version {catalog.version('raw.events')} already built"
+    assert (rerun.version, rerun.merge, rerun.counts["in"]) == (result.version, {}, 0)
     assert Catalog(spark, incremental).version("features.customer_activity") == result.version
 
 
-def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(
+    spark: SparkSession, events: DataFrame, full_build: Path, tmp_path: Path
+) -> None:
+    settings = _copy(full_build, tmp_path)
     catalog = Catalog(spark, settings)
-    catalog.write(events, "raw.events")
-    _build(spark, settings)
     before = _table(spark, settings, "features.customer_activity").localCheckpoint()
 
     fixed = dt.date(2026, 2, 10)  # the source corrects one day: every amount that day doubles
@@ -94,22 +114,20 @@ def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(spark: SparkSe
     assert before.filter(in_range).exceptAll(after.filter(in_range)).count() > 0  # the day really changed
 
 
-def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
-    Catalog(spark, settings).write(events, "raw.events")
-    _build(spark, settings)
-    join_only = _settings(tmp_path, f"feature_sets.{ACTIVITY}.max_age_days=10", f"feature_sets.{ACTIVITY}.lookback_days=3")
-    assert _build(spark, join_only).range.reason.startswith("incremental")  # the TTL and lookback change no row
+def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, full_build: Path, tmp_path: Path) -> None:
+    settings = _copy(full_build, tmp_path)
+    join_only = _settings(tmp_path / "copy", f"feature_sets.{ACTIVITY}.max_age_days=10", f"feature_sets.{ACTIVITY}.lookback_days=3")
+    assert _build(spark, join_only).range.up_to_date  # the TTL and lookback change no row: the table stands
     conf = tmp_path / "conf"  # a transform parameter changes: the table must be rebuilt to match
     shutil.copytree(CONF_DIR, conf)
     path = conf / "features" / f"{ACTIVITY}.yaml"
     path.write_text(path.read_text().replace("values: [web, mobile, branch, phone]", "values: [web, mobile, branch, phone, kiosk]"))
-    changed = load_settings(conf, overrides=storage_overrides(tmp_path) + TEST_SPARK + [f"spark.jars_dir={settings.spark.jars_dir}"])
+    changed = load_settings(conf, overrides=storage_overrides(tmp_path / "copy") + TEST_SPARK + [f"spark.jars_dir={settings.spark.jars_dir}"])
     assert changed.feature_sets[ACTIVITY].table_hash() != settings.feature_sets[ACTIVITY].table_hash()
     with pytest.raises(DeclarationChangedError, match="rebuild it with --full-refresh"):
         _build(spark, changed)
     assert _build(spark, changed, full_refresh=True).range.reason == "full refresh"
-    assert _build(spark, changed).range.reason.startswith("incremental")
+    assert _build(spark, changed).range.up_to_date
 
 
 def test_as_known_at_only_sees_rows_that_had_landed(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
@@ -140,3 +158,18 @@ def test_as_known_at_only_sees_rows_that_had_landed(spark: SparkSession, events:
         then = spine.filter(F.col("label_ts") == F.lit(at))
         expected = assemble_features(then, [pinned], spine_ts="label_ts")
         assertDataFrameEqual(as_known.filter(F.col("label_ts") == F.lit(at)), expected)
+
+
+def test_a_build_is_up_to_date_only_for_the_source_version_its_table_was_built_from(tmp_settings: Settings) -> None:
+    decl = tmp_settings.feature_sets[ACTIVITY]
+    mark = dt.datetime(2026, 3, 1, 12)
+    built = BuildState(mark, decl.table_hash(), "raw.events", 7)
+    assert plan_build(decl, built, source=("raw.events", 7)).up_to_date
+    for source in (("raw.events", 8), ("raw.other_events", 7)):
+        assert plan_build(decl, built, source=source).reason == f"incremental from watermark {mark.isoformat()}"
+    before_source_versions = BuildState(mark, decl.table_hash())  # a build recorded before 0.3
+    assert not plan_build(decl, before_source_versions, source=("raw.events", 7)).up_to_date
+    assert plan_build(decl, built, source=("raw.events", 7), full_refresh=True).reason == "full refresh"
+    assert plan_build(decl, built, source=("raw.events", 7), backfill=(mark.date(), mark.date())).reason.startswith("backfill")
+    with pytest.raises(DeclarationChangedError):
+        plan_build(decl, BuildState(mark, "another hash", "raw.events", 7), source=("raw.events", 7))

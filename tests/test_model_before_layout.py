@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from parity.core.catalog import Catalog
 from parity.core.conf import FeatureSetDecl, load_settings
 from parity.demo.columns import CUSTOMER_ID, SCORE_TS, UPDATED_AT
-from parity.demo.sample_data import write_sample_sources
+from parity.demo.sample_data import generate_customers, generate_events
 from parity.features.asof import read_feature_lookups
 from parity.features.build import build_declared_sets
 from parity.model.packaged import load_feature_spec
@@ -30,6 +30,7 @@ from parity.scoring.batch import score, scoring_spine
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, REPO, SMALL_DATA, storage_overrides
 
+pytestmark = pytest.mark.integration  # a regression on the whole sample data (not in make test-fast)
 FIXTURE = REPO / "tests" / "fixtures" / "model_before_layout"
 SCORE_TIME = dt.datetime(2026, 5, 20)  # as recorded in the fixture's README
 
@@ -40,7 +41,8 @@ def catalog(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Ca
     root = tmp_path_factory.mktemp("before_layout")
     settings = load_settings(CONF_DIR, overrides=storage_overrides(root) + TEST_SPARK + SMALL_DATA)
     catalog = Catalog(spark, settings)
-    write_sample_sources(catalog, settings)
+    catalog.write(generate_customers(spark, settings.data), settings.tables.raw_customers)  # what the models' sets read
+    catalog.write(generate_events(spark, settings.data), settings.tables.raw_events)
     build_declared_sets(catalog, settings, full_refresh=True)
     return catalog
 

@@ -86,6 +86,7 @@ class PlannedBuild:
     decl: FeatureSetDecl
     source_table: str
     source: DataFrame = field(repr=False)
+    source_version: int
     conf: SourceQualityConf
     state: BuildState | None
     range: BuildRange
@@ -109,24 +110,37 @@ def plan_feature_build(
     """
     source_table = settings.source_table(decl.source)
     conf = settings.source_quality(decl.source)
-    source = catalog.read(source_table)
+    source, source_version = catalog.read_versioned(source_table)
     if conf.columns:
         require_columns(source, source_contract(conf), source=source_table)
     check_declaration(catalog.spark, decl, source.schema, conf)
     if now is not None:
         quality.check_freshness(source, conf, source=source_table, now=now)
     state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY)) if catalog.exists(decl.table) else None
-    build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh)
-    return PlannedBuild(decl, source_table, source, conf, state, build)
+    build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, source=(source_table, source_version))
+    return PlannedBuild(decl, source_table, source, source_version, conf, state, build)
 
 
 def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     """Validate the planned slice of the source, quarantine its bad rows, and upsert the features.
 
     The quarantine and the feature table are each written in one commit (none when nothing
-    changed); a caller that fails later rolls both back through the catalog.
+    changed); a caller that fails later rolls both back through the catalog. An up-to-date
+    build (see `plan_build`) reads and writes nothing.
     """
     decl, source, build, state = planned.decl, planned.source, planned.range, planned.state
+    quarantine_name = quarantine_table(planned.source_table)
+    current = catalog.version(decl.table) if build.up_to_date and state is not None else None
+    if state is not None and current is not None:  # nothing new since the last build: read and write nothing
+        return BuildResult(
+            feature_set=decl.name,
+            table=decl.table,
+            version=current,
+            quarantine_table=quarantine_name,
+            range=build,
+            watermark=state.watermark,
+            counts={"in": 0, "out": 0, "quarantined": 0, "rows_written": 0},
+        )
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -145,7 +159,6 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         build = BuildRange(build.start, build.end if build.end is not None else day_end(watermark), build.read_from, build.reason)
         tally = {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
         lap("validate")
-        quarantine_name = quarantine_table(planned.source_table)
         if tally or not catalog.exists(quarantine_name):
             catalog.merge(own_quarantine, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE])
         lap("quarantine")
@@ -156,6 +169,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
                 "declaration_hash": decl.table_hash(),
                 "range": build.as_dict(),
                 "source": planned.source_table,
+                "source_version": planned.source_version,
             }
         }
         before = catalog.version(decl.table)

@@ -40,6 +40,7 @@ class BuildRange:
     end: dt.datetime | None
     read_from: dt.datetime | None
     reason: str
+    up_to_date: bool = False  # the table already holds what this source version gives: nothing to read or write
 
     def output_filter(self, column: str) -> Column:
         condition = F.lit(True)
@@ -64,18 +65,27 @@ class BuildRange:
 
 @dataclass(frozen=True)
 class BuildState:
-    """What a feature table's last build recorded with its commit."""
+    """What a feature table's last build recorded with its commit: the watermark, the
+    declaration's hash, and the source table and version it read (absent from builds before
+    0.3, which never count as up to date)."""
 
     watermark: dt.datetime | None
     declaration_hash: str
+    source: str | None = None
+    source_version: int | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> BuildState | None:
         state = metadata.get(BUILD_STATE_KEY)
         if not isinstance(state, dict):
             return None
-        mark = state.get("watermark")
-        return cls(dt.datetime.fromisoformat(mark) if mark else None, str(state.get("declaration_hash", "")))
+        mark, version = state.get("watermark"), state.get("source_version")
+        return cls(
+            dt.datetime.fromisoformat(mark) if mark else None,
+            str(state.get("declaration_hash", "")),
+            state.get("source"),
+            None if version is None else int(version),
+        )
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -97,11 +107,15 @@ def plan_build(
     *,
     backfill: tuple[dt.date, dt.date] | None = None,
     full_refresh: bool = False,
+    source: tuple[str, int] | None = None,
 ) -> BuildRange:
     """Decide which output rows a build recomputes.
 
     - No table yet, or `full_refresh`: everything.
     - `backfill` (first day, last day): the output rows of those days, whatever the watermark.
+    - `source` (table, version) is what the table's last build read: nothing (`up_to_date`).
+      The table already holds what that source version gives under this declaration, so
+      recomputing would change no row.
     - Otherwise: from `lookback_days` before the watermark's day onwards.
 
     Raises:
@@ -122,6 +136,8 @@ def plan_build(
         first, last = backfill
         start = midnight(first)
         return BuildRange(start, midnight(last + dt.timedelta(days=1)), start - history, f"backfill {first}..{last}")
+    if source is not None and (state.source, state.source_version) == source:
+        return BuildRange(None, None, None, f"up to date: {source[0]} version {source[1]} already built", up_to_date=True)
     if state.watermark is None:
         return BuildRange(None, None, None, "no watermark recorded")
     start = midnight(state.watermark.date() - dt.timedelta(days=decl.lookback_days))
