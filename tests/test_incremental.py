@@ -167,7 +167,7 @@ def test_a_build_is_up_to_date_only_for_the_source_version_its_table_was_built_f
     assert plan_build(decl, built, source=("raw.events", 7)).up_to_date
     for source in (("raw.events", 8), ("raw.other_events", 7)):
         assert plan_build(decl, built, source=source).reason == f"incremental from watermark {mark.isoformat()}"
-    before_source_versions = BuildState(mark, decl.table_hash())  # a build recorded before 0.3
+    before_source_versions = BuildState(mark, decl.table_hash())  # a build recorded before builds recorded their source version
     assert not plan_build(decl, before_source_versions, source=("raw.events", 7)).up_to_date
     assert plan_build(decl, built, source=("raw.events", 7), full_refresh=True).reason == "full refresh"
     assert plan_build(decl, built, source=("raw.events", 7), backfill=(mark.date(), mark.date())).reason.startswith("backfill")

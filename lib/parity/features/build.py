@@ -130,12 +130,11 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     """
     decl, source, build, state = planned.decl, planned.source, planned.range, planned.state
     quarantine_name = quarantine_table(planned.source_table)
-    current = catalog.version(decl.table) if build.up_to_date and state is not None else None
-    if state is not None and current is not None:  # nothing new since the last build: read and write nothing
+    if build.up_to_date and state is not None:  # nothing new since the last build: read and write nothing
         return BuildResult(
             feature_set=decl.name,
             table=decl.table,
-            version=current,
+            version=catalog.version(decl.table) or 0,  # the table exists: its build state was read from it
             quarantine_table=quarantine_name,
             range=build,
             watermark=state.watermark,

@@ -66,8 +66,8 @@ class BuildRange:
 @dataclass(frozen=True)
 class BuildState:
     """What a feature table's last build recorded with its commit: the watermark, the
-    declaration's hash, and the source table and version it read (absent from builds before
-    0.3, which never count as up to date)."""
+    declaration's hash, and the source table and version it read (absent from the records of
+    builds made before parity recorded them, which never count as up to date)."""
 
     watermark: dt.datetime | None
     declaration_hash: str
