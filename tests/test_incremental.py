@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from parity.core.conf import DataConf, Settings, load_settings
 from parity.demo import sample_data
 from parity.features import DeclarationChangedError, build_feature_set
 from parity.features.asof import assemble_features, read_feature_lookups
-from parity.features.incremental import BuildState, plan_build
+from parity.features.build import plan_feature_build
+from parity.features.incremental import BUILD_STATE_KEY, BuildInputs, BuildState, plan_build
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, storage_overrides
 
@@ -89,6 +91,9 @@ def test_daily_increments_with_a_late_event_equal_one_full_build(
     assert rerun.range.reason == f"up to date: raw.events version {catalog.version('raw.events')} already built"
     assert (rerun.version, rerun.merge, rerun.counts["in"]) == (result.version, {}, 0)
     assert Catalog(spark, incremental).version("features.customer_activity") == result.version
+    spark.sql(f"ALTER TABLE delta.`{catalog.path('features.customer_activity')}` SET TBLPROPERTIES ('team.owner' = 'growth')")  # not a build's commit
+    assert catalog.version("features.customer_activity") == result.version + 1
+    assert not plan_feature_build(catalog, incremental, incremental.feature_sets[ACTIVITY]).range.up_to_date
 
 
 def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(
@@ -112,6 +117,7 @@ def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(
     assertDataFrameEqual(after.filter(in_range), _table(spark, reference, "features.customer_activity").filter(in_range))
     assert after.filter(in_range).count() > 0
     assert before.filter(in_range).exceptAll(after.filter(in_range)).count() > 0  # the day really changed
+    assert not plan_feature_build(catalog, settings, settings.feature_sets[ACTIVITY]).range.up_to_date  # it read part of the source only
 
 
 def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, full_build: Path, tmp_path: Path) -> None:
@@ -160,16 +166,24 @@ def test_as_known_at_only_sees_rows_that_had_landed(spark: SparkSession, events:
         assertDataFrameEqual(as_known.filter(F.col("label_ts") == F.lit(at)), expected)
 
 
-def test_a_build_is_up_to_date_only_for_the_source_version_its_table_was_built_from(tmp_settings: Settings) -> None:
+def test_a_build_is_up_to_date_only_for_the_inputs_its_table_was_built_from(tmp_settings: Settings) -> None:
     decl = tmp_settings.feature_sets[ACTIVITY]
     mark = dt.datetime(2026, 3, 1, 12)
-    built = BuildState(mark, decl.table_hash(), "raw.events", 7)
-    assert plan_build(decl, built, source=("raw.events", 7)).up_to_date
-    for source in (("raw.events", 8), ("raw.other_events", 7)):
-        assert plan_build(decl, built, source=source).reason == f"incremental from watermark {mark.isoformat()}"
-    before_source_versions = BuildState(mark, decl.table_hash())  # a build recorded before builds recorded their source version
-    assert not plan_build(decl, before_source_versions, source=("raw.events", 7)).up_to_date
-    assert plan_build(decl, built, source=("raw.events", 7), full_refresh=True).reason == "full refresh"
-    assert plan_build(decl, built, source=("raw.events", 7), backfill=(mark.date(), mark.date())).reason.startswith("backfill")
+    inputs = BuildInputs("raw.events", 7, "table-id", "quality-digest", 3)
+    built = BuildState(mark, decl.table_hash(), inputs)
+    assert plan_build(decl, built, inputs=inputs).up_to_date
+    for changed in (
+        {"source_version": 8},  # new source data
+        {"source": "raw.other_events"},  # the set reads another table
+        {"source_id": "another-table-id"},  # the source was deleted and created again: versions restart
+        {"quality": "another-digest"},  # the source's quality rules changed
+        {"quarantine_version": 4},  # the quarantine changed since (a rollback, another writer)
+    ):
+        assert plan_build(decl, built, inputs=replace(inputs, **changed)).reason == f"incremental from watermark {mark.isoformat()}"
+    assert not plan_build(decl, built).up_to_date  # the table's newest commit is not this build's
+    assert not plan_build(decl, BuildState(mark, decl.table_hash()), inputs=inputs).up_to_date  # a backfill recorded no inputs
+    assert BuildState.from_metadata({BUILD_STATE_KEY: {"declaration_hash": "h", "inputs": {"source": "raw.events"}}}).inputs is None  # another parity's record
+    assert plan_build(decl, built, inputs=inputs, full_refresh=True).reason == "full refresh"
+    assert plan_build(decl, built, inputs=inputs, backfill=(mark.date(), mark.date())).reason.startswith("backfill")
     with pytest.raises(DeclarationChangedError):
-        plan_build(decl, BuildState(mark, "another hash", "raw.events", 7), source=("raw.events", 7))
+        plan_build(decl, BuildState(mark, "another hash", inputs), inputs=inputs)

@@ -34,6 +34,7 @@ from parity.core.commits import (
     latest_version,
     parse_metadata,
     session_conf,
+    table_id,
 )
 from parity.core.conf import ZONES, Settings
 from parity.core.digests import content_digest
@@ -94,6 +95,10 @@ class Catalog:
 
     def version(self, name: str) -> int | None:
         return latest_version(self.spark, self.path(name))
+
+    def table_id(self, name: str) -> str | None:
+        """The id Delta gave the table when it was created (None if there is none)."""
+        return table_id(self.spark, self.path(name))
 
     def read(self, name: str, version: int | None = None) -> DataFrame:
         """Read a table pinned to one version (the newest by default) and record it as an input.

@@ -61,6 +61,20 @@ def latest_version(spark: SparkSession, path: str) -> int | None:
         return None if row is None else int(row["version"])
 
 
+def table_id(spark: SparkSession, path: str) -> str | None:
+    """The id Delta gave the table at `path` when it was created (None if there is none): a
+    table deleted and created again at the same path has a new id, though its versions restart."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    try:  # Delta's own log handle, as in `latest_version`
+        jvm = spark.sparkContext._jvm
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
+        return str(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).metadata().id())  # type: ignore[union-attr]
+    except Exception:  # an API change in a later Delta: ask the table's detail instead
+        row = DeltaTable.forPath(spark, path).detail().select("id").first()
+        return None if row is None else str(row["id"])
+
+
 def commits_between(spark: SparkSession, path: str, *, after: int | None, upto: int) -> list[Commit]:
     """The commits of the Delta table at `path` with `after` < version <= `upto` (from version 0
     when `after` is None), newest first.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -16,12 +16,13 @@ from pyspark.sql import functions as F
 from parity.core.catalog import CHANGE_DATA_FEED, Catalog
 from parity.core.columns import QUARANTINE_RULE
 from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
-from parity.core.hashing import package_digest
+from parity.core.hashing import json_digest, package_digest
 from parity.features import quality
 from parity.features.compute import check_declaration, compute_feature_set, declared_sets, newest_event_time
 from parity.features.incremental import (
     BUILD_STATE_KEY,
     FEATURE_DATE,
+    BuildInputs,
     BuildRange,
     BuildState,
     day_end,
@@ -86,10 +87,10 @@ class PlannedBuild:
     decl: FeatureSetDecl
     source_table: str
     source: DataFrame = field(repr=False)
-    source_version: int
     conf: SourceQualityConf
     state: BuildState | None
     range: BuildRange
+    inputs: BuildInputs | None  # what the build reads; None for a backfill, which reads part of the source
 
 
 def plan_feature_build(
@@ -116,9 +117,19 @@ def plan_feature_build(
     check_declaration(catalog.spark, decl, source.schema, conf)
     if now is not None:
         quality.check_freshness(source, conf, source=source_table, now=now)
-    state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY)) if catalog.exists(decl.table) else None
-    build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, source=(source_table, source_version))
-    return PlannedBuild(decl, source_table, source, source_version, conf, state, build)
+    inputs = BuildInputs(
+        source_table, source_version, catalog.table_id(source_table), json_digest(conf.model_dump(mode="json")),
+        catalog.version(quarantine_table(source_table)),
+    )
+    # The newest commit's build state, if the newest commit is a build's: then nothing (no
+    # rollback, OPTIMIZE or other writer) has touched the table since, and it may be up to date.
+    table_version = catalog.version(decl.table)
+    newest = None if table_version is None else BuildState.from_metadata(catalog.commit_metadata(decl.table, table_version))
+    state = newest
+    if state is None and table_version is not None:  # a newer commit is not a build's: the live build state is further back
+        state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY))
+    build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, inputs=inputs if newest is not None else None)
+    return PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs)
 
 
 def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
@@ -130,15 +141,17 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     """
     decl, source, build, state = planned.decl, planned.source, planned.range, planned.state
     quarantine_name = quarantine_table(planned.source_table)
+    ignored = quality.unexpected_columns(source, source_contract(planned.conf)) if planned.conf.columns else []
     if build.up_to_date and state is not None:  # nothing new since the last build: read and write nothing
         return BuildResult(
             feature_set=decl.name,
             table=decl.table,
-            version=catalog.version(decl.table) or 0,  # the table exists: its build state was read from it
+            version=catalog.version(decl.table) or 0,  # the newest commit, whose build state this is
             quarantine_table=quarantine_name,
             range=build,
             watermark=state.watermark,
             counts={"in": 0, "out": 0, "quarantined": 0, "rows_written": 0},
+            ignored_columns=ignored,
         )
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -168,7 +181,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
                 "declaration_hash": decl.table_hash(),
                 "range": build.as_dict(),
                 "source": planned.source_table,
-                "source_version": planned.source_version,
+                "inputs": None if planned.inputs is None else replace(planned.inputs, quarantine_version=catalog.version(quarantine_name)).as_dict(),
             }
         }
         before = catalog.version(decl.table)
@@ -204,7 +217,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         counts=counts,
         merge=merged,
         quarantine_rules=tally,
-        ignored_columns=quality.unexpected_columns(source, source_contract(planned.conf)) if planned.conf.columns else [],
+        ignored_columns=ignored,
         seconds=seconds,
     )
 

@@ -64,28 +64,48 @@ class BuildRange:
 
 
 @dataclass(frozen=True)
+class BuildInputs:
+    """What a build's output follows from besides its declaration: the source table (its name,
+    the version read, and Delta's id for it, new if the table is ever created again), the digest
+    of the source's quality conf (its rules decide which rows are quarantined), and the version
+    of the quarantine table as the build left it."""
+
+    source: str
+    source_version: int
+    source_id: str | None
+    quality: str
+    quarantine_version: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: object) -> BuildInputs | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(**data)
+        except TypeError:  # recorded by another version of parity: never taken as the same
+            return None
+
+
+@dataclass(frozen=True)
 class BuildState:
     """What a feature table's last build recorded with its commit: the watermark, the
-    declaration's hash, and the source table and version it read (absent from the records of
-    builds made before parity recorded them, which never count as up to date)."""
+    declaration's hash, and the inputs it read (absent after a backfill, which builds part of
+    the source only, and from the records of builds made before parity recorded them)."""
 
     watermark: dt.datetime | None
     declaration_hash: str
-    source: str | None = None
-    source_version: int | None = None
+    inputs: BuildInputs | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> BuildState | None:
         state = metadata.get(BUILD_STATE_KEY)
         if not isinstance(state, dict):
             return None
-        mark, version = state.get("watermark"), state.get("source_version")
-        return cls(
-            dt.datetime.fromisoformat(mark) if mark else None,
-            str(state.get("declaration_hash", "")),
-            state.get("source"),
-            None if version is None else int(version),
-        )
+        mark = state.get("watermark")
+        return cls(dt.datetime.fromisoformat(mark) if mark else None, str(state.get("declaration_hash", "")), BuildInputs.from_dict(state.get("inputs")))
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -107,15 +127,15 @@ def plan_build(
     *,
     backfill: tuple[dt.date, dt.date] | None = None,
     full_refresh: bool = False,
-    source: tuple[str, int] | None = None,
+    inputs: BuildInputs | None = None,
 ) -> BuildRange:
     """Decide which output rows a build recomputes.
 
     - No table yet, or `full_refresh`: everything.
     - `backfill` (first day, last day): the output rows of those days, whatever the watermark.
-    - `source` (table, version) is what the table's last build read: nothing (`up_to_date`).
-      The table already holds what that source version gives under this declaration, so
-      recomputing would change no row.
+    - `inputs` are those `state` recorded: nothing (`up_to_date`). The caller passes them only
+      when the commit holding `state` is the table's newest; then the table holds what these
+      inputs give under this declaration, and recomputing would change no row.
     - Otherwise: from `lookback_days` before the watermark's day onwards.
 
     Raises:
@@ -136,8 +156,8 @@ def plan_build(
         first, last = backfill
         start = midnight(first)
         return BuildRange(start, midnight(last + dt.timedelta(days=1)), start - history, f"backfill {first}..{last}")
-    if source is not None and (state.source, state.source_version) == source:
-        return BuildRange(None, None, None, f"up to date: {source[0]} version {source[1]} already built", up_to_date=True)
+    if inputs is not None and state.inputs == inputs:
+        return BuildRange(None, None, None, f"up to date: {inputs.source} version {inputs.source_version} already built", up_to_date=True)
     if state.watermark is None:
         return BuildRange(None, None, None, "no watermark recorded")
     start = midnight(state.watermark.date() - dt.timedelta(days=decl.lookback_days))
