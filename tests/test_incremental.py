@@ -169,7 +169,7 @@ def test_as_known_at_only_sees_rows_that_had_landed(spark: SparkSession, events:
 def test_a_build_is_up_to_date_only_for_the_inputs_its_table_was_built_from(tmp_settings: Settings) -> None:
     decl = tmp_settings.feature_sets[ACTIVITY]
     mark = dt.datetime(2026, 3, 1, 12)
-    inputs = BuildInputs("raw.events", 7, "table-id", "quality-digest", 3)
+    inputs = BuildInputs("raw.events", 7, "table-id", "quality-digest", "code-digest", "quarantine-id")
     built = BuildState(mark, decl.table_hash(), inputs)
     assert plan_build(decl, built, inputs=inputs).up_to_date
     for changed in (
@@ -177,7 +177,8 @@ def test_a_build_is_up_to_date_only_for_the_inputs_its_table_was_built_from(tmp_
         {"source": "raw.other_events"},  # the set reads another table
         {"source_id": "another-table-id"},  # the source was deleted and created again: versions restart
         {"quality": "another-digest"},  # the source's quality rules changed
-        {"quarantine_version": 4},  # the quarantine changed since (a rollback, another writer)
+        {"code": "another-code-digest"},  # parity's feature code changed
+        {"quarantine_id": None},  # the quarantine table was deleted
     ):
         assert plan_build(decl, built, inputs=replace(inputs, **changed)).reason == f"incremental from watermark {mark.isoformat()}"
     assert not plan_build(decl, built).up_to_date  # the table's newest commit is not this build's

@@ -91,6 +91,7 @@ class PlannedBuild:
     state: BuildState | None
     range: BuildRange
     inputs: BuildInputs | None  # what the build reads; None for a backfill, which reads part of the source
+    table_version: int | None  # the feature table's version when planned (None before its first build)
 
 
 def plan_feature_build(
@@ -119,7 +120,7 @@ def plan_feature_build(
         quality.check_freshness(source, conf, source=source_table, now=now)
     inputs = BuildInputs(
         source_table, source_version, catalog.table_id(source_table), json_digest(conf.model_dump(mode="json")),
-        catalog.version(quarantine_table(source_table)),
+        transform_code_hash(), catalog.table_id(quarantine_table(source_table)),
     )
     # The newest commit's build state, if the newest commit is a build's: then nothing (no
     # rollback, OPTIMIZE or other writer) has touched the table since, and it may be up to date.
@@ -129,7 +130,7 @@ def plan_feature_build(
     if state is None and table_version is not None:  # a newer commit is not a build's: the live build state is further back
         state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY))
     build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, inputs=inputs if newest is not None else None)
-    return PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs)
+    return PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs, table_version)
 
 
 def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
@@ -146,7 +147,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         return BuildResult(
             feature_set=decl.name,
             table=decl.table,
-            version=catalog.version(decl.table) or 0,  # the newest commit, whose build state this is
+            version=planned.table_version or 0,  # the newest commit when planned, whose build state this is
             quarantine_table=quarantine_name,
             range=build,
             watermark=state.watermark,
@@ -181,7 +182,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
                 "declaration_hash": decl.table_hash(),
                 "range": build.as_dict(),
                 "source": planned.source_table,
-                "inputs": None if planned.inputs is None else replace(planned.inputs, quarantine_version=catalog.version(quarantine_name)).as_dict(),
+                "inputs": None if planned.inputs is None else replace(planned.inputs, quarantine_id=catalog.table_id(quarantine_name)).as_dict(),
             }
         }
         before = catalog.version(decl.table)

@@ -67,14 +67,16 @@ class BuildRange:
 class BuildInputs:
     """What a build's output follows from besides its declaration: the source table (its name,
     the version read, and Delta's id for it, new if the table is ever created again), the digest
-    of the source's quality conf (its rules decide which rows are quarantined), and the version
-    of the quarantine table as the build left it."""
+    of the source's quality conf (its rules decide which rows are quarantined), the digest of
+    parity's feature code (`transform_code_hash`), and Delta's id for the quarantine table as
+    the build left it (new if it was deleted and created again)."""
 
     source: str
     source_version: int
     source_id: str | None
     quality: str
-    quarantine_version: int | None
+    code: str
+    quarantine_id: str | None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
