@@ -46,6 +46,7 @@ lint: setup
 bench: setup
 	$(PY) bench/pipeline_scale.py --scales 1 10
 	$(PY) bench/feature_build.py --events 10000000
+	$(PY) bench/feature_grains.py --events 10000000
 	$(PY) bench/training_set.py --features 10000000 --labels 1000000
 	$(PY) bench/sweep.py
 

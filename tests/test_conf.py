@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,12 @@ def test_env_overlay_and_set_overrides_apply_in_order() -> None:
     settings = load_settings(
         CONF_DIR,
         env="cluster",
-        overrides=["spark.master=spark://127.0.0.1:7999", "data.customers=123", "feature_sets.customer_activity.lookback_days=5"],
+        overrides=["spark.master=spark://127.0.0.1:7999", "data.customers=123", "feature_sets.customer_activity.lookback=5d"],
     )
     assert settings.spark.master == "spark://127.0.0.1:7999"
     assert settings.spark.conf["spark.cores.max"] == "2"  # from cluster.yaml
     assert settings.data.customers == 123
-    assert settings.feature_sets["customer_activity"].lookback_days == 5  # a declaration, adjusted by --set
+    assert settings.feature_sets["customer_activity"].lookback_delta == dt.timedelta(days=5)  # a declaration, adjusted by --set
 
 
 def test_spark_conf_keys_keep_their_dots() -> None:

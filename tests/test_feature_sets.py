@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from parity.app.jobkit import run_job
 from parity.core.catalog import Catalog
-from parity.core.conf import ConfError, Settings, load_settings
+from parity.core.conf import ConfError, FeatureSetDecl, Settings, load_settings
 from parity.demo.columns import RAW_EVENTS
 from parity.features import DeclarationError, check_declaration, source_contract
 from parity.features.quality import MissingColumnsError
@@ -37,6 +37,14 @@ def _edit(conf: Path, name: str, change) -> None:  # type: ignore[no-untyped-def
     path.write_text(yaml.safe_dump(declaration))
 
 
+def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-arg]
+    """The set at hour grain, its windows computed by the day-only add_window_aggregates."""
+    windows = declaration["transforms"][2]
+    params = {k: v for k, v in windows["params"].items() if k != "windows"}
+    windows.update(fn="parity.transforms.add_window_aggregates", params={**params, "windows_days": [1, 7, 30]})
+    declaration["grain"] = "hour"
+
+
 @pytest.mark.parametrize(
     ("name", "change", "message"),
     [
@@ -48,7 +56,43 @@ def _edit(conf: Path, name: str, change) -> None:  # type: ignore[no-untyped-def
         (
             "customer_activity",
             lambda d: d["transforms"][2]["params"].update(windowz=[7]),
-            "add_window_aggregates takes no parameter(s) windowz",
+            "add_rolling_aggregates takes no parameter(s) windowz",
+        ),
+        (
+            "customer_activity",
+            lambda d: d.update(lookback=2),
+            "conf key 'feature_sets.customer_activity.lookback': 2 is not a duration such as 6h, 1d or 2w (h hours, d days, w weeks); "
+            "a bare number has no unit: write 2d for days or 2h for hours",
+        ),
+        (
+            "customer_activity",
+            lambda d: d.update(max_age="60 days"),
+            "'60 days' is not a duration such as 6h, 1d or 2w",
+        ),
+        (
+            "customer_activity",
+            lambda d: d.update(lookback_days=3),
+            "feature set customer_activity gives both lookback and lookback_days: keep lookback (with its unit, e.g. 2d)",
+        ),
+        (
+            "customer_activity",
+            lambda d: d["transforms"][2]["params"].update(windows=["1d", "6h"]),
+            "window 6h: 6:00:00 is not a whole number of days; at day grain use multiples of 1d",
+        ),
+        (
+            "customer_activity",
+            lambda d: d["transforms"][2]["params"].update(grain="hour"),
+            "transforms[2] parity.transforms.add_rolling_aggregates has grain hour, the set has grain day",
+        ),
+        (
+            "customer_activity",
+            lambda d: _day_windows_at_hour_grain(d),
+            "transforms[2] parity.transforms.add_window_aggregates computes whole-day windows only; at hour grain use parity.transforms.add_rolling_aggregates",
+        ),
+        (
+            "customer_activity",
+            lambda d: d.update(grain="minute"),
+            "feature_sets.customer_activity.grain",
         ),
         (
             "customer_profile",
@@ -76,7 +120,9 @@ def _edit(conf: Path, name: str, change) -> None:  # type: ignore[no-untyped-def
             "source 'raw_nowhere' is neither a key of tables: nor a raw.<name> table",
         ),
     ],
-    ids=["unknown-transform", "unknown-param", "missing-param", "duplicate-across-sets", "duplicate-in-set", "bad-type", "bad-source"],
+    ids=[
+        "unknown-transform", "unknown-param", "bare-number", "unknown-unit", "old-and-new-field", "window-not-whole-days", "grain-mismatch",
+        "day-only-transform-at-hour-grain", "bad-grain", "missing-param", "duplicate-across-sets", "duplicate-in-set", "bad-type", "bad-source"],
 )
 def test_invalid_declarations_fail_on_load_naming_the_field(tmp_path: Path, name: str, change, message: str) -> None:
     conf = _conf_copy(tmp_path)
@@ -84,6 +130,17 @@ def test_invalid_declarations_fail_on_load_naming_the_field(tmp_path: Path, name
     with pytest.raises(ConfError) as raised:
         load_settings(conf)
     assert message in str(raised.value)
+
+
+def test_declarations_round_trip_as_models_record_them(settings: Settings) -> None:
+    """A model's feature spec records each declaration as a dict; loading it back gives the same
+    declaration and digests, in either form of the time fields."""
+    older = {**settings.feature_sets["customer_activity"].model_dump(mode="json"), "lookback": None, "max_age": None, "lookback_days": 2, "max_age_days": 60}
+    for decl in [*settings.feature_sets.values(), FeatureSetDecl.model_validate(older)]:
+        again = FeatureSetDecl.model_validate(decl.model_dump(mode="json"))
+        assert (again, again.code_hash(), again.table_hash()) == (decl, decl.code_hash(), decl.table_hash())
+    unit_form = settings.feature_sets["customer_activity"]
+    assert (unit_form.lookback_delta, unit_form.max_age_delta) == (FeatureSetDecl.model_validate(older).lookback_delta, dt.timedelta(days=60))
 
 
 def test_a_declaration_twice_or_unknown_training_set_fails_on_load(tmp_path: Path) -> None:
@@ -101,7 +158,7 @@ def test_a_missing_or_retyped_column_is_named_before_any_data_is_read(spark: Spa
     check_declaration(spark, decl, RAW_EVENTS, conf)  # the declared pipeline fits the raw contract
 
     without_category = source_contract(conf.model_copy(update={"columns": {k: v for k, v in conf.columns.items() if k != "category"}}))
-    with pytest.raises(DeclarationError, match=r"transforms\[2\] parity.transforms.add_window_aggregates cannot run: .*category"):
+    with pytest.raises(DeclarationError, match=r"transforms\[2\] parity.transforms.add_rolling_aggregates cannot run: .*category"):
         check_declaration(spark, decl, without_category, conf.model_copy(update={"columns": {}, "expectations": []}))
 
     retyped = source_contract(conf.model_copy(update={"columns": {**conf.columns, "amount": "string"}}))

@@ -15,12 +15,21 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from parity.core.catalog import Catalog
-from parity.core.conf import DataConf, Settings, load_settings
+from parity.core.conf import DataConf, FeatureSetDecl, Settings, load_settings
+from parity.core.durations import floor_to_grain, grain_end
 from parity.demo import sample_data
 from parity.features import DeclarationChangedError, build_feature_set
 from parity.features.asof import assemble_features, read_feature_lookups
 from parity.features.build import plan_feature_build
-from parity.features.incremental import BUILD_STATE_KEY, BuildInputs, BuildState, plan_build
+from parity.features.incremental import (
+    BUILD_STATE_KEY,
+    FEATURE_DATE,
+    BuildInputs,
+    BuildState,
+    plan_build,
+    preview_feature_set,
+)
+from parity.features.sources import required_columns, validate_source
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, storage_overrides
 
@@ -96,6 +105,51 @@ def test_daily_increments_with_a_late_event_equal_one_full_build(
     assert not plan_feature_build(catalog, incremental, incremental.feature_sets[ACTIVITY]).range.up_to_date
 
 
+HOURLY = FeatureSetDecl.model_validate(
+    {
+        "name": "hourly_activity", "description": "Events per customer in the last hours.", "table": "features.hourly_activity",
+        "source": "raw_events", "entity": ["customer_id"], "event_time": "event_ts", "grain": "hour", "lookback": "3h",
+        "transforms": [
+            {
+                "fn": "parity.transforms.add_rolling_aggregates",
+                "params": {
+                    "entity": "customer_id", "time_column": "event_ts", "windows": ["1h", "6h", "1d"], "output": "feature_ts",
+                    "last_event_output": "last_event_ts",
+                    "aggregates": [{"column": "event_id", "fn": "count", "name": "n"}, {"column": "amount", "fn": "sum"}],
+                },
+            }
+        ],
+        "features": [
+            *({"name": f"{name}_{w}", "type": kind, "description": f"{name} in {w}"} for w in ("1h", "6h", "1d") for name, kind in (("n", "bigint"), ("amount_sum", "double"))),
+            {"name": "last_event_ts", "type": "timestamp", "description": "The newest event so far."},
+        ],
+    }
+)
+
+
+def test_hourly_increments_with_late_events_equal_one_full_build(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
+    """An hour-grain set built in two steps, the second with events two hours late, ends up as one full build."""
+    last = events.agg(F.max("event_ts")).first()[0]
+    cut = floor_to_grain(last, "day") + dt.timedelta(hours=6)
+    recent = events.filter((F.col("event_ts") >= F.lit(cut - dt.timedelta(days=2))) | F.col("event_ts").isNull())
+    late = (F.col("event_ts") >= F.lit(cut - dt.timedelta(hours=2))) & (F.col("event_ts") < F.lit(cut)) & (F.col("customer_id") % 5 == 0)
+    incremental = _settings(tmp_path)
+    catalog = Catalog(spark, incremental)
+    catalog.write(recent.filter((F.col("event_ts") < F.lit(cut)) & ~late), "raw.events")
+    previous = build_feature_set(catalog, incremental, HOURLY)
+    assert previous.range.end == grain_end(previous.watermark, "hour")  # the end of the newest event's hour
+    assert not recent.filter(late).isEmpty()
+    catalog.write(recent.filter((F.col("event_ts") >= F.lit(cut)) | late), "raw.events", mode="append")  # new hours, and late events
+    result = build_feature_set(catalog, incremental, HOURLY)
+    assert result.range.start == floor_to_grain(previous.watermark, "hour") - dt.timedelta(hours=3)  # the lookback, in hours
+    assert result.counts["in"] == result.counts["out"] + result.counts["quarantined"]
+    built = _table(spark, incremental, HOURLY.table)
+    assert built.filter(F.minute("feature_ts") + F.second("feature_ts") > 0).isEmpty()  # stamped at whole hours
+    valid, _ = validate_source(recent, incremental.source_quality("raw_events"), source="raw.events", required=required_columns(HOURLY))
+    full = preview_feature_set(HOURLY, valid, newest=last)  # what one full build writes
+    assertDataFrameEqual(built.drop(FEATURE_DATE), full)
+
+
 def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(
     spark: SparkSession, events: DataFrame, full_build: Path, tmp_path: Path
 ) -> None:
@@ -122,7 +176,7 @@ def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(
 
 def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, full_build: Path, tmp_path: Path) -> None:
     settings = _copy(full_build, tmp_path)
-    join_only = _settings(tmp_path / "copy", f"feature_sets.{ACTIVITY}.max_age_days=10", f"feature_sets.{ACTIVITY}.lookback_days=3")
+    join_only = _settings(tmp_path / "copy", f"feature_sets.{ACTIVITY}.max_age=10d", f"feature_sets.{ACTIVITY}.lookback=3d")
     assert _build(spark, join_only).range.up_to_date  # the TTL and lookback change no row: the table stands
     conf = tmp_path / "conf"  # a transform parameter changes: the table must be rebuilt to match
     shutil.copytree(CONF_DIR, conf)

@@ -12,11 +12,11 @@ from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from parity.core.conf import FeatureSetDecl, Settings
+from parity.core.durations import floor_to_grain, parse_duration
 from parity.demo.columns import RAW_EVENTS
 from parity.features import compute_feature_set
 from parity.features.asof import FeatureLookup, as_of_join, assemble_features
 from parity.features.quality import MissingColumnsError
-from parity.features.transforms import add_window_aggregates
 
 TS = dt.datetime
 SPINE = "label_id INT, customer_id LONG, label_ts TIMESTAMP"
@@ -124,29 +124,54 @@ def test_as_of_join_matches_a_brute_force_oracle(spark: SparkSession, rows, labe
     assertDataFrameEqual(actual, spark.createDataFrame(_oracle(spine, features, max_age), SPINE + ", v INT"))
 
 
+def _windowed_set(name: str, grain: str, windows: list[str]) -> FeatureSetDecl:
+    return FeatureSetDecl.model_validate(
+        {
+            "name": name, "description": "event counts", "table": f"features.{name}", "source": "raw.x", "entity": ["customer_id"],
+            "event_time": "event_ts", "grain": grain,
+            "transforms": [
+                {
+                    "fn": "parity.transforms.add_rolling_aggregates",
+                    "params": {"entity": "customer_id", "time_column": "event_ts", "windows": windows, "output": "feature_ts",
+                               "aggregates": [{"column": "amount", "fn": "count", "name": "n"}]},
+                }
+            ],
+            "features": [{"name": f"n_{w}", "type": "bigint", "description": f"events in {w}"} for w in windows],
+        }
+    )
+
+
+MINUTE = st.integers(0, 6 * 24 * 60).map(lambda m: BASE + dt.timedelta(minutes=m))
+
+
 @examples(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    events=st.lists(st.tuples(st.integers(1, 3), st.integers(0, 10 * 24 * 60).map(lambda m: BASE + dt.timedelta(minutes=m))), max_size=30),
-    labels=st.lists(st.tuples(st.integers(1, 4), st.integers(0, 12 * 24 * 60).map(lambda m: BASE + dt.timedelta(minutes=m))), min_size=1, max_size=20),
+    events=st.lists(st.tuples(st.integers(1, 3), MINUTE), max_size=30),
+    labels=st.lists(st.tuples(st.integers(1, 4), MINUTE.map(lambda t: t + dt.timedelta(hours=12))), min_size=1, max_size=20),
 )
-def test_windowed_features_at_any_label_time_match_the_raw_events(spark: SparkSession, events, labels) -> None:
-    """Built features joined as of a label see exactly the events of the whole days before it."""
+def test_hour_and_day_sets_in_one_training_set_see_exactly_the_events_before_the_label(spark: SparkSession, events, labels) -> None:
+    """An hour-grain set (6h and 30h windows, which straddle midnights) and a day-grain set
+    (1d, 3d) joined onto one spine: each label sees the events of the whole hours, and of the
+    whole days, before it, as brute force counts them."""
     frame = spark.createDataFrame([(e, t, 1.0) for e, t in events], "customer_id LONG, event_ts TIMESTAMP, amount DOUBLE")
-    built = add_window_aggregates(
-        frame, entity="customer_id", time_column="event_ts", windows_days=[3], aggregates=[{"column": "amount", "fn": "count", "name": "n"}],
-        output="feature_ts",
-    )
+    sets = {"hourly": ("hour", ["6h", "30h"]), "daily": ("day", ["1d", "3d"])}
+    lookups = []
+    for name, (grain, windows) in sets.items():
+        decl = _windowed_set(name, grain, windows)
+        lookups.append(FeatureLookup(decl, 0, compute_feature_set(decl, frame), prefix=f"{name}_"))
     spine = [(i, e, t) for i, (e, t) in enumerate(labels)]
-    actual = as_of_join(
-        spark.createDataFrame(spine, SPINE), built, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["n_3d"]
-    )
-    expected = []
+    actual = assemble_features(spark.createDataFrame(spine, SPINE), lookups, spine_ts="label_ts")
+    columns = [f"{name}_n_{w}" for name, (_, windows) in sets.items() for w in windows]
+    got = {r.label_id: tuple(r[c] for c in columns) for r in actual.collect()}
+    expected = {}
     for i, entity, t in spine:
-        day_start = dt.datetime.combine(t.date(), dt.time())
-        mine = [ts for e, ts in events if e == entity and ts < day_start]
-        in_window = sum(day_start - dt.timedelta(days=3) <= ts for ts in mine)
-        expected.append((i, entity, t, in_window if mine else None))
-    assertDataFrameEqual(actual, spark.createDataFrame(expected, SPINE + ", n_3d LONG"))
+        values: list[int | None] = []
+        for grain, windows in sets.values():
+            end = floor_to_grain(t, grain)  # the newest complete period at the label's time
+            mine = [ts for e, ts in events if e == entity and ts < end]
+            values += [sum(end - parse_duration(w) <= ts for ts in mine) if mine else None for w in windows]
+        expected[i] = tuple(values)
+    assert got == expected
 
 
 def test_events_at_or_after_the_label_time_never_reach_its_features(spark: SparkSession, settings: Settings) -> None:

@@ -8,8 +8,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from parity.core.durations import floor_to_grain, parse_duration
 from parity.features import transforms
 
 TS = dt.datetime
@@ -99,16 +101,17 @@ def test_window_aggregates_emit_a_row_where_a_value_changes(spark: SparkSession)
     assert transforms.history_days(transforms.with_ratio, {}) == 0
 
 
-def _oracle(events: list[tuple], windows: list[int], as_of: dt.datetime) -> dict[tuple, tuple]:
-    """Brute force over the raw events: every window aggregate per entity, as of `as_of`."""
+def _oracle(events: list[tuple], windows: list[dt.timedelta], as_of: dt.datetime) -> dict[tuple, tuple]:
+    """Brute force over the raw events: every window aggregate per entity, as of `as_of` (the
+    end of a period): a window of length W holds the events in [as_of - W, as_of)."""
     out = {}
     for entity in sorted({e[0] for e in events}):
         mine = [e for e in events if e[0] == entity and e[1] < as_of]
         if not mine:
             continue
         values = []
-        for days in windows:
-            since = dt.datetime.combine(as_of.date() - dt.timedelta(days=days), dt.time())
+        for length in windows:
+            since = as_of - length
             inside = [e for e in mine if e[1] >= since]
             amounts = [e[2] for e in inside if e[2] is not None]
             values += [
@@ -131,7 +134,7 @@ EVENT = st.tuples(
 )
 
 
-@examples(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     events=st.lists(EVENT, min_size=1, max_size=40),
     windows=st.lists(st.integers(1, 6), min_size=1, max_size=3, unique=True),
@@ -149,4 +152,47 @@ def test_window_aggregates_match_a_brute_force_oracle(spark: SparkSession, event
     for row in sorted(rows.collect(), key=lambda r: r.feature_ts):
         values = tuple(round(v, 6) if isinstance(v, float) else v for v in (row[n] for n in names))
         latest[(row.customer_id,)] = (*values, row.last_event_ts)
-    assert latest == _oracle(events, sorted(windows), as_of)
+    assert latest == _oracle(events, [dt.timedelta(days=w) for w in sorted(windows)], as_of)
+
+
+def _newest_per_entity(rows: list, names: list[str]) -> dict[tuple, tuple]:  # type: ignore[type-arg]
+    latest: dict[tuple, tuple] = {}
+    for row in sorted(rows, key=lambda r: r.feature_ts):
+        values = tuple(round(v, 6) if isinstance(v, float) else v for v in (row[n] for n in names))
+        latest[(row.customer_id,)] = (*values, row.last_event_ts)
+    return latest
+
+
+WINDOWS = {"hour": ["1h", "2h", "6h", "30h", "1d"], "day": ["1d", "2d", "3d"]}
+GRAIN_AND_WINDOWS = st.sampled_from(["hour", "day"]).flatmap(
+    lambda grain: st.tuples(st.just(grain), st.lists(st.sampled_from(WINDOWS[grain]), min_size=1, max_size=3, unique=True))
+)
+
+
+@examples(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=st.lists(EVENT.map(lambda e: (e[0], TS(2026, 1, 1) + (e[1] - TS(2026, 1, 1)) / 4, *e[2:])), min_size=1, max_size=40),
+    grain_and_windows=GRAIN_AND_WINDOWS,
+    as_of_hour=st.integers(1, 6 * 24),
+)
+def test_rolling_aggregates_at_hour_and_day_grain_match_a_brute_force_oracle(spark: SparkSession, events, grain_and_windows, as_of_hour) -> None:
+    """As of the end of any hour or day, the newest row of each entity holds exactly what brute
+    force computes over the events of its windows (hour windows straddle midnights); at day
+    grain the rows are those of add_window_aggregates."""
+    grain, windows = grain_and_windows
+    as_of = floor_to_grain(TS(2026, 1, 1) + dt.timedelta(hours=as_of_hour), grain)
+    frame = spark.createDataFrame(events, EVENTS)
+    built = transforms.add_rolling_aggregates(
+        frame, entity="customer_id", time_column="event_ts", windows=windows, grain=grain,
+        aggregates=AGGREGATES, output="feature_ts", last_event_output="last_event_ts",
+    )
+    assert built.filter(F.col("feature_ts") != F.date_trunc(grain, "feature_ts")).isEmpty()  # stamped at the end of a period
+    rows = built.filter(f"feature_ts <= TIMESTAMP '{as_of}'").collect()
+    names = transforms.rolling_aggregate_names(windows, AGGREGATES, grain)
+    assert _newest_per_entity(rows, names) == _oracle(events, sorted(parse_duration(w) for w in windows), as_of)
+    if grain == "day":
+        days = [parse_duration(w).days for w in windows]
+        same = transforms.add_window_aggregates(
+            frame, entity="customer_id", time_column="event_ts", windows_days=days, aggregates=AGGREGATES, output="feature_ts", last_event_output="last_event_ts",
+        )
+        assertDataFrameEqual(built, same.toDF(*built.columns))

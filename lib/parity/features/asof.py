@@ -255,7 +255,7 @@ def assemble_features(
     spine: DataFrame, lookups: list[FeatureLookup], *, spine_ts: str, strategy: Strategy = "sort"
 ) -> DataFrame:
     """As-of join every lookup onto the spine by the spine columns that supply its set's entity
-    keys (each bounded by the set's max_age_days), then add its request-time features. Training
+    keys (each bounded by the set's max_age), then add its request-time features. Training
     sets and scoring both call this.
 
     Each lookup is one as-of pass (one pass shared by the lookups on the same keys measured
@@ -298,8 +298,7 @@ def _side(lookup: FeatureLookup, staged: Callable[[str], str]) -> _Side:
     )
     columns = [staged(name) for name in decl.feature_names()]
     rows = _feature_rows(features, keys=lookup.spine_keys(), feature_ts=decl.timestamp, columns=columns, available_at=lookup.landed_at)
-    max_age = dt.timedelta(days=decl.max_age_days) if decl.max_age_days else None
-    return _Side(rows, columns, max_age, lookup.matched_column)
+    return _Side(rows, columns, decl.max_age_delta, lookup.matched_column)
 
 
 def _finish_lookup(assembled: DataFrame, lookup: FeatureLookup, staged: Callable[[str], str], *, spine_ts: str) -> DataFrame:

@@ -25,9 +25,9 @@ from parity.features.incremental import (
     BuildInputs,
     BuildRange,
     BuildState,
-    day_end,
     iso,
     new_rows,
+    period_end,
     plan_build,
     read_slice,
 )
@@ -169,7 +169,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     try:
         marks = [m for m in (state.watermark if state else None, newest_event_time(decl, valid)) if m is not None]
         watermark = max(marks) if marks else None
-        build = BuildRange(build.start, build.end if build.end is not None else day_end(watermark), build.read_from, build.reason)
+        build = BuildRange(build.start, build.end if build.end is not None else period_end(decl, watermark), build.read_from, build.reason)
         tally = {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
         lap("validate")
         if tally or not catalog.exists(quarantine_name):

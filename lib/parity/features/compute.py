@@ -9,6 +9,7 @@ source, event time, transforms by dotted path, and typed output columns. The sam
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
@@ -26,11 +27,16 @@ class DeclarationError(ValueError):
 
 
 
+def history(decl: FeatureSetDecl) -> dt.timedelta:
+    """How much source data before an output row's period computing the row reads."""
+    if decl.history_delta is not None:
+        return decl.history_delta
+    return max((transforms.history(step.function(), decl.step_params(step)) for step in decl.transforms), default=dt.timedelta(0))
+
+
 def history_days(decl: FeatureSetDecl) -> int:
-    """Days of source data before an output row's day that computing the row reads."""
-    if decl.history_days is not None:
-        return decl.history_days
-    return max((transforms.history_days(step.function(), step.params) for step in decl.transforms), default=0)
+    """`history` in whole days, rounded up."""
+    return math.ceil(history(decl) / dt.timedelta(days=1))
 
 
 
@@ -46,7 +52,7 @@ def compute_feature_set(decl: FeatureSetDecl, source: DataFrame) -> DataFrame:
     df = source
     for index, step in enumerate(decl.transforms):
         try:
-            df = df.transform(step.function(), **step.params)
+            df = df.transform(step.function(), **decl.step_params(step))
             _ = df.schema  # analyse now, so a missing column is blamed on this step
         except AnalysisException as exc:
             raise DeclarationError(

@@ -2,8 +2,8 @@
 
 Builds are incremental and idempotent. Each build records a watermark (the newest source
 event time it processed) with its Delta commit; the next build recomputes only the output
-rows from `lookback_days` before that watermark onwards, reading just the source history its
-transforms need. A backfill recomputes a chosen range of days and leaves the rest of the
+rows from `lookback` before the start of the watermark's period (hour or day, the set's
+grain) onwards, reading just the source history its transforms need. A backfill recomputes a chosen range of days and leaves the rest of the
 table untouched. A table built under another declaration must be rebuilt in full.
 """
 
@@ -17,7 +17,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from parity.core.conf import FeatureSetDecl
-from parity.features.compute import compute_feature_set, history_days
+from parity.core.durations import floor_to_grain, grain_end
+from parity.features.compute import compute_feature_set, history
 
 FEATURE_DATE = "feature_date"  # the partition column of every feature table
 BUILD_STATE_KEY = "parity.build"
@@ -118,9 +119,10 @@ def midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time())
 
 
-def day_end(moment: dt.datetime | None) -> dt.datetime | None:
-    """Where a build's output ends: the midnight after the newest source event (None without one)."""
-    return None if moment is None else midnight(moment.date() + dt.timedelta(days=1))
+def period_end(decl: FeatureSetDecl, moment: dt.datetime | None) -> dt.datetime | None:
+    """Where a build's output ends: the end of the hour or day (the set's grain) of the newest
+    source event (None without one)."""
+    return None if moment is None else grain_end(moment, decl.grain)
 
 
 def plan_build(
@@ -138,14 +140,14 @@ def plan_build(
     - `inputs` are those `state` recorded: nothing (`up_to_date`). The caller passes them only
       when the commit holding `state` is the table's newest; then the table holds what these
       inputs give under this declaration, and recomputing would change no row.
-    - Otherwise: from `lookback_days` before the watermark's day onwards.
+    - Otherwise: from `lookback` before the start of the watermark's period onwards.
 
     Raises:
         DeclarationChangedError: the table was built under another table hash (see
             `FeatureSetDecl.table_hash`) and this is not a full refresh: mixing rows of two
             definitions would be silent skew.
     """
-    history = dt.timedelta(days=history_days(decl))
+    reads = history(decl)
     current = decl.table_hash()
     if full_refresh or state is None:
         return BuildRange(None, None, None, "full refresh" if full_refresh else "first build")
@@ -157,13 +159,13 @@ def plan_build(
     if backfill is not None:
         first, last = backfill
         start = midnight(first)
-        return BuildRange(start, midnight(last + dt.timedelta(days=1)), start - history, f"backfill {first}..{last}")
+        return BuildRange(start, midnight(last + dt.timedelta(days=1)), start - reads, f"backfill {first}..{last}")
     if inputs is not None and state.inputs == inputs:
         return BuildRange(None, None, None, f"up to date: {inputs.source} version {inputs.source_version} already built", up_to_date=True)
     if state.watermark is None:
         return BuildRange(None, None, None, "no watermark recorded")
-    start = midnight(state.watermark.date() - dt.timedelta(days=decl.lookback_days))
-    return BuildRange(start, None, start - history, f"incremental from watermark {state.watermark.isoformat()}")
+    start = floor_to_grain(floor_to_grain(state.watermark, decl.grain) - decl.lookback_delta, decl.grain)
+    return BuildRange(start, None, start - reads, f"incremental from watermark {state.watermark.isoformat()}")
 
 
 def read_slice(source: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> DataFrame:
@@ -187,7 +189,7 @@ def new_rows(rows: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> DataFr
 
 def preview_feature_set(decl: FeatureSetDecl, valid: DataFrame, *, newest: dt.datetime | None) -> DataFrame:
     """What a full build writes from these validated source rows, without writing it: the
-    declared columns, up to the midnight after `newest` (the newest event of the whole source,
+    declared columns, up to the end of the period of `newest` (the newest event of the whole source,
     see `newest_event_time`, so that a sample ends where the job's table ends). For notebooks.
     """
-    return compute_feature_set(decl, valid).filter(BuildRange(None, day_end(newest), None, "preview").output_filter(decl.timestamp))
+    return compute_feature_set(decl, valid).filter(BuildRange(None, period_end(decl, newest), None, "preview").output_filter(decl.timestamp))

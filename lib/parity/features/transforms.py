@@ -6,21 +6,23 @@ logs, so `df.transform(fn, **kw)` chains them and a declaration can name them by
 (`parity.transforms.add_window_aggregates`). Each docstring says which columns it needs and
 which it adds.
 
-Transforms that look back in time carry a `history_days` attribute (see `needs_history`):
-how many days of source data before a row's own day they read. Incremental builds read that
-much history and no more, so an output row for day D must depend only on source rows from
-days D - history_days to D.
+Transforms that look back in time are marked by `needs_history`: how much source data
+before a row's own period they read. Incremental builds read that much history and no more,
+so an output row for the period ending at T must depend only on source rows from T minus that
+history on. A transform that takes a `grain` receives its feature set's grain (hour or day).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
+from parity.core.durations import GRAINS, Grain, duration_label, parse_duration, slots
 from parity.features.pii import contains_pii, redact
 
 DAY = "day"
@@ -31,20 +33,39 @@ _NANOS = 1_000_000_000  # floating-point sums accumulate exactly, in whole units
 _F = TypeVar("_F", bound=Callable[..., DataFrame])
 
 
-def needs_history(days: Callable[[Mapping[str, Any]], int]) -> Callable[[_F], _F]:
-    """Mark a transform as reading `days(params)` days of source history before each row's day."""
+def needs_history(length: Callable[[Mapping[str, Any]], int | dt.timedelta]) -> Callable[[_F], _F]:
+    """Mark a transform as reading `length(params)` of source history before each row's
+    period: a timedelta, or a whole number of days."""
 
     def mark(fn: _F) -> _F:
-        fn.history_days = days  # type: ignore[attr-defined]
+        fn.reads_history = length  # type: ignore[attr-defined]
         return fn
 
     return mark
 
 
+def checks_params(check: Callable[[Mapping[str, Any]], None]) -> Callable[[_F], _F]:
+    """Give a transform a check of its parameters (raising ValueError) that a declaration runs on load."""
+
+    def mark(fn: _F) -> _F:
+        fn.check_params = check  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def history(fn: Callable[..., DataFrame], params: Mapping[str, Any]) -> dt.timedelta:
+    """The source history `fn` needs with `params`: zero for row-local transforms."""
+    length = getattr(fn, "reads_history", None)
+    if length is None:
+        return dt.timedelta(0)
+    needed = length(params)
+    return needed if isinstance(needed, dt.timedelta) else dt.timedelta(days=int(needed))
+
+
 def history_days(fn: Callable[..., DataFrame], params: Mapping[str, Any]) -> int:
-    """The source history (in days) `fn` needs with `params`: 0 for row-local transforms."""
-    days = getattr(fn, "history_days", None)
-    return int(days(params)) if days is not None else 0
+    """`history` in whole days, rounded up."""
+    return math.ceil(history(fn, params) / dt.timedelta(days=1))
 
 
 # --- row-level transforms -------------------------------------------------------------------
@@ -153,6 +174,9 @@ def _aggregate_name(spec: Mapping[str, Any]) -> str:
     return str(spec.get("name") or f"{spec['column']}_{spec['fn']}")
 
 
+# The day-grain form of `add_rolling_aggregates`, kept as it was: models trained on sets that
+# name it record a digest of its source, so editing it would refuse their loads. New sets use
+# add_rolling_aggregates, which gives the same rows at day grain.
 @needs_history(lambda params: max(params["windows_days"]))
 def add_window_aggregates(
     df: DataFrame,
@@ -258,6 +282,144 @@ def _window_sum(i: int, frame: WindowSpec, floating: bool) -> Column:
     if not floating:
         return total
     return total.cast("double") + F.sum(f"_r{i}").over(frame).cast("double") / _NANOS
+
+
+def _rolling_windows(windows: Sequence[str], grain: Grain) -> list[tuple[str, int]]:
+    """Each window's label and its length in periods of `grain`, shortest first.
+
+    Raises:
+        ValueError: a window is not a positive duration, or not a whole number of periods.
+    """
+    spans: dict[str, int] = {}
+    for window in windows:
+        label = duration_label(window)
+        spans[label] = slots(parse_duration(window, field=f"window {window!r}"), grain, field=f"window {label}")
+    if not spans or min(spans.values()) <= 0:
+        raise ValueError(f"add_rolling_aggregates: windows must be positive durations such as 6h or 7d, got {list(windows)}")
+    return sorted(spans.items(), key=lambda item: (item[1], item[0]))
+
+
+def _check_rolling(params: Mapping[str, Any]) -> None:
+    _rolling_windows(params["windows"], params.get("grain", "day"))
+    _check_aggregates(params["aggregates"])
+
+
+def _check_aggregates(aggregates: Sequence[Mapping[str, Any]]) -> None:
+    for spec in aggregates:
+        if spec.get("fn") not in AGGREGATE_FUNCTIONS:
+            raise ValueError(f"aggregate fn {spec.get('fn')!r} is not one of {', '.join(AGGREGATE_FUNCTIONS)}")
+
+
+@checks_params(_check_rolling)
+@needs_history(lambda params: max(parse_duration(window) for window in params["windows"]))
+def add_rolling_aggregates(
+    df: DataFrame,
+    *,
+    entity: str | Sequence[str],
+    time_column: str,
+    windows: Sequence[str],
+    aggregates: Sequence[Mapping[str, Any]],
+    output: str,
+    grain: Grain = "day",
+    last_event_output: str | None = None,
+) -> DataFrame:
+    """Per-entity aggregates of events over rolling windows, as of the end of each UTC hour or day.
+
+    `grain` (hour or day; a feature set passes its own) is the period rows are computed for.
+    For each window in `windows`, a duration with its unit and a whole number of periods
+    (`1h`, `6h`, `24h`, `1d`, `7d`), and each aggregate {column, fn, name?} (fn one of count,
+    sum, mean, min, max, count_distinct) it adds `{name}_{window}`, where name defaults to
+    `{column}_{fn}`. The row of a period is stamped at the end of the period in `output` (at
+    the midnight after a day; at the next whole hour) and its window of length W covers the
+    events in [end - W, end), so it only uses events before the instant it is stamped with.
+    Floating-point sums and means accumulate exactly, to 9 decimal places, so a value does not
+    depend on the order rows arrive in: incremental and full builds agree to the bit. A
+    floating-point value or window sum must stay within a long (about 9.2e18) in magnitude.
+
+    Rows are emitted only where a value can change: in periods with events and in the periods
+    an event leaves each window. Between two rows the values hold, so an as-of join at any
+    time returns exactly the windows as of the last complete period. After an entity's last
+    event leaves every window, its last row carries zero counts and sums and null means,
+    minima and maxima.
+
+    Needs: `entity` (one column or several), `time_column` (timestamp), each aggregate's column.
+    Returns: `entity`, `output` (timestamp), the windowed aggregates and, if given,
+    `last_event_output` (timestamp of the newest event so far, for recency at request time).
+    """
+    keys = [entity] if isinstance(entity, str) else list(entity)
+    spans = _rolling_windows(windows, grain)
+    _check_aggregates(aggregates)
+    step = GRAINS[grain] // dt.timedelta(microseconds=1)
+    micros = F.unix_micros(F.col(time_column))
+    period = ((micros - F.pmod(micros, F.lit(step))) / F.lit(step)).cast("long")  # exact: a whole multiple
+
+    # Tiles: partial aggregates per entity and period (hash partitioning on the entity keeps
+    # every later step, tiles, candidate periods and windows, free of further shuffles).
+    floating = {name for name, kind in df.dtypes if kind in ("float", "double")}
+    tiles = df.repartition(*keys).groupBy(*keys, period.alias("_slot")).agg(*_partials(aggregates, time_column, floating))
+
+    # Candidate periods: each tile's own, and the period its events leave each window. Every
+    # tile is copied to those periods with empty partials, then merged back per period (no
+    # join, no shuffle).
+    parts = [c for c in tiles.columns if c not in keys and c != "_slot"]
+    shifts = F.array(*[F.struct((F.col("_slot") + shift).alias("at"), F.lit(shift == 0).alias("own")) for shift in sorted({0, *(n for _, n in spans)})])
+    copies = tiles.select(*keys, *parts, F.explode(shifts).alias("_at"))
+    grid = copies.groupBy(*keys, F.col("_at.at").alias("_slot")).agg(
+        *[F.first(F.when(F.col("_at.own"), F.col(p)), ignorenulls=True).alias(p) for p in parts]
+    )
+
+    ordered = Window.partitionBy(*keys).orderBy("_slot")
+    features = [
+        _window_value(spec, i, ordered.rangeBetween(-(length - 1), 0), spec["column"] in floating).alias(f"{_aggregate_name(spec)}_{label}")
+        for label, length in spans
+        for i, spec in enumerate(aggregates)
+    ]
+    if last_event_output is not None:
+        features.append(F.max("_last_event").over(ordered.rangeBetween(-spans[-1][1], 0)).alias(last_event_output))
+    stamped = F.timestamp_micros((F.col("_slot") + 1) * F.lit(step)).alias(output)
+    return grid.select(*keys, stamped, *features)
+
+
+def _partials(aggregates: Sequence[Mapping[str, Any]], time_column: str, floating: set[str]) -> list[Column]:
+    """The partial aggregates of one tile: what the windows combine (see `_window_value`)."""
+    partial: list[Column] = [F.count(F.lit(1)).alias("_events"), F.max(time_column).alias("_last_event")]
+    for i, spec in enumerate(aggregates):
+        value, fn = F.col(str(spec["column"])), spec["fn"]
+        if fn in ("count", "mean"):
+            partial.append(F.count(value).alias(f"_n{i}"))
+        if fn in ("sum", "mean") and spec["column"] in floating:
+            whole = F.floor(value)  # value - floor(value) is exact in floating point
+            partial.append(F.sum(whole.cast("long")).alias(f"_s{i}"))
+            partial.append(F.sum(F.round((value - whole) * _NANOS).cast("long")).alias(f"_r{i}"))
+        elif fn in ("sum", "mean"):
+            partial.append(F.sum(value).alias(f"_s{i}"))
+        if fn in ("min", "max"):
+            partial.append((F.min if fn == "min" else F.max)(value).alias(f"_m{i}"))
+        if fn == "count_distinct":
+            partial.append(F.collect_set(value).alias(f"_d{i}"))
+    return partial
+
+
+def _window_value(spec: Mapping[str, Any], i: int, frame: WindowSpec, floating: bool) -> Column:
+    """Aggregate i over a window frame, from the tiles' partials."""
+    fn = spec["fn"]
+    if fn == "count":
+        return F.coalesce(F.sum(f"_n{i}").over(frame), F.lit(0)).cast("long")
+    if fn == "sum":
+        return F.coalesce(_window_sum(i, frame, floating), F.lit(0))
+    if fn == "mean":
+        total, count = _window_sum(i, frame, floating), F.sum(f"_n{i}").over(frame)
+        return F.when(count > 0, total.cast("double") / count)
+    if fn == "min":
+        return F.min(f"_m{i}").over(frame)
+    if fn == "max":
+        return F.max(f"_m{i}").over(frame)
+    return F.size(F.array_distinct(F.flatten(F.collect_list(f"_d{i}").over(frame)))).cast("long")
+
+
+def rolling_aggregate_names(windows: Sequence[str], aggregates: Sequence[Mapping[str, Any]], grain: Grain = "day") -> list[str]:
+    """The columns `add_rolling_aggregates` adds for these windows and aggregates, in its order."""
+    return [f"{_aggregate_name(spec)}_{label}" for label, _ in _rolling_windows(windows, grain) for spec in aggregates]
 
 
 def window_aggregate_names(windows_days: Sequence[int], aggregates: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -6,15 +6,22 @@ so a typo fails on load; its parameters are checked against the function's signa
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from parity.core.conf.base import SparkType, StrictModel, check_table_name
+from parity.core.durations import Grain, duration_label, parse_duration
 from parity.core.hashing import declaration_digest
+
+Duration = Annotated[str, BeforeValidator(duration_label)]  # "6h", "1d", "7d", "2w": a length with its unit
+# Fields added after models recorded declarations: left out of the digests while they hold
+# their defaults, so that a declaration which does not use them keeps the digests it had.
+_ADDED_FIELDS = {"grain": "day", "lookback": None, "max_age": None, "history": None}
 
 
 def resolve_callable(path: str) -> Callable[..., Any]:
@@ -101,9 +108,12 @@ class FeatureSetDecl(StrictModel):
     """A declared feature set: one Delta feature table, keyed by entity and feature time.
 
     Built from one source by `transforms`, applied in order; the result must hold the entity
-    keys, `timestamp` and every declared feature with its declared type. Incremental builds
-    reprocess `lookback_days` before the recorded watermark (for late events) plus the
-    history the transforms read; `max_age_days` bounds how old a joined value may be.
+    keys, `timestamp` and every declared feature with its declared type. `grain` (hour or day)
+    is the period windowed transforms aggregate by; each row is stamped at the end of its
+    period. Incremental builds reprocess `lookback` before the recorded watermark (for late
+    events) plus the history the transforms read; `max_age` bounds how old a joined value may
+    be. Time fields carry their unit (`6h`, `2d`); the older day counts (`lookback_days`,
+    `max_age_days`, `history_days`) keep their meaning.
     """
 
     name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
@@ -116,9 +126,13 @@ class FeatureSetDecl(StrictModel):
     transforms: list[TransformStep] = Field(min_length=1)
     features: list[FeatureColumn] = Field(min_length=1)
     request_time: list[RequestTimeFeature] = Field(default_factory=list)
-    lookback_days: int = Field(2, ge=0)
-    history_days: int | None = Field(None, ge=0, description="Override the history the transforms declare.")
-    max_age_days: int | None = Field(None, gt=0)
+    grain: Grain = "day"
+    lookback: Duration | None = Field(None, description="Reprocess this much before the watermark (late events), e.g. 6h or 2d.")
+    max_age: Duration | None = Field(None, description="A joined row older than this counts as unknown (null).")
+    history: Duration | None = Field(None, description="Override the source history the transforms declare.")
+    lookback_days: int | None = Field(None, ge=0, description="`lookback` in days (the older form); 2 when neither is given.")
+    history_days: int | None = Field(None, ge=0, description="`history` in days (the older form).")
+    max_age_days: int | None = Field(None, gt=0, description="`max_age` in days (the older form).")
 
     @field_validator("table")
     @classmethod
@@ -138,6 +152,63 @@ class FeatureSetDecl(StrictModel):
             raise ValueError(f"feature set {self.name} declares its key or time column(s) {', '.join(keys)} as features")
         return self
 
+    @model_validator(mode="after")
+    def _times(self) -> FeatureSetDecl:
+        for new, old in (("lookback", "lookback_days"), ("max_age", "max_age_days"), ("history", "history_days")):
+            if getattr(self, new) is not None and getattr(self, old) is not None:
+                raise ValueError(f"feature set {self.name} gives both {new} and {old}: keep {new} (with its unit, e.g. 2d)")
+        if self.max_age is not None and not parse_duration(self.max_age):
+            raise ValueError(f"feature set {self.name}: max_age must be longer than 0")
+        for index, step in enumerate(self.transforms):
+            takes_grain = "grain" in inspect.signature(step.function()).parameters
+            if takes_grain and step.params.get("grain", self.grain) != self.grain:
+                raise ValueError(f"feature set {self.name}: transforms[{index}] {step.fn} has grain {step.params['grain']}, the set has grain {self.grain}")
+            if not takes_grain and self.grain != "day" and getattr(step.function(), "reads_history", None) is not None:
+                raise ValueError(
+                    f"feature set {self.name}: transforms[{index}] {step.fn} computes whole-day windows only; "
+                    "at hour grain use parity.transforms.add_rolling_aggregates"
+                )
+            check = getattr(step.function(), "check_params", None)
+            if check is not None:
+                check(self.step_params(step))
+        return self
+
+    @property
+    def lookback_delta(self) -> dt.timedelta:
+        """How far before the watermark an incremental build reprocesses."""
+        if self.lookback is not None:
+            return parse_duration(self.lookback)
+        return dt.timedelta(days=2 if self.lookback_days is None else self.lookback_days)
+
+    @property
+    def max_age_delta(self) -> dt.timedelta | None:
+        """How old a joined row may be (None: any age)."""
+        if self.max_age is not None:
+            return parse_duration(self.max_age)
+        return dt.timedelta(days=self.max_age_days) if self.max_age_days else None
+
+    @property
+    def history_delta(self) -> dt.timedelta | None:
+        """The declared override of the source history the transforms read (None: theirs)."""
+        if self.history is not None:
+            return parse_duration(self.history)
+        return dt.timedelta(days=self.history_days) if self.history_days is not None else None
+
+    def step_params(self, step: TransformStep) -> dict[str, Any]:
+        """A step's parameters as it runs: the declared ones, and the set's grain for a
+        transform that takes one."""
+        if "grain" in inspect.signature(step.function()).parameters:
+            return {"grain": self.grain, **step.params}
+        return dict(step.params)
+
+    def _digested(self, include: set[str] | None = None) -> dict[str, Any]:
+        """The declaration as its digests see it (`_ADDED_FIELDS` left out at their defaults)."""
+        data = self.model_dump(mode="json", include=include)
+        for name, default in _ADDED_FIELDS.items():
+            if data.get(name, default) == default:
+                data.pop(name, None)
+        return data
+
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
@@ -145,14 +216,14 @@ class FeatureSetDecl(StrictModel):
         """A digest of this whole declaration and the source code of every transform it names
         (request-time ones included): what a model's feature spec records."""
         functions = [step.function() for step in self.transforms] + [r.function() for r in self.request_time]
-        return declaration_digest(self.model_dump(mode="json"), functions)
+        return declaration_digest(self._digested(), functions)
 
     def table_hash(self) -> str:
         """A digest of what decides the rows of the feature table: entity, source, times,
         transforms (with their code) and the outputs' names and types. Descriptions, the
         lookback, the TTL and request-time features do not change a row, so they are left out;
         a table built under another table hash must be rebuilt in full."""
-        decides = self.model_dump(mode="json", include={"table", "source", "entity", "event_time", "timestamp", "transforms", "history_days"})
+        decides = self._digested({"table", "source", "entity", "event_time", "timestamp", "transforms", "history_days", "history", "grain"})
         decides["features"] = [[f.name, f.type] for f in self.features]
         return declaration_digest(decides, [step.function() for step in self.transforms])
 

@@ -1,0 +1,135 @@
+"""Feature builds at hour grain against day grain: rows written and seconds, in one run.
+
+The events are those of `bench/feature_build.py` (default 10M events, 100k entities, 180
+days). Two feature sets are declared over them, each with count, sum and mean of the amount:
+- day grain, 1d and 7d windows (rows stamped at the midnight that ends each day);
+- hour grain, 1h, 6h and 24h windows (rows stamped at the end of each hour).
+Each gets a full build through `build_feature_set` (validation, quarantine, Delta MERGE). The
+run prints both builds' seconds and rows written, and their ratios. As a check, where both
+tables hold a row at the same midnight, the hour set's 24h window equals the day set's 1d
+window (a difference exits non-zero).
+
+    .venv/bin/python bench/feature_grains.py --events 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from feature_build import generate  # the same synthetic events
+
+REPO = Path(__file__).resolve().parents[1]
+AGGREGATES = [
+    {"column": "amount", "fn": "count", "name": "n"},
+    {"column": "amount", "fn": "sum", "name": "amount_sum"},
+    {"column": "amount", "fn": "mean", "name": "amount_mean"},
+]
+KINDS = {"n": ("bigint", "Events"), "amount_sum": ("double", "Amount"), "amount_mean": ("double", "Mean amount")}
+
+
+def declaration(name: str, grain: str, windows: list[str]) -> dict[str, Any]:
+    """A rolling count, sum and mean of the amount per entity at `grain` over `windows`."""
+    return {
+        "name": name,
+        "description": f"Rolling count, sum and mean of amount per entity at {grain} grain.",
+        "table": f"features.{name}",
+        "source": "raw.bench_events",
+        "entity": ["entity_id"],
+        "event_time": "event_ts",
+        "grain": grain,
+        "lookback": "1d",
+        "transforms": [
+            {
+                "fn": "parity.transforms.add_rolling_aggregates",
+                "params": {"entity": "entity_id", "time_column": "event_ts", "windows": windows, "output": "feature_ts", "aggregates": AGGREGATES},
+            }
+        ],
+        "features": [
+            {"name": f"{aggregate}_{window}", "type": kind, "description": f"{text} in the last {window}."}
+            for window in windows
+            for aggregate, (kind, text) in KINDS.items()
+        ],
+    }
+
+
+SETS = {"bench_daily": ("day", ["1d", "7d"]), "bench_hourly": ("hour", ["1h", "6h", "24h"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--work-dir", default=None, help="default: a temporary folder, removed afterwards")
+    args = parser.parse_args(argv)
+
+    from pyspark.sql import functions as F
+
+    from parity.core.catalog import Catalog
+    from parity.core.conf import load_settings
+    from parity.core.session import get_spark
+    from parity.features import build_feature_set
+
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="parity-bench-grains-"))
+    shutil.rmtree(work, ignore_errors=True)
+    conf = work / "conf"
+    shutil.copytree(REPO / "conf", conf)
+    for name, (grain, windows) in SETS.items():
+        (conf / "features" / f"{name}.yaml").write_text(yaml.safe_dump(declaration(name, grain, windows)))
+    settings = load_settings(
+        conf,
+        overrides=[
+            f"storage.root={work}/data",
+            f"spark.jars_dir={REPO / '.jars'}",
+            "spark.master=local[2]",
+            f"spark.conf.spark.driver.memory={args.driver_memory}",
+            "spark.conf.spark.sql.shuffle.partitions=16",
+        ],
+    )
+    spark = get_spark(settings)
+    catalog = Catalog(spark, settings)
+    print(f"generating {args.events:,} events, {args.entities:,} entities, {args.days} days ...", flush=True)
+    catalog.write(generate(spark, args.events, args.entities, args.days).repartitionByRange(64, "event_ts"), "raw.bench_events")
+
+    results = {}
+    for name in SETS:
+        started = time.perf_counter()
+        built = build_feature_set(catalog, settings, settings.feature_sets[name], full_refresh=True)
+        results[name] = (time.perf_counter() - started, built.counts["rows_written"])
+        print(f"{name}: {results[name][0]:.1f} s, {results[name][1]:,} rows written; steps {built.seconds}", flush=True)
+
+    # The check: at a midnight both tables hold, the last 24 hours are the last day.
+    daily = catalog.read("features.bench_daily").select("entity_id", "feature_ts", "n_1d", "amount_sum_1d")
+    hourly = catalog.read("features.bench_hourly").select("entity_id", "feature_ts", "n_24h", "amount_sum_24h")
+    both = daily.join(hourly, ["entity_id", "feature_ts"])
+    compared = both.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if((F.col("n_1d") != F.col("n_24h")) | (F.abs(F.col("amount_sum_1d") - F.col("amount_sum_24h")) > 1e-6)).alias("differ"),
+    ).first()
+    assert compared is not None
+    day_seconds, day_rows = results["bench_daily"]
+    hour_seconds, hour_rows = results["bench_hourly"]
+    print()
+    print(f"| events | {args.events:,} ({args.entities:,} entities, {args.days} days) |")
+    print(f"| day grain, 1d and 7d windows: full build | {day_seconds:.1f} s, {day_rows:,} rows written |")
+    print(f"| hour grain, 1h, 6h and 24h windows: full build | {hour_seconds:.1f} s, {hour_rows:,} rows written |")
+    print(f"| hour / day: seconds, rows | {hour_seconds / day_seconds:.2f}, {hour_rows / day_rows:.2f} |")
+    print(f"| hour grain seconds per million rows written / day grain's | {(hour_seconds / hour_rows) / (day_seconds / day_rows):.2f} |")
+    print(f"| midnights in both tables where 24h = 1d | {compared['rows'] - compared['differ']:,} of {compared['rows']:,} |")
+    if not args.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if compared["differ"] == 0 and compared["rows"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
