@@ -4,8 +4,9 @@ The events are those of `bench/feature_build.py` (default 10M events, 100k entit
 days). Two feature sets are declared over them, each with count, sum and mean of the amount:
 - day grain, 1d and 7d windows (rows stamped at the midnight that ends each day);
 - hour grain, 1h, 6h and 24h windows (rows stamped at the end of each hour).
-Each gets a full build through `build_feature_set` (validation, quarantine, Delta MERGE). The
-run prints both builds' seconds and rows written, and their ratios. As a check, where both
+Each gets a full build through `build_feature_set` (validation, quarantine, Delta MERGE),
+alternately, `--rounds` times (the first pays the JVM's warm-up); the run prints each grain's
+fastest build, the rows it wrote, and the ratios. As a check, where both
 tables hold a row at the same midnight, the hour set's 24h window equals the day set's 1d
 window (a difference exits non-zero).
 
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--rounds", type=int, default=2, help="full builds per grain, alternating; the fastest counts")
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--work-dir", default=None, help="default: a temporary folder, removed afterwards")
     args = parser.parse_args(argv)
@@ -101,12 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generating {args.events:,} events, {args.entities:,} entities, {args.days} days ...", flush=True)
     catalog.write(generate(spark, args.events, args.entities, args.days).repartitionByRange(64, "event_ts"), "raw.bench_events")
 
-    results = {}
-    for name in SETS:
-        started = time.perf_counter()
-        built = build_feature_set(catalog, settings, settings.feature_sets[name], full_refresh=True)
-        results[name] = (time.perf_counter() - started, built.counts["rows_written"])
-        print(f"{name}: {results[name][0]:.1f} s, {results[name][1]:,} rows written; steps {built.seconds}", flush=True)
+    results: dict[str, tuple[float, int]] = {}
+    for round_number in range(1, args.rounds + 1):
+        for name in SETS:
+            started = time.perf_counter()
+            built = build_feature_set(catalog, settings, settings.feature_sets[name], full_refresh=True)
+            seconds = time.perf_counter() - started
+            print(f"round {round_number}, {name}: {seconds:.1f} s, {built.counts['rows_written']:,} rows written; steps {built.seconds}", flush=True)
+            if name not in results or seconds < results[name][0]:
+                results[name] = (seconds, built.counts["rows_written"])
 
     # The check: at a midnight both tables hold, the last 24 hours are the last day.
     daily = catalog.read("features.bench_daily").select("entity_id", "feature_ts", "n_1d", "amount_sum_1d")
@@ -121,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     hour_seconds, hour_rows = results["bench_hourly"]
     print()
     print(f"| events | {args.events:,} ({args.entities:,} entities, {args.days} days) |")
-    print(f"| day grain, 1d and 7d windows: full build | {day_seconds:.1f} s, {day_rows:,} rows written |")
-    print(f"| hour grain, 1h, 6h and 24h windows: full build | {hour_seconds:.1f} s, {hour_rows:,} rows written |")
+    print(f"| day grain, 1d and 7d windows: full build (fastest of {args.rounds}) | {day_seconds:.1f} s, {day_rows:,} rows written |")
+    print(f"| hour grain, 1h, 6h and 24h windows: full build (fastest of {args.rounds}) | {hour_seconds:.1f} s, {hour_rows:,} rows written |")
     print(f"| hour / day: seconds, rows | {hour_seconds / day_seconds:.2f}, {hour_rows / day_rows:.2f} |")
     print(f"| hour grain seconds per million rows written / day grain's | {(hour_seconds / hour_rows) / (day_seconds / day_rows):.2f} |")
     print(f"| midnights in both tables where 24h = 1d | {compared['rows'] - compared['differ']:,} of {compared['rows']:,} |")
