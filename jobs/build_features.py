@@ -1,10 +1,11 @@
 """Build the declared feature sets: validate each source's new slice, quarantine bad rows, upsert features.
 
-    build_features [--feature-set NAME ...] [--full-refresh | --backfill --from DAY --to DAY]
+    build_features [--feature-set NAME ...] [--full-refresh | --backfill --from DAY --to DAY] [--assume-valid-since DAY]
 
 By default every declared feature set (conf/features/*.yaml) is built incrementally from its
 watermark. `--backfill` recomputes the given days (UTC, inclusive) and leaves the rest of each
 table untouched; `--full-refresh` rebuilds each table from all of its source.
+`--assume-valid-since` stamps a snapshot set's first build (or full refresh) at that day.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--backfill", action="store_true", help="recompute the days --from .. --to only")
     parser.add_argument("--from", dest="first", type=iso_day, metavar="DAY")
     parser.add_argument("--to", dest="last", type=iso_day, metavar="DAY")
+    parser.add_argument("--assume-valid-since", dest="valid_since", type=iso_day, metavar="DAY", help="stamp a snapshot set's first build at DAY")
     return parser
 
 
@@ -41,6 +43,8 @@ def check_args(args: argparse.Namespace, settings: Settings) -> None:
         raise UsageError(f"--from {args.first} is after --to {args.last}")
     if args.backfill and args.full_refresh:
         raise UsageError("--backfill and --full-refresh exclude each other")
+    if args.valid_since is not None and args.backfill:
+        raise UsageError("--assume-valid-since and --backfill exclude each other")
     try:
         declared_sets(settings, args.feature_sets or None)
     except ValueError as exc:
@@ -51,7 +55,8 @@ def body(ctx: JobContext) -> None:
     args = ctx.args
     backfill = (args.first, args.last) if args.backfill else None
     results = build_declared_sets(
-        ctx.catalog, ctx.settings, args.feature_sets or None, backfill=backfill, full_refresh=args.full_refresh, now=ctx.record.started_at
+        ctx.catalog, ctx.settings, args.feature_sets or None, backfill=backfill, full_refresh=args.full_refresh,
+        now=ctx.record.started_at, assume_valid_since=args.valid_since,
     )
     ctx.counts.update({f"{r.feature_set}.{name}": value for r in results for name, value in r.counts.items()})
     ctx.summary_extra(feature_sets={r.feature_set: r.summary() for r in results})

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from parity.core.catalog import table_path
+from parity.core.versioned import current_rows
 from tests.conftest import PipelineRun
 from tests.support import REPO, free_port, submit, wait_for_port
 
@@ -125,8 +126,8 @@ def test_cluster_runs_give_the_local_results(
     assert len(children) == trained["counts"]["trials"] == local.sweeps[churn.sweep].max_evals
     assert trained["model_version"] != local_model and summaries["score"]["model_version"] == local_model
 
-    def read(settings, name: str):
-        return spark.read.format("delta").load(table_path(settings, name))
+    def read(settings, name: str):  # a table's rows as of now (feature rows without their landing times)
+        return current_rows(spark.read.format("delta").load(table_path(settings, name)))
 
     for name in ("features.customer_activity", "features.customer_profile", "quarantine.events"):
         assertDataFrameEqual(read(cluster_settings, name), read(local, name))

@@ -14,7 +14,10 @@ from pyspark.sql import SparkSession
 
 from parity.app.jobkit import run_job
 from parity.core.catalog import Catalog
+from parity.core.columns import FEATURE_DATE
 from parity.core.conf import ConfError, FeatureSetDecl, Settings, load_settings
+from parity.core.conf.feature_sets import TABLE_COLUMNS
+from parity.core.versioned import VERSION_COLUMNS
 from parity.demo.columns import RAW_EVENTS
 from parity.features import DeclarationError, check_declaration, source_contract
 from parity.features.quality import MissingColumnsError
@@ -116,13 +119,18 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
         ),
         (
             "customer_profile",
+            lambda d: d["features"].append({"name": "landed_at", "type": "timestamp", "description": "clashes"}),
+            "feature set customer_profile declares column(s) landed_at, which every feature table holds itself; rename them",
+        ),
+        (
+            "customer_profile",
             lambda d: d.update(source="raw_nowhere"),
             "source 'raw_nowhere' is neither a key of tables: nor a raw.<name> table",
         ),
     ],
     ids=[
         "unknown-transform", "unknown-param", "bare-number", "unknown-unit", "old-and-new-field", "window-not-whole-days", "grain-mismatch",
-        "day-only-transform-at-hour-grain", "bad-grain", "missing-param", "duplicate-across-sets", "duplicate-in-set", "bad-type", "bad-source"],
+        "day-only-transform-at-hour-grain", "bad-grain", "missing-param", "duplicate-across-sets", "duplicate-in-set", "bad-type", "reserved-column", "bad-source"],
 )
 def test_invalid_declarations_fail_on_load_naming_the_field(tmp_path: Path, name: str, change, message: str) -> None:
     conf = _conf_copy(tmp_path)
@@ -130,6 +138,10 @@ def test_invalid_declarations_fail_on_load_naming_the_field(tmp_path: Path, name
     with pytest.raises(ConfError) as raised:
         load_settings(conf)
     assert message in str(raised.value)
+
+
+def test_the_columns_every_feature_table_holds_are_reserved() -> None:
+    assert TABLE_COLUMNS == (FEATURE_DATE, *VERSION_COLUMNS)
 
 
 def test_declarations_round_trip_as_models_record_them(settings: Settings) -> None:

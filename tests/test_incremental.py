@@ -17,9 +17,9 @@ from pyspark.testing import assertDataFrameEqual
 from parity.core.catalog import Catalog
 from parity.core.conf import DataConf, FeatureSetDecl, Settings, load_settings
 from parity.core.durations import floor_to_grain, grain_end
+from parity.core.versioned import current_rows
 from parity.demo import sample_data
 from parity.features import DeclarationChangedError, build_feature_set
-from parity.features.asof import assemble_features, read_feature_lookups
 from parity.features.build import plan_feature_build
 from parity.features.incremental import (
     BUILD_STATE_KEY,
@@ -68,7 +68,8 @@ def _build(spark: SparkSession, settings: Settings, **kwargs):  # type: ignore[n
 
 
 def _table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
-    return Catalog(spark, settings).read(name)
+    """A table's rows as of now (a feature table's current rows, without their landing times)."""
+    return current_rows(Catalog(spark, settings).read(name))
 
 
 def test_daily_increments_with_a_late_event_equal_one_full_build(
@@ -188,36 +189,6 @@ def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, full_bu
         _build(spark, changed)
     assert _build(spark, changed, full_refresh=True).range.reason == "full refresh"
     assert _build(spark, changed).range.up_to_date
-
-
-def test_as_known_at_only_sees_rows_that_had_landed(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
-    """Joined as known at t, the features are exactly what the table held at t, late rows included."""
-    settings = _settings(tmp_path)
-    catalog = Catalog(spark, settings)
-    day = F.to_date("event_ts")
-    last = events.agg(F.max(day)).first()[0]
-    catalog.write(events.filter(day < F.lit(last - dt.timedelta(days=1))), "raw.events")
-    first = _build(spark, settings)
-    catalog.write(events.filter(day >= F.lit(last - dt.timedelta(days=1))), "raw.events", mode="append")  # a day, and a late one
-    second = _build(spark, settings)
-    assert second.merge["numTargetRowsUpdated"] + second.merge["numTargetRowsInserted"] > 0
-    landed = {
-        r.version: r.timestamp
-        for r in spark.sql(f"DESCRIBE HISTORY delta.`{catalog.path('features.customer_activity')}`").collect()
-    }
-    decl = settings.feature_sets[ACTIVITY]
-    customers = [r.customer_id for r in events.select("customer_id").dropna().distinct().collect()]
-    times = [landed[first.version] - dt.timedelta(seconds=1)] + [landed[v] + dt.timedelta(milliseconds=500) for v in (first.version, second.version)]
-    spine = spark.createDataFrame([(c, t) for c in customers for t in times], "customer_id LONG, label_ts TIMESTAMP")
-
-    (known,) = read_feature_lookups(Catalog(spark, settings), [decl], as_known_at=True)
-    as_known = assemble_features(spine, [known], spine_ts="label_ts")
-    assert as_known.filter(F.col("label_ts") == F.lit(times[0])).filter("customer_activity_as_of IS NOT NULL").count() == 0
-    for version, at in zip((first.version, second.version), times[1:], strict=True):
-        (pinned,) = read_feature_lookups(Catalog(spark, settings), [decl], versions={decl.table: version})
-        then = spine.filter(F.col("label_ts") == F.lit(at))
-        expected = assemble_features(then, [pinned], spine_ts="label_ts")
-        assertDataFrameEqual(as_known.filter(F.col("label_ts") == F.lit(at)), expected)
 
 
 def test_a_build_is_up_to_date_only_for_the_inputs_its_table_was_built_from(tmp_settings: Settings) -> None:

@@ -16,6 +16,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from parity import features
 from parity.core.catalog import table_path
+from parity.core.versioned import current_rows
 from tests.support import CONF_DIR, REPO
 
 pytestmark = pytest.mark.integration  # runs jobs through spark-submit (not in make test-fast)
@@ -80,7 +81,7 @@ def test_notebook_features_equal_the_jobs(
     settings = pipeline.settings()
     decl = settings.feature_sets[ACTIVITY]
     from_job = features.sample_entities(
-        spark.read.format("delta").load(table_path(settings, decl.table)).drop(features.FEATURE_DATE), decl, fraction=SAMPLE
+        current_rows(spark.read.format("delta").load(table_path(settings, decl.table))).drop(features.FEATURE_DATE), decl, fraction=SAMPLE
     )
     from_notebook = spark.read.parquet(str(export_path / ACTIVITY))
     assert from_notebook.columns == from_job.columns

@@ -14,14 +14,16 @@ committed after them it leaves the table as it is and says so, rather than disca
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from parity.core import versioned
 from parity.core.commits import (
     COMMIT_ID_KEY,
     ROLLBACK_OF_KEY,
@@ -38,11 +40,11 @@ from parity.core.commits import (
 )
 from parity.core.conf import ZONES, Settings
 from parity.core.digests import content_digest
+from parity.core.merges import upsert
 from parity.core.vacuum import vacuum_protecting
 
-_TOMBSTONE = "_parity_tombstone"
 CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
-LANDED_AT = "landed_at"  # in a table's history: when the commit that wrote the row landed
+LANDED_AT = versioned.LANDED_AT  # in a table's history: when the row landed
 
 class TableNotFoundError(LookupError):
     """A logical table has no Delta table at its path yet."""
@@ -63,13 +65,6 @@ def table_path(settings: Settings, name: str) -> str:
     if zone not in ZONES or not rest or "." in rest:
         raise ValueError(f"'{name}' is not a logical table name <zone>.<name> (zones: {', '.join(ZONES)})")
     return f"{settings.storage.root.rstrip('/')}/{zone}/{rest}"
-
-
-def _same(left: DataFrame, right: DataFrame, columns: list[str]) -> Column:
-    condition = F.lit(True)
-    for c in columns:
-        condition &= left[f"`{c}`"].eqNullSafe(right[f"`{c}`"])
-    return condition
 
 
 @dataclass
@@ -178,6 +173,7 @@ class Catalog:
         commit_metadata: dict[str, object] | None = None,
         replace: bool = False,
         properties: dict[str, str] | None = None,
+        landed_at: dt.datetime | None = None,
     ) -> int:
         """Upsert `df` into a table keyed by `keys`, as one Delta MERGE commit.
 
@@ -188,45 +184,28 @@ class Catalog:
         is deleted. Merging the same rows again changes no row and rewrites no
         file. A table that does not exist yet, or `replace`, is written whole.
 
+        With `landed_at` the table is versioned (`parity.core.versioned`): an update supersedes
+        the row it changes and inserts the new version, a deletion supersedes the row, and the
+        rows landing carry `landed_at`; a table written whole keeps the landing time of each
+        row equal to a current row of the table it replaces.
+
         Returns:
             The version this MERGE's commit created; when nothing differs there is no commit,
             and it returns the version the rows were compared with.
         """
-        before = None if replace else self.version(name)
-        if before is None:
+        before = self.version(name)
+        if replace or before is None:
+            if landed_at is not None:
+                previous = None if before is None else self.snapshot(name, before)
+                df = versioned.with_landing_times(df, previous, landed_at)
             return self.write(df, name, partition_by=partition_by, commit_metadata=commit_metadata, properties=properties)
         self._versions_before.setdefault(name, before)
-        path = self.path(name)
-        # Only what differs goes into the MERGE: rows of `df` the target does not hold as they
-        # are, and tombstones for target rows in scope whose key `df` lacks. A rerun of the same
-        # rows is then an empty MERGE that rewrites no file. (WHEN NOT MATCHED BY SOURCE would
-        # delete in one clause, but makes Delta rewrite every file of the table.)
-        df = df.localCheckpoint()  # computed once, however often the comparisons below read it
-        current = self.spark.read.format("delta").option("versionAsOf", before).load(path).alias("t")
-        if scope:
-            current = current.filter(F.expr(scope))
-        current = current.select(*[F.col(f"`{c}`") for c in df.columns])
-        fresh = df.join(current, _same(df, current, df.columns), "left_anti")
-        source = fresh.withColumn(_TOMBSTONE, F.lit(False))
-        if scope:
-            wanted = df.select(*[F.col(f"`{k}`").alias(f"_key{i}") for i, k in enumerate(keys)])
-            matches = [current[f"`{k}`"].eqNullSafe(wanted[f"_key{i}"]) for i, k in enumerate(keys)]
-            source = source.unionByName(current.join(wanted, matches, "left_anti").withColumn(_TOMBSTONE, F.lit(True)))
-        source = source.localCheckpoint()
-        if source.isEmpty():  # nothing differs: no MERGE, no commit
+        current = self.snapshot(name, before).alias("t")
+        if landed_at is not None:
+            current = current.filter(F.col(versioned.SUPERSEDED_AT).isNull())
+        merge = upsert(self.spark, self.path(name), df, current, keys=keys, scope=scope, landed_at=landed_at)
+        if merge is None:  # nothing differs: no MERGE, no commit
             return before
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-        if scope:
-            on += f" AND ({scope})"
-        values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in df.columns}
-        merge = (
-            DeltaTable.forPath(self.spark, path)
-            .alias("t")
-            .merge(source.alias("s"), on)
-            .whenMatchedDelete(condition=f"s.{_TOMBSTONE}")
-            .whenMatchedUpdate(condition=f"NOT s.{_TOMBSTONE}", set=values)
-            .whenNotMatchedInsert(condition=f"NOT s.{_TOMBSTONE}", values=values)
-        )
         metadata, commit_id = self._stamp(commit_metadata)
         with session_conf(self.spark, {USER_METADATA_CONF: metadata}):  # MERGE takes no userMetadata option
             merge.execute()
@@ -238,7 +217,9 @@ class Catalog:
 
     def read_history(self, name: str, version: int | None = None, *, landed_at: str = LANDED_AT) -> tuple[DataFrame, int]:
         """Every version of every row a table has held up to `version` (the newest by default),
-        each with the time its commit landed in `landed_at`, from Delta's change data feed.
+        each with the time its commit landed in `landed_at`, from Delta's change data feed: how
+        as-known-at joins read tables built before rows kept their landing times (a versioned
+        table holds them in its rows, which VACUUM cannot remove; the change data feed it can).
 
         Rows are inserts and the new side of updates; a row a later commit deleted stays in the
         history, since it was known until then. Recorded as an input at `version`.

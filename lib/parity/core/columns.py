@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pyspark.sql import types as T
 
 FEATURE_TS = "feature_ts"  # a feature set's default timestamp column
+FEATURE_DATE = "feature_date"  # the partition column of every feature table
 SCORE_TS = "score_ts"
 
 # predictions and quarantine

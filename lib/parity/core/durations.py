@@ -64,5 +64,10 @@ def grain_end(moment: dt.datetime, grain: Grain) -> dt.datetime:
     return floor_to_grain(moment, grain) + GRAINS[grain]
 
 
+def utc_naive(moment: dt.datetime) -> dt.datetime:
+    """`moment` as parity holds times: naive, in UTC (an aware time is converted first)."""
+    return moment if moment.tzinfo is None else moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def _label(step: dt.timedelta) -> str:
     return "1d" if step == GRAINS["day"] else "1h"

@@ -16,8 +16,9 @@ from typing import Any, Literal
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from parity.core.catalog import LANDED_AT, Catalog
+from parity.core.catalog import Catalog
 from parity.core.conf import FeatureSetDecl
+from parity.core.versioned import LANDED_AT, current_rows, is_versioned
 from parity.features.quality import MissingColumnsError
 
 Strategy = Literal["broadcast", "sort"]
@@ -355,17 +356,23 @@ def read_feature_lookups(
     joins: list[LookupJoin] | None = None,
 ) -> list[FeatureLookup]:
     """Read each feature set's table, pinned for the whole job: at `versions[table]` if given,
-    else at its newest version. With `as_known_at`, read the table's history instead, so that
-    joins only use rows that had landed by each spine row's time. `joins` (one per set, in
+    else at its newest version, its current rows. With `as_known_at`, read every version of
+    every row with the time it landed instead (`parity.core.versioned`; for a table built
+    before rows kept it, from Delta's change data feed), so that joins only use rows that had
+    landed by each spine row's time. `joins` (one per set, in
     order) say how each joins the spine; default: on the same names, unprefixed, every feature.
     """
     lookups = []
     for decl, join in zip(decls, joins or [LookupJoin()] * len(decls), strict=True):
         pinned = (versions or {}).get(decl.table)
-        landed_at = LANDED_AT if as_known_at else None
-        if as_known_at:
-            frame, version = catalog.read_history(decl.table, pinned)
+        frame, version = catalog.read_versioned(decl.table, pinned)
+        landed_at = None
+        if as_known_at and is_versioned(frame):  # every version of every row, each with when it landed
+            landed_at = LANDED_AT
+        elif as_known_at:  # a table built before rows kept their landing times: from Delta's change data feed
+            frame, version = catalog.read_history(decl.table, version, landed_at=LANDED_AT)
+            landed_at = LANDED_AT
         else:
-            frame, version = catalog.read_versioned(decl.table, pinned)
+            frame = current_rows(frame)
         lookups.append(FeatureLookup(decl, version, frame, decl.code_hash(), landed_at, join.keys, join.prefix, join.kept))
     return lookups

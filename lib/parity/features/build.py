@@ -7,16 +7,19 @@ Rerunning a build over the same input matches every row and changes none.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, field, replace
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from parity.core.catalog import CHANGE_DATA_FEED, Catalog
+from parity.core.catalog import Catalog
 from parity.core.columns import QUARANTINE_RULE
 from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
+from parity.core.durations import utc_naive
 from parity.core.hashing import json_digest, package_digest
+from parity.core.versioned import LANDED_AT, SUPERSEDED_AT, current_rows, is_versioned
 from parity.features import quality
 from parity.features.compute import check_declaration, compute_feature_set, declared_sets, newest_event_time
 from parity.features.incremental import (
@@ -25,13 +28,16 @@ from parity.features.incremental import (
     BuildInputs,
     BuildRange,
     BuildState,
+    DeclarationChangedError,
     iso,
+    midnight,
     new_rows,
     period_end,
     plan_build,
     read_slice,
 )
 from parity.features.quality import require_columns
+from parity.features.snapshots import changed_rows, snapshot_quality
 from parity.features.sources import (
     SOURCE_ROW_HASH,
     SOURCE_ROW_OCCURRENCE,
@@ -40,6 +46,8 @@ from parity.features.sources import (
     source_contract,
     validate_source,
 )
+
+log = logging.getLogger(__name__)
 
 
 def transform_code_hash() -> str:
@@ -64,6 +72,8 @@ class BuildResult:
     quarantine_rules: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # where the build's time went
+    landing: dict[str, object] = field(default_factory=dict)  # a full refresh: the landing times it kept and reset
+    assumed_valid_since: dt.date | None = None  # a snapshot's first build, stamped at that day on the user's word
 
     def summary(self) -> dict[str, object]:
         """What a job reports of this build."""
@@ -77,6 +87,8 @@ class BuildResult:
             "quarantine_rules": self.quarantine_rules,
             "ignored_columns": self.ignored_columns,
             "seconds": self.seconds,
+            **({"landing": self.landing} if self.landing else {}),
+            **({"assumed_valid_since": self.assumed_valid_since.isoformat()} if self.assumed_valid_since else {}),
         }
 
 
@@ -92,6 +104,8 @@ class PlannedBuild:
     range: BuildRange
     inputs: BuildInputs | None  # what the build reads; None for a backfill, which reads part of the source
     table_version: int | None  # the feature table's version when planned (None before its first build)
+    stamp: dt.datetime | None = None  # a snapshot set's: the feature time of the rows it writes
+    assumed_valid_since: dt.date | None = None  # a snapshot's first build, stamped at that day by the user's word
 
 
 def plan_feature_build(
@@ -102,16 +116,27 @@ def plan_feature_build(
     backfill: tuple[dt.date, dt.date] | None = None,
     full_refresh: bool = False,
     now: dt.datetime | None = None,
+    assume_valid_since: dt.date | None = None,
 ) -> PlannedBuild:
     """Run every check a build needs before it writes: the source's contract (a missing or
     retyped column), the declaration against the source's schema, freshness, and whether the
     table was built under this declaration. A job plans all its builds before running any.
 
+    A snapshot set's rows are stamped with `now` (the wall clock by default), or, for its first
+    build or a full refresh, at the midnight of `assume_valid_since`, a day the user vouches
+    the values held since.
+
     Raises:
         MissingColumnsError, DeclarationError, StaleSourceError, DeclarationChangedError.
+        ValueError: `assume_valid_since` for an events set, or for a snapshot table that exists
+            (without `full_refresh`); or a snapshot stamp not after the table's last build.
     """
     source_table = settings.source_table(decl.source)
     conf = settings.source_quality(decl.source)
+    if decl.kind == "snapshot":
+        conf = snapshot_quality(decl, conf)
+    elif assume_valid_since is not None:
+        raise ValueError(f"feature set {decl.name} has event times: --assume-valid-since applies to snapshot sets only")
     source, source_version = catalog.read_versioned(source_table)
     if conf.columns:
         require_columns(source, source_contract(conf), source=source_table)
@@ -125,12 +150,24 @@ def plan_feature_build(
     # The newest commit's build state, if the newest commit is a build's: then nothing (no
     # rollback, OPTIMIZE or other writer) has touched the table since, and it may be up to date.
     table_version = catalog.version(decl.table)
+    if table_version is not None and not full_refresh and not is_versioned(catalog.snapshot(decl.table, table_version)):
+        raise DeclarationChangedError(
+            f"{decl.table} was built before feature rows kept their landing times (landed_at, superseded_at); rebuild it with --full-refresh"
+        )
     newest = None if table_version is None else BuildState.from_metadata(catalog.commit_metadata(decl.table, table_version))
     state = newest
     if state is None and table_version is not None:  # a newer commit is not a build's: the live build state is further back
         state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY))
     build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, inputs=inputs if newest is not None else None)
-    return PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs, table_version)
+    stamp = None
+    if decl.kind == "snapshot":
+        if assume_valid_since is not None and table_version is not None and not full_refresh:
+            raise ValueError(f"--assume-valid-since stamps the first build of {decl.table}, which exists already; add --full-refresh to restart it")
+        stamp = midnight(assume_valid_since) if assume_valid_since else utc_naive(now or dt.datetime.now(dt.UTC))
+        if build.start is not None and not build.up_to_date and stamp <= build.start:
+            raise ValueError(f"{decl.table}: this build's time {stamp.isoformat()} is not after its last build's, {build.start.isoformat()}")
+    planned = PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs, table_version, stamp, assume_valid_since)
+    return planned
 
 
 def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
@@ -168,36 +205,44 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     own_quarantine = new_rows(quarantined, decl, build).cache()
     try:
         marks = [m for m in (state.watermark if state else None, newest_event_time(decl, valid)) if m is not None]
-        watermark = max(marks) if marks else None
-        build = BuildRange(build.start, build.end if build.end is not None else period_end(decl, watermark), build.read_from, build.reason)
+        watermark = planned.stamp or (max(marks) if marks else None)  # a snapshot's: the time it stamps its rows with
+        end = build.end if build.end is not None else (planned.stamp or period_end(decl, watermark))
+        build = BuildRange(build.start, end, build.read_from, build.reason)
         tally = {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
         lap("validate")
         if tally or not catalog.exists(quarantine_name):
             catalog.merge(own_quarantine, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE])
         lap("quarantine")
-        computed = compute_feature_set(decl, valid).filter(build.output_filter(decl.timestamp))
+        computed = compute_feature_set(decl, valid, stamped_at=planned.stamp).filter(build.output_filter(decl.timestamp))
+        if decl.kind == "snapshot" and build.start is not None and planned.table_version is not None:
+            computed = changed_rows(decl, computed, current_rows(catalog.snapshot(decl.table, planned.table_version)))
+        if planned.assumed_valid_since is not None:
+            log.warning("%s: rows stamped %s, on the user's word (--assume-valid-since)", decl.table, planned.stamp)
         metadata: dict[str, object] = {
             BUILD_STATE_KEY: {
                 "watermark": iso(watermark),
                 "declaration_hash": decl.table_hash(),
                 "range": build.as_dict(),
                 "source": planned.source_table,
+                **({"assumed_valid_since": planned.assumed_valid_since.isoformat()} if planned.assumed_valid_since else {}),
                 "inputs": None if planned.inputs is None else replace(planned.inputs, quarantine_id=catalog.table_id(quarantine_name)).as_dict(),
             }
         }
         before = catalog.version(decl.table)
+        landed = utc_naive(dt.datetime.now(dt.UTC))  # when this build's rows land
         version = catalog.merge(
             computed.withColumn(FEATURE_DATE, F.to_date(decl.timestamp)).repartition(FEATURE_DATE),
             decl.table,
             keys=[*decl.entity, decl.timestamp],
-            scope=build.target_predicate(decl.timestamp),
+            scope=None if decl.kind == "snapshot" else build.target_predicate(decl.timestamp),  # a snapshot only adds rows
             partition_by=[FEATURE_DATE],
             commit_metadata=metadata,
             replace=build.start is None,
-            properties={CHANGE_DATA_FEED: "true"},  # when each row landed, for as-known-at joins
+            landed_at=landed,  # versioned rows: as-known-at joins read when each landed
         )
         lap("compute and merge")
         merged = catalog.operation_metrics(decl.table, version) if version != before else {}
+        landing = _landing_report(catalog, decl.table, before, version, landed) if build.start is None and before is not None else {}
         counts = {
             "in": new_rows(read, decl, build).count(),  # counted apart from the split, to reconcile
             "out": new_rows(valid, decl, build).count(),
@@ -220,7 +265,24 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         quarantine_rules=tally,
         ignored_columns=ignored,
         seconds=seconds,
+        landing=landing,
+        assumed_valid_since=planned.assumed_valid_since,
     )
+
+
+def _landing_report(catalog: Catalog, table: str, before: int, version: int, landed: dt.datetime) -> dict[str, object]:
+    """What a full refresh did to landing times: rows that kept theirs (equal to a current row
+    of the table replaced), rows reset to this build's, and superseded versions dropped."""
+    written = catalog.snapshot(table, version).agg(
+        F.count_if(F.col(LANDED_AT) < F.lit(landed)).alias("kept"), F.count_if(F.col(LANDED_AT) >= F.lit(landed)).alias("reset")
+    ).first()
+    replaced = catalog.snapshot(table, before)
+    report: dict[str, object] = {"kept": int(written["kept"]), "reset": int(written["reset"])} if written is not None else {}
+    if is_versioned(replaced):
+        report["superseded_dropped"] = replaced.filter(F.col(SUPERSEDED_AT).isNotNull()).count()
+    else:
+        report["note"] = f"{table}@{before} kept no landing times: every row lands now"
+    return report
 
 
 def _rows_written(metrics: dict[str, int]) -> int:
@@ -238,9 +300,12 @@ def build_feature_set(
     backfill: tuple[dt.date, dt.date] | None = None,
     full_refresh: bool = False,
     now: dt.datetime | None = None,
+    assume_valid_since: dt.date | None = None,
 ) -> BuildResult:
     """Plan and run one feature set build (see `plan_feature_build` and `run_feature_build`)."""
-    planned = plan_feature_build(catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now)
+    planned = plan_feature_build(
+        catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now, assume_valid_since=assume_valid_since
+    )
     return run_feature_build(catalog, planned)
 
 
@@ -252,18 +317,26 @@ def build_declared_sets(
     backfill: tuple[dt.date, dt.date] | None = None,
     full_refresh: bool = False,
     now: dt.datetime | None = None,
+    assume_valid_since: dt.date | None = None,
 ) -> list[BuildResult]:
     """Build the named feature sets (every declared one by default), in a stable order.
 
     Every check of every set runs before the first write, so a bad set stops the build
     with nothing written; a failure after that leaves the rollback to the caller's catalog.
+    `assume_valid_since` goes to the snapshot sets among them.
 
     Raises:
         ValueError: a name is not declared; and as `plan_feature_build`.
     """
+    chosen = declared_sets(settings, names)
+    if assume_valid_since is not None and not any(decl.kind == "snapshot" for decl in chosen):
+        raise ValueError("--assume-valid-since applies to snapshot feature sets, and none is being built")
     plans = [
-        plan_feature_build(catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now)
-        for decl in declared_sets(settings, names)
+        plan_feature_build(
+            catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now,
+            assume_valid_since=assume_valid_since if decl.kind == "snapshot" else None,
+        )
+        for decl in chosen
     ]
     return [run_feature_build(catalog, planned) for planned in plans]
 

@@ -40,8 +40,10 @@ def history_days(decl: FeatureSetDecl) -> int:
 
 
 
-def compute_feature_set(decl: FeatureSetDecl, source: DataFrame) -> DataFrame:
+def compute_feature_set(decl: FeatureSetDecl, source: DataFrame, *, stamped_at: dt.datetime | None = None) -> DataFrame:
     """Run a declaration's transforms over (validated) source rows and select its outputs.
+
+    A snapshot set's rows are stamped with `stamped_at` (its build's time; now by default).
 
     Returns: the entity keys, the feature timestamp and the declared features, in that order.
 
@@ -58,6 +60,10 @@ def compute_feature_set(decl: FeatureSetDecl, source: DataFrame) -> DataFrame:
             raise DeclarationError(
                 f"feature set {decl.name}: transforms[{index}] {step.fn} cannot run: {_first_line(exc)}"
             ) from None
+    if decl.kind == "snapshot":
+        if decl.timestamp in df.columns:
+            raise DeclarationError(f"feature set {decl.name} is a snapshot: its builds stamp {decl.timestamp}, so its transforms must not produce it")
+        df = df.withColumn(decl.timestamp, F.lit(stamped_at).cast("timestamp") if stamped_at else F.current_timestamp())
     expected = {decl.timestamp: "timestamp", **{f.name: f.type for f in decl.features}}
     actual = dict(df.dtypes)
     missing = [c for c in [*decl.entity, *expected] if c not in actual]
@@ -96,6 +102,8 @@ def sample_keys(df: DataFrame, keys: list[str], *, fraction: float, seed: int = 
 
 def newest_event_time(decl: FeatureSetDecl, valid: DataFrame) -> dt.datetime | None:
     """The newest event time among validated source rows (runs a Spark job): what a build's watermark becomes."""
+    if decl.event_time is None:
+        return None
     newest = valid.agg(F.max(decl.event_time).alias("newest")).first()
     return None if newest is None else newest["newest"]
 
@@ -112,7 +120,7 @@ def check_declaration(
     """
     empty = spark.createDataFrame([], source_schema)
     valid, _ = validate_source(empty, conf, source=decl.source, required=required_columns(decl))
-    if decl.event_time not in valid.columns:
+    if decl.event_time is not None and decl.event_time not in valid.columns:
         raise MissingColumnsError(f"feature set {decl.name}: source {decl.source} has no event_time column {decl.event_time}")
     _ = compute_feature_set(decl, valid).schema
 

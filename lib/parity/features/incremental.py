@@ -16,11 +16,11 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from parity.core.columns import FEATURE_DATE
 from parity.core.conf import FeatureSetDecl
 from parity.core.durations import floor_to_grain, grain_end
 from parity.features.compute import compute_feature_set, history
 
-FEATURE_DATE = "feature_date"  # the partition column of every feature table
 BUILD_STATE_KEY = "parity.build"
 
 
@@ -140,13 +140,19 @@ def plan_build(
     - `inputs` are those `state` recorded: nothing (`up_to_date`). The caller passes them only
       when the commit holding `state` is the table's newest; then the table holds what these
       inputs give under this declaration, and recomputing would change no row.
-    - Otherwise: from `lookback` before the start of the watermark's period onwards.
+    - Otherwise: from `lookback` before the start of the watermark's period onwards; for a
+      snapshot set, the entities whose values changed since the last build (its watermark).
 
     Raises:
+        ValueError: a backfill of a snapshot set, which has no past.
         DeclarationChangedError: the table was built under another table hash (see
             `FeatureSetDecl.table_hash`) and this is not a full refresh: mixing rows of two
             definitions would be silent skew.
     """
+    if backfill is not None and decl.kind == "snapshot":
+        raise ValueError(
+            f"feature set {decl.name} is a snapshot: it has no past to backfill (rebuild it with --full-refresh, and --assume-valid-since DAY if you vouch for its values)"
+        )
     reads = history(decl)
     current = decl.table_hash()
     if full_refresh or state is None:
@@ -164,6 +170,8 @@ def plan_build(
         return BuildRange(None, None, None, f"up to date: {inputs.source} version {inputs.source_version} already built", up_to_date=True)
     if state.watermark is None:
         return BuildRange(None, None, None, "no watermark recorded")
+    if decl.kind == "snapshot":  # every entity, against its newest row: those that changed get a row
+        return BuildRange(state.watermark, None, None, f"snapshot: the entities changed since the build of {state.watermark.isoformat()}")
     start = floor_to_grain(floor_to_grain(state.watermark, decl.grain) - decl.lookback_delta, decl.grain)
     return BuildRange(start, None, start - reads, f"incremental from watermark {state.watermark.isoformat()}")
 
@@ -171,6 +179,8 @@ def plan_build(
 def read_slice(source: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> DataFrame:
     """The source rows a build reads: from `read_from` up to its end, plus rows without an event time
     (so that validation quarantines them)."""
+    if decl.event_time is None:  # a snapshot: all of it, every build
+        return source
     time = F.col(decl.event_time)
     keep = F.lit(True)
     if build.read_from is not None:
@@ -182,7 +192,7 @@ def read_slice(source: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> Da
 
 def new_rows(rows: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> DataFrame:
     """The rows of a slice that are this build's own (not history read for context)."""
-    if build.start is None:
+    if build.start is None or decl.event_time is None:
         return rows
     return rows.filter((F.col(decl.event_time) >= F.lit(build.start)) | F.col(decl.event_time).isNull())
 

@@ -61,8 +61,8 @@ def validate_source(
 
 
 def required_columns(decl: FeatureSetDecl) -> list[str]:
-    """The source columns a feature set cannot do without: its entity keys and event time."""
-    return [*decl.entity, decl.event_time]
+    """The source columns a feature set cannot do without: its entity keys and event time (if it has one)."""
+    return [*decl.entity, *([decl.event_time] if decl.event_time else [])]
 
 
 def quarantine_table(source_table: str) -> str:

@@ -11,7 +11,9 @@ manifests name must stay readable, so VACUUM protects them (`manifest_versions`)
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -160,7 +162,7 @@ def build_training_set(catalog: Catalog, settings: Settings, model: ModelDecl, *
     out = written.agg(
         F.count(F.lit(1)).alias("rows"),
         *positive,
-        F.count_if(F.greatest(*[F.col(c).isNull() for c in matched.values()])).alias("without_features"),
+        F.count_if(reduce(operator.or_, [F.col(c).isNull() for c in matched.values()])).alias("without_features"),  # any of them
         *[F.count_if(F.col(c).isNull()).alias(lookup) for lookup, c in matched.items()],
         *digest_aggregates(written),  # the digest of what was written, in the same pass
     ).first()

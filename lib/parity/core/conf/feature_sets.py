@@ -10,7 +10,7 @@ import datetime as dt
 import importlib
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -18,10 +18,14 @@ from parity.core.conf.base import SparkType, StrictModel, check_table_name
 from parity.core.durations import Grain, duration_label, parse_duration
 from parity.core.hashing import declaration_digest
 
+# What every feature table holds besides its declared columns: the partition date and the row
+# version's times (parity.core.columns.FEATURE_DATE, parity.core.versioned.VERSION_COLUMNS;
+# conf imports no Spark code, so the names are repeated here, and a test holds them equal).
+TABLE_COLUMNS = ("feature_date", "landed_at", "superseded_at")
 Duration = Annotated[str, BeforeValidator(duration_label)]  # "6h", "1d", "7d", "2w": a length with its unit
 # Fields added after models recorded declarations: left out of the digests while they hold
 # their defaults, so that a declaration which does not use them keeps the digests it had.
-_ADDED_FIELDS = {"grain": "day", "lookback": None, "max_age": None, "history": None}
+_ADDED_FIELDS = {"kind": "events", "grain": "day", "lookback": None, "max_age": None, "history": None}
 
 
 def resolve_callable(path: str) -> Callable[..., Any]:
@@ -113,7 +117,9 @@ class FeatureSetDecl(StrictModel):
     period. Incremental builds reprocess `lookback` before the recorded watermark (for late
     events) plus the history the transforms read; `max_age` bounds how old a joined value may
     be. Time fields carry their unit (`6h`, `2d`); the older day counts (`lookback_days`,
-    `max_age_days`, `history_days`) keep their meaning.
+    `max_age_days`, `history_days`) keep their meaning. A `snapshot` set reads a source without
+    event time (a dimension table): each build stamps the rows whose values changed with its
+    own time, and its transforms produce everything but `timestamp`.
     """
 
     name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
@@ -121,7 +127,10 @@ class FeatureSetDecl(StrictModel):
     table: str
     source: str = Field(description="A key of `tables:` (e.g. raw_events) or a logical table name (raw.x).")
     entity: list[str] = Field(min_length=1)
-    event_time: str = Field(description="The source's event-time column: what watermarks and backfills use.")
+    kind: Literal["events", "snapshot"] = Field(
+        "events", description="events: rows from timed source events; snapshot: a source without event time, stamped by each build."
+    )
+    event_time: str | None = Field(None, description="The source's event-time column: what watermarks and backfills use (events sets).")
     timestamp: str = "feature_ts"
     transforms: list[TransformStep] = Field(min_length=1)
     features: list[FeatureColumn] = Field(min_length=1)
@@ -150,6 +159,9 @@ class FeatureSetDecl(StrictModel):
         keys = sorted(set(names) & {*self.entity, self.timestamp})
         if keys:
             raise ValueError(f"feature set {self.name} declares its key or time column(s) {', '.join(keys)} as features")
+        reserved = sorted(set(names + [*self.entity, self.timestamp]) & set(TABLE_COLUMNS))
+        if reserved:
+            raise ValueError(f"feature set {self.name} declares column(s) {', '.join(reserved)}, which every feature table holds itself; rename them")
         return self
 
     @model_validator(mode="after")
@@ -157,6 +169,10 @@ class FeatureSetDecl(StrictModel):
         for new, old in (("lookback", "lookback_days"), ("max_age", "max_age_days"), ("history", "history_days")):
             if getattr(self, new) is not None and getattr(self, old) is not None:
                 raise ValueError(f"feature set {self.name} gives both {new} and {old}: keep {new} (with its unit, e.g. 2d)")
+        if self.kind == "events" and self.event_time is None:
+            raise ValueError(f"feature set {self.name} needs event_time (the source's event-time column), or kind: snapshot for a source without one")
+        if self.kind == "snapshot":
+            self._check_snapshot()
         if self.max_age is not None and not parse_duration(self.max_age):
             raise ValueError(f"feature set {self.name}: max_age must be longer than 0")
         for index, step in enumerate(self.transforms):
@@ -172,6 +188,13 @@ class FeatureSetDecl(StrictModel):
             if check is not None:
                 check(self.step_params(step))
         return self
+
+    def _check_snapshot(self) -> None:
+        if self.event_time is not None:
+            raise ValueError(f"feature set {self.name} is a snapshot: its rows are stamped by each build, so it takes no event_time")
+        for index, step in enumerate(self.transforms):
+            if getattr(step.function(), "reads_history", None) is not None:
+                raise ValueError(f"feature set {self.name} is a snapshot: transforms[{index}] {step.fn} reads event history, which a snapshot has none of")
 
     @property
     def lookback_delta(self) -> dt.timedelta:
@@ -223,7 +246,7 @@ class FeatureSetDecl(StrictModel):
         transforms (with their code) and the outputs' names and types. Descriptions, the
         lookback, the TTL and request-time features do not change a row, so they are left out;
         a table built under another table hash must be rebuilt in full."""
-        decides = self._digested({"table", "source", "entity", "event_time", "timestamp", "transforms", "history_days", "history", "grain"})
+        decides = self._digested({"table", "source", "entity", "kind", "event_time", "timestamp", "transforms", "history_days", "history", "grain"})
         decides["features"] = [[f.name, f.type] for f in self.features]
         return declaration_digest(decides, [step.function() for step in self.transforms])
 
