@@ -17,8 +17,8 @@ from pyspark.testing import assertDataFrameEqual
 from parity.app import cli
 from parity.core.catalog import CHANGE_DATA_FEED, Catalog
 from parity.core.conf import Settings, load_settings
-from parity.core.versioned import LANDED_AT, SUPERSEDED_AT, current_rows
-from parity.features import build_feature_set
+from parity.core.versioned import LANDED_AT, LANDED_AT_KEY, SUPERSEDED_AT, current_rows
+from parity.features import DeclarationChangedError, build_feature_set
 from parity.features.asof import assemble_features, read_feature_lookups
 from parity.features.training_sets import build_training_set, manifest_versions
 from tests.conftest import TEST_SPARK
@@ -43,12 +43,13 @@ SCHEMA = "id LONG, v STRING, day DATE"
 
 def test_a_versioned_merge_supersedes_what_changes_and_rewrites_nothing_else(spark: SparkSession, tmp_settings: Settings) -> None:
     catalog = Catalog(spark, tmp_settings)
-    first, second = TS(2026, 5, 1, 9), TS(2026, 5, 2, 9)
     rows = [(1, "a", dt.date(2026, 5, 1)), (2, "b", dt.date(2026, 5, 1)), (3, "c", dt.date(2026, 5, 1))]
-    catalog.merge(spark.createDataFrame(rows, SCHEMA), "features.t", keys=["id"], landed_at=first)
+    created = catalog.merge(spark.createDataFrame(rows, SCHEMA), "features.t", keys=["id"], versioned=True)
     # 1 unchanged, 2 changed, 3 gone from the scope, 4 new.
     after = [(1, "a", dt.date(2026, 5, 1)), (2, "B", dt.date(2026, 5, 1)), (4, "d", dt.date(2026, 5, 1))]
-    version = catalog.merge(spark.createDataFrame(after, SCHEMA), "features.t", keys=["id"], scope="t.day = DATE '2026-05-01'", landed_at=second)
+    version = catalog.merge(spark.createDataFrame(after, SCHEMA), "features.t", keys=["id"], scope="t.day = DATE '2026-05-01'", versioned=True)
+    first, second = (dt.datetime.fromisoformat(str(catalog.commit_metadata("features.t", v)[LANDED_AT_KEY])) for v in (created, version))
+    assert first < second
 
     table = catalog.read("features.t")
     expected = [
@@ -62,7 +63,18 @@ def test_a_versioned_merge_supersedes_what_changes_and_rewrites_nothing_else(spa
     assertDataFrameEqual(current_rows(table), spark.createDataFrame(after, SCHEMA))
     assert catalog.operation_metrics("features.t", version)["numTargetRowsInserted"] == 2  # 2's new version and 4
     # The same rows again: nothing differs, no commit.
-    assert catalog.merge(spark.createDataFrame(after, SCHEMA), "features.t", keys=["id"], scope="t.day = DATE '2026-05-01'", landed_at=TS(2026, 5, 3)) == version
+    assert catalog.merge(spark.createDataFrame(after, SCHEMA), "features.t", keys=["id"], scope="t.day = DATE '2026-05-01'", versioned=True) == version
+
+    # Written whole again (a full refresh): rows equal to a current row keep their landing time.
+    again = [(1, "a", dt.date(2026, 5, 1)), (2, "B", dt.date(2026, 5, 1)), (4, "D", dt.date(2026, 5, 1))]
+    refreshed = catalog.merge(spark.createDataFrame(again, SCHEMA), "features.t", keys=["id"], replace=True, versioned=True)
+    third = dt.datetime.fromisoformat(str(catalog.commit_metadata("features.t", refreshed)[LANDED_AT_KEY]))
+    landed = {r.id: r[LANDED_AT] for r in catalog.read("features.t").collect()}
+    assert landed == {1: first, 2: second, 4: third}
+    # ...unless the columns changed: then nothing is proven.
+    retyped = spark.createDataFrame(again, SCHEMA).withColumn("v", F.length("v"))
+    catalog.merge(retyped, "features.t", keys=["id"], replace=True, versioned=True)
+    assert catalog.read("features.t").filter(F.col(LANDED_AT) <= F.lit(third)).isEmpty()
 
 
 @pytest.fixture()
@@ -166,14 +178,23 @@ def _overrides(settings: Settings) -> list[str]:
     return storage_overrides(Path(settings.storage.root).parent) + TEST_SPARK
 
 
-def test_a_table_built_before_rows_kept_landing_times_is_read_as_known_at_from_its_change_feed(
+def test_a_table_of_the_older_layout_is_read_through_its_change_feed_and_refreshed_keeping_what_it_proves(
     spark: SparkSession, project: Settings
 ) -> None:
     settings, catalog = project, Catalog(spark, project)
     decl = settings.feature_sets["merchant_activity"]
-    old = spark.createDataFrame([("m1", TS(2026, 3, 2), 1.0, 0, 0)], "merchant_id STRING, feature_ts TIMESTAMP, takings_7d DOUBLE, weekend_txns_7d LONG, memos_with_contact_7d LONG")
-    catalog.write(old, decl.table, properties={CHANGE_DATA_FEED: "true"})
+    catalog.write(spark.createDataFrame(_transactions(range(0, 4)), TRANSACTIONS), "raw.transactions")
+    build_feature_set(catalog, settings, decl)
+    # The same rows as a build of the older layout wrote them: no version columns, a change data feed.
+    old = current_rows(catalog.read(decl.table)).localCheckpoint()
+    shutil.rmtree(catalog.path(decl.table))
+    catalog.write(old, decl.table, partition_by=["feature_date"], properties={CHANGE_DATA_FEED: "true"})
+    written_at = catalog.spark.sql(f"DESCRIBE HISTORY delta.`{catalog.path(decl.table)}`").first()["timestamp"]
+
     (lookup,) = read_feature_lookups(catalog, [decl], as_known_at=True)
-    assert lookup.landed_at == LANDED_AT and lookup.frame.filter(F.col(LANDED_AT).isNotNull()).count() == 1
-    with pytest.raises(Exception, match="rebuild it with --full-refresh"):
+    assert lookup.landed_at == LANDED_AT and {r[LANDED_AT] for r in lookup.frame.collect()} == {written_at}
+    with pytest.raises(DeclarationChangedError, match=r"was built before feature rows kept their landing times .* rebuild it with --full-refresh"):
         build_feature_set(catalog, settings, decl)
+    refreshed = build_feature_set(catalog, settings, decl, full_refresh=True)
+    assert (refreshed.landing["kept"], refreshed.landing["reset"]) == (old.count(), 0)  # the change feed proves every row
+    assert {r[LANDED_AT] for r in catalog.read(decl.table).collect()} == {written_at}

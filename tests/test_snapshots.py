@@ -57,7 +57,7 @@ def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(spa
     assert (unchanged.version, unchanged.counts["rows_written"]) == (second.version, 0)  # no commit at all
     catalog.write(spark.createDataFrame([("a", "west", 800.0), ("b", "south", 900.0)], STORES), "raw.stores")
     third = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T3)
-    assert third.counts["rows_written"] == 1 and third.range.start == T2 + dt.timedelta(hours=1)
+    assert third.counts["rows_written"] == 1 and third.range.start == T2  # the build that committed nothing recorded nothing
 
     table = current_rows(catalog.read(STORE_PROFILE.table)).select("store_id", "feature_ts", "region")
     expected = [("a", T1, "north"), ("b", T1, "east"), ("b", T2, "south"), ("a", T3, "west")]
@@ -73,6 +73,11 @@ def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(spa
     }
     with pytest.raises(ValueError, match="store_profile is a snapshot: it has no past to backfill"):
         build_feature_set(catalog, tmp_settings, STORE_PROFILE, backfill=(T1.date(), T1.date()))
+    catalog.write(catalog.read("raw.stores").localCheckpoint(), "raw.stores")  # a new source version: not up to date
+    with pytest.raises(ValueError, match="is not after its last build's"):  # stamps only move forward
+        build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1)
+    with pytest.raises(ValueError, match="is a snapshot: its rows are written only when values change, so max_age does not apply"):
+        FeatureSetDecl.model_validate({**STORE_PROFILE.model_dump(mode="json"), "max_age": "30d"})
 
 
 def test_assume_valid_since_stamps_the_first_build_on_the_users_word(spark: SparkSession, tmp_settings: Settings) -> None:
@@ -80,6 +85,8 @@ def test_assume_valid_since_stamps_the_first_build_on_the_users_word(spark: Spar
     catalog.write(spark.createDataFrame([("a", "north", 300.0)], STORES), "raw.stores")
     with pytest.raises(ValueError, match="applies to snapshot feature sets, and none is being built"):
         build_declared_sets(catalog, tmp_settings, ["customer_profile"], assume_valid_since=dt.date(2026, 1, 1))
+    with pytest.raises(ValueError, match=r"is after this build .* values cannot be vouched for in the future"):
+        build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1, assume_valid_since=T1.date() + dt.timedelta(days=1))
     vouched = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1, assume_valid_since=dt.date(2026, 1, 1))
     assert vouched.summary()["assumed_valid_since"] == "2026-01-01"
     assert catalog.commit_metadata(STORE_PROFILE.table, vouched.version)["parity.build"]["assumed_valid_since"] == "2026-01-01"  # type: ignore[index]

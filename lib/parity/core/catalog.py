@@ -14,7 +14,6 @@ committed after them it leaves the table as it is and says so, rather than disca
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from parity.core import versioned
+from parity.core import versioned as versioned_rows
 from parity.core.commits import (
     COMMIT_ID_KEY,
     ROLLBACK_OF_KEY,
@@ -44,7 +43,7 @@ from parity.core.merges import upsert
 from parity.core.vacuum import vacuum_protecting
 
 CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
-LANDED_AT = versioned.LANDED_AT  # in a table's history: when the row landed
+LANDED_AT = versioned_rows.LANDED_AT  # in a table's history: when the row landed
 
 class TableNotFoundError(LookupError):
     """A logical table has no Delta table at its path yet."""
@@ -173,7 +172,7 @@ class Catalog:
         commit_metadata: dict[str, object] | None = None,
         replace: bool = False,
         properties: dict[str, str] | None = None,
-        landed_at: dt.datetime | None = None,
+        versioned: bool = False,
     ) -> int:
         """Upsert `df` into a table keyed by `keys`, as one Delta MERGE commit.
 
@@ -184,10 +183,12 @@ class Catalog:
         is deleted. Merging the same rows again changes no row and rewrites no
         file. A table that does not exist yet, or `replace`, is written whole.
 
-        With `landed_at` the table is versioned (`parity.core.versioned`): an update supersedes
-        the row it changes and inserts the new version, a deletion supersedes the row, and the
-        rows landing carry `landed_at`; a table written whole keeps the landing time of each
-        row equal to a current row of the table it replaces.
+        A `versioned` table (`parity.core.versioned`) is never overwritten: an update
+        supersedes the row it changes and inserts the new version, a deletion supersedes the
+        row, and the rows landing carry the landing time, which the commit's metadata records
+        (`LANDED_AT_KEY`). Written whole, it keeps the landing time of each row equal to a
+        current row of the table it replaces (for a table of the older layout, as its change
+        data feed proves it).
 
         Returns:
             The version this MERGE's commit created; when nothing differs there is no commit,
@@ -195,18 +196,18 @@ class Catalog:
         """
         before = self.version(name)
         if replace or before is None:
-            if landed_at is not None:
-                previous = None if before is None else self.snapshot(name, before)
-                df = versioned.with_landing_times(df, previous, landed_at)
+            if versioned:
+                df, commit_metadata = self._landing(df, name, before, commit_metadata)
             return self.write(df, name, partition_by=partition_by, commit_metadata=commit_metadata, properties=properties)
         self._versions_before.setdefault(name, before)
         current = self.snapshot(name, before).alias("t")
-        if landed_at is not None:
-            current = current.filter(F.col(versioned.SUPERSEDED_AT).isNull())
-        merge = upsert(self.spark, self.path(name), df, current, keys=keys, scope=scope, landed_at=landed_at)
-        if merge is None:  # nothing differs: no MERGE, no commit
+        if versioned:
+            current = current.filter(F.col(versioned_rows.SUPERSEDED_AT).isNull())
+        planned = upsert(self.spark, self.path(name), df, current, keys=keys, scope=scope, versioned=versioned)
+        if planned is None:  # nothing differs: no MERGE, no commit
             return before
-        metadata, commit_id = self._stamp(commit_metadata)
+        merge, landed_at = planned
+        metadata, commit_id = self._stamp({**(commit_metadata or {}), **({versioned_rows.LANDED_AT_KEY: landed_at} if landed_at else {})})
         with session_conf(self.spark, {USER_METADATA_CONF: metadata}):  # MERGE takes no userMetadata option
             merge.execute()
         commit = self._own_commit(name, commit_id, after=before)
@@ -214,6 +215,21 @@ class Catalog:
             return before
         self._record(self.outputs, TableVersion(name, commit.version))
         return commit.version
+
+    def _landing(
+        self, df: DataFrame, name: str, before: int | None, commit_metadata: dict[str, object] | None
+    ) -> tuple[DataFrame, dict[str, object]]:
+        """A versioned table's rows written whole, and their commit's metadata: each row keeps
+        the landing time the replaced table proves, the others land once they are computed."""
+        proven = None
+        if before is not None:
+            previous = self.snapshot(name, before)
+            history = None if versioned_rows.is_versioned(previous) or not self._keeps_change_feed(name) else self._change_feed(name, before)
+            proven = versioned_rows.proven_rows(previous, history)
+        rows = versioned_rows.with_proven_landing(df, proven).localCheckpoint()  # computed before the landing time is taken
+        landed_at = versioned_rows.now()
+        stamped = rows.withColumn(versioned_rows.LANDED_AT, F.coalesce(versioned_rows.LANDED_AT, F.lit(landed_at).cast("timestamp")))
+        return stamped, {**(commit_metadata or {}), versioned_rows.LANDED_AT_KEY: landed_at}
 
     def read_history(self, name: str, version: int | None = None, *, landed_at: str = LANDED_AT) -> tuple[DataFrame, int]:
         """Every version of every row a table has held up to `version` (the newest by default),
@@ -231,19 +247,27 @@ class Catalog:
         current = self.version(name) if version is None else version
         if current is None:
             raise TableNotFoundError(f"table {name} does not exist at {self.path(name)}; run the job that builds it first")
-        properties = DeltaTable.forPath(self.spark, self.path(name)).detail().select("properties").first()
-        if properties is None or properties["properties"].get(CHANGE_DATA_FEED) != "true":
+        if not self._keeps_change_feed(name):
             raise ValueError(f"{name} keeps no change data feed, so when its rows landed is unknown; rebuild it with --full-refresh")
+        self._record(self.inputs, TableVersion(name, current))
+        return self._change_feed(name, current, landed_at=landed_at), current
+
+    def _keeps_change_feed(self, name: str) -> bool:
+        properties = DeltaTable.forPath(self.spark, self.path(name)).detail().select("properties").first()
+        return properties is not None and properties["properties"].get(CHANGE_DATA_FEED) == "true"
+
+    def _change_feed(self, name: str, version: int, *, landed_at: str = LANDED_AT) -> DataFrame:
+        """The inserts and updates' new sides in a table's change data feed up to `version`, each
+        with its commit's time in `landed_at`."""
         changes = (
             self.spark.read.format("delta")
             .option("readChangeFeed", "true")
             .option("startingVersion", 0)
-            .option("endingVersion", current)
+            .option("endingVersion", version)
             .load(self.path(name))
         )
-        self._record(self.inputs, TableVersion(name, current))
         history = changes.filter(F.col("_change_type").isin("insert", "update_postimage"))
-        return history.withColumn(landed_at, F.col("_commit_timestamp")).drop("_change_type", "_commit_version", "_commit_timestamp"), current
+        return history.withColumn(landed_at, F.col("_commit_timestamp")).drop("_change_type", "_commit_version", "_commit_timestamp")
 
     def commit_metadata_history(self, name: str, *, containing: str) -> list[dict[str, object]]:
         """The metadata of every commit still in a table's history whose metadata holds the key

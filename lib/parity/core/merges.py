@@ -19,7 +19,7 @@ from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from parity.core.versioned import LANDED_AT, SUPERSEDED_AT
+from parity.core.versioned import LANDED_AT, SUPERSEDED_AT, now
 
 _TOMBSTONE = "_parity_tombstone"
 _INSERT_ONLY = "_parity_insert_only"
@@ -41,20 +41,21 @@ def upsert(
     *,
     keys: list[str],
     scope: str | None,
-    landed_at: dt.datetime | None,
-) -> DeltaMergeBuilder | None:
+    versioned: bool,
+) -> tuple[DeltaMergeBuilder, dt.datetime | None] | None:
     """The MERGE of `df` into the Delta table at `path`, or None when nothing differs.
 
     `target` is the table as the rows are compared with (aliased `t`; for a versioned table,
     its current rows only). With a `scope`, target rows in scope whose key `df` lacks are
-    deleted (superseded, when `landed_at` makes the table versioned).
+    deleted (superseded, when the table is `versioned`). For a versioned table the landing
+    time is taken once the rows to merge are computed, and returned with the MERGE.
     """
     df = df.localCheckpoint()  # computed once, however often the comparisons below read it
     current = target.filter(F.expr(scope)) if scope else target
     current = current.select(*[F.col(f"`{c}`") for c in df.columns])
     fresh = df.join(current, same_rows(df, current, df.columns), "left_anti")
     source = fresh.withColumn(_TOMBSTONE, F.lit(False)).withColumn(_INSERT_ONLY, F.lit(False))
-    if landed_at is not None:  # a changed row's new version, inserted beside the old one it supersedes
+    if versioned:  # a changed row's new version, inserted beside the old one it supersedes
         held = current.select(*[F.col(f"`{k}`").alias(f"_held{i}") for i, k in enumerate(keys)])
         replacing = fresh.join(held, [fresh[f"`{k}`"].eqNullSafe(held[f"_held{i}"]) for i, k in enumerate(keys)], "left_semi")
         source = source.unionByName(replacing.withColumn(_TOMBSTONE, F.lit(False)).withColumn(_INSERT_ONLY, F.lit(True)))
@@ -71,18 +72,21 @@ def upsert(
         on += f" AND ({scope})"
     values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in df.columns}
     table = DeltaTable.forPath(spark, path).alias("t")
-    if landed_at is None:
-        return (
+    if not versioned:
+        merge = (
             table.merge(source.alias("s"), on)
             .whenMatchedDelete(condition=f"s.{_TOMBSTONE}")
             .whenMatchedUpdate(condition=f"NOT s.{_TOMBSTONE}", set=values)
             .whenNotMatchedInsert(condition=f"NOT s.{_TOMBSTONE}", values=values)
         )
+        return merge, None
+    landed_at = now()  # the rows to merge are computed (checkpointed): what remains is the MERGE's own write
     at = F.lit(landed_at).cast("timestamp")
-    return (
+    merge = (
         table.merge(source.alias("s"), f"{on} AND t.`{SUPERSEDED_AT}` IS NULL")
         .whenMatchedUpdate(set={f"`{SUPERSEDED_AT}`": at})
         .whenNotMatchedInsert(
             condition=f"NOT s.{_TOMBSTONE}", values={**values, f"`{LANDED_AT}`": at, f"`{SUPERSEDED_AT}`": F.lit(None).cast("timestamp")}
         )
     )
+    return merge, landed_at

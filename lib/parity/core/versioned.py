@@ -2,14 +2,17 @@
 
 Feature tables are versioned. A row's values are never overwritten: when a MERGE changes them,
 the row it held gets `superseded_at` and the new values land as a new row with `landed_at`
-(both the time the writing job stamped them, just before its commit). A row whose key leaves
+(both the time the write stamps once the new rows are computed, recorded in the commit's
+metadata under `parity.landed_at`; it precedes the commit by the time the write itself takes). A row whose key leaves
 the MERGE's scope is superseded with no successor. Rows whose values did not change are not
 rewritten. So the table holds, in its live files, every version of every row with the time
 it landed: as-known-at joins read that, and VACUUM or Delta's log cleanup cannot take it away.
 
 - The table as of now: the rows whose `superseded_at` is null (`current_rows`).
-- The table as known at time t: the rows with `landed_at <= t` (the newest landed version of
-  a row wins; a row superseded with no successor stays known, as it was until then).
+- The table as known at time t: the rows with `landed_at <= t`, the newest landed version of
+  a row winning. A row superseded with no successor (removed by a later build, after a
+  source correction) stays known to as-known-at joins after its removal, until a newer row
+  of its entity supersedes it in feature time; as-of-now reads never see it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pyspark.sql import functions as F
 LANDED_AT = "landed_at"  # when this version of the row landed
 SUPERSEDED_AT = "superseded_at"  # when a newer version (or a deletion) replaced it; null while current
 VERSION_COLUMNS = (LANDED_AT, SUPERSEDED_AT)
+LANDED_AT_KEY = "parity.landed_at"  # in the commit metadata: when the commit's rows landed
 
 
 def is_versioned(df: DataFrame) -> bool:
@@ -42,30 +46,45 @@ def landing(at: dt.datetime) -> list[Column]:
     return [F.lit(at).cast("timestamp").alias(LANDED_AT), F.lit(None).cast("timestamp").alias(SUPERSEDED_AT)]
 
 
-def with_landing_times(df: DataFrame, previous: DataFrame | None, at: dt.datetime) -> DataFrame:
-    """`df` as the whole of a versioned table written at `at` (a first build or a full refresh).
+def now() -> dt.datetime:
+    """The landing time of rows written now: naive UTC, as parity holds times."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
-    A row equal in every column to a current row of `previous` (the table being replaced)
-    keeps that row's landing time, which the table proves; any other row lands at `at`. When
-    `previous` is not versioned, or lacks a column of `df` or holds it with another type, no
-    landing time can be proved and every row lands at `at`.
+
+def proven_rows(previous: DataFrame, history: DataFrame | None = None) -> DataFrame | None:
+    """The current rows of a table about to be replaced, each with the time it landed, where
+    that is proven: a versioned table's own `landed_at`; for a table of the older layout, the
+    newest commit time at which its change data feed (`history`, with `landed_at`) wrote those
+    very values. None when nothing is proven (an older table without a change data feed)."""
+    if is_versioned(previous):
+        return previous.filter(F.col(SUPERSEDED_AT).isNull()).drop(SUPERSEDED_AT)
+    if history is None:
+        return None
+    columns = previous.columns
+    written = history.groupBy(*[F.col(f"`{c}`").alias(f"_h{i}") for i, c in enumerate(columns)]).agg(F.max(LANDED_AT).alias(LANDED_AT))
+    same = F.lit(True)
+    for i, c in enumerate(columns):
+        same &= previous[f"`{c}`"].eqNullSafe(written[f"_h{i}"])
+    return previous.join(written, same, "left").select(*[previous[f"`{c}`"] for c in columns], LANDED_AT)
+
+
+def with_proven_landing(df: DataFrame, proven: DataFrame | None) -> DataFrame:
+    """`df`, about to replace a table, with the landing time `proven` holds for each row equal
+    in every column to one of its rows (null for any other row: it lands with the write), and
+    a null `superseded_at`. When `proven` lacks a column of `df`, or holds it with another
+    type, nothing is proven.
     """
     columns = df.columns
-    if previous is None or not is_versioned(previous) or not _same_types(df, previous, columns):
-        return df.select(*[F.col(f"`{c}`") for c in columns], *landing(at))
-    known = (
-        previous.filter(F.col(SUPERSEDED_AT).isNull())
-        .groupBy(*[F.col(f"`{c}`").alias(f"_p{i}") for i, c in enumerate(columns)])
-        .agg(F.min(LANDED_AT).alias("_landed"))  # the earliest landing of identical rows
+    if proven is None or not _same_types(df, proven, columns):
+        return df.select(*[F.col(f"`{c}`") for c in columns], F.lit(None).cast("timestamp").alias(LANDED_AT), F.lit(None).cast("timestamp").alias(SUPERSEDED_AT))
+    known = proven.groupBy(*[F.col(f"`{c}`").alias(f"_p{i}") for i, c in enumerate(columns)]).agg(
+        F.min(LANDED_AT).alias("_landed")  # the earliest landing of identical rows
     )
     same = F.lit(True)
     for i, c in enumerate(columns):
         same &= df[f"`{c}`"].eqNullSafe(known[f"_p{i}"])
-    joined = df.join(known, same, "left")
-    return joined.select(
-        *[df[f"`{c}`"] for c in columns],
-        F.coalesce(F.col("_landed"), F.lit(at).cast("timestamp")).alias(LANDED_AT),
-        F.lit(None).cast("timestamp").alias(SUPERSEDED_AT),
+    return df.join(known, same, "left").select(
+        *[df[f"`{c}`"] for c in columns], F.col("_landed").alias(LANDED_AT), F.lit(None).cast("timestamp").alias(SUPERSEDED_AT)
     )
 
 

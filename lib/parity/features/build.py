@@ -19,7 +19,7 @@ from parity.core.columns import QUARANTINE_RULE
 from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
 from parity.core.durations import utc_naive
 from parity.core.hashing import json_digest, package_digest
-from parity.core.versioned import LANDED_AT, SUPERSEDED_AT, current_rows, is_versioned
+from parity.core.versioned import LANDED_AT, LANDED_AT_KEY, SUPERSEDED_AT, current_rows, is_versioned
 from parity.features import quality
 from parity.features.compute import check_declaration, compute_feature_set, declared_sets, newest_event_time
 from parity.features.incremental import (
@@ -161,9 +161,15 @@ def plan_feature_build(
     build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, inputs=inputs if newest is not None else None)
     stamp = None
     if decl.kind == "snapshot":
+        if table_version is not None and state is None and not full_refresh:  # a first build would restart its history
+            raise ValueError(f"{decl.table} holds a snapshot history but no build state; --full-refresh restarts it, if that is what you want")
         if assume_valid_since is not None and table_version is not None and not full_refresh:
             raise ValueError(f"--assume-valid-since stamps the first build of {decl.table}, which exists already; add --full-refresh to restart it")
-        stamp = midnight(assume_valid_since) if assume_valid_since else utc_naive(now or dt.datetime.now(dt.UTC))
+        stamp = utc_naive(now or dt.datetime.now(dt.UTC))
+        if assume_valid_since is not None:
+            if assume_valid_since > stamp.date():
+                raise ValueError(f"--assume-valid-since {assume_valid_since} is after this build ({stamp.date()}): values cannot be vouched for in the future")
+            stamp = midnight(assume_valid_since)
         if build.start is not None and not build.up_to_date and stamp <= build.start:
             raise ValueError(f"{decl.table}: this build's time {stamp.isoformat()} is not after its last build's, {build.start.isoformat()}")
     planned = PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs, table_version, stamp, assume_valid_since)
@@ -229,7 +235,6 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
             }
         }
         before = catalog.version(decl.table)
-        landed = utc_naive(dt.datetime.now(dt.UTC))  # when this build's rows land
         version = catalog.merge(
             computed.withColumn(FEATURE_DATE, F.to_date(decl.timestamp)).repartition(FEATURE_DATE),
             decl.table,
@@ -238,11 +243,11 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
             partition_by=[FEATURE_DATE],
             commit_metadata=metadata,
             replace=build.start is None,
-            landed_at=landed,  # versioned rows: as-known-at joins read when each landed
+            versioned=True,  # rows carry when they landed and were superseded: as-known-at joins read that
         )
         lap("compute and merge")
         merged = catalog.operation_metrics(decl.table, version) if version != before else {}
-        landing = _landing_report(catalog, decl.table, before, version, landed) if build.start is None and before is not None else {}
+        landing = _landing_report(catalog, decl.table, before, version) if build.start is None and before is not None else {}
         counts = {
             "in": new_rows(read, decl, build).count(),  # counted apart from the split, to reconcile
             "out": new_rows(valid, decl, build).count(),
@@ -270,9 +275,10 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     )
 
 
-def _landing_report(catalog: Catalog, table: str, before: int, version: int, landed: dt.datetime) -> dict[str, object]:
+def _landing_report(catalog: Catalog, table: str, before: int, version: int) -> dict[str, object]:
     """What a full refresh did to landing times: rows that kept theirs (equal to a current row
-    of the table replaced), rows reset to this build's, and superseded versions dropped."""
+    of the table replaced), rows that landed with it, and superseded versions dropped."""
+    landed = dt.datetime.fromisoformat(str(catalog.commit_metadata(table, version)[LANDED_AT_KEY]))
     written = catalog.snapshot(table, version).agg(
         F.count_if(F.col(LANDED_AT) < F.lit(landed)).alias("kept"), F.count_if(F.col(LANDED_AT) >= F.lit(landed)).alias("reset")
     ).first()
@@ -281,7 +287,7 @@ def _landing_report(catalog: Catalog, table: str, before: int, version: int, lan
     if is_versioned(replaced):
         report["superseded_dropped"] = replaced.filter(F.col(SUPERSEDED_AT).isNotNull()).count()
     else:
-        report["note"] = f"{table}@{before} kept no landing times: every row lands now"
+        report["note"] = f"{table}@{before} was of the older layout: landing times kept where its change data feed proves them"
     return report
 
 
@@ -331,6 +337,9 @@ def build_declared_sets(
     chosen = declared_sets(settings, names)
     if assume_valid_since is not None and not any(decl.kind == "snapshot" for decl in chosen):
         raise ValueError("--assume-valid-since applies to snapshot feature sets, and none is being built")
+    restarted = [decl.name for decl in chosen if decl.kind == "snapshot" and full_refresh and not names and catalog.exists(decl.table)]
+    if restarted:  # a snapshot's source holds only the present: its history cannot be rebuilt
+        raise ValueError(f"--full-refresh would restart the history of snapshot feature set(s) {', '.join(restarted)}; name them with --feature-set to do so")
     plans = [
         plan_feature_build(
             catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now,

@@ -6,7 +6,8 @@ the table, or that the table has not seen: a label then sees the attributes as t
 at its time, never later ones, and a rebuild over an unchanged source commits nothing. An
 entity that leaves the source keeps its last row. The first build knows nothing earlier than
 itself, so labels before it get nulls, unless the user vouches for the values with
-`--assume-valid-since DAY`, which stamps the first build's rows at that day's midnight.
+`--assume-valid-since DAY`, which stamps the first build's rows (their feature time) at that
+day's midnight; their landing time stays the build's, so as-known-at joins are not misled.
 """
 
 from __future__ import annotations

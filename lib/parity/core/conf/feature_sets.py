@@ -192,6 +192,8 @@ class FeatureSetDecl(StrictModel):
     def _check_snapshot(self) -> None:
         if self.event_time is not None:
             raise ValueError(f"feature set {self.name} is a snapshot: its rows are stamped by each build, so it takes no event_time")
+        if self.max_age_delta is not None:  # an unchanged attribute is not written again, so its row ages while it holds
+            raise ValueError(f"feature set {self.name} is a snapshot: its rows are written only when values change, so max_age does not apply")
         for index, step in enumerate(self.transforms):
             if getattr(step.function(), "reads_history", None) is not None:
                 raise ValueError(f"feature set {self.name} is a snapshot: transforms[{index}] {step.fn} reads event history, which a snapshot has none of")
