@@ -1,7 +1,8 @@
 """The Delta MERGE behind `Catalog.merge`: only what differs goes in, so reruns rewrite nothing.
 
-The source of the MERGE holds only rows of the new data that the target does not hold as they
-are, and tombstones for target rows in scope whose key the new data lacks. A rerun of the same
+One full outer join of the new data with the target on the keys classifies every key as new,
+changed, unchanged, or gone from the scope. The source of the MERGE holds only the new and
+changed rows, and tombstones for target rows in scope whose key the new data lacks. A rerun of the same
 rows is then an empty MERGE that is never executed. (WHEN NOT MATCHED BY SOURCE would delete
 in one clause, but makes Delta rewrite every file of the table.)
 
@@ -25,14 +26,6 @@ _TOMBSTONE = "_parity_tombstone"
 _INSERT_ONLY = "_parity_insert_only"
 
 
-def same_rows(left: DataFrame, right: DataFrame, columns: list[str]) -> Column:
-    """Null-safe equality of `left` and `right` on every one of `columns`."""
-    condition = F.lit(True)
-    for c in columns:
-        condition &= left[f"`{c}`"].eqNullSafe(right[f"`{c}`"])
-    return condition
-
-
 def upsert(
     spark: SparkSession,
     path: str,
@@ -50,20 +43,31 @@ def upsert(
     deleted (superseded, when the table is `versioned`). For a versioned table the landing
     time is taken once the rows to merge are computed, and returned with the MERGE.
     """
-    df = df.localCheckpoint()  # computed once, however often the comparisons below read it
+    # One full outer join on the keys classifies every key: new, changed, unchanged, or gone
+    # from the scope; `df` is computed once, in it.
     current = target.filter(F.expr(scope)) if scope else target
-    current = current.select(*[F.col(f"`{c}`") for c in df.columns])
-    fresh = df.join(current, same_rows(df, current, df.columns), "left_anti")
-    source = fresh.withColumn(_TOMBSTONE, F.lit(False)).withColumn(_INSERT_ONLY, F.lit(False))
-    if versioned:  # a changed row's new version, inserted beside the old one it supersedes
-        held = current.select(*[F.col(f"`{k}`").alias(f"_held{i}") for i, k in enumerate(keys)])
-        replacing = fresh.join(held, [fresh[f"`{k}`"].eqNullSafe(held[f"_held{i}"]) for i, k in enumerate(keys)], "left_semi")
-        source = source.unionByName(replacing.withColumn(_TOMBSTONE, F.lit(False)).withColumn(_INSERT_ONLY, F.lit(True)))
-    if scope:
-        wanted = df.select(*[F.col(f"`{k}`").alias(f"_key{i}") for i, k in enumerate(keys)])
-        matches = [current[f"`{k}`"].eqNullSafe(wanted[f"_key{i}"]) for i, k in enumerate(keys)]
-        gone = current.join(wanted, matches, "left_anti")
-        source = source.unionByName(gone.withColumn(_TOMBSTONE, F.lit(True)).withColumn(_INSERT_ONLY, F.lit(False)))
+    position = {c: i for i, c in enumerate(df.columns)}
+    theirs = current.select(*[F.col(f"`{c}`").alias(f"_parity_t{i}") for c, i in position.items()], F.lit(True).alias("_parity_held"))
+    ours = df.withColumn("_parity_new", F.lit(True))
+    joined = ours.join(theirs, [ours[f"`{k}`"].eqNullSafe(theirs[f"_parity_t{position[k]}"]) for k in keys], "full_outer")
+    new, held = F.col("_parity_new").isNotNull(), F.col("_parity_held").isNotNull()
+    differs = F.lit(False)
+    for c, i in position.items():
+        differs |= ~F.col(f"`{c}`").eqNullSafe(F.col(f"_parity_t{i}"))
+    changed, gone = new & held & differs, held & ~new & F.lit(bool(scope))  # without a scope nothing is deleted
+    def flag(tombstone: bool, insert_only: bool) -> Column:
+        return F.struct(F.lit(tombstone).alias("t"), F.lit(insert_only).alias("i"))
+
+    flags = (  # (tombstone, insert only) per source row; a versioned change also inserts its new version
+        F.when(changed & F.lit(versioned), F.array(flag(False, False), flag(False, True)))
+        .when(gone, F.array(flag(True, False)))
+        .otherwise(F.array(flag(False, False)))
+    )
+    source = (
+        joined.filter((new & ~held) | changed | gone)
+        .select(*[F.when(new, F.col(f"`{c}`")).otherwise(F.col(f"_parity_t{i}")).alias(c) for c, i in position.items()], F.explode(flags).alias("_f"))
+        .select(*[F.col(f"`{c}`") for c in position], F.col("_f.t").alias(_TOMBSTONE), F.col("_f.i").alias(_INSERT_ONLY))
+    )
     source = source.localCheckpoint()
     if source.isEmpty():
         return None
