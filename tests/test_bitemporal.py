@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -22,9 +21,9 @@ from parity.features import DeclarationChangedError, build_feature_set
 from parity.features.asof import assemble_features, read_feature_lookups
 from parity.features.training_sets import build_training_set, manifest_versions
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, set_args, storage_overrides
-from tests.test_declared_models import SWEEP
-from tests.test_feature_sets import MERCHANT_DECLARATION, TRANSACTIONS
+from tests.support import set_args, storage_overrides
+from tests.test_declared_models import merchant_conf
+from tests.test_feature_sets import TRANSACTIONS
 
 TS = dt.datetime
 MODEL = {
@@ -78,17 +77,8 @@ def test_a_versioned_merge_supersedes_what_changes_and_rewrites_nothing_else(spa
 
 
 @pytest.fixture()
-def project(spark: SparkSession, tmp_path: Path) -> Settings:
-    conf = tmp_path / "conf"
-    shutil.copytree(CONF_DIR, conf)
-    (conf / "features" / "merchant_activity.yaml").write_text(yaml.safe_dump(MERCHANT_DECLARATION))
-    (conf / "sweeps" / "till_gbr.yaml").write_text(yaml.safe_dump(SWEEP))
-    (conf / "models" / "known_refunds.yaml").write_text(yaml.safe_dump(MODEL))
-    (conf / "dev.yaml").write_text(
-        (conf / "dev.yaml").read_text()
-        + "\nquality:\n  raw.transactions:\n    columns: {merchant_id: string, txn_ts: timestamp, amount: double, memo: string}\n"
-    )
-    return load_settings(conf, overrides=storage_overrides(tmp_path) + TEST_SPARK)
+def project(tmp_path: Path) -> Settings:
+    return load_settings(merchant_conf(tmp_path, MODEL), overrides=storage_overrides(tmp_path) + TEST_SPARK)
 
 
 def _transactions(days: range, extra: float = 0.0) -> list[tuple]:

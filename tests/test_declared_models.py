@@ -53,19 +53,25 @@ SWEEP = {
 }
 
 
-@pytest.fixture(scope="module")
-def project(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
-    """A project folder holding the new dataset's declarations, its raw tables and its built features."""
-    root = tmp_path_factory.mktemp("till_project")
+def merchant_conf(root: Path, model: dict) -> Path:  # type: ignore[type-arg]
+    """A copy of conf/ under `root` that declares the merchant dataset, its sweep and `model`."""
     conf = root / "conf"
     shutil.copytree(CONF_DIR, conf)
     (conf / "features" / "merchant_activity.yaml").write_text(yaml.safe_dump(MERCHANT_DECLARATION))
     (conf / "sweeps" / "till_gbr.yaml").write_text(yaml.safe_dump(SWEEP))
-    (conf / "models" / "till_refunds.yaml").write_text(yaml.safe_dump(MODEL))
+    (conf / "models" / f"{model['name']}.yaml").write_text(yaml.safe_dump(model))
     (conf / "dev.yaml").write_text(
         (conf / "dev.yaml").read_text()
         + "\nquality:\n  raw.transactions:\n    columns: {merchant_id: string, txn_ts: timestamp, amount: double, memo: string}\n"
     )
+    return conf
+
+
+@pytest.fixture(scope="module")
+def project(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
+    """A project folder holding the new dataset's declarations, its raw tables and its built features."""
+    root = tmp_path_factory.mktemp("till_project")
+    conf = merchant_conf(root, MODEL)
     overrides = storage_overrides(root) + TEST_SPARK
     settings = load_settings(conf, overrides=overrides)
     catalog = Catalog(spark, settings)

@@ -3,8 +3,8 @@
 Feature tables are versioned. A row's values are never overwritten: when a MERGE changes them,
 the row it held gets `superseded_at` and the new values land as a new row with `landed_at`
 (both the time the write stamps once the new rows are computed, recorded in the commit's
-metadata under `parity.landed_at`; it precedes the commit by the time the write itself takes). A row whose key leaves
-the MERGE's scope is superseded with no successor. Rows whose values did not change are not
+metadata under `parity.landed_at`; it precedes the commit by the time the write itself
+takes). A row whose key leaves the MERGE's scope is superseded with no successor. Rows whose values did not change are not
 rewritten. So the table holds, in its live files, every version of every row with the time
 it landed: as-known-at joins read that, and VACUUM or Delta's log cleanup cannot take it away.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 LANDED_AT = "landed_at"  # when this version of the row landed
@@ -39,11 +39,6 @@ def current_rows(df: DataFrame) -> DataFrame:
     if not is_versioned(df):
         return df
     return df.filter(F.col(SUPERSEDED_AT).isNull()).drop(*VERSION_COLUMNS)
-
-
-def landing(at: dt.datetime) -> list[Column]:
-    """The version columns of rows landing at `at`: `landed_at`, and a null `superseded_at`."""
-    return [F.lit(at).cast("timestamp").alias(LANDED_AT), F.lit(None).cast("timestamp").alias(SUPERSEDED_AT)]
 
 
 def now() -> dt.datetime:
