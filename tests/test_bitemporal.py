@@ -85,6 +85,7 @@ def _transactions(days: range, extra: float = 0.0) -> list[tuple]:
     return [(f"m{m}", TS(2026, 3, 1) + dt.timedelta(days=d, hours=m), float(10 * m + d) + extra, None, 1) for m in range(1, 4) for d in days]
 
 
+@pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
 def test_as_known_at_training_sets_survive_vacuum_and_never_see_late_rows(
     spark: SparkSession, project: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -130,6 +131,7 @@ def test_as_known_at_training_sets_survive_vacuum_and_never_see_late_rows(
     assert rebuilt.digest == built.digest
 
 
+@pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
 def test_a_full_refresh_keeps_the_landing_times_it_can_prove_and_says_what_it_reset(spark: SparkSession, project: Settings) -> None:
     settings, catalog = project, Catalog(spark, project)
     decl = settings.feature_sets["merchant_activity"]

@@ -72,6 +72,7 @@ def _table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     return current_rows(Catalog(spark, settings).read(name))
 
 
+@pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
 def test_daily_increments_with_a_late_event_equal_one_full_build(
     spark: SparkSession, events: DataFrame, full_build: Path, tmp_path: Path
 ) -> None:
@@ -151,6 +152,7 @@ def test_hourly_increments_with_late_events_equal_one_full_build(spark: SparkSes
     assertDataFrameEqual(built.drop(FEATURE_DATE), full)
 
 
+@pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
 def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(
     spark: SparkSession, events: DataFrame, full_build: Path, tmp_path: Path
 ) -> None:

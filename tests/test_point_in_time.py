@@ -101,7 +101,7 @@ FEATURE_ROW = st.tuples(st.integers(1, 4), WHEN, st.sampled_from([0, 0, 0, 6, 30
 LABEL = st.tuples(st.integers(1, 6), WHEN)
 
 
-@examples(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     rows=st.lists(FEATURE_ROW, max_size=30),
     labels=st.lists(LABEL, min_size=1, max_size=25),

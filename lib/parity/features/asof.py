@@ -359,8 +359,8 @@ def read_feature_lookups(
     else at its newest version, its current rows. With `as_known_at`, read every version of
     every row with the time it landed instead (`parity.core.versioned`; for a table built
     before rows kept it, from Delta's change data feed), so that joins only use rows that had
-    landed by each spine row's time. `joins` (one per set, in
-    order) say how each joins the spine; default: on the same names, unprefixed, every feature.
+    landed by each spine row's time. `joins` (one per set, in order) say how each joins the
+    spine; default: on the same names, unprefixed, every feature.
     """
     lookups = []
     for decl, join in zip(decls, joins or [LookupJoin()] * len(decls), strict=True):

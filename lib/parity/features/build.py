@@ -172,8 +172,7 @@ def plan_feature_build(
             stamp = midnight(assume_valid_since)
         if build.start is not None and not build.up_to_date and stamp <= build.start:
             raise ValueError(f"{decl.table}: this build's time {stamp.isoformat()} is not after its last build's, {build.start.isoformat()}")
-    planned = PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs, table_version, stamp, assume_valid_since)
-    return planned
+    return PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs, table_version, stamp, assume_valid_since)
 
 
 def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
