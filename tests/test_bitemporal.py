@@ -170,6 +170,7 @@ def _overrides(settings: Settings) -> list[str]:
     return storage_overrides(Path(settings.storage.root).parent) + TEST_SPARK
 
 
+@pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
 def test_a_table_of_the_older_layout_is_read_through_its_change_feed_and_refreshed_keeping_what_it_proves(
     spark: SparkSession, project: Settings
 ) -> None:

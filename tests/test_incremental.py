@@ -177,6 +177,7 @@ def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(
     assert not plan_feature_build(catalog, settings, settings.feature_sets[ACTIVITY]).range.up_to_date  # it read part of the source only
 
 
+@pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
 def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, full_build: Path, tmp_path: Path) -> None:
     settings = _copy(full_build, tmp_path)
     join_only = _settings(tmp_path / "copy", f"feature_sets.{ACTIVITY}.max_age=10d", f"feature_sets.{ACTIVITY}.lookback=3d")
