@@ -100,6 +100,7 @@ def _labels() -> list[tuple]:
     return good + bad
 
 
+@pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
 def test_the_training_set_joins_as_of_each_label_through_renamed_keys_and_quarantines_bad_labels(
     spark: SparkSession, project: tuple[Path, Settings]
 ) -> None:

@@ -12,10 +12,11 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from parity.core.catalog import Catalog
-from parity.core.conf import FeatureSetDecl, Settings
+from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
 from parity.core.versioned import current_rows
 from parity.features import build_declared_sets, build_feature_set
 from parity.features.asof import assemble_features, read_feature_lookups
+from parity.features.snapshots import changed_rows, snapshot_quality
 
 TS = dt.datetime
 STORES = "store_id STRING, region STRING, floor_m2 DOUBLE"
@@ -41,6 +42,27 @@ def _labels(spark: SparkSession, catalog: Catalog, times: list[tuple[str, dt.dat
     return {r.label_id: (r.region, r.floor_m2, r.large) for r in rows.collect()}
 
 
+def test_a_snapshot_writes_only_the_entities_whose_values_changed(spark: SparkSession) -> None:
+    """The rule each snapshot build applies, on inline rows: against each entity's newest row,
+    changed and unseen entities get a row at the build's time, unchanged ones none."""
+    held = spark.createDataFrame(
+        [("a", T1, "north", 300.0, 0), ("a", T2, "west", 300.0, 0), ("b", T1, "south", 900.0, 1), ("c", T1, None, 5.0, 0)],
+        "store_id STRING, feature_ts TIMESTAMP, region STRING, floor_m2 DOUBLE, large INT",
+    )
+    snapshot = spark.createDataFrame(
+        [("a", T3, "west", 300.0, 0), ("b", T3, "south", 950.0, 1), ("c", T3, None, 5.0, 0), ("d", T3, "east", 10.0, 0)],
+        "store_id STRING, feature_ts TIMESTAMP, region STRING, floor_m2 DOUBLE, large INT",
+    )
+    # a: as its newest row (its older one differs); b: floor area changed; c: unchanged, nulls
+    # included; d: not seen before.
+    changed = changed_rows(STORE_PROFILE, snapshot, held)
+    assertDataFrameEqual(changed, snapshot.filter("store_id IN ('b', 'd')"))
+    quality = snapshot_quality(STORE_PROFILE, SourceQualityConf())
+    assert [(e.rule, e.columns) for e in quality.expectations] == [("unique", ["store_id"])]  # type: ignore[union-attr]
+    assert snapshot_quality(STORE_PROFILE, quality) == quality  # declared once
+
+
+@pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
 def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(spark: SparkSession, tmp_settings: Settings) -> None:
     catalog = Catalog(spark, tmp_settings)
     catalog.write(spark.createDataFrame([("a", "north", 300.0), ("b", "south", 900.0), ("b", "east", 10.0)], STORES), "raw.stores")
