@@ -3,8 +3,10 @@
 Builds are incremental and idempotent. Each build records a watermark (the newest source
 event time it processed) with its Delta commit; the next build recomputes only the output
 rows from `lookback` before the start of the watermark's period (hour or day, the set's
-grain) onwards, reading just the source history its transforms need. A backfill recomputes a chosen range of days and leaves the rest of the
-table untouched. A table built under another declaration must be rebuilt in full.
+grain) onwards, reading just the source history its transforms need. A backfill recomputes
+a chosen range of days and leaves the rest of the table untouched. A table built under
+another declaration must be rebuilt in full. A snapshot set (no event time) compares every
+entity with its newest row instead (`parity.features.snapshots`).
 """
 
 from __future__ import annotations
