@@ -23,8 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from parity.core.conf import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 START = dt.datetime(2026, 1, 1)
@@ -100,6 +104,28 @@ def polars_answer(parquet_dir: Path) -> tuple[float, object]:
     return time.perf_counter() - started, answer
 
 
+def bench_settings(work: Path, declarations: dict[str, dict[str, Any]], *, driver_memory: str) -> Settings:
+    """Settings for a benchmark in the emptied folder `work`: a copy of conf/ that also declares
+    `declarations` (feature sets by name), tables under `work`, local Spark on two cores."""
+    from parity.core.conf import load_settings
+
+    shutil.rmtree(work, ignore_errors=True)
+    conf = work / "conf"
+    shutil.copytree(REPO / "conf", conf)
+    for name, declaration in declarations.items():
+        (conf / "features" / f"{name}.yaml").write_text(yaml.safe_dump(declaration))
+    return load_settings(
+        conf,
+        overrides=[
+            f"storage.root={work}/data",
+            f"spark.jars_dir={REPO / '.jars'}",
+            "spark.master=local[2]",
+            f"spark.conf.spark.driver.memory={driver_memory}",
+            "spark.conf.spark.sql.shuffle.partitions=16",
+        ],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -112,25 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import functions as F
 
     from parity.core.catalog import Catalog
-    from parity.core.conf import load_settings
     from parity.core.session import get_spark
+    from parity.core.versioned import current_rows
     from parity.features import build_feature_set
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="parity-bench-features-"))
-    shutil.rmtree(work, ignore_errors=True)
-    conf = work / "conf"
-    shutil.copytree(REPO / "conf", conf)
-    (conf / "features" / "bench_activity.yaml").write_text(yaml.safe_dump(DECLARATION))
-    settings = load_settings(
-        conf,
-        overrides=[
-            f"storage.root={work}/data",
-            f"spark.jars_dir={REPO / '.jars'}",
-            "spark.master=local[2]",
-            f"spark.conf.spark.driver.memory={args.driver_memory}",
-            "spark.conf.spark.sql.shuffle.partitions=16",
-        ],
-    )
+    settings = bench_settings(work, {"bench_activity": DECLARATION}, driver_memory=args.driver_memory)
     spark = get_spark(settings)
     catalog = Catalog(spark, settings)
     decl = settings.feature_sets["bench_activity"]
@@ -175,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"polars: {polars_seconds:.1f} s, {answer.height:,} rows", flush=True)
 
     # Same answers: the table after the incremental day against polars on all events.
-    table = catalog.read(decl.table).select("entity_id", "feature_ts", "n_7d", "amount_sum_7d", "amount_mean_7d")
+    table = current_rows(catalog.read(decl.table)).select("entity_id", "feature_ts", "n_7d", "amount_sum_7d", "amount_mean_7d")
     mine = table.toPandas().sort_values(["entity_id", "feature_ts"]).reset_index(drop=True)
     theirs = answer.to_pandas().sort_values(["entity_id", "feature_ts"]).reset_index(drop=True)
     same = (

@@ -23,10 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feature_build import generate  # the same synthetic events
+from feature_build import bench_settings, generate  # the same synthetic events and set-up
 
 REPO = Path(__file__).resolve().parents[1]
 AGGREGATES = [
@@ -78,26 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import functions as F
 
     from parity.core.catalog import Catalog
-    from parity.core.conf import load_settings
     from parity.core.session import get_spark
     from parity.features import build_feature_set
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="parity-bench-grains-"))
-    shutil.rmtree(work, ignore_errors=True)
-    conf = work / "conf"
-    shutil.copytree(REPO / "conf", conf)
-    for name, (grain, windows) in SETS.items():
-        (conf / "features" / f"{name}.yaml").write_text(yaml.safe_dump(declaration(name, grain, windows)))
-    settings = load_settings(
-        conf,
-        overrides=[
-            f"storage.root={work}/data",
-            f"spark.jars_dir={REPO / '.jars'}",
-            "spark.master=local[2]",
-            f"spark.conf.spark.driver.memory={args.driver_memory}",
-            "spark.conf.spark.sql.shuffle.partitions=16",
-        ],
-    )
+    declarations = {name: declaration(name, grain, windows) for name, (grain, windows) in SETS.items()}
+    settings = bench_settings(work, declarations, driver_memory=args.driver_memory)
     spark = get_spark(settings)
     catalog = Catalog(spark, settings)
     print(f"generating {args.events:,} events, {args.entities:,} entities, {args.days} days ...", flush=True)
