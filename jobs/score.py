@@ -1,7 +1,10 @@
-"""Score a declared model's population with its registered model, as of a scoring time, into its
-predictions table (see parity.app.scoring_run).
+"""Score a declared model's population with one registered version, as of a scoring time, into
+its predictions table (see parity.app.scoring_run).
 
-    score [--model NAME]
+    score [--model NAME] [--model-version N|@ALIAS|latest] [--population TABLE] [--score-time TIME]
+
+The version is resolved once, at the start; every row written carries it. Rescoring the same
+(model, version, score time) replaces exactly that slice.
 """
 
 from __future__ import annotations
@@ -9,14 +12,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from parity.app.jobkit import run_model_job
-from parity.app.scoring_run import score
+from parity.app.jobkit import job_parser, run_model_job
+from parity.app.scoring_run import add_arguments, check_arguments, score
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_model_job("score", argv, score, conf_dir=CONF_DIR)
+    parser = job_parser("score")
+    add_arguments(parser)
+    return run_model_job("score", argv, score, conf_dir=CONF_DIR, parser=parser, check_args=check_arguments)
 
 
 if __name__ == "__main__":

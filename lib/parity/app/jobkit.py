@@ -197,10 +197,12 @@ def run_model_job(
     *,
     conf_dir: str | Path,
     parser: argparse.ArgumentParser | None = None,
+    check_args: Callable[[argparse.Namespace, Settings], None] | None = None,
 ) -> int:
     """`run_job` for a job that runs one declared model, named by `--model NAME` (optional when
     exactly one is declared). An unknown or missing name fails before Spark starts, listing the
-    declared models; the summary and the audit row name the model."""
+    declared models, as does anything `check_args` refuses; the summary and the audit row name
+    the model."""
     parser = parser or job_parser(job)
     parser.add_argument("--model", default=None, metavar="NAME", help="the declared model (conf/models/NAME.yaml); optional when only one is")
 
@@ -209,6 +211,8 @@ def run_model_job(
             settings.model(args.model)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if check_args is not None:
+            check_args(args, settings)
 
     def model_body(ctx: JobContext) -> None:
         model = ctx.settings.model(ctx.args.model)

@@ -1,79 +1,133 @@
-"""The score job's flow: resolve a declared model's registered version, recreate its features from
-its spec as of the scoring time for its population, and write its predictions (rescoring one time
-replaces that time's rows)."""
+"""The score job's flow: resolve a declared model's registered version once, recreate its
+features from its spec as of the scoring time for its population, quarantine the population's
+bad keys, and write its predictions as one slice (model, version, score time): rescoring a
+slice replaces exactly that slice."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import functions as F
 
-from parity.app.jobkit import JobContext
-from parity.core.columns import SCORE_TS, struct_of
-from parity.core.conf import FeatureSetDecl, ModelDecl
+from parity.app.jobkit import JobContext, UsageError
+from parity.core.catalog import Catalog
+from parity.core.columns import SCORE_TS
+from parity.core.conf import FeatureSetDecl, ModelDecl, Settings, check_table_name
+from parity.core.durations import utc_naive
 from parity.features import asof
-from parity.features.quality import require_columns
+from parity.features.asof import FeatureLookup
 from parity.governance import registry, tracking
 from parity.model.packaged import load_feature_spec
-from parity.model.spec import check_transform_code
+from parity.model.spec import FeatureSpec, check_transform_code
 from parity.scoring import batch
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The score job's own arguments."""
+    parser.add_argument("--model-version", default=None, metavar="N|@ALIAS|latest", help="default: conf scoring.model_version")
+    parser.add_argument("--population", default=None, metavar="TABLE", help="score this table's keys instead of the declared population")
+    parser.add_argument("--score-time", default=None, metavar="TIME", help="score as of this UTC time (ISO 8601) instead of the model's rule")
+
+
+def check_arguments(args: argparse.Namespace, settings: Settings) -> None:
+    """Refuse a bad model version, population table name or score time before Spark starts."""
+    try:
+        if args.model_version is not None:
+            registry.check_version_request(args.model_version)
+        if args.population is not None:
+            check_table_name(args.population)
+        if args.score_time is not None:
+            args.score_time = utc_naive(dt.datetime.fromisoformat(args.score_time))
+    except ValueError as exc:
+        raise UsageError(f"score: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A registered model version, resolved once at the start of a run: every row it writes carries it."""
+
+    name: str
+    uri: str
+    version: str
+    run_id: str
+    spec: FeatureSpec
+
+    def lineage(self, scoring_run_id: str) -> dict[str, str]:
+        return {"model_name": self.name, "model_version": self.version, "model_run_id": self.run_id, "scoring_run_id": scoring_run_id}
+
+
+def resolve_model(model: ModelDecl, wanted: str, *, allow_code_mismatch: bool) -> ResolvedModel:
+    """Resolve `wanted` (a number, `@alias` or `latest`) to one version, and check its spec
+    against the installed transform code."""
+    uri, version, run_id = registry.resolve_model_version(model.registered_model, wanted)
+    spec = load_feature_spec(uri)
+    if not spec.feature_sets:
+        raise ValueError(f"model {uri} names no feature sets in its spec; retrain it with parity")
+    check_transform_code(spec, allow_mismatch=allow_code_mismatch)
+    return ResolvedModel(model.registered_model, uri, version, run_id, spec)
+
+
+def read_lookups(catalog: Catalog, spec: FeatureSpec) -> list[FeatureLookup]:
+    """The feature sets the model was trained on, as declared then and joined as then, read at their newest versions."""
+    decls = [FeatureSetDecl.model_validate(fs["feature_set"]) for fs in spec.feature_sets]
+    joins = [asof.LookupJoin.described(fs) for fs in spec.feature_sets]
+    return asof.read_feature_lookups(catalog, decls, joins=joins)
 
 
 def score(ctx: JobContext, model: ModelDecl) -> None:
     """Score the model's population as of the scoring time into its predictions table (the score job's body)."""
-    settings = ctx.settings
+    settings, args = ctx.settings, ctx.args
     tracking.configure_mlflow(settings)
-    model_uri, model_version, model_run_id = registry.resolve_model_version(model.registered_model, settings.scoring.model_version)
-    spec = load_feature_spec(model_uri)
-    if not spec.feature_sets:
-        raise ValueError(f"model {model_uri} names no feature sets in its spec; retrain it with parity")
-    check_transform_code(spec, allow_mismatch=settings.scoring.allow_code_mismatch)
-    # The feature sets the model was trained on, as declared then and joined as then, read at their newest versions.
-    decls = [FeatureSetDecl.model_validate(fs["feature_set"]) for fs in spec.feature_sets]
-    joins = [asof.LookupJoin.described(fs) for fs in spec.feature_sets]
-    lookups = asof.read_feature_lookups(ctx.catalog, decls, joins=joins)
-
-    score_time = settings.scoring.score_time or _score_time(model, lookups)
-    population_decl = model.scoring.population
-    population = ctx.catalog.read(population_decl.table)
-    require_columns(population, struct_of(spec.caller_columns), source=population_decl.table)
-    if population_decl.filter:
-        population = population.filter(population_decl.filter)
-    if population_decl.known_from:
-        population = population.filter(F.col(population_decl.known_from) <= F.lit(score_time))
-    spine = batch.scoring_spine(population, columns=list(spec.caller_columns), score_time=score_time)
+    resolved = resolve_model(model, args.model_version or settings.scoring.model_version, allow_code_mismatch=settings.scoring.allow_code_mismatch)
+    ctx.record.mlflow_run_id, ctx.record.model_version = resolved.run_id, resolved.version
+    lookups = read_lookups(ctx.catalog, resolved.spec)
+    score_time = args.score_time or settings.scoring.score_time or _score_time(model, lookups)
+    population_table = args.population or model.scoring.population.table
+    population = batch.declared_population(ctx.catalog.read(population_table), model.scoring.population if args.population is None else None, score_time)
+    keys, quarantined = batch.split_population(population, resolved.spec, source=population_table)
+    spine = keys.withColumn(SCORE_TS, F.lit(score_time).cast("timestamp"))
     predictions = batch.score(
         ctx.spark,
         spine,
         lookups,
-        spec,
-        model_uri=model_uri,
-        model_name=model.registered_model,
-        model_version=model_version,
-        model_run_id=model_run_id,
+        resolved.spec,
+        model_uri=resolved.uri,
+        model_name=resolved.name,
+        model_version=resolved.version,
+        model_run_id=resolved.run_id,
         strategy=settings.scoring.asof_strategy,
         allow_code_mismatch=settings.scoring.allow_code_mismatch,
+        batch_rows=settings.scoring.batch_rows,
     )
-    name = model.predictions()
-    replace = batch.replace_predicate(score_time) if ctx.catalog.exists(name) else None
+    lineage = resolved.lineage(ctx.record.run_id)
+    keys_in = population.select(*resolved.spec.caller_columns).distinct().count()
     started = time.perf_counter()
-    version = ctx.catalog.write(predictions, name, replace_where=replace)
+    scored = batch.write_slice(ctx.catalog, batch.with_lineage(predictions, **lineage), model.predictions(), **_slice(resolved, score_time))
     scoring_seconds = time.perf_counter() - started
-    written = ctx.catalog.snapshot(name, version).filter(F.col(SCORE_TS) == F.lit(score_time))
+    rejected = batch.with_lineage(quarantined.withColumn(SCORE_TS, F.lit(score_time).cast("timestamp")), **lineage)
+    held = batch.write_slice(ctx.catalog, rejected, model.scoring_quarantine(), **_slice(resolved, score_time))
 
-    ctx.record.mlflow_run_id, ctx.record.model_version = model_run_id, model_version
-    ctx.counts.update({"keys.in": spine.count(), "predictions.out": written.count()})
+    ctx.counts.update({"keys.in": keys_in, "predictions.out": scored, "keys.quarantined": held})
     ctx.summary_extra(
         model=model.name,
-        model_name=model.registered_model,
-        model_uri=model_uri,
+        model_name=resolved.name,
+        model_uri=resolved.uri,
         score_ts=str(score_time),
+        slice={"model_name": resolved.name, "model_version": resolved.version, "score_ts": str(score_time)},
+        population=population_table,
         seconds={"scoring": round(scoring_seconds, 3)},
     )
 
 
-def _score_time(model: ModelDecl, lookups: list[asof.FeatureLookup]) -> dt.datetime:
+def _slice(resolved: ResolvedModel, score_time: dt.datetime) -> dict[str, Any]:
+    return {"model_name": resolved.name, "model_version": resolved.version, "score_time": score_time}
+
+
+def _score_time(model: ModelDecl, lookups: list[FeatureLookup]) -> dt.datetime:
     """The model's scoring-time rule: the newest feature time of its first lookup, or now (UTC, to the second)."""
     if model.scoring.score_time == "now":
         return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

@@ -11,12 +11,14 @@ from pyspark.sql import types as T
 FEATURE_TS = "feature_ts"  # a feature set's default timestamp column
 FEATURE_DATE = "feature_date"  # the partition column of every feature table
 SCORE_TS = "score_ts"
+SCORE_DATE = "score_date"  # the partition column of every predictions table
 
 # predictions and quarantine
 PREDICTION = "prediction"
 MODEL_NAME = "model_name"
 MODEL_VERSION = "model_version"
-MODEL_RUN_ID = "model_run_id"
+MODEL_RUN_ID = "model_run_id"  # the training run that produced the model version
+SCORING_RUN_ID = "scoring_run_id"  # the job run that wrote the prediction
 QUARANTINE_RULE = "quarantine_rule"
 QUARANTINE_REASON = "quarantine_reason"
 

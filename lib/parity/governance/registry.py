@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 import mlflow
 from mlflow.tracking import MlflowClient
+
+_REQUEST = re.compile(r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$")
 
 
 class ModelNotFoundError(LookupError):
     """The registry has no model version matching the request."""
+
+
+def check_version_request(wanted: str) -> None:
+    """Refuse a model version request that is not a number, `@alias` or `latest`.
+
+    Raises:
+        ValueError: naming the request and the forms it may take.
+    """
+    if not _REQUEST.match(wanted):
+        raise ValueError(f"model version '{wanted}' is not a version number, @alias (e.g. @champion) or latest")
 
 
 def resolve_model_version(name: str, wanted: str) -> tuple[str, str, str]:

@@ -1,24 +1,49 @@
 """Batch scoring: keys and a time in, features recreated from the model's spec, predictions out.
 
-The features are assembled by the same `assemble_features` that built the training set, from
-the feature tables the spec names, and reach the model as they are: the model prepares its
-own inputs (`parity.training.inputs`). A single-node model runs through MLflow's Arrow-backed
-pandas UDF on the executors, a Spark ML model as a distributed transform.
+The population's keys are validated first: a null, blank or malformed key goes to quarantine
+with a reason (`split_population`), so keys in = keys scored + keys quarantined. The features
+are assembled by the same `assemble_features` that built the training set, from the feature
+tables the spec names, and reach the model as they are: the model prepares its own inputs
+(`parity.training.inputs`). A single-node model predicts on the executors with
+`parity.scoring.predictor` (loaded once per Python worker, Arrow batches); a Spark ML model
+is a distributed transform.
+
+A slice of a predictions table is one (model, model version, score time): `slice_predicate`
+selects it, so that rescoring replaces exactly it and a champion and a challenger scored at
+the same time keep their own rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Literal
 
 import mlflow
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from parity.core.columns import MODEL_NAME, MODEL_RUN_ID, MODEL_VERSION, PREDICTION, SCORE_TS
+from parity.core.catalog import Catalog
+from parity.core.columns import (
+    MODEL_NAME,
+    MODEL_RUN_ID,
+    MODEL_VERSION,
+    PREDICTION,
+    QUARANTINE_REASON,
+    QUARANTINE_RULE,
+    SCORE_DATE,
+    SCORE_TS,
+    SCORING_RUN_ID,
+)
+from parity.core.conf import PopulationDecl
 from parity.features.asof import FeatureLookup, Strategy, assemble_features
+from parity.features.quality import MissingColumnsError, Rule, split_valid
 from parity.model.packaged import ALLOW_CODE_MISMATCH
 from parity.model.spec import FeatureSpec, signature_types
+from parity.scoring.predictor import BATCH_ROWS, predict_batches, ship_model
+
+Predictor = Literal["parity", "spark_udf"]
 
 
 def scoring_spine(population: DataFrame, *, columns: list[str], score_time: dt.datetime) -> DataFrame:
@@ -28,6 +53,42 @@ def scoring_spine(population: DataFrame, *, columns: list[str], score_time: dt.d
     Needs: `columns`. Returns: `columns`, score_ts.
     """
     return population.select(*columns).distinct().withColumn(SCORE_TS, F.lit(score_time).cast("timestamp"))
+
+
+def split_population(population: DataFrame, spec: FeatureSpec, *, source: str) -> tuple[DataFrame, DataFrame]:
+    """The population's distinct caller columns (the model's keys and the columns its lookups
+    map from), split into valid ones and ones to quarantine.
+
+    A column may arrive in another type than the spec's (a key kept as text, say): it is cast,
+    and a value that does not cast is malformed. A null is quarantined under `not_null:<column>`,
+    a value that does not cast or an empty string under `malformed:<column>`.
+
+    Returns:
+        (the valid combinations, typed as the spec declares them; the quarantined ones, each
+        column as text as it arrived, with `quarantine_rule` and `quarantine_reason`).
+
+    Raises:
+        MissingColumnsError: the population lacks a caller column.
+    """
+    columns = spec.caller_columns
+    missing = [c for c in columns if c not in population.columns]
+    if missing:
+        raise MissingColumnsError(f"{source}: missing required column(s) {', '.join(missing)} (the model's keys and lookup columns)")
+    raw = population.select(*columns).distinct()
+    rules: list[Rule] = [Rule(f"not_null:{c}", F.col(c).isNotNull(), f"{c} is null") for c in columns]
+    for name, kind in columns.items():
+        typed = _typed(raw, name, kind)
+        well_formed = typed.isNotNull() & (F.trim(typed) != "" if kind == "string" else F.lit(True))
+        rules.append(Rule(f"malformed:{name}", F.col(name).isNull() | well_formed, f"{name} is not a {kind}"))
+    valid, quarantined = split_valid(raw, rules)
+    valid = valid.select(*(_typed(raw, c, kind).alias(c) for c, kind in columns.items())).distinct()
+    return valid, quarantined.select(*(F.col(c).cast("string").alias(c) for c in columns), QUARANTINE_RULE, QUARANTINE_REASON)
+
+
+def _typed(df: DataFrame, column: str, kind: str) -> Column:
+    """`column` in the type `kind` (a cast that fails gives null)."""
+    wanted = T._parse_datatype_string(kind)
+    return F.col(column) if df.schema[column].dataType == wanted else F.col(column).try_cast(wanted)
 
 
 def default_score_time(lookups: list[FeatureLookup]) -> dt.datetime:
@@ -43,9 +104,69 @@ def default_score_time(lookups: list[FeatureLookup]) -> dt.datetime:
     return newest["newest"]
 
 
+def slice_predicate(model_name: str, model_version: str, score_time: dt.datetime, *, by_date: bool = True) -> str:
+    """The Delta replaceWhere of one slice (model, version, score time) of a predictions or
+    scoring-quarantine table: rescoring it replaces exactly its rows, and no other slice's.
+    `by_date` names the slice's partition too (a table partitioned by score date)."""
+    conditions = [f"{SCORE_DATE} = DATE '{score_time.date().isoformat()}'"] if by_date else []
+    conditions += [
+        f"{SCORE_TS} = TIMESTAMP '{score_time.isoformat(sep=' ')}'",
+        f"{MODEL_NAME} = {_sql_text(model_name)}",
+        f"{MODEL_VERSION} = {_sql_text(model_version)}",
+    ]
+    return " AND ".join(conditions)
+
+
 def replace_predicate(score_time: dt.datetime) -> str:
-    """The Delta replaceWhere that makes rescoring the same time replace, not duplicate, its rows."""
+    """Every model's rows at one scoring time (0.2's slice; `slice_predicate` is the slice now)."""
     return f"{SCORE_TS} = TIMESTAMP '{score_time.isoformat(sep=' ')}'"
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def with_lineage(rows: DataFrame, *, model_name: str, model_version: str, model_run_id: str, scoring_run_id: str) -> DataFrame:
+    """Stamp scored (or quarantined) rows with the model that scored them, the run that wrote
+    them, and the score date they are partitioned by (a column the rows hold already is kept).
+
+    Needs: score_ts. Adds: model_name, model_version, model_run_id, scoring_run_id, score_date.
+    """
+    stamps = {MODEL_NAME: model_name, MODEL_VERSION: model_version, MODEL_RUN_ID: model_run_id, SCORING_RUN_ID: scoring_run_id}
+    added = [F.lit(value).alias(name) for name, value in stamps.items() if name not in rows.columns]
+    return rows.select(*rows.columns, *added, F.to_date(SCORE_TS).alias(SCORE_DATE))
+
+
+def declared_population(rows: DataFrame, declared: PopulationDecl | None, score_time: dt.datetime) -> DataFrame:
+    """The population a model scores at `score_time`: the rows its declaration's `filter` keeps,
+    once `known_from` has reached the score time (all rows without a declaration)."""
+    if declared is not None and declared.filter:
+        rows = rows.filter(declared.filter)
+    if declared is not None and declared.known_from:
+        rows = rows.filter(F.col(declared.known_from) <= F.lit(score_time))
+    return rows
+
+
+def write_slice(catalog: Catalog, rows: DataFrame, name: str, *, model_name: str, model_version: str, score_time: dt.datetime) -> int:
+    """Write one slice (model, version, score time) of a predictions or scoring-quarantine table
+    in one commit, replacing that slice's rows and no others, partitioned by score date.
+
+    A table written before slices existed (no `score_date`) is rewritten whole in that one
+    commit: its other rows kept, with the date added and no scoring run id.
+
+    Returns:
+        The slice's rows in the table after the write.
+    """
+    predicate = slice_predicate(model_name, model_version, score_time)
+    if catalog.exists(name) and SCORE_DATE not in catalog.read(name).columns:
+        older = catalog.read(name)
+        kept = older.filter(f"NOT ({slice_predicate(model_name, model_version, score_time, by_date=False)})")
+        kept = kept.withColumn(SCORE_DATE, F.to_date(SCORE_TS))
+        version = catalog.write(rows.unionByName(kept, allowMissingColumns=True), name, partition_by=[SCORE_DATE])
+    else:
+        replace = predicate if catalog.exists(name) else None
+        version = catalog.write(rows, name, replace_where=replace, partition_by=[SCORE_DATE])
+    return catalog.snapshot(name, version).filter(predicate).count()
 
 
 def model_input_columns(spec: FeatureSpec) -> list[Column]:
@@ -60,6 +181,12 @@ def _as_signature_types(spec: FeatureSpec, columns: dict[str, Column]) -> list[C
     return [value.cast(types[name]).alias(name) for name, value in columns.items()]
 
 
+def load_model(model_uri: str, *, allow_code_mismatch: bool = False) -> Any:
+    """The packaged model's fitted pipeline, loaded once on the driver (its transform code
+    checked), as it predicts: prepared inputs included (see `parity.model.packaged`)."""
+    return mlflow.pyfunc.load_model(model_uri, model_config={ALLOW_CODE_MISMATCH: allow_code_mismatch}).unwrap_python_model().model
+
+
 def score(
     spark: SparkSession,
     spine: DataFrame,
@@ -72,29 +199,38 @@ def score(
     model_run_id: str,
     strategy: Strategy = "sort",
     allow_code_mismatch: bool = False,
+    predictor: Predictor = "parity",
+    batch_rows: int = BATCH_ROWS,
+    model: Any = None,
 ) -> DataFrame:
     """Predictions for every spine row, with the model's identity on every row.
 
-    A single-node model runs in MLflow's pandas UDF on the executors; a Spark ML model
-    (`flavor: spark`) is loaded on the driver (a legacy one behind the input preparation, see
-    `parity.model.packaged.with_input_preparation`) and transforms the assembled rows where they are.
+    A single-node model predicts with `parity.scoring.predictor`, or, with
+    `predictor="spark_udf"`, MLflow's pandas UDF (the reference the benchmarks compare with);
+    a Spark ML model (`flavor: spark`) transforms the assembled rows where they are. The
+    fitted `model` may be given, loaded once (`load_model`), when one run scores many times.
     `prediction` is P(label = 1) for a binary model, the value for a regression one.
 
+    Needs: the spec's caller columns, score_ts.
     Returns: the model's keys, score_ts, prediction, model_name, model_version, model_run_id.
     """
     assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS, strategy=strategy)
-    model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
-    if spec.flavor == "spark":
-        pipeline = mlflow.pyfunc.load_model(model_uri, model_config=model_config).unwrap_python_model().model
-        prediction = vector_to_array(F.col("probability"))[1] if spec.task == "binary" else F.col("prediction").cast("double")
-        assembled = pipeline.transform(assembled.select(*spec.key_columns, SCORE_TS, *spec.inputs)).withColumn(PREDICTION, prediction)
-    else:
+    passthrough = [*spec.key_columns, SCORE_TS]
+    if predictor == "spark_udf" and spec.flavor == "sklearn":
+        model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
         predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local", model_config=model_config)
         caller = {**{c: F.col(c) for c in spec.caller_columns}, spec.timestamp: F.col(SCORE_TS), **{c: F.col(c) for c in spec.inputs}}
-        assembled = assembled.withColumn(PREDICTION, predict(F.struct(*_as_signature_types(spec, caller))))
-    return assembled.select(
-        *spec.key_columns,
-        SCORE_TS,
+        predicted = assembled.withColumn(PREDICTION, predict(F.struct(*_as_signature_types(spec, caller))))
+    else:
+        fitted = model if model is not None else load_model(model_uri, allow_code_mismatch=allow_code_mismatch)
+        rows = assembled.select(*passthrough, *model_input_columns(spec))
+        if spec.flavor == "spark":
+            prediction = vector_to_array(F.col("probability"))[1] if spec.task == "binary" else F.col("prediction").cast("double")
+            predicted = fitted.transform(rows).withColumn(PREDICTION, prediction)
+        else:
+            predicted = predict_batches(rows, ship_model(spark, fitted, spec), keep=passthrough, batch_rows=batch_rows)
+    return predicted.select(
+        *passthrough,
         F.col(PREDICTION),
         F.lit(model_name).alias(MODEL_NAME),
         F.lit(model_version).alias(MODEL_VERSION),

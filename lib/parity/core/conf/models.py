@@ -101,8 +101,9 @@ class FeatureLookupDecl(StrictModel):
 class ModelTables(StrictModel):
     training_set: str | None = Field(None, description="Default: training.<model>.")
     predictions: str | None = Field(None, description="Default: predictions.<model>.")
+    scoring_quarantine: str | None = Field(None, description="Population keys scoring refused, with the reason. Default: quarantine.scoring_<model>.")
 
-    @field_validator("training_set", "predictions")
+    @field_validator("training_set", "predictions", "scoring_quarantine")
     @classmethod
     def _table_name(cls, value: str | None) -> str | None:
         return None if value is None else check_table_name(value)
@@ -172,6 +173,9 @@ class ModelDecl(StrictModel):
 
     def predictions(self) -> str:
         return self.tables.predictions or f"predictions.{self.name}"
+
+    def scoring_quarantine(self) -> str:
+        return self.tables.scoring_quarantine or f"quarantine.scoring_{self.name}"
 
 
 def lookup_outputs(lookup: FeatureLookupDecl, feature_set: FeatureSetDecl) -> dict[str, str]:

@@ -36,7 +36,10 @@ class ScoringConf(StrictModel):
     allow_code_mismatch: bool = Field(
         False, description="Score with a model whose transform code hash differs from the installed code's (not advised)."
     )
-    model_version: str = Field("latest", description="'latest', a version number, or '@alias'.")
+    model_version: str = Field(
+        "latest", pattern=r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$", description="'latest', a version number, or '@alias'."
+    )
+    batch_rows: int = Field(100_000, ge=1, description="Rows per predict call of a single-node model (parity.scoring.predictor).")
 
     @field_validator("model_version", mode="before")
     @classmethod
@@ -90,7 +93,7 @@ class Settings(StrictModel):
         writers: dict[str, str] = {}
         for model in self.models.values():
             check_model(model, self.feature_sets, self.sweeps, self.entity_key_type)
-            for table in (model.training_set(), model.predictions()):
+            for table in (model.training_set(), model.predictions(), model.scoring_quarantine()):
                 if table in writers:
                     raise ValueError(f"models {writers[table]} and {model.name} both write {table}; set tables: in one of them")
                 writers[table] = model.name
