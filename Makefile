@@ -49,6 +49,7 @@ bench: setup
 	$(PY) bench/feature_grains.py --events 10000000
 	$(PY) bench/training_set.py --features 10000000 --labels 1000000
 	$(PY) bench/sweep.py
+	$(PY) bench/scoring.py --rows 5000000 --entities 1000000
 
 # Re-resolve requirements.txt into requirements.lock in a throwaway venv.
 lock:

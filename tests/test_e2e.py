@@ -202,7 +202,10 @@ def test_rescoring_the_same_time_replaces_its_predictions(pipeline: PipelineRun,
     assert job.main(["--model", "churn", *set_args(pipeline.overrides + TEST_SPARK)]) == 0
     after = spark.read.format("delta").load(path)
     assert after.count() == before.count() == pipeline.summary("score")["counts"]["predictions.out"]
-    assertDataFrameEqual(after, before, rtol=1e-9)
+    # The same rows, written by the new run.
+    assert after.select("scoring_run_id").distinct().count() == 1 and before.select("scoring_run_id").distinct().count() == 1
+    assertDataFrameEqual(after.drop("scoring_run_id"), before.drop("scoring_run_id"), rtol=1e-9)
+    assert after.first()["scoring_run_id"] != before.first()["scoring_run_id"]
 
 
 def test_rerunning_a_job_with_the_same_inputs_gives_the_same_table(pipeline: PipelineRun, spark: SparkSession) -> None:

@@ -7,6 +7,8 @@
   independent Delta reader (delta-rs) and checks each reported table's row count.
 - `parity vacuum`: VACUUMs the raw, feature and training tables without deleting any version
   a training set's manifest names.
+- `parity send-requests`: appends sample scoring requests to a model's requests table, as a
+  producer would (what the demo's stream then drains).
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def report(args: argparse.Namespace) -> int:
     problems = []
     print(f"parity demo report (env {settings.env}, storage {settings.storage.root})")
     steps = [(job, model) for job in PIPELINE for model in (sorted(settings.models) if job in MODEL_JOBS else [None])]
+    streamed = sorted(name for name, declared in settings.models.items() if declared.scoring.stream is not None)
+    steps += [("score_stream", model) for model in streamed if (runs["job"] == "score_stream").any()]
     for job, model in steps:
         job_runs = runs[(runs["job"] == job) & ((runs["model"] == model) if model else True)] if "model" in runs else runs[runs["job"] == job]
         named = f"{job} --model {model}" if model else job
@@ -134,11 +138,16 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
             return [f"build_training_set: {counts['labels.in']} labels in != {counts['rows.out']} rows out + {counts['labels.quarantined']} quarantined"]
     elif job == "score":
         predictions = settings.model(summary["model"]).predictions()
-        at = DeltaTable(table_path(settings, predictions), version=summary["outputs"][0]["version"])
-        stamps = at.to_pandas(columns=["score_ts"])["score_ts"].astype(str).str.slice(0, 19)
-        scored = int((stamps == str(summary["score_ts"])[:19]).sum())
-        if scored != counts["predictions.out"]:
-            return [f"score: {predictions} has {scored} rows at {summary['score_ts']}, summary says {counts['predictions.out']}"]
+        version = next(o["version"] for o in summary["outputs"] if o["table"] == predictions)
+        at = DeltaTable(table_path(settings, predictions), version=version).to_pandas(columns=["score_ts", "model_version"])
+        in_slice = (at["score_ts"].astype(str).str.slice(0, 19) == str(summary["score_ts"])[:19]) & (at["model_version"] == summary["model_version"])
+        if int(in_slice.sum()) != counts["predictions.out"]:
+            return [f"score: {predictions} has {int(in_slice.sum())} rows in its slice, summary says {counts['predictions.out']}"]
+        if counts["keys.in"] != counts["predictions.out"] + counts.get("keys.quarantined", 0):
+            return [f"score: {counts['keys.in']} keys in != {counts['predictions.out']} scored + {counts.get('keys.quarantined', 0)} quarantined"]
+    elif job == "score_stream":
+        if counts["requests.in"] != counts["predictions.out"] + counts["requests.quarantined"]:
+            return [f"score_stream: {counts['requests.in']} requests in != {counts['predictions.out']} scored + {counts['requests.quarantined']} quarantined"]
     problems = []
     versions = {o["table"]: o["version"] for o in summary["outputs"]}
     for name, want in expected.items():
@@ -149,9 +158,11 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
 
 
 def models(args: argparse.Namespace) -> int:
-    """Print the declared models' names, one a line (what `make demo` runs the model jobs for)."""
-    for name in sorted(_settings(args).models):
-        print(name)
+    """Print the declared models' names, one a line (what `make demo` runs the model jobs for);
+    with `--streaming`, only those that declare a stream of scoring requests."""
+    for name, declared in sorted(_settings(args).models.items()):
+        if not args.streaming or declared.scoring.stream is not None:
+            print(name)
     return 0
 
 
@@ -182,6 +193,38 @@ def vacuum(args: argparse.Namespace) -> int:
     return 0
 
 
+def send_requests(args: argparse.Namespace) -> int:
+    """Append `--count` sample requests (and `--malformed` bad ones) to a model's requests table,
+    timed `--at` (default: the newest feature time of the model's first lookup)."""
+    import datetime as dt
+    import uuid
+
+    from pyspark.sql import functions as F
+
+    from parity.core.catalog import Catalog
+    from parity.core.session import get_spark
+    from parity.scoring.stream import sample_requests
+
+    settings = _settings(args)
+    model = settings.model(args.model)
+    if model.scoring.stream is None:
+        raise ConfError(f"model {model.name} declares no scoring.stream")
+    catalog = Catalog(get_spark(settings), settings)
+    at = dt.datetime.fromisoformat(args.at) if args.at else None
+    if at is None:
+        first = settings.feature_sets[model.features[0].feature_set]
+        newest = catalog.read(first.table).agg(F.max(first.timestamp)).first()
+        at = newest[0] if newest is not None else None
+        if at is None:
+            raise ConfError(f"{first.table} is empty: build the features first, or give --at")
+    population = catalog.read(model.scoring.population.table)
+    rows = sample_requests(population, list(model.labels.lookup_columns()), model.scoring.stream, count=args.count, at=at,
+                           tag=uuid.uuid4().hex[:8], malformed=args.malformed)
+    version = catalog.write(rows, model.scoring.stream.requests, mode="append")
+    print(f"{model.scoring.stream.requests}: appended {args.count + args.malformed} requests at {at} (version {version})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="parity")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -194,8 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         if name == "submit-args":
             cmd.add_argument("--log-file", default=None, help="where the driver's Spark log goes")
             cmd.add_argument("--package-out", default=None, help="also write the library zip for --py-files here")
+        if name == "models":
+            cmd.add_argument("--streaming", action="store_true", help="only the models that declare scoring.stream")
         if name == "vacuum":
             cmd.add_argument("--retain-hours", type=float, default=168.0, help="Delta's default is 168 (7 days)")
+    send = sub.add_parser("send-requests")
+    for flag, default in (("--conf-dir", "conf"), ("--env", None), ("--model", None), ("--at", None)):
+        send.add_argument(flag, default=default)
+    send.add_argument("--set", dest="overrides", action="append", default=[])
+    send.add_argument("--count", type=int, default=100)
+    send.add_argument("--malformed", type=int, default=0, help="also append this many requests with a null key")
+    send.set_defaults(fn=send_requests)
     pkg = sub.add_parser("package")
     pkg.add_argument("--out", required=True)
     pkg.set_defaults(fn=package)

@@ -104,12 +104,14 @@ def run_job(
     conf_dir: str | Path,
     parser: argparse.ArgumentParser | None = None,
     check_args: Callable[[argparse.Namespace, Settings], None] | None = None,
+    keep_writes_on_failure: bool = False,
 ) -> int:
     """Run one job body under the shared contract and return its exit code.
 
     `check_args` validates the parsed arguments against the conf before Spark starts; it
     raises UsageError for a bad combination. The conf folder is `conf_dir`, unless the
-    environment names another in `PARITY_CONF_DIR`.
+    environment names another in `PARITY_CONF_DIR`. A job that `keep_writes_on_failure` (a
+    stream, whose checkpoint counts its committed batches as done) is not rolled back.
     """
     parser = parser or job_parser(job)
     conf_dir = os.environ.get(CONF_DIR_ENV) or conf_dir  # a project of its own (spark-submit.sh sets it)
@@ -148,13 +150,13 @@ def run_job(
         record.status, record.error = "failed", _one_line(exc)
         if os.environ.get("PARITY_DEBUG"):
             traceback.print_exc()
-        record.error += _rollback_note(catalog, record)
+        record.error += "" if keep_writes_on_failure else _rollback_note(catalog, record)
     record.inputs, record.outputs, record.counts = catalog.inputs, catalog.outputs, ctx.counts
     record.ended_at = dt.datetime.now(dt.UTC)
     try:
         _append_audit(ctx)
     except Exception as exc:  # a run without its lineage row is a failed run: undo its writes too
-        note = _rollback_note(catalog, record) if record.status == "succeeded" else ""
+        note = _rollback_note(catalog, record) if record.status == "succeeded" and not keep_writes_on_failure else ""
         print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}{note}", file=sys.stderr)
         return EXIT_FAILED
     if record.status != "succeeded":
@@ -198,6 +200,7 @@ def run_model_job(
     conf_dir: str | Path,
     parser: argparse.ArgumentParser | None = None,
     check_args: Callable[[argparse.Namespace, Settings], None] | None = None,
+    keep_writes_on_failure: bool = False,
 ) -> int:
     """`run_job` for a job that runs one declared model, named by `--model NAME` (optional when
     exactly one is declared). An unknown or missing name fails before Spark starts, listing the
@@ -219,4 +222,4 @@ def run_model_job(
         ctx.record.model = model.name
         body(ctx, model)
 
-    return run_job(job, argv, model_body, conf_dir=conf_dir, parser=parser, check_args=check)
+    return run_job(job, argv, model_body, conf_dir=conf_dir, parser=parser, check_args=check, keep_writes_on_failure=keep_writes_on_failure)

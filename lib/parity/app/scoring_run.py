@@ -26,9 +26,14 @@ from parity.model.spec import FeatureSpec, check_transform_code
 from parity.scoring import batch
 
 
+def add_version_argument(parser: argparse.ArgumentParser) -> None:
+    """`--model-version`, which a scoring job resolves once, at its start."""
+    parser.add_argument("--model-version", default=None, metavar="N|@ALIAS|latest", help="default: conf scoring.model_version")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The score job's own arguments."""
-    parser.add_argument("--model-version", default=None, metavar="N|@ALIAS|latest", help="default: conf scoring.model_version")
+    add_version_argument(parser)
     parser.add_argument("--population", default=None, metavar="TABLE", help="score this table's keys instead of the declared population")
     parser.add_argument("--score-time", default=None, metavar="TIME", help="score as of this UTC time (ISO 8601) instead of the model's rule")
 
@@ -38,12 +43,12 @@ def check_arguments(args: argparse.Namespace, settings: Settings) -> None:
     try:
         if args.model_version is not None:
             registry.check_version_request(args.model_version)
-        if args.population is not None:
+        if getattr(args, "population", None) is not None:
             check_table_name(args.population)
-        if args.score_time is not None:
+        if getattr(args, "score_time", None) is not None:
             args.score_time = utc_naive(dt.datetime.fromisoformat(args.score_time))
     except ValueError as exc:
-        raise UsageError(f"score: {exc}") from None
+        raise UsageError(str(exc)) from None
 
 
 @dataclass(frozen=True)

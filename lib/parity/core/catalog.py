@@ -121,6 +121,7 @@ class Catalog:
         commit_metadata: dict[str, object] | None = None,
         properties: dict[str, str] | None = None,
         merge_schema: bool = False,
+        txn: tuple[str, int] | None = None,
     ) -> int:
         """Write `df` to a table as one Delta commit and record the version it created as an output.
 
@@ -129,6 +130,8 @@ class Catalog:
         `merge_schema` adds the columns of `df` the table lacks. `commit_metadata` is stored with
         the commit (Delta's userMetadata, with the catalog's run id) and read back by
         `commit_metadata`. `properties` (e.g. delta.enableChangeDataFeed) are set on the table.
+        `txn` (app id, version) makes the write idempotent (Delta's txnAppId and txnVersion): a
+        write of a version that app has already committed to the table commits nothing.
 
         Returns:
             The version this write's commit created, even when another writer has committed
@@ -150,7 +153,7 @@ class Catalog:
             writer = writer.option("mergeSchema", "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        for key, value in (properties or {}).items():
+        for key, value in {**(properties or {}), **({"txnAppId": txn[0], "txnVersion": str(txn[1])} if txn else {})}.items():
             writer = writer.option(key, value)
         writer.save(self.path(name))
         commit = self._own_commit(name, commit_id, after=before)

@@ -41,7 +41,7 @@ from parity.features.asof import FeatureLookup, Strategy, assemble_features
 from parity.features.quality import MissingColumnsError, Rule, split_valid
 from parity.model.packaged import ALLOW_CODE_MISMATCH
 from parity.model.spec import FeatureSpec, signature_types
-from parity.scoring.predictor import BATCH_ROWS, predict_batches, ship_model
+from parity.scoring.predictor import BATCH_ROWS, ShippedModel, predict_batches, ship_model
 
 Predictor = Literal["parity", "spark_udf"]
 
@@ -57,11 +57,7 @@ def scoring_spine(population: DataFrame, *, columns: list[str], score_time: dt.d
 
 def split_population(population: DataFrame, spec: FeatureSpec, *, source: str) -> tuple[DataFrame, DataFrame]:
     """The population's distinct caller columns (the model's keys and the columns its lookups
-    map from), split into valid ones and ones to quarantine.
-
-    A column may arrive in another type than the spec's (a key kept as text, say): it is cast,
-    and a value that does not cast is malformed. A null is quarantined under `not_null:<column>`,
-    a value that does not cast or an empty string under `malformed:<column>`.
+    map from), split into valid ones and ones to quarantine (see `split_valid_keys`).
 
     Returns:
         (the valid combinations, typed as the spec declares them; the quarantined ones, each
@@ -70,19 +66,42 @@ def split_population(population: DataFrame, spec: FeatureSpec, *, source: str) -
     Raises:
         MissingColumnsError: the population lacks a caller column.
     """
-    columns = spec.caller_columns
-    missing = [c for c in columns if c not in population.columns]
+    valid, quarantined = split_valid_keys(population, spec.caller_columns, source=source, distinct=True)
+    return valid.distinct(), quarantined
+
+
+def split_valid_keys(
+    rows: DataFrame, columns: dict[str, str], *, source: str, carry: list[str] | None = None, distinct: bool = False
+) -> tuple[DataFrame, DataFrame]:
+    """Rows whose `columns` (name -> Spark type) all hold a value of their type, and the rest.
+
+    A column may arrive in another type (a key kept as text, say): it is cast, and a value that
+    does not cast is malformed. A null is quarantined under `not_null:<column>`, a value that
+    does not cast or an empty string under `malformed:<column>`. `carry` columns travel along
+    unchecked; `distinct` keeps one row per distinct combination first.
+
+    Returns:
+        (valid rows: `columns` typed, then `carry`; quarantined rows: `columns` and `carry` as
+        text as they arrived, with `quarantine_rule` and `quarantine_reason`).
+
+    Raises:
+        MissingColumnsError: `rows` lacks one of `columns` or `carry`.
+    """
+    carry = carry or []
+    missing = [c for c in [*columns, *carry] if c not in rows.columns]
     if missing:
-        raise MissingColumnsError(f"{source}: missing required column(s) {', '.join(missing)} (the model's keys and lookup columns)")
-    raw = population.select(*columns).distinct()
+        raise MissingColumnsError(f"{source}: missing required column(s) {', '.join(missing)}")
+    raw = rows.select(*columns, *carry)
+    raw = raw.distinct() if distinct else raw
     rules: list[Rule] = [Rule(f"not_null:{c}", F.col(c).isNotNull(), f"{c} is null") for c in columns]
     for name, kind in columns.items():
         typed = _typed(raw, name, kind)
         well_formed = typed.isNotNull() & (F.trim(typed) != "" if kind == "string" else F.lit(True))
         rules.append(Rule(f"malformed:{name}", F.col(name).isNull() | well_formed, f"{name} is not a {kind}"))
     valid, quarantined = split_valid(raw, rules)
-    valid = valid.select(*(_typed(raw, c, kind).alias(c) for c, kind in columns.items())).distinct()
-    return valid, quarantined.select(*(F.col(c).cast("string").alias(c) for c in columns), QUARANTINE_RULE, QUARANTINE_REASON)
+    valid = valid.select(*(_typed(raw, c, kind).alias(c) for c, kind in columns.items()), *carry)
+    as_text = [F.col(c).cast("string").alias(c) for c in [*columns, *carry]]
+    return valid, quarantined.select(*as_text, QUARANTINE_RULE, QUARANTINE_REASON)
 
 
 def _typed(df: DataFrame, column: str, kind: str) -> Column:
@@ -202,37 +221,61 @@ def score(
     predictor: Predictor = "parity",
     batch_rows: int = BATCH_ROWS,
     model: Any = None,
+    carry: list[str] | None = None,
 ) -> DataFrame:
-    """Predictions for every spine row, with the model's identity on every row.
+    """Predictions for every spine row, with the model's identity on every row: the features
+    assembled as of each row's score_ts, then `predict_rows`.
 
-    A single-node model predicts with `parity.scoring.predictor`, or, with
-    `predictor="spark_udf"`, MLflow's pandas UDF (the reference the benchmarks compare with);
-    a Spark ML model (`flavor: spark`) transforms the assembled rows where they are. The
-    fitted `model` may be given, loaded once (`load_model`), when one run scores many times.
-    `prediction` is P(label = 1) for a binary model, the value for a regression one.
-
-    Needs: the spec's caller columns, score_ts.
-    Returns: the model's keys, score_ts, prediction, model_name, model_version, model_run_id.
+    Needs: the spec's caller columns, score_ts, `carry`.
+    Returns: the model's keys, score_ts, `carry`, prediction, model_name, model_version, model_run_id.
     """
     assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS, strategy=strategy)
-    passthrough = [*spec.key_columns, SCORE_TS]
-    if predictor == "spark_udf" and spec.flavor == "sklearn":
-        model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
-        predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local", model_config=model_config)
-        caller = {**{c: F.col(c) for c in spec.caller_columns}, spec.timestamp: F.col(SCORE_TS), **{c: F.col(c) for c in spec.inputs}}
-        predicted = assembled.withColumn(PREDICTION, predict(F.struct(*_as_signature_types(spec, caller))))
-    else:
-        fitted = model if model is not None else load_model(model_uri, allow_code_mismatch=allow_code_mismatch)
-        rows = assembled.select(*passthrough, *model_input_columns(spec))
-        if spec.flavor == "spark":
-            prediction = vector_to_array(F.col("probability"))[1] if spec.task == "binary" else F.col("prediction").cast("double")
-            predicted = fitted.transform(rows).withColumn(PREDICTION, prediction)
-        else:
-            predicted = predict_batches(rows, ship_model(spark, fitted, spec), keep=passthrough, batch_rows=batch_rows)
+    predicted = predict_rows(
+        spark, assembled, spec, model_uri=model_uri, model=model, predictor=predictor, batch_rows=batch_rows,
+        allow_code_mismatch=allow_code_mismatch, carry=carry,
+    )
     return predicted.select(
-        *passthrough,
-        F.col(PREDICTION),
+        *predicted.columns,
         F.lit(model_name).alias(MODEL_NAME),
         F.lit(model_version).alias(MODEL_VERSION),
         F.lit(model_run_id).alias(MODEL_RUN_ID),
     )
+
+
+def predict_rows(
+    spark: SparkSession,
+    assembled: DataFrame,
+    spec: FeatureSpec,
+    *,
+    model_uri: str,
+    model: Any = None,
+    predictor: Predictor = "parity",
+    batch_rows: int = BATCH_ROWS,
+    allow_code_mismatch: bool = False,
+    carry: list[str] | None = None,
+) -> DataFrame:
+    """The model's prediction for assembled rows: P(label = 1) for a binary model, the value
+    for a regression one.
+
+    A single-node model predicts with `parity.scoring.predictor`, or, with
+    `predictor="spark_udf"`, MLflow's pandas UDF (the reference the benchmarks compare with);
+    a Spark ML model (`flavor: spark`) transforms the rows where they are. The fitted `model`
+    may be given, loaded once (`load_model`; for a single-node model, also shipped once with
+    `ship_model`), when one run predicts many times.
+
+    Needs: the model's keys, score_ts, its caller columns, its inputs and `carry`.
+    Returns: the model's keys, score_ts, `carry`, prediction.
+    """
+    keep = [*spec.key_columns, SCORE_TS, *(carry or [])]
+    if predictor == "spark_udf" and spec.flavor == "sklearn":
+        model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
+        predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local", model_config=model_config)
+        caller = {**{c: F.col(c) for c in spec.caller_columns}, spec.timestamp: F.col(SCORE_TS), **{c: F.col(c) for c in spec.inputs}}
+        return assembled.select(*keep, predict(F.struct(*_as_signature_types(spec, caller))).alias(PREDICTION))
+    fitted = model if model is not None else load_model(model_uri, allow_code_mismatch=allow_code_mismatch)
+    rows = assembled.select(*keep, *model_input_columns(spec))
+    if spec.flavor == "sklearn":
+        shipped = fitted if isinstance(fitted, ShippedModel) else ship_model(spark, fitted, spec)
+        return predict_batches(rows, shipped, keep=keep, batch_rows=batch_rows)
+    prediction = vector_to_array(F.col("probability"))[1] if spec.task == "binary" else F.col("prediction").cast("double")
+    return fitted.transform(rows).select(*keep, prediction.alias(PREDICTION))

@@ -41,6 +41,7 @@ from parity.core.conf.models import (
     ModelTables,
     ModelTraining,
     PopulationDecl,
+    StreamDecl,
 )
 from parity.core.conf.settings import ScoringConf, Settings
 from parity.core.conf.sweeps import EarlyStop, SweepDecl, SweepObjective, TimeSplit
@@ -82,6 +83,7 @@ __all__ = [
     "SparkConf",
     "SparkType",
     "StorageConf",
+    "StreamDecl",
     "StrictModel",
     "SweepDecl",
     "SweepObjective",

@@ -102,8 +102,10 @@ class ModelTables(StrictModel):
     training_set: str | None = Field(None, description="Default: training.<model>.")
     predictions: str | None = Field(None, description="Default: predictions.<model>.")
     scoring_quarantine: str | None = Field(None, description="Population keys scoring refused, with the reason. Default: quarantine.scoring_<model>.")
+    stream_predictions: str | None = Field(None, description="Predictions of the scoring requests. Default: predictions.<model>_stream.")
+    stream_quarantine: str | None = Field(None, description="Scoring requests refused, with the reason. Default: quarantine.scoring_<model>_stream.")
 
-    @field_validator("training_set", "predictions", "scoring_quarantine")
+    @field_validator("training_set", "predictions", "scoring_quarantine", "stream_predictions", "stream_quarantine")
     @classmethod
     def _table_name(cls, value: str | None) -> str | None:
         return None if value is None else check_table_name(value)
@@ -136,8 +138,25 @@ class PopulationDecl(StrictModel):
         return check_table_name(value)
 
 
+class StreamDecl(StrictModel):
+    """Near-time scoring (`score_stream`): a Delta table of scoring requests any producer appends to."""
+
+    requests: str = Field(description="The requests table: the model's keys (and lookup columns) and a request time per row.")
+    request_time: str = Field(min_length=1, description="The timestamp column each request is scored as of.")
+    request_id: str | None = Field(None, description="A column carried to each prediction, naming its request.")
+    trigger_seconds: float = Field(5.0, gt=0, description="A running stream starts a micro-batch this often (Spark's processing-time trigger).")
+    max_files_per_batch: int = Field(1000, ge=1, description="New files of the requests table one micro-batch takes at most.")
+    checkpoint: str | None = Field(None, description="The stream's checkpoint folder. Default: <storage.root>/_checkpoints/score_stream/<model>.")
+
+    @field_validator("requests")
+    @classmethod
+    def _table_name(cls, value: str) -> str:
+        return check_table_name(value)
+
+
 class ModelScoring(StrictModel):
     population: PopulationDecl
+    stream: StreamDecl | None = Field(None, description="Near-time scoring of a requests table; none: the model is scored in batch only.")
     score_time: ScoreTimeRule = Field(
         "newest_features",
         description="newest_features: the newest feature time of the first lookup; now: the job's start (UTC). "
@@ -176,6 +195,12 @@ class ModelDecl(StrictModel):
 
     def scoring_quarantine(self) -> str:
         return self.tables.scoring_quarantine or f"quarantine.scoring_{self.name}"
+
+    def stream_predictions(self) -> str:
+        return self.tables.stream_predictions or f"predictions.{self.name}_stream"
+
+    def stream_quarantine(self) -> str:
+        return self.tables.stream_quarantine or f"quarantine.scoring_{self.name}_stream"
 
 
 def lookup_outputs(lookup: FeatureLookupDecl, feature_set: FeatureSetDecl) -> dict[str, str]:

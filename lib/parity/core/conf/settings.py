@@ -93,7 +93,7 @@ class Settings(StrictModel):
         writers: dict[str, str] = {}
         for model in self.models.values():
             check_model(model, self.feature_sets, self.sweeps, self.entity_key_type)
-            for table in (model.training_set(), model.predictions(), model.scoring_quarantine()):
+            for table in (model.training_set(), model.predictions(), model.scoring_quarantine(), model.stream_predictions(), model.stream_quarantine()):
                 if table in writers:
                     raise ValueError(f"models {writers[table]} and {model.name} both write {table}; set tables: in one of them")
                 writers[table] = model.name

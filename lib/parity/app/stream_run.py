@@ -1,0 +1,92 @@
+"""The score_stream job's flow: resolve a declared model's version once, then score its
+requests table as a stream (see `parity.scoring.stream`), continuously with a processing-time
+trigger, or draining what is there and stopping (`--available-now`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from parity.app.jobkit import JobContext, UsageError
+from parity.app.scoring_run import add_version_argument, check_arguments, read_lookups, resolve_model
+from parity.core.conf import ModelDecl, Settings
+from parity.features.quality import MissingColumnsError
+from parity.governance import tracking
+from parity.scoring import batch
+from parity.scoring.predictor import ship_model
+from parity.scoring.stream import StreamScorer
+
+# A test's hook: pause a batch once its predictions are committed (the test kills the job there).
+PAUSE_FILE_ENV = "PARITY_TEST_STREAM_PAUSE_FILE"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The score_stream job's own arguments."""
+    add_version_argument(parser)
+    parser.add_argument("--available-now", action="store_true", help="score every request there is, then stop")
+
+
+def check_stream_arguments(args: argparse.Namespace, settings: Settings) -> None:
+    """Refuse a model that declares no stream, or a bad model version, before Spark starts."""
+    model = settings.model(args.model)
+    if model.scoring.stream is None:
+        raise UsageError(f"score_stream: model {model.name} declares no scoring.stream (a requests table to score); see the README")
+    check_arguments(args, settings)
+
+
+def checkpoint_location(settings: Settings, model: ModelDecl) -> str:
+    """The stream's checkpoint folder: the declared one, or one per model under the storage root."""
+    declared = model.scoring.stream.checkpoint if model.scoring.stream else None
+    return declared or f"{settings.storage.root.rstrip('/')}/_checkpoints/score_stream/{model.name}"
+
+
+def score_stream(ctx: JobContext, model: ModelDecl) -> None:
+    """Score the model's requests as a stream into its stream predictions table (the score_stream job's body)."""
+    settings, args, stream = ctx.settings, ctx.args, model.scoring.stream
+    assert stream is not None  # check_stream_arguments refused a model without one
+    tracking.configure_mlflow(settings)
+    resolved = resolve_model(model, args.model_version or settings.scoring.model_version, allow_code_mismatch=settings.scoring.allow_code_mismatch)
+    ctx.record.mlflow_run_id, ctx.record.model_version = resolved.run_id, resolved.version
+    spark, catalog, spec = ctx.spark, ctx.catalog, resolved.spec
+    requests = catalog.read(stream.requests)
+    missing = [c for c in [*spec.caller_columns, stream.request_time, *([stream.request_id] if stream.request_id else [])] if c not in requests.columns]
+    if missing:
+        raise MissingColumnsError(f"{stream.requests}: missing required column(s) {', '.join(missing)}")
+    read_lookups(catalog, spec)  # the feature tables exist, before the stream starts
+    fitted = batch.load_model(resolved.uri, allow_code_mismatch=settings.scoring.allow_code_mismatch)
+    scorer = StreamScorer(
+        catalog=catalog, spec=spec, stream=stream, model=ship_model(spark, fitted, spec) if spec.flavor == "sklearn" else fitted,
+        model_uri=resolved.uri, lineage=resolved.lineage(ctx.record.run_id), read_lookups=lambda: read_lookups(catalog, spec),
+        predictions_table=model.stream_predictions(), quarantine_table=model.stream_quarantine(),
+        strategy=settings.scoring.asof_strategy, batch_rows=settings.scoring.batch_rows, after_predictions=_pause_hook(),
+    )
+    reader = spark.readStream.format("delta").option("maxFilesPerTrigger", stream.max_files_per_batch)
+    writer = reader.load(catalog.path(stream.requests)).writeStream.foreachBatch(scorer)
+    writer = writer.option("checkpointLocation", checkpoint_location(settings, model)).queryName(f"score_stream_{model.name}")
+    writer = writer.trigger(availableNow=True) if args.available_now else writer.trigger(processingTime=f"{stream.trigger_seconds} seconds")
+    started = time.perf_counter()
+    query = writer.start()
+    scorer.start(str(query.id))
+    query.awaitTermination()
+    ctx.counts.update(scorer.counts.as_counts())
+    ctx.summary_extra(
+        model=model.name, model_name=resolved.name, model_uri=resolved.uri, stream_query_id=str(query.id),
+        checkpoint=checkpoint_location(settings, model), seconds={"streaming": round(time.perf_counter() - started, 3)},
+    )
+
+
+def _pause_hook():  # type: ignore[no-untyped-def]
+    """With PARITY_TEST_STREAM_PAUSE_FILE set: after the first batch with predictions committed,
+    write its id to that file and wait (to be killed) there."""
+    path = os.environ.get(PAUSE_FILE_ENV)
+    if not path:
+        return None
+
+    def pause(batch_id: int) -> None:
+        if not Path(path).exists():
+            Path(path).write_text(str(batch_id))
+            time.sleep(3600)
+
+    return pause
