@@ -91,7 +91,9 @@ def test_a_stream_killed_mid_batch_scores_every_request_exactly_once(pipeline: P
     _append(catalog, _requests(customers[:5], "c", minutes=120))
     drained: JobRun = submit("score_stream", pipeline.overrides, extra_job_args=["--model", "churn", "--available-now"])
     assert drained.returncode == 0, drained.stderr[-4000:]
-    assert drained.summary["counts"] == {"requests.in": 5, "predictions.out": 5, "requests.quarantined": 0, "batches": 1, "batches.replayed": 0}
+    assert drained.summary["counts"] == {
+        "requests.in": 5, "predictions.out": 5, "requests.quarantined": 0, "requests.already_committed": 0, "batches": 1, "batches.replayed": 0,
+    }
 
     scored, held = _table(pipeline, predictions), _table(pipeline, quarantine)
     sent = {f"a-{i}" for i in range(30)} | {f"b-{i}" for i in range(10)} | {f"c-{i}" for i in range(5)}
@@ -100,5 +102,5 @@ def test_a_stream_killed_mid_batch_scores_every_request_exactly_once(pipeline: P
     assert set(held["quarantine_rule"]) == {"not_null:customer_id", "not_null:requested_at"}
     assert scored["prediction"].between(0, 1).all() and set(scored["model_version"]) == {pipeline.summary("train")["model_version"]}
     # Each prediction is as of its own request's time, and carries the batch and run that wrote it.
-    assert (scored.set_index("request_id").loc["c-3", "score_ts"] == pd.Timestamp(AT + dt.timedelta(minutes=123)))
+    assert scored.set_index("request_id").loc["c-3", "score_ts"] == pd.Timestamp(AT + dt.timedelta(minutes=123), tz="UTC")
     assert scored["stream_batch"].nunique() >= 3 and scored["scoring_run_id"].nunique() == 3

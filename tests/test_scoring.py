@@ -88,7 +88,7 @@ def _fitted(spark: SparkSession, flavor: str, spec: FeatureSpec, rows: pd.DataFr
     return fit_spark(get_learner("spark.logistic_regression"), params, frame, frame, spec.numeric, spec.categorical, seed=1)[0]
 
 
-@pytest.mark.parametrize("flavor", ["sklearn", "spark"])
+@pytest.mark.parametrize("flavor", ["sklearn", pytest.param("spark", marks=pytest.mark.integration)])  # a Spark ML fit: make test
 def test_the_predictor_gives_what_the_packaged_models_own_predict_gives(spark: SparkSession, tmp_settings: Settings, flavor: str) -> None:
     spec = _spec(flavor=flavor)
     training = _training_rows()

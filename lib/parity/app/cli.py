@@ -146,8 +146,9 @@ def _check_counts(settings: Settings, job: str, summary: dict[str, Any]) -> list
         if counts["keys.in"] != counts["predictions.out"] + counts.get("keys.quarantined", 0):
             return [f"score: {counts['keys.in']} keys in != {counts['predictions.out']} scored + {counts.get('keys.quarantined', 0)} quarantined"]
     elif job == "score_stream":
-        if counts["requests.in"] != counts["predictions.out"] + counts["requests.quarantined"]:
-            return [f"score_stream: {counts['requests.in']} requests in != {counts['predictions.out']} scored + {counts['requests.quarantined']} quarantined"]
+        accounted = counts["predictions.out"] + counts["requests.quarantined"] + counts["requests.already_committed"]
+        if counts["requests.in"] != accounted:
+            return [f"score_stream: {counts['requests.in']} requests in != {accounted} scored, quarantined or already committed"]
     problems = []
     versions = {o["table"]: o["version"] for o in summary["outputs"]}
     for name, want in expected.items():

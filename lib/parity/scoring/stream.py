@@ -71,19 +71,20 @@ def sample_requests(
 
 @dataclass
 class StreamCounts:
-    """What a stream run did: requests taken, scored and quarantined, and batches scored or
-    found already committed (a replay after a crash)."""
+    """What a stream run did: requests taken; of them, scored, quarantined, or found already
+    committed (a batch replayed after a crash); and batches run and replayed."""
 
     requests_in: int = 0
     predictions_out: int = 0
     quarantined: int = 0
+    already_committed: int = 0
     batches: int = 0
     replayed: int = 0
 
     def as_counts(self) -> dict[str, int]:
         return {
             "requests.in": self.requests_in, "predictions.out": self.predictions_out, "requests.quarantined": self.quarantined,
-            "batches": self.batches, "batches.replayed": self.replayed,
+            "requests.already_committed": self.already_committed, "batches": self.batches, "batches.replayed": self.replayed,
         }
 
 
@@ -128,30 +129,35 @@ class StreamScorer:
             taken = requests.count()
             lookups = self.read_lookups()
             valid, quarantined = split_requests(requests, self.spec, self.stream)
+            scorable = valid.count()
             carry = [c for c in valid.columns if c not in (*self.spec.caller_columns, SCORE_TS)]
-            scored = batch.score(
-                self.catalog.spark, valid, lookups, self.spec, model_uri=self.model_uri, model_name=self.lineage["model_name"],
-                model_version=self.lineage["model_version"], model_run_id=self.lineage["model_run_id"], strategy=self.strategy,
-                batch_rows=self.batch_rows, model=self.model, carry=carry,
-            )
             metadata: dict[str, object] = {STREAM_BATCH_KEY: {"batch": batch_id, "features": {lookup.table: lookup.version for lookup in lookups}}}
-            written = self._append(batch.with_lineage(scored, **self.lineage), self.predictions_table, txn, metadata)
+            written: int | None = 0
+            if scorable:
+                scored = batch.score(
+                    self.catalog.spark, valid, lookups, self.spec, model_uri=self.model_uri, model_name=self.lineage["model_name"],
+                    model_version=self.lineage["model_version"], model_run_id=self.lineage["model_run_id"], strategy=self.strategy,
+                    batch_rows=self.batch_rows, model=self.model, carry=carry,
+                )
+                written = self._append(batch.with_lineage(scored, **self.lineage), self.predictions_table, txn, metadata)
             if self.after_predictions is not None:
                 self.after_predictions(batch_id)
-            held = self._append(batch.with_lineage(quarantined, **self.lineage), self.quarantine_table, txn, metadata)
+            held: int | None = 0
+            if taken > scorable:
+                held = self._append(batch.with_lineage(quarantined, **self.lineage), self.quarantine_table, txn, metadata)
         finally:
             requests.unpersist()
+        already = (scorable if written is None else 0) + (taken - scorable if held is None else 0)
         self.counts.batches += 1
-        if written is None:  # this batch was committed before a crash: its replay wrote nothing
-            self.counts.replayed += 1
-            return
+        self.counts.replayed += 1 if already else 0
         self.counts.requests_in += taken
-        self.counts.predictions_out += written
+        self.counts.predictions_out += written or 0
         self.counts.quarantined += held or 0
+        self.counts.already_committed += already
 
     def _append(self, rows: DataFrame, name: str, txn: tuple[str, int], metadata: dict[str, object]) -> int | None:
-        """Append the batch's rows to one table as its transaction `txn`; the rows written, or
-        None when that transaction was committed already."""
+        """Append the batch's rows (at least one) to one table as its transaction `txn`; the rows
+        written, or None when that transaction was committed already (no new version)."""
         before = self.catalog.version(name)
         stamped = rows.withColumn(STREAM_BATCH, F.lit(txn[1]).cast("long"))
         version = self.catalog.write(stamped, name, mode="append", partition_by=[SCORE_DATE], txn=txn, commit_metadata=metadata)
