@@ -50,6 +50,7 @@ bench: setup
 	$(PY) bench/training_set.py --features 10000000 --labels 1000000
 	$(PY) bench/sweep.py
 	$(PY) bench/scoring.py --rows 5000000 --entities 1000000
+	$(PY) bench/stream_latency.py --rates 10 100 1000 --seconds 45
 
 # Re-resolve requirements.txt into requirements.lock in a throwaway venv.
 lock:

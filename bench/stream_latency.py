@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         f"storage.root={work}/data", f"mlflow.tracking_uri=sqlite:///{work}/mlflow.db", f"mlflow.artifact_root={work}/mlartifacts",
         f"models.churn.scoring.stream.trigger_seconds={args.trigger}", *SMALL,
     ]
-    stream = None
+    stream, log = None, None
     try:
         for job, extra in (("generate_data", []), ("build_features", ["--full-refresh"]), ("build_training_set", ["--model", "churn"]),
                            ("train", ["--model", "churn"])):
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         schema = f"customer_id bigint, {declared.request_time} timestamp, {declared.request_id} string"
         catalog.write(spark.createDataFrame([], schema), declared.requests)  # the table the stream reads
 
-        log = open(work / "stream.log", "w")  # noqa: SIM115 - closed below
+        log = open(work / "stream.log", "w")
         sets = [a for o in overrides for a in ("--set", o)]
         stream = subprocess.Popen([str(REPO / "spark-submit.sh"), "score_stream", *sets, "--model", "churn"], cwd=REPO,
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if stream is not None:
             os.killpg(stream.pid, signal.SIGKILL)
+        if log is not None:
+            log.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

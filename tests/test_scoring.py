@@ -37,7 +37,7 @@ def _spec(**fields: object) -> FeatureSpec:
 def test_null_blank_and_malformed_keys_are_quarantined_with_a_reason(spark: SparkSession) -> None:
     # The population keeps its customer ids as text: they are cast, and one that is no number is malformed.
     population = spark.createDataFrame(
-        [("1", "web"), ("1", "web"), ("2", "web"), ("007", "app"), (None, "web"), ("x1", "web"), ("3", None), ("3", "  "), ("4", "app")],
+        [("1", "web"), ("1", "web"), ("01", "web"), ("2", "web"), ("007", "app"), (None, "web"), ("x1", "web"), ("3", None), ("3", "  "), ("4", "app")],
         "customer string, channel string",
     )
     valid, quarantined = batch.split_population(population, _spec(), source="raw.population")
@@ -49,6 +49,7 @@ def test_null_blank_and_malformed_keys_are_quarantined_with_a_reason(spark: Spar
             ("x1", "web", "malformed:customer", "customer is not a bigint"),
             ("3", None, "not_null:channel", "channel is null"),
             ("3", "  ", "malformed:channel", "channel is not a string"),
+            ("1", "web", "duplicate:customer,channel", "another row holds the same key once cast to its declared type"),  # "01" came first
         ],
         "customer string, channel string, quarantine_rule string, quarantine_reason string",
     )

@@ -101,7 +101,7 @@ def test_a_population_with_bad_keys_is_scored_and_its_bad_keys_quarantined(
     [
         (["--model-version", "champion"], "model version 'champion' is not a version number, @alias"),
         (["--population", "population"], "'population' is not a logical table name"),
-        (["--score-time", "yesterday"], "Invalid isoformat string: 'yesterday'"),
+        (["--score-time", "yesterday"], "--score-time 'yesterday' is not an ISO 8601 time"),
     ],
 )
 def test_bad_arguments_are_refused_before_spark_starts(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

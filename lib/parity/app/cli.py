@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import zipfile
@@ -194,10 +195,22 @@ def vacuum(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso_time(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO 8601 time (e.g. 2026-06-01T00:00:00)") from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a count (0 or more)")
+    return int(text)
+
+
 def send_requests(args: argparse.Namespace) -> int:
     """Append `--count` sample requests (and `--malformed` bad ones) to a model's requests table,
     timed `--at` (default: the newest feature time of the model's first lookup)."""
-    import datetime as dt
     import uuid
 
     from pyspark.sql import functions as F
@@ -211,7 +224,7 @@ def send_requests(args: argparse.Namespace) -> int:
     if model.scoring.stream is None:
         raise ConfError(f"model {model.name} declares no scoring.stream")
     catalog = Catalog(get_spark(settings), settings)
-    at = dt.datetime.fromisoformat(args.at) if args.at else None
+    at = args.at
     if at is None:
         first = settings.feature_sets[model.features[0].feature_set]
         newest = catalog.read(first.table).agg(F.max(first.timestamp)).first()
@@ -222,7 +235,8 @@ def send_requests(args: argparse.Namespace) -> int:
     rows = sample_requests(population, list(model.labels.lookup_columns()), model.scoring.stream, count=args.count, at=at,
                            tag=uuid.uuid4().hex[:8], malformed=args.malformed)
     version = catalog.write(rows, model.scoring.stream.requests, mode="append")
-    print(f"{model.scoring.stream.requests}: appended {args.count + args.malformed} requests at {at} (version {version})")
+    appended = catalog.operation_metrics(model.scoring.stream.requests, version).get("numOutputRows", 0)
+    print(f"{model.scoring.stream.requests}: appended {appended} requests at {at} (version {version})")
     return 0
 
 
@@ -243,11 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         if name == "vacuum":
             cmd.add_argument("--retain-hours", type=float, default=168.0, help="Delta's default is 168 (7 days)")
     send = sub.add_parser("send-requests")
-    for flag, default in (("--conf-dir", "conf"), ("--env", None), ("--model", None), ("--at", None)):
+    for flag, default in (("--conf-dir", "conf"), ("--env", None), ("--model", None)):
         send.add_argument(flag, default=default)
     send.add_argument("--set", dest="overrides", action="append", default=[])
-    send.add_argument("--count", type=int, default=100)
-    send.add_argument("--malformed", type=int, default=0, help="also append this many requests with a null key")
+    send.add_argument("--at", type=_iso_time, default=None, help="the requests' time (ISO 8601, UTC)")
+    send.add_argument("--count", type=_count, default=100)
+    send.add_argument("--malformed", type=_count, default=0, help="also append this many requests with a null key (at most --count)")
     send.set_defaults(fn=send_requests)
     pkg = sub.add_parser("package")
     pkg.add_argument("--out", required=True)

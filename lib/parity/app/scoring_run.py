@@ -46,9 +46,16 @@ def check_arguments(args: argparse.Namespace, settings: Settings) -> None:
         if getattr(args, "population", None) is not None:
             check_table_name(args.population)
         if getattr(args, "score_time", None) is not None:
-            args.score_time = utc_naive(dt.datetime.fromisoformat(args.score_time))
+            args.score_time = utc_naive(_iso_time(args.score_time))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _iso_time(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--score-time '{text}' is not an ISO 8601 time (e.g. 2026-06-01T00:00:00; UTC unless it has an offset)") from None
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
+from pyspark.sql.streaming import StreamingQuery
+
 from parity.app.jobkit import JobContext, UsageError
 from parity.app.scoring_run import add_version_argument, check_arguments, read_lookups, resolve_model
+from parity.core.catalog import TableNotFoundError
 from parity.core.conf import ModelDecl, Settings
 from parity.features.quality import MissingColumnsError
 from parity.governance import tracking
@@ -50,6 +55,8 @@ def score_stream(ctx: JobContext, model: ModelDecl) -> None:
     resolved = resolve_model(model, args.model_version or settings.scoring.model_version, allow_code_mismatch=settings.scoring.allow_code_mismatch)
     ctx.record.mlflow_run_id, ctx.record.model_version = resolved.run_id, resolved.version
     spark, catalog, spec = ctx.spark, ctx.catalog, resolved.spec
+    if not catalog.exists(stream.requests):
+        raise TableNotFoundError(f"{stream.requests} (scoring.stream.requests) does not exist yet: a producer appends requests to it (`parity send-requests` appends samples)")
     requests = catalog.read(stream.requests)
     missing = [c for c in [*spec.caller_columns, stream.request_time, *([stream.request_id] if stream.request_id else [])] if c not in requests.columns]
     if missing:
@@ -69,12 +76,31 @@ def score_stream(ctx: JobContext, model: ModelDecl) -> None:
     started = time.perf_counter()
     query = writer.start()
     scorer.start(str(query.id))
-    query.awaitTermination()
-    ctx.counts.update(scorer.counts.as_counts())
-    ctx.summary_extra(
-        model=model.name, model_name=resolved.name, model_uri=resolved.uri, stream_query_id=str(query.id),
-        checkpoint=checkpoint_location(settings, model), seconds={"streaming": round(time.perf_counter() - started, 3)},
-    )
+    try:
+        _run_until_stopped(query)
+    except Exception as exc:  # a batch failed: name its own error, not Spark's wrapper of it
+        raise scorer.failure or exc from None
+    finally:  # what the committed batches did is recorded, however the stream ended
+        ctx.counts.update(scorer.counts.as_counts())
+        ctx.summary_extra(
+            model=model.name, model_name=resolved.name, model_uri=resolved.uri, stream_query_id=str(query.id),
+            checkpoint=checkpoint_location(settings, model), seconds={"streaming": round(time.perf_counter() - started, 3)},
+        )
+
+
+def _run_until_stopped(query: StreamingQuery) -> None:
+    """Wait for the query to end: by itself (--available-now, or a failed batch), or stopped by
+    SIGTERM or Ctrl-C, which stop it cleanly so that the job still records its run."""
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not query.awaitTermination(1):
+            if stopping.is_set():
+                query.stop()
+    except KeyboardInterrupt:
+        query.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _pause_hook():  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@
 - `module_digest`, `package_digest`: the source code of whole modules, or of every module of a
   package (the library code behind every feature, recorded with every run in `audit.runs`).
 - `json_digest`: a stable digest of plain data (the effective conf).
+- `bytes_digest`: a digest of bytes (a serialized model, which names it in a worker's cache).
 
 Every digest is the first 16 hex digits of a SHA-256.
 """
@@ -27,6 +28,11 @@ DIGITS = 16
 def json_digest(data: Any) -> str:
     """A digest of plain data, independent of key order."""
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:DIGITS]
+
+
+def bytes_digest(data: bytes) -> str:
+    """A digest of raw bytes."""
+    return hashlib.sha256(data).hexdigest()[:DIGITS]
 
 
 def declaration_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]]) -> str:

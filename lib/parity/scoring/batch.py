@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import mlflow
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -44,6 +44,7 @@ from parity.model.spec import FeatureSpec, signature_types
 from parity.scoring.predictor import BATCH_ROWS, ShippedModel, predict_batches, ship_model
 
 Predictor = Literal["parity", "spark_udf"]
+_RANK = "_parity_rank"
 
 
 def scoring_spine(population: DataFrame, *, columns: list[str], score_time: dt.datetime) -> DataFrame:
@@ -66,8 +67,7 @@ def split_population(population: DataFrame, spec: FeatureSpec, *, source: str) -
     Raises:
         MissingColumnsError: the population lacks a caller column.
     """
-    valid, quarantined = split_valid_keys(population, spec.caller_columns, source=source, distinct=True)
-    return valid.distinct(), quarantined
+    return split_valid_keys(population, spec.caller_columns, source=source, distinct=True)
 
 
 def split_valid_keys(
@@ -78,7 +78,9 @@ def split_valid_keys(
     A column may arrive in another type (a key kept as text, say): it is cast, and a value that
     does not cast is malformed. A null is quarantined under `not_null:<column>`, a value that
     does not cast or an empty string under `malformed:<column>`. `carry` columns travel along
-    unchecked; `distinct` keeps one row per distinct combination first.
+    unchecked. `distinct` keeps one row per distinct combination: of several that become the
+    same key once cast ("7" and "07"), the first in text order is kept and the others are
+    quarantined under `duplicate:<columns>`, so that distinct rows in = valid + quarantined.
 
     Returns:
         (valid rows: `columns` typed, then `carry`; quarantined rows: `columns` and `carry` as
@@ -93,13 +95,21 @@ def split_valid_keys(
         raise MissingColumnsError(f"{source}: missing required column(s) {', '.join(missing)}")
     raw = rows.select(*columns, *carry)
     raw = raw.distinct() if distinct else raw
+    typed = {name: _typed(raw, name, kind) for name, kind in columns.items()}
     rules: list[Rule] = [Rule(f"not_null:{c}", F.col(c).isNotNull(), f"{c} is null") for c in columns]
     for name, kind in columns.items():
-        typed = _typed(raw, name, kind)
-        well_formed = typed.isNotNull() & (F.trim(typed) != "" if kind == "string" else F.lit(True))
+        well_formed = typed[name].isNotNull() & (F.trim(typed[name]) != "" if kind == "string" else F.lit(True))
         rules.append(Rule(f"malformed:{name}", F.col(name).isNull() | well_formed, f"{name} is not a {kind}"))
     valid, quarantined = split_valid(raw, rules)
-    valid = valid.select(*(_typed(raw, c, kind).alias(c) for c, kind in columns.items()), *carry)
+    if distinct and any(raw.schema[c].dataType != T._parse_datatype_string(kind) for c, kind in columns.items()):
+        ranked = valid.withColumn(_RANK, F.row_number().over(Window.partitionBy(*typed.values()).orderBy(*columns)))
+        doubles = ranked.filter(F.col(_RANK) > 1).drop(_RANK).select(
+            *raw.columns,
+            F.lit(f"duplicate:{','.join(columns)}").alias(QUARANTINE_RULE),
+            F.lit("another row holds the same key once cast to its declared type").alias(QUARANTINE_REASON),
+        )
+        valid, quarantined = ranked.filter(F.col(_RANK) == 1).drop(_RANK), quarantined.unionByName(doubles)
+    valid = valid.select(*(value.alias(name) for name, value in typed.items()), *carry)
     as_text = [F.col(c).cast("string").alias(c) for c in [*columns, *carry]]
     return valid, quarantined.select(*as_text, QUARANTINE_RULE, QUARANTINE_REASON)
 
@@ -179,7 +189,7 @@ def write_slice(catalog: Catalog, rows: DataFrame, name: str, *, model_name: str
     predicate = slice_predicate(model_name, model_version, score_time)
     if catalog.exists(name) and SCORE_DATE not in catalog.read(name).columns:
         older = catalog.read(name)
-        kept = older.filter(f"NOT ({slice_predicate(model_name, model_version, score_time, by_date=False)})")
+        kept = older.filter(~F.coalesce(F.expr(slice_predicate(model_name, model_version, score_time, by_date=False)), F.lit(False)))
         kept = kept.withColumn(SCORE_DATE, F.to_date(SCORE_TS))
         version = catalog.write(rows.unionByName(kept, allowMissingColumns=True), name, partition_by=[SCORE_DATE])
     else:

@@ -14,7 +14,6 @@ model's own `predict` runs, so both give the same numbers on the same rows.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from parity.core.columns import PREDICTION
+from parity.core.hashing import bytes_digest
 from parity.model.spec import FeatureSpec
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def ship_model(spark: SparkSession, model: Any, spec: FeatureSpec) -> ShippedMod
 
     check_trusted(model)
     blob = skops.io.dumps(model)
-    return ShippedModel(hashlib.sha256(blob).hexdigest(), spark.sparkContext.broadcast(blob), spec)
+    return ShippedModel(bytes_digest(blob), spark.sparkContext.broadcast(blob), spec)
 
 
 def predict_batches(

@@ -112,6 +112,7 @@ class StreamScorer:
     batch_rows: int = batch.BATCH_ROWS
     after_predictions: Callable[[int], None] | None = None
     counts: StreamCounts = field(default_factory=StreamCounts)
+    failure: Exception | None = None  # the error a batch failed with (Spark reports it wrapped)
     _app_id: str | None = field(default=None, repr=False)
     _started: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -121,6 +122,13 @@ class StreamScorer:
         self._started.set()
 
     def __call__(self, requests: DataFrame, batch_id: int) -> None:
+        try:
+            self._score(requests, batch_id)
+        except Exception as exc:
+            self.failure = exc
+            raise
+
+    def _score(self, requests: DataFrame, batch_id: int) -> None:
         self._started.wait()
         assert self._app_id is not None  # set by start() before the wait returns
         txn = (self._app_id, batch_id)

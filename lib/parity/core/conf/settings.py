@@ -13,6 +13,7 @@ from parity.core.conf.expectations import SourceQualityConf
 from parity.core.conf.feature_sets import FeatureSetDecl
 from parity.core.conf.models import ModelDecl, check_model
 from parity.core.conf.sweeps import SweepDecl
+from parity.core.durations import utc_naive
 from parity.core.hashing import json_digest
 
 # Keys that moved into model declarations (conf/models/<name>.yaml): an old conf that sets one
@@ -45,7 +46,12 @@ class ScoringConf(StrictModel):
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    score_time: dt.datetime | None = Field(None, description="A fixed scoring time; default: the model's scoring.score_time rule.")
+    score_time: dt.datetime | None = Field(None, description="A fixed scoring time (UTC); default: the model's scoring.score_time rule.")
+
+    @field_validator("score_time")
+    @classmethod
+    def _in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else utc_naive(value)
 
 
 class Settings(StrictModel):
