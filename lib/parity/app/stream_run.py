@@ -50,7 +50,8 @@ def checkpoint_location(settings: Settings, model: ModelDecl) -> str:
 def score_stream(ctx: JobContext, model: ModelDecl) -> None:
     """Score the model's requests as a stream into its stream predictions table (the score_stream job's body)."""
     settings, args, stream = ctx.settings, ctx.args, model.scoring.stream
-    assert stream is not None  # check_stream_arguments refused a model without one
+    if stream is None:  # check_stream_arguments refuses it first; a caller of this body may not have
+        raise UsageError(f"score_stream: model {model.name} declares no scoring.stream")
     tracking.configure_mlflow(settings)
     resolved = resolve_model(model, args.model_version or settings.scoring.model_version, allow_code_mismatch=settings.scoring.allow_code_mismatch)
     ctx.record.mlflow_run_id, ctx.record.model_version = resolved.run_id, resolved.version

@@ -130,8 +130,7 @@ class StreamScorer:
 
     def _score(self, requests: DataFrame, batch_id: int) -> None:
         self._started.wait()
-        assert self._app_id is not None  # set by start() before the wait returns
-        txn = (self._app_id, batch_id)
+        txn = (str(self._app_id), batch_id)  # start() set the id before the wait returned
         requests = requests.persist()
         try:
             taken = requests.count()
