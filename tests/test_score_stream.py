@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import SparkSession
 
-from parity.app.stream_run import PAUSE_FILE_ENV
+from parity.app.stream_run import PAUSE_FILE_ENV, checkpoint_location
 from parity.core.catalog import Catalog, table_path
 from tests.conftest import PipelineRun
 from tests.support import REPO, SUBMIT, JobRun, set_args, submit
@@ -85,6 +85,8 @@ def test_a_stream_killed_mid_batch_scores_every_request_exactly_once(pipeline: P
     _wait(lambda: len(_table(pipeline, quarantine)) == 2, "replayed batch", stream, tmp_path)
     _append(catalog, _requests(customers[30:40], "b", minutes=60) + [(None, AT, "b-bad-key")])
     _wait(lambda: len(_table(pipeline, predictions)) == 40 and len(_table(pipeline, quarantine)) == 3, "appended requests scored", stream, tmp_path)
+    # Once the checkpoint marks that batch done (else the drain below replays it: also exact, but counted apart).
+    _wait(lambda: Path(checkpoint_location(settings, model), "commits", "1").exists(), "batch 1 marked done", stream, tmp_path)
     _kill(stream)
 
     # 3. Requests that arrive while no stream runs are drained by --available-now, which stops by itself.
