@@ -9,6 +9,8 @@
   a training set's manifest names.
 - `parity send-requests`: appends sample scoring requests to a model's requests table, as a
   producer would (what the demo's stream then drains).
+- `parity promote | approve | rollback ...`: the governance jobs, run as
+  `./spark-submit.sh <job> ...` would run them (see `parity.app.governance_run`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -27,6 +30,7 @@ from parity.core.catalog import table_path
 from parity.core.conf import ConfError, Settings, load_settings
 from parity.core.session import DELTA_CONF, MissingJarsError, delta_jars, python_executable, session_conf
 
+GOVERNANCE_JOBS = ("promote", "approve", "rollback")  # `parity <job> ...` runs ./spark-submit.sh <job> ...
 PIPELINE = ("generate_data", "build_features", "build_training_set", "train", "score")
 MODEL_JOBS = ("build_training_set", "train", "score")  # run once per declared model (--model NAME)
 
@@ -240,7 +244,20 @@ def send_requests(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_job_script(job: str, argv: list[str]) -> int:
+    """Run one of parity's jobs through the checkout's spark-submit.sh, in place of this process."""
+    script = Path(parity.__file__).resolve().parents[2] / "spark-submit.sh"
+    if not script.is_file():
+        print(f"error: parity {job}: no spark-submit.sh beside this parity ({script}); run it from a parity checkout", file=sys.stderr)
+        return 2
+    sys.stdout.flush()
+    os.execv(str(script), [str(script), job, *argv])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in GOVERNANCE_JOBS:
+        return run_job_script(argv[0], argv[1:])
     parser = OneLineParser(prog="parity")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, fn in (("submit-args", submit_args), ("report", report), ("vacuum", vacuum), ("models", models)):

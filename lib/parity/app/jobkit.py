@@ -29,7 +29,7 @@ from parity.core.catalog import Catalog
 from parity.core.conf import ConfError, ModelDecl, Settings, load_settings
 from parity.core.session import MissingJarsError, get_spark
 from parity.features.build import transform_code_hash
-from parity.governance.lineage import RunRecord, git_sha
+from parity.governance.lineage import RunRecord, append_audit, git_sha
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONF_DIR_ENV = "PARITY_CONF_DIR"  # the conf folder of a project of its own, instead of the jobs' conf/
@@ -143,6 +143,11 @@ def run_job(
     )
     catalog = Catalog(spark, settings, run_id=record.run_id)  # every commit of the run carries its id
     ctx = JobContext(settings=settings, spark=spark, catalog=catalog, args=args, record=record)
+    try:  # before the first write: a run killed from here on shows as started and never finished
+        append_audit(Catalog(spark, settings, run_id=record.run_id), record.to_frame(spark, started=True), settings.tables.audit_runs, nullable=("ended_at",))
+    except Exception as exc:
+        print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     try:
         body(ctx)
         record.status = "succeeded"
@@ -183,11 +188,8 @@ def _rollback_note(catalog: Catalog, record: RunRecord) -> str:
 
 
 def _append_audit(ctx: JobContext) -> None:
-    """Append the run's row to audit.runs; the audit write is not itself recorded as an output.
-
-    An audit table written before a column was added to AUDIT_RUNS gains it (mergeSchema);
-    its older rows hold null there.
-    """
+    """Append the run's closing row to audit.runs; the audit write is not itself recorded as an
+    output. (The run's `started` row made the table append-only and fit for it.)"""
     audit = Catalog(ctx.spark, ctx.settings, run_id=ctx.record.run_id)
     audit.write(ctx.record.to_frame(ctx.spark), ctx.settings.tables.audit_runs, mode="append", merge_schema=True)
 

@@ -8,22 +8,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import functions as F
 
 from parity.app.jobkit import JobContext, UsageError
-from parity.core.catalog import Catalog
 from parity.core.columns import SCORE_TS
-from parity.core.conf import FeatureSetDecl, ModelDecl, Settings, check_table_name
+from parity.core.conf import ModelDecl, Settings, check_table_name
 from parity.core.durations import utc_naive
-from parity.features import asof
 from parity.features.asof import FeatureLookup
 from parity.governance import registry, tracking
-from parity.model.packaged import load_feature_spec
-from parity.model.spec import FeatureSpec, check_transform_code
+from parity.governance.registry import ResolvedModel, resolve_model
 from parity.scoring import batch
+from parity.scoring.batch import read_lookups
 
 
 def add_version_argument(parser: argparse.ArgumentParser) -> None:
@@ -56,38 +53,6 @@ def _iso_time(text: str) -> dt.datetime:
         return dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"--score-time '{text}' is not an ISO 8601 time (e.g. 2026-06-01T00:00:00; UTC unless it has an offset)") from None
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """A registered model version, resolved once at the start of a run: every row it writes carries it."""
-
-    name: str
-    uri: str
-    version: str
-    run_id: str
-    spec: FeatureSpec
-
-    def lineage(self, scoring_run_id: str) -> dict[str, str]:
-        return {"model_name": self.name, "model_version": self.version, "model_run_id": self.run_id, "scoring_run_id": scoring_run_id}
-
-
-def resolve_model(model: ModelDecl, wanted: str, *, allow_code_mismatch: bool) -> ResolvedModel:
-    """Resolve `wanted` (a number, `@alias` or `latest`) to one version, and check its spec
-    against the installed transform code."""
-    uri, version, run_id = registry.resolve_model_version(model.registered_model, wanted)
-    spec = load_feature_spec(uri)
-    if not spec.feature_sets:
-        raise ValueError(f"model {uri} names no feature sets in its spec; retrain it with parity")
-    check_transform_code(spec, allow_mismatch=allow_code_mismatch)
-    return ResolvedModel(model.registered_model, uri, version, run_id, spec)
-
-
-def read_lookups(catalog: Catalog, spec: FeatureSpec) -> list[FeatureLookup]:
-    """The feature sets the model was trained on, as declared then and joined as then, read at their newest versions."""
-    decls = [FeatureSetDecl.model_validate(fs["feature_set"]) for fs in spec.feature_sets]
-    joins = [asof.LookupJoin.described(fs) for fs in spec.feature_sets]
-    return asof.read_feature_lookups(catalog, decls, joins=joins)
 
 
 def score(ctx: JobContext, model: ModelDecl) -> None:

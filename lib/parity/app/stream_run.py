@@ -14,12 +14,14 @@ from pathlib import Path
 from pyspark.sql.streaming import StreamingQuery
 
 from parity.app.jobkit import JobContext, UsageError
-from parity.app.scoring_run import add_version_argument, check_arguments, read_lookups, resolve_model
+from parity.app.scoring_run import add_version_argument, check_arguments
 from parity.core.catalog import TableNotFoundError
 from parity.core.conf import ModelDecl, Settings
 from parity.features.quality import MissingColumnsError
 from parity.governance import tracking
+from parity.governance.registry import resolve_model
 from parity.scoring import batch
+from parity.scoring.batch import read_lookups
 from parity.scoring.predictor import ship_model
 from parity.scoring.stream import StreamScorer
 

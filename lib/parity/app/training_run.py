@@ -1,5 +1,7 @@
 """The train job's flow: run the declared sweep on the newest training set, log it to MLflow,
-package the best model with its feature spec, and register it as the `challenger`.
+package the best model with its feature spec, and register it as the `challenger` (the
+`registered` event in audit.model_events records who trained it). The promotion gate
+(`parity promote`) decides whether it becomes the `champion`.
 
 Every trial is logged from the driver as a nested run, as it finishes; the parent run holds
 the sweep's declaration, the best trial, the conf hash, the git sha, and the training set and
@@ -15,18 +17,18 @@ import mlflow
 from pyspark.sql import DataFrame
 
 from parity.app.jobkit import JobContext
+from parity.core.catalog import Catalog
 from parity.core.columns import SCORE_TS
 from parity.core.conf import FeatureSetDecl, ModelDecl, SweepDecl
 from parity.core.digests import digest_rows
-from parity.governance import registry, tracking
+from parity.features.training_sets import check_training_set
+from parity.governance import gate, model_events, registry, tracking
 from parity.model.packaged import log_packaged_model
 from parity.model.spec import FeatureSpec
 from parity.training.declared_sweep import LabelledColumns, TrainedSweep, run_declared_sweep
 from parity.training.inputs import INPUT_CONTRACT, model_inputs_of
 from parity.training.learners import get_learner
 from parity.training.sweep import TrialResult
-
-CHALLENGER = "challenger"
 
 
 def train(ctx: JobContext, model: ModelDecl) -> None:
@@ -76,7 +78,10 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
         )
         tracking.log_sweep_declaration(sweep_decl)
         mlflow.log_dict(json.loads(spec.to_json()), "feature_spec.json")
-        mlflow.log_dict({"training_set": spec.training_set, "inputs": built_with.get("manifest", [])}, "manifest.json")
+        checks = _data_checks(frame, built_with, model)
+        mlflow.set_tag("parity.data_checks", "passed" if checks and all(c["passed"] for c in checks.values()) else "failed")
+        manifest = {"training_set": spec.training_set, "inputs": built_with.get("manifest", []), "checks": checks}
+        mlflow.log_dict(manifest, gate.MANIFEST_ARTIFACT)
         _log_inputs(ctx, model, frame, version, built_with)
 
         def log(trial: TrialResult) -> None:
@@ -93,8 +98,24 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
         model_version,
         {"parity.training_run": parent.info.run_id, "parity.training_set": f"{name}@{version}", "parity.sweep": sweep_decl.name},
     )
-    registry.set_alias(model.registered_model, CHALLENGER, model_version)
+    registry.set_alias(model.registered_model, registry.CHALLENGER, model_version)
+    trainer = model_events.current_identity(settings.mlflow.tracking_uri)
+    registered = model_events.ModelEvent(
+        model_events.REGISTERED, model.name, model.registered_model, model_version, trainer, settings.env, ctx.record.run_id,
+        reason=f"trained by sweep {sweep_decl.name} on {name}@{version}",
+    )
+    model_events.append_events(Catalog(ctx.spark, settings, run_id=ctx.record.run_id), [registered], settings.tables.audit_model_events)
+    ctx.summary_extra(trained_by=trainer, data_checks=checks)
     _report(ctx, model, sweep_decl, trained, parent.info.run_id, model_version)
+
+
+def _data_checks(frame: DataFrame, built_with: dict[str, Any], model: ModelDecl) -> dict[str, dict[str, Any]]:
+    """The training set's data checks against the model's thresholds (none for a set built
+    before label counts were recorded: the gate refuses such a model)."""
+    try:
+        return check_training_set(frame, built_with, model.training.checks)
+    except ValueError:
+        return {}
 
 
 def _log_outcome(trained: TrainedSweep) -> None:

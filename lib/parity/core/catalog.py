@@ -32,6 +32,7 @@ from parity.core.commits import (
     CommitNotFoundError,
     RollbackOutcome,
     commits_between,
+    ensure_table_properties,
     latest_version,
     parse_metadata,
     session_conf,
@@ -129,7 +130,7 @@ class Catalog:
         replacement to the rows matching that predicate; `append` adds rows, and with
         `merge_schema` adds the columns of `df` the table lacks. `commit_metadata` is stored with
         the commit (Delta's userMetadata, with the catalog's run id) and read back by
-        `commit_metadata`. `properties` (e.g. delta.enableChangeDataFeed) are set on the table.
+        `commit_metadata`. `properties` (e.g. delta.appendOnly) are set on the table, an existing one too.
         `txn` (app id, version) makes the write idempotent (Delta's txnAppId and txnVersion): a
         write of a version that app has already committed to the table commits nothing.
 
@@ -142,6 +143,8 @@ class Catalog:
             CommitNotFoundError: the write returned, but left no commit of its own.
         """
         before = self.version(name)
+        if properties and before is not None:
+            ensure_table_properties(self.spark, self.path(name), properties)
         self._versions_before.setdefault(name, before)
         metadata, commit_id = self._stamp(commit_metadata)
         writer = df.write.format("delta").mode(mode).option("userMetadata", metadata)

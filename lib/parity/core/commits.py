@@ -200,3 +200,18 @@ class RollbackOutcome:
 
 def _versions(versions: tuple[int, ...]) -> str:
     return ("version " if len(versions) == 1 else "versions ") + ", ".join(str(v) for v in versions)
+
+
+def ensure_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str], *, nullable: tuple[str, ...] = ()) -> None:
+    """Give an existing table the `properties` it lacks (or holds other values of), and let its
+    `nullable` columns hold nulls: each change one ALTER TABLE commit, none when nothing differs."""
+    table = DeltaTable.forPath(spark, path)
+    current = (table.detail().first()["properties"] or {}) if properties else {}  # type: ignore[index]
+    differ = {key: value for key, value in properties.items() if current.get(key) != value}
+    if differ:
+        pairs = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(differ.items()))
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({pairs})")
+    schema = table.toDF().schema
+    for column in nullable:
+        if column in schema.fieldNames() and not schema[column].nullable:
+            spark.sql(f"ALTER TABLE delta.`{path}` ALTER COLUMN {column} DROP NOT NULL")

@@ -1,7 +1,8 @@
-"""Lineage: the one `audit.runs` row every job appends, and the facts it records.
+"""Lineage: the `audit.runs` rows every job appends, and the facts they record.
 
-A row says which job ran, with which conf (hash), code (git sha, transform code hash), which
-Delta versions it read and wrote, its row counts, its MLflow run and model version, whether
+A job appends a `started` row before its first write and a second row when it ends, so a run
+that was killed shows as started and never finished. The second row says which job ran, with
+which conf (hash), code (git sha, transform code hash), which Delta versions it read and wrote, its row counts, its MLflow run and model version, whether
 it succeeded, and when; for a failed run, what its rollback did to each table it wrote. The
 run id is also in the metadata of every Delta commit the run made.
 """
@@ -18,8 +19,11 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from parity.core.catalog import TableVersion
-from parity.core.commits import RollbackOutcome
+from parity.core.catalog import Catalog, TableVersion
+from parity.core.commits import RollbackOutcome, ensure_table_properties
+
+STARTED = "started"  # the status of the row a job appends before its first write
+APPEND_ONLY = {"delta.appendOnly": "true"}  # audit tables: Delta refuses DELETE, UPDATE and overwrite
 
 _TABLE_VERSION = T.StructType([T.StructField("table", T.StringType()), T.StructField("version", T.LongType())])
 # What a failed run's rollback did to each table it wrote: restored (to `version`), removed, or
@@ -49,7 +53,7 @@ AUDIT_RUNS = T.StructType(
         T.StructField("mlflow_run_id", T.StringType(), True),
         T.StructField("model_version", T.StringType(), True),
         T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("ended_at", T.TimestampType(), False),
+        T.StructField("ended_at", T.TimestampType(), True),  # null in a run's `started` row
         T.StructField("summary", T.StringType(), False),
         T.StructField("rollback", T.ArrayType(_ROLLBACK_OUTCOME), True),  # added later: null in older rows
         T.StructField("model", T.StringType(), True),  # the declared model a job ran for (added later)
@@ -120,20 +124,21 @@ class RunRecord:
             **({"rollback": [o.as_dict() for o in self.rollback]} if self.rollback else {}),
         }
 
-    def to_frame(self, spark: SparkSession) -> DataFrame:
-        ended = self.ended_at or dt.datetime.now(dt.UTC)
+    def to_frame(self, spark: SparkSession, *, started: bool = False) -> DataFrame:
+        """The run's row: as it ended, or (`started`) as it began, with no end, outputs or counts."""
+        ended = None if started else self.ended_at or dt.datetime.now(dt.UTC)
         row = (
             self.run_id,
             self.job,
             self.env,
-            self.status,
+            STARTED if started else self.status,
             self.error,
             self.conf_hash,
             self.git_sha,
             self.code_hash,
-            [(t.table, t.version) for t in self.inputs],
-            [(t.table, t.version) for t in self.outputs],
-            {k: int(v) for k, v in self.counts.items()},
+            [] if started else [(t.table, t.version) for t in self.inputs],
+            [] if started else [(t.table, t.version) for t in self.outputs],
+            {} if started else {k: int(v) for k, v in self.counts.items()},
             self.mlflow_run_id,
             self.model_version,
             self.started_at,
@@ -143,3 +148,15 @@ class RunRecord:
             self.model,
         )
         return spark.createDataFrame([row], AUDIT_RUNS)
+
+
+def append_audit(catalog: Catalog, rows: DataFrame, table: str, *, nullable: tuple[str, ...] = ()) -> int:
+    """Append rows to an audit table, created append-only (`APPEND_ONLY`).
+
+    An audit table written before that is made append-only first, and its `nullable` columns
+    may hold nulls; one written before a column was added gains it (its older rows hold null).
+    """
+    if catalog.exists(table):
+        ensure_table_properties(catalog.spark, catalog.path(table), APPEND_ONLY, nullable=nullable)
+        return catalog.write(rows, table, mode="append", merge_schema=True)
+    return catalog.write(rows, table, mode="append", merge_schema=True, properties=APPEND_ONLY)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import mlflow
 from mlflow.tracking import MlflowClient
+
+from parity.core.conf import ModelDecl
+from parity.model.packaged import load_feature_spec
+from parity.model.spec import FeatureSpec, check_transform_code
+
+CHAMPION, CHALLENGER = "champion", "challenger"  # the aliases: what scoring uses, what training registered last
 
 _REQUEST = re.compile(r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$")
 
@@ -59,3 +66,54 @@ def tag_model_version(name: str, version: str, tags: dict[str, str]) -> None:
 def set_alias(name: str, alias: str, version: str) -> None:
     """Point a registered model's alias (e.g. `challenger`) at a version."""
     MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version an alias of a registered model points at (None when it points nowhere)."""
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def version_tags(name: str, version: str) -> dict[str, str]:
+    """The tags of one version of a registered model."""
+    return dict(MlflowClient().get_model_version(name, version).tags)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A registered model version, resolved once at the start of a run: every row it writes carries it."""
+
+    name: str
+    uri: str
+    version: str
+    run_id: str
+    spec: FeatureSpec
+
+    def lineage(self, scoring_run_id: str) -> dict[str, str]:
+        return {"model_name": self.name, "model_version": self.version, "model_run_id": self.run_id, "scoring_run_id": scoring_run_id}
+
+
+def resolve_model(model: ModelDecl, wanted: str, *, allow_code_mismatch: bool) -> ResolvedModel:
+    """Resolve `wanted` (a number, `@alias` or `latest`) to one version, and check its spec
+    against the installed transform code.
+
+    Raises:
+        ModelNotFoundError: no such version (for `@champion`: none has been promoted yet).
+        TransformCodeChangedError: the code behind its features changed, unless allowed.
+    """
+    try:
+        uri, version, run_id = resolve_model_version(model.registered_model, wanted)
+    except ModelNotFoundError as exc:
+        if wanted == f"@{CHAMPION}":
+            raise ModelNotFoundError(
+                f"registered model '{model.registered_model}' has no @{CHAMPION}: promote a version through the gate "
+                f"(parity promote --model {model.name} --version N), or name one (--model-version N)"
+            ) from exc
+        raise
+    spec = load_feature_spec(uri)
+    if not spec.feature_sets:
+        raise ValueError(f"model {uri} names no feature sets in its spec; retrain it with parity")
+    check_transform_code(spec, allow_mismatch=allow_code_mismatch)
+    return ResolvedModel(model.registered_model, uri, version, run_id, spec)

@@ -36,8 +36,8 @@ from parity.core.columns import (
     SCORE_TS,
     SCORING_RUN_ID,
 )
-from parity.core.conf import PopulationDecl
-from parity.features.asof import FeatureLookup, Strategy, assemble_features
+from parity.core.conf import FeatureSetDecl, PopulationDecl
+from parity.features.asof import FeatureLookup, LookupJoin, Strategy, assemble_features, read_feature_lookups
 from parity.features.quality import MissingColumnsError, Rule, split_valid
 from parity.model.packaged import ALLOW_CODE_MISMATCH
 from parity.model.spec import FeatureSpec, signature_types
@@ -289,3 +289,13 @@ def predict_rows(
         return predict_batches(rows, shipped, keep=keep, batch_rows=batch_rows)
     prediction = vector_to_array(F.col("probability"))[1] if spec.task == "binary" else F.col("prediction").cast("double")
     return fitted.transform(rows).select(*keep, prediction.alias(PREDICTION))
+
+
+def read_lookups(catalog: Catalog, spec: FeatureSpec, *, as_trained: bool = False) -> list[FeatureLookup]:
+    """The feature sets a model was trained on, as declared then and joined as then, read at
+    their newest versions; `as_trained` also joins them as known at each row's time where the
+    model's training set did (a model declared `training.as_known_at`)."""
+    decls = [FeatureSetDecl.model_validate(fs["feature_set"]) for fs in spec.feature_sets]
+    joins = [LookupJoin.described(fs) for fs in spec.feature_sets]
+    as_known_at = as_trained and any(fs.get("as_known_at") for fs in spec.feature_sets)
+    return read_feature_lookups(catalog, decls, joins=joins, as_known_at=as_known_at)

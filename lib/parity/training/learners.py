@@ -197,6 +197,26 @@ def fit_and_evaluate(learner: Learner, params: dict[str, Any], data: TrainingDat
     return pipeline, {**metrics, "fit_seconds": time.perf_counter() - started}
 
 
+def holdout_metric(metric: str, labels: Any, predictions: Any) -> float:
+    """One of `HOLDOUT_METRICS` (auc, log_loss, rmse, mae) of predictions against their labels,
+    computed as the sweep's trials compute theirs: what the promotion gate compares models by.
+
+    Raises:
+        ValueError: an unknown metric, or AUC or log loss of labels that hold one class only.
+    """
+    if metric in ("auc", "log_loss") and len(set(labels)) < 2:
+        raise ValueError(f"{metric} needs labels of both classes; these hold only {sorted(set(labels))}")
+    measures: dict[str, Callable[[Any, Any], float]] = {
+        "auc": roc_auc_score,
+        "log_loss": lambda y, p: log_loss(y, p, labels=[0, 1]),
+        "rmse": root_mean_squared_error,
+        "mae": mean_absolute_error,
+    }
+    if metric not in measures:
+        raise ValueError(f"unknown holdout metric '{metric}'; one of {', '.join(measures)}")
+    return float(measures[metric](labels, predictions))
+
+
 # --- distributed (Spark ML) -------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from parity.core.conf.feature_sets import (
     TransformStep,
     resolve_callable,
 )
-from parity.core.conf.learner_names import LEARNER_NAMES, TASK_METRICS, LearnerInfo, learner_info
+from parity.core.conf.learner_names import HOLDOUT_METRICS, LEARNER_NAMES, TASK_METRICS, LearnerInfo, learner_info
 from parity.core.conf.loader import DEFAULT_ENV, FEATURES_DIR, SWEEPS_DIR, load_settings, parse_override
 from parity.core.conf.models import (
     MODELS_DIR,
@@ -41,9 +41,11 @@ from parity.core.conf.models import (
     ModelTables,
     ModelTraining,
     PopulationDecl,
+    PromotionDecl,
     StreamDecl,
+    TrainingChecks,
 )
-from parity.core.conf.settings import ScoringConf, Settings
+from parity.core.conf.settings import GovernanceConf, ScoringConf, Settings
 from parity.core.conf.sweeps import EarlyStop, SweepDecl, SweepObjective, TimeSplit
 
 # 0.1's `TrainingConf` held a model's training options; they live in each model's declaration now.
@@ -52,6 +54,7 @@ TrainingConf = ModelTraining
 __all__ = [
     "DEFAULT_ENV",
     "FEATURES_DIR",
+    "HOLDOUT_METRICS",
     "LEARNER_NAMES",
     "MODELS_DIR",
     "SPARK_TYPES",
@@ -66,6 +69,7 @@ __all__ = [
     "FeatureColumn",
     "FeatureLookupDecl",
     "FeatureSetDecl",
+    "GovernanceConf",
     "LabelsDecl",
     "LearnerInfo",
     "MlflowConf",
@@ -75,6 +79,7 @@ __all__ = [
     "ModelTraining",
     "NotNullExpectation",
     "PopulationDecl",
+    "PromotionDecl",
     "RangeExpectation",
     "RequestTimeFeature",
     "ScoringConf",
@@ -89,6 +94,7 @@ __all__ = [
     "SweepObjective",
     "TablesConf",
     "TimeSplit",
+    "TrainingChecks",
     "TrainingConf",
     "TransformStep",
     "UniqueExpectation",

@@ -57,6 +57,7 @@ class TablesConf(StrictModel):
     raw_customer_channels: str = "raw.customer_channels"
     raw_channel_spend: str = "raw.channel_spend"
     audit_runs: str = "audit.runs"
+    audit_model_events: str = "audit.model_events"
 
     @field_validator("*")
     @classmethod

@@ -19,6 +19,12 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("val_auc", "val_log_loss", "train_auc"),
     "regression": ("val_rmse", "val_mae", "train_rmse"),
 }
+# What the promotion gate can measure a model by on labels it never saw, by task, and which
+# way is better (parity.training.learners.holdout_metric computes them).
+HOLDOUT_METRICS: dict[str, dict[str, Literal["higher", "lower"]]] = {
+    "binary": {"auc": "higher", "log_loss": "lower"},
+    "regression": {"rmse": "lower", "mae": "lower"},
+}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from parity.core.conf.base import SparkType, StrictModel, check_table_name
 from parity.core.conf.feature_sets import FeatureSetDecl
-from parity.core.conf.learner_names import Task
+from parity.core.conf.learner_names import HOLDOUT_METRICS, Task
 from parity.core.conf.sweeps import SweepDecl
 
 ScoreTimeRule = Literal["newest_features", "now"]
@@ -111,6 +111,16 @@ class ModelTables(StrictModel):
         return None if value is None else check_table_name(value)
 
 
+class TrainingChecks(StrictModel):
+    """Thresholds a training set is checked against when it is built; the result is recorded
+    with it, and the promotion gate refuses a model trained on a set that failed them."""
+
+    max_without_features: float = Field(
+        0.1, ge=0, le=1, description="The largest share of labels that may lack a feature row of any lookup at their time."
+    )
+    max_quarantined: float = Field(0.01, ge=0, le=1, description="The largest share of labels that may be quarantined.")
+
+
 class ModelTraining(StrictModel):
     as_known_at: bool = Field(
         False,
@@ -123,6 +133,25 @@ class ModelTraining(StrictModel):
     labels_known_at: dt.datetime | None = Field(
         None, description="Train only on labels whose outcome was known by then (labels.available_at); default: all."
     )
+    checks: TrainingChecks = Field(default_factory=TrainingChecks, description="What a training set must pass for its models to be promoted.")
+
+
+class PromotionDecl(StrictModel):
+    """The promotion gate's validation: how a candidate is measured against the champion.
+
+    The candidate and the champion score the labels later than the candidate's training cutoff
+    (the newest label time it trained on), with features as of each label's time; the
+    candidate passes when its `metric` is at least the champion's within `margin` (and at
+    least `min_labels` such labels exist). With no champion yet, it must reach `floor`.
+    """
+
+    metric: str | None = Field(None, description="auc or log_loss (binary), rmse or mae (regression); default auc / rmse.")
+    margin: float = Field(0.0, ge=0, description="How much worse than the champion's the candidate's metric may be.")
+    min_labels: int = Field(100, ge=1, description="The fewest labels after the candidate's cutoff the gate validates on.")
+    floor: float | None = Field(None, description="What a first champion's metric must reach (e.g. auc 0.6); none: a first promotion is refused.")
+
+    def metric_for(self, task: str) -> str:
+        return self.metric or next(iter(HOLDOUT_METRICS[task]))
 
 
 class PopulationDecl(StrictModel):
@@ -176,6 +205,7 @@ class ModelDecl(StrictModel):
     registered_model: str = Field(min_length=1, description="The MLflow registered model name.")
     tables: ModelTables = ModelTables()
     training: ModelTraining = ModelTraining()
+    promotion: PromotionDecl = PromotionDecl()
     scoring: ModelScoring
 
     @model_validator(mode="after")
@@ -185,6 +215,9 @@ class ModelDecl(StrictModel):
             raise ValueError(
                 f"labels.label.type is {self.labels.label.type}, which a {self.task} model cannot learn; use one of {', '.join(allowed)}"
             )
+        metrics = HOLDOUT_METRICS[self.task]
+        if self.promotion.metric is not None and self.promotion.metric not in metrics:
+            raise ValueError(f"promotion.metric is {self.promotion.metric}, which a {self.task} model is not measured by; use one of {', '.join(metrics)}")
         return self
 
     def training_set(self) -> str:

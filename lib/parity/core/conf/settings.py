@@ -38,7 +38,9 @@ class ScoringConf(StrictModel):
         False, description="Score with a model whose transform code hash differs from the installed code's (not advised)."
     )
     model_version: str = Field(
-        "latest", pattern=r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$", description="'latest', a version number, or '@alias'."
+        "@champion",
+        pattern=r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$",
+        description="'@champion' (the version the promotion gate let through), another '@alias', a version number, or 'latest'.",
     )
     batch_rows: int = Field(100_000, ge=1, description="Rows per predict call of a single-node model (parity.scoring.predictor).")
 
@@ -52,6 +54,14 @@ class ScoringConf(StrictModel):
     @classmethod
     def _in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
         return None if value is None else utc_naive(value)
+
+
+class GovernanceConf(StrictModel):
+    """What the promotion gate asks of this environment."""
+
+    require_approval: bool = Field(
+        False, description="A promotion needs a recorded approval (parity approve) by someone other than the trainer (prod: true)."
+    )
 
 
 class Settings(StrictModel):
@@ -71,6 +81,7 @@ class Settings(StrictModel):
     )
     models: dict[str, ModelDecl] = Field(default_factory=dict, description="Declared models, from conf/models/*.yaml, by name.")
     scoring: ScoringConf = ScoringConf()
+    governance: GovernanceConf = GovernanceConf()
 
     @model_validator(mode="before")
     @classmethod
