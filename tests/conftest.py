@@ -22,7 +22,7 @@ TEST_SPARK = [
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the pipeline run (five spark-submit jobs) is an integration test."""
+    """A test that uses the pipeline run (the spark-submit jobs of the demo) is an integration test."""
     for item in items:
         if "pipeline" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
@@ -48,13 +48,16 @@ def tmp_settings(tmp_path: Path) -> Settings:
 
 
 class PipelineRun:
-    """The demo's jobs, run once through spark-submit.sh on small data into one folder: the five
-    jobs of the churn model (`summary(job)`), then the three model jobs of the channel-spend
-    model (`summary(job, "channel_spend")`)."""
+    """The demo's jobs, run once through spark-submit.sh on small data into one folder: the
+    jobs of the churn model (`summary(job)`), then the model jobs of the channel-spend model
+    (`summary(job, "channel_spend")`). Each training set holds out its newest `HOLDOUT_DAYS`
+    of labels, on which the promotion gate validates the trained version before it becomes
+    the champion that `score` uses."""
 
-    JOBS = ("generate_data", "build_features", "build_training_set", "train", "score")
-    MODEL_JOBS = ("build_training_set", "train", "score")
+    JOBS = ("generate_data", "build_features", "build_training_set", "train", "promote", "score")
+    MODEL_JOBS = ("build_training_set", "train", "promote", "score")
     OTHER_MODEL = "channel_spend"
+    HOLDOUT_DAYS = "21"
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -65,6 +68,10 @@ class PipelineRun:
         steps = [(job, ["--model", "churn"] if job in self.MODEL_JOBS else [], job) for job in self.JOBS]
         steps += [(job, ["--model", self.OTHER_MODEL], f"{job}:{self.OTHER_MODEL}") for job in self.MODEL_JOBS]
         for job, model, key in steps:
+            if job == "build_training_set":
+                model = [*model, "--holdout-days", self.HOLDOUT_DAYS]
+            elif job == "promote":
+                model = [*model, "--version", self.runs[key.replace("promote", "train")].summary["model_version"], "--reason", "the tests' champion"]
             result = submit(job, self.overrides, extra_job_args=model)
             self.runs[key] = result
             if result.returncode != 0:

@@ -96,6 +96,9 @@ def _rows_that_wait(spark: Any, handover: Handover, *, start: int, stop: int, si
 
 def worker_a(root: Path) -> dict[str, Any]:
     """A: sets the tables up, then runs the failing job of each scenario."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import types as T
+
     from parity.core.catalog import Catalog
     from parity.core.conf import load_settings
     from parity.core.session import get_spark
@@ -109,7 +112,9 @@ def worker_a(root: Path) -> dict[str, Any]:
         setup.write(spark.range(3), name)
     # An audit table as jobs wrote it before AUDIT_RUNS had its `rollback` column.
     old = RunRecord(OLD_AUDIT_RUN, "older_job", settings.env, "c", "g", "h", dt.datetime.now(dt.UTC), status="succeeded")
-    setup.write(old.to_frame(spark).drop("rollback"), settings.tables.audit_runs, mode="append")
+    older = old.to_frame(spark).drop("rollback", "model")
+    ended_required = T.StructType([T.StructField(f.name, f.dataType, f.name != "ended_at") for f in older.schema])  # as it was then
+    setup.write(spark.createDataFrame(older.rdd, ended_required), settings.tables.audit_runs, mode="append")
     runs: dict[str, dict[str, Any]] = {}
 
     def alone(ctx: Any) -> None:
@@ -139,7 +144,9 @@ def worker_a(root: Path) -> dict[str, Any]:
     audit = [row.asDict(recursive=True) for row in catalog.read(settings.tables.audit_runs).collect()]
     return {
         "runs": runs,
-        "audit": {row["job"]: row for row in audit if row["job"] not in ("b_interleaved", "b_conflict")},
+        "audit": {row["job"]: row for row in audit if row["job"] not in ("b_interleaved", "b_conflict") and row["status"] != "started"},
+        "started": sorted(row["job"] for row in audit if row["status"] == "started" and row["ended_at"] is None),
+        "audit_properties": DeltaTable.forPath(spark, catalog.path(settings.tables.audit_runs)).detail().first()["properties"],
         "rows": {name: sorted(r.id for r in catalog.read(name).collect()) for name in ("features.alone", "features.interleaved", "features.conflict")},
         "exists": {name: catalog.exists(name) for name in ("features.created_by_a", "features.a_side")},
     }
@@ -268,6 +275,9 @@ def test_the_loser_of_two_overwrites_does_not_restore_over_the_winner(race: Race
 def test_an_audit_table_from_before_the_rollback_column_takes_the_new_rows(race: Race) -> None:
     assert race.a["audit"]["older_job"]["rollback"] is None
     assert {job for job in race.a["audit"]} == {"older_job", "a_alone", "a_interleaved", "a_conflict"}
+    # It holds the started rows too (with no end: the older table's ended_at was required), and is append-only now.
+    assert race.a["started"] == ["a_alone", "a_conflict", "a_interleaved"]
+    assert race.a["audit_properties"].get("delta.appendOnly") == "true"
 
 
 if __name__ == "__main__":  # a worker: python -m tests.test_concurrent_writers a|b ROOT

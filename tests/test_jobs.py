@@ -82,9 +82,10 @@ def test_missing_required_column_fails_before_any_write(
     assert "raw.events: missing required column(s) amount" in err
     for name in ("features.customer_activity", "features.customer_profile", "quarantine.events", "quarantine.customers"):
         assert not catalog.exists(name), f"{name} was written by a failed job"
-    audit = catalog.read(settings.tables.audit_runs).collect()
-    assert [(r.job, r.status) for r in audit] == [("build_features", "failed")]
-    assert "amount" in audit[0].error and json.loads(audit[0].summary)["status"] == "failed"
+    audit = sorted(catalog.read(settings.tables.audit_runs).collect(), key=lambda r: r.ended_at is not None)
+    assert [(r.job, r.status) for r in audit] == [("build_features", "started"), ("build_features", "failed")]
+    assert audit[0].run_id == audit[1].run_id and audit[0].ended_at is None  # the row appended before the first write
+    assert "amount" in audit[1].error and json.loads(audit[1].summary)["status"] == "failed"
 
 
 def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
@@ -108,7 +109,7 @@ def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
     assertDataFrameEqual(catalog.read("features.customer_activity"), spark.range(4))
     assert not catalog.exists("features.customer_profile")
     audit = catalog.read(settings.tables.audit_runs).collect()
-    assert [(r.job, r.status, r.outputs) for r in audit] == [("two_writes", "failed", [])]
+    assert sorted((r.job, r.status, r.outputs) for r in audit) == [("two_writes", "failed", []), ("two_writes", "started", [])]
 
 
 @pytest.mark.integration

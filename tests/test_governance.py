@@ -1,0 +1,216 @@
+"""Governance: the promotion gate refuses on each of its checks, approvals and rollbacks are
+recorded, and the audit tables take appends only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from pyspark.sql import SparkSession
+from sklearn.metrics import roc_auc_score, root_mean_squared_error
+
+from parity.core.catalog import Catalog
+from parity.core.conf import ConfError, load_settings
+from parity.governance import configure_mlflow
+from parity.governance.gate import approval_check
+from parity.governance.lineage import RunRecord, append_audit
+from parity.governance.model_events import (
+    APPROVED,
+    PROMOTED,
+    REGISTERED,
+    ROLLED_BACK,
+    ModelEvent,
+    append_events,
+    champions,
+    read_events,
+)
+from parity.training.learners import holdout_metric
+from tests.conftest import TEST_SPARK, PipelineRun
+from tests.support import CONF_DIR, REPO, set_args, storage_overrides
+
+APPEND_ONLY_REFUSAL = "DELTA_CANNOT_MODIFY_APPEND_ONLY"
+
+
+def _event(kind: str, version: str, actor: str = "ana", **fields: Any) -> ModelEvent:
+    return ModelEvent(kind, "churn", "parity_churn", version, actor, "dev", "run", **fields)
+
+
+def test_audit_tables_refuse_delete_update_and_overwrite(spark: SparkSession, tmp_path: Path) -> None:
+    settings = load_settings(CONF_DIR, overrides=storage_overrides(tmp_path) + TEST_SPARK)
+    catalog = Catalog(spark, settings)
+    record = RunRecord("r1", "build_features", "dev", "c", "g", "h", dt.datetime(2026, 6, 1))
+    append_audit(catalog, record.to_frame(spark, started=True), settings.tables.audit_runs, nullable=("ended_at",))
+    append_events(catalog, [_event(REGISTERED, "1")], settings.tables.audit_model_events)
+    for table in (settings.tables.audit_runs, settings.tables.audit_model_events):
+        path, before = catalog.path(table), catalog.read(table).collect()
+        for statement in (f"DELETE FROM delta.`{path}`", f"UPDATE delta.`{path}` SET env = 'changed'"):
+            with pytest.raises(Exception, match=APPEND_ONLY_REFUSAL):
+                spark.sql(statement)
+        with pytest.raises(Exception, match=APPEND_ONLY_REFUSAL):
+            catalog.write(catalog.read(table).limit(0), table)  # an overwrite
+        assert sorted(catalog.read(table).collect()) == sorted(before)
+    # Appends still land: the run's closing row next to its started row.
+    record.status, record.ended_at = "succeeded", dt.datetime(2026, 6, 1, 0, 5)
+    append_audit(catalog, record.to_frame(spark), settings.tables.audit_runs)
+    rows = catalog.read(settings.tables.audit_runs).orderBy("status").collect()
+    assert [(r.run_id, r.status, r.ended_at) for r in rows] == [("r1", "started", None), ("r1", "succeeded", dt.datetime(2026, 6, 1, 0, 5))]
+
+
+def test_the_champions_follow_promotions_and_rollbacks() -> None:
+    events = [_event(REGISTERED, "1"), _event(PROMOTED, "1"), _event(APPROVED, "2", actor="ben"), _event(PROMOTED, "2"), _event(PROMOTED, "3")]
+    assert champions(events) == ["1", "2", "3"]
+    assert champions([*events, _event(ROLLED_BACK, "2", previous_version="3")]) == ["1", "2"]
+    assert champions([*events, _event(ROLLED_BACK, "2"), _event(ROLLED_BACK, "1")]) == ["1"]
+    assert champions([_event(REGISTERED, "1")]) == []
+
+
+def test_an_approval_counts_only_when_required_and_given_by_someone_other_than_the_trainer(settings: Any) -> None:
+    dev = settings
+    prod = load_settings(CONF_DIR, overrides=[f"storage.root={settings.storage.root}", "governance.require_approval=true"])
+    assert approval_check(dev, [], "2", "ana").passed
+    by_trainer = [_event(APPROVED, "2", actor="ana", reason="mine")]
+    assert not approval_check(prod, by_trainer, "2", "ana").passed
+    assert not approval_check(prod, [_event(APPROVED, "1", actor="ben", reason="another version")], "2", "ana").passed
+    given = approval_check(prod, [*by_trainer, _event(APPROVED, "2", actor="ben", reason="read the validation")], "2", "ana")
+    assert given.passed and "approved by ben" in given.detail and "read the validation" in given.detail
+
+
+def test_holdout_metrics_are_the_sweeps_metrics() -> None:
+    labels, predicted = np.array([0, 1, 1, 0, 1]), np.array([0.2, 0.7, 0.4, 0.5, 0.9])
+    assert holdout_metric("auc", labels, predicted) == pytest.approx(roc_auc_score(labels, predicted))
+    assert holdout_metric("rmse", labels, predicted) == pytest.approx(root_mean_squared_error(labels, predicted))
+    with pytest.raises(ValueError, match="both classes"):
+        holdout_metric("auc", np.array([1, 1]), np.array([0.3, 0.6]))
+
+
+def test_a_promotion_metric_must_fit_the_task() -> None:
+    with pytest.raises(ConfError, match=r"promotion\.metric is rmse, which a binary model is not measured by; use one of auc, log_loss"):
+        load_settings(CONF_DIR, overrides=["models.churn.promotion.metric=rmse"])
+
+
+# --- the gate on the pipeline's tables, through the jobs -----------------------------------------
+
+
+def _job(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"job_{name}_governance", REPO / "jobs" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Governed:
+    """A copy of the pipeline's tables and MLflow store, where the jobs run in process."""
+
+    def __init__(self, pipeline: PipelineRun, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        for part in ("data", "mlflow.db"):
+            copy = shutil.copytree if (pipeline.root / part).is_dir() else shutil.copy
+            copy(pipeline.root / part, root / part)
+        # New runs' artifacts go where the copied experiment says: the pipeline's folder, read-only here.
+        self.overrides = [
+            f"storage.root={root}/data", f"mlflow.tracking_uri=sqlite:///{root}/mlflow.db", f"mlflow.artifact_root={pipeline.root}/mlartifacts",
+            *[o for o in pipeline.overrides if o.startswith(("data.", "sweeps."))], *TEST_SPARK,
+        ]
+        self.capsys = capsys
+        self.settings = load_settings(CONF_DIR, overrides=self.overrides)
+        configure_mlflow(self.settings)
+        self.name = self.settings.model("churn").registered_model
+
+    def run(self, job: str, *args: str, extra: tuple[str, ...] = ()) -> tuple[int, dict[str, Any] | None, str]:
+        code = _job(job).main(["--model", "churn", *args, *set_args([*self.overrides, *extra])])
+        out, err = self.capsys.readouterr()
+        lines = out.strip().splitlines()
+        return code, json.loads(lines[-1]) if code == 0 and lines else None, err.strip()
+
+    def copy_of(self, version: str) -> str:
+        """A new version: the same model, registered again (its run, manifest and spec)."""
+        return str(MlflowClient().copy_model_version(f"models:/{self.name}/{version}", self.name).version)
+
+    def champion(self) -> str:
+        return str(MlflowClient().get_model_version_by_alias(self.name, "champion").version)
+
+
+@pytest.fixture()
+def governed(pipeline: PipelineRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Governed:
+    return Governed(pipeline, tmp_path, capsys)
+
+
+def test_the_gate_refuses_on_each_check_and_records_every_decision(
+    governed: Governed, pipeline: PipelineRun, spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    champion = pipeline.summary("train")["model_version"]
+    assert governed.champion() == champion  # the pipeline promoted its trained version through the gate
+    candidate = governed.copy_of(champion)
+
+    # validation: too few labels after the candidate's training cutoff.
+    code, _, err = governed.run("promote", "--version", candidate, extra=("models.churn.promotion.min_labels=100000",))
+    assert code == 1 and "promotion refused: validation failed" in err and "promotion.min_labels is 100000" in err
+    assert "data_checks failed" not in err and "feature_spec failed" not in err
+
+    # feature_spec: a transform the spec names is not the code it was trained with any more.
+    transforms = importlib.import_module("parity.transforms")
+    original = transforms.with_ratio
+
+    def with_ratio(df: Any, **params: Any) -> Any:  # an edited transform: the same name, other code
+        return original(df, **params)
+
+    with monkeypatch.context() as edited:
+        edited.setattr(transforms, "with_ratio", with_ratio)
+        code, _, err = governed.run("promote", "--version", candidate)
+    assert code == 1 and "feature_spec failed (code changed: customer_activity (trained with" in err
+    assert "validation failed" not in err
+
+    # approval: the environment requires one, and only someone other than the trainer may give it.
+    prod = ("governance.require_approval=true",)
+    code, _, err = governed.run("promote", "--version", candidate, extra=prod)
+    assert code == 1 and "promotion refused: approval failed (no approval of version" in err
+    code, _, err = governed.run("approve", "--version", candidate, "--reason", "my own model")
+    assert code == 1 and f"trained version {candidate} of {governed.name}: someone else must approve it" in err
+    with monkeypatch.context() as someone_else:  # without an authenticating tracking server, the OS user approves
+        someone_else.setenv("USER", "reviewer")
+        someone_else.setenv("LOGNAME", "reviewer")
+        code, approved, err = governed.run("approve", "--version", candidate, "--reason", "read the validation")
+    assert code == 0, err
+    assert approved is not None and approved["approved_by"] == "reviewer"
+    code, promoted, err = governed.run("promote", "--version", candidate, extra=prod)
+    assert code == 0, err
+    assert promoted is not None and promoted["outcome"] == "promoted" and promoted["previous_champion"] == champion
+    assert {c["check"]: c["passed"] for c in promoted["checks"]} == {"validation": True, "data_checks": True, "feature_spec": True, "approval": True}
+    assert governed.champion() == candidate
+    tags = MlflowClient().get_model_version(governed.name, candidate).tags
+    assert tags["parity.gate"] == "promoted" and tags["parity.approved_by"] == "reviewer"
+    assert tags["parity.gate.validation"].startswith("passed: auc ") and f"champion version {champion}" in tags["parity.gate.validation"]
+
+    # A rollback moves the champion back, and cannot go past the first champion.
+    code, rolled, err = governed.run("rollback", "--reason", "a bad week")
+    assert code == 0 and rolled is not None and rolled["champion"] == champion, err
+    assert governed.champion() == champion
+    code, _, err = governed.run("rollback")
+    assert code == 1 and f"version {champion} is the first champion" in err
+
+    events = read_events(Catalog(spark, governed.settings), governed.settings.tables.audit_model_events, governed.name)
+    assert [(e.event, e.version) for e in events if e.version == candidate or e.event != "registered"] == [
+        ("promoted", champion), ("refused", candidate), ("refused", candidate), ("refused", candidate),
+        ("approved", candidate), ("promoted", candidate), ("rolled_back", champion),
+    ]
+    refused = [e for e in events if e.event == "refused"]
+    assert [[c.check for c in e.checks if not c.passed] for e in refused] == [["validation"], ["feature_spec"], ["approval"]]
+
+
+def test_a_model_trained_on_a_set_that_failed_its_data_checks_is_refused(governed: Governed) -> None:
+    strict = ("models.churn.training.checks.max_without_features=0.0",)  # the small data's sets miss some features
+    code, trained, err = governed.run("train", extra=strict)
+    assert code == 0 and trained is not None, err
+    assert trained["data_checks"]["without_features"]["passed"] is False
+    code, _, err = governed.run("promote", "--version", trained["model_version"], extra=strict)
+    assert code == 1 and "promotion refused: data_checks failed (failed without_features: without_features" in err
+    assert "validation failed" not in err and governed.champion() != trained["model_version"]
