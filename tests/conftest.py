@@ -57,7 +57,7 @@ class PipelineRun:
     JOBS = ("generate_data", "build_features", "build_training_set", "train", "promote", "score")
     MODEL_JOBS = ("build_training_set", "train", "promote", "score")
     OTHER_MODEL = "channel_spend"
-    HOLDOUT_DAYS = "21"
+    HOLDOUT_DAYS = "14"
 
     def __init__(self, root: Path) -> None:
         self.root = root

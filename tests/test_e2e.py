@@ -152,9 +152,13 @@ def test_the_training_set_records_a_manifest_of_its_inputs(pipeline: PipelineRun
 def test_every_run_is_in_the_audit_table(pipeline: PipelineRun) -> None:
     settings = pipeline.settings()
     audit = DeltaTable(table_path(settings, settings.tables.audit_runs)).to_pandas()
-    ran = audit[audit["run_id"].isin([pipeline.summary(job)["run_id"] for job in PipelineRun.JOBS])]
+    rows = audit[audit["run_id"].isin([pipeline.summary(job)["run_id"] for job in PipelineRun.JOBS])]
+    started, ran = rows[rows["status"] == "started"], rows[rows["status"] != "started"]
     assert sorted(ran["job"]) == sorted(PipelineRun.JOBS)
     assert set(ran["status"]) == {"succeeded"}
+    # Each run appended a row before its first write too, with no end and nothing read or written yet.
+    assert sorted(started["job"]) == sorted(PipelineRun.JOBS) and started["ended_at"].isna().all()
+    assert all(len(outputs) == 0 for outputs in started["outputs"])
     train = ran[ran["job"] == "train"].iloc[0]
     assert train["mlflow_run_id"] == pipeline.summary("train")["mlflow_run_id"]
     assert [dict(i) for i in train["inputs"]] == [{"table": settings.model("churn").training_set(), "version": 0}]
@@ -246,7 +250,9 @@ def test_a_training_set_rebuilt_from_its_manifest_is_identical(
 def test_the_second_model_trains_and_scores_on_its_own_keys(pipeline: PipelineRun) -> None:
     settings, other = pipeline.settings(), PipelineRun.OTHER_MODEL
     model = settings.model(other)
-    built, trained, scored = (pipeline.summary(job, other) for job in PipelineRun.MODEL_JOBS)
+    built, trained, promoted, scored = (pipeline.summary(job, other) for job in PipelineRun.MODEL_JOBS)
+    assert promoted["outcome"] == "promoted" and promoted["checks"][0]["detail"].startswith("rmse ")
+    assert scored["model_version"] == trained["model_version"]  # the champion
     assert {built["model"], trained["model"], scored["model"]} == {other}
     counts = built["counts"]
     assert counts["labels.in"] == counts["rows.out"] + counts["labels.quarantined"] and counts["rows.out"] > 0

@@ -7,7 +7,11 @@ import datetime as dt
 import importlib
 import importlib.util
 import json
+import linecache
+import re
 import shutil
+import sys
+import zipfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,8 +22,9 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 from sklearn.metrics import roc_auc_score, root_mean_squared_error
 
+from parity.app import cli
 from parity.core.catalog import Catalog
-from parity.core.conf import ConfError, load_settings
+from parity.core.conf import ConfError, FeatureSetDecl, load_settings
 from parity.governance import configure_mlflow
 from parity.governance.gate import approval_check
 from parity.governance.lineage import RunRecord, append_audit
@@ -33,6 +38,8 @@ from parity.governance.model_events import (
     champions,
     read_events,
 )
+from parity.model.code_artifact import CodeArtifactError, check_code_artifact, code_record, write_wheel
+from parity.model.spec import FeatureSpec, TransformCodeChangedError, check_transform_code
 from parity.training.learners import holdout_metric
 from tests.conftest import TEST_SPARK, PipelineRun
 from tests.support import CONF_DIR, REPO, set_args, storage_overrides
@@ -212,5 +219,90 @@ def test_a_model_trained_on_a_set_that_failed_its_data_checks_is_refused(governe
     assert code == 0 and trained is not None, err
     assert trained["data_checks"]["without_features"]["passed"] is False
     code, _, err = governed.run("promote", "--version", trained["model_version"], extra=strict)
-    assert code == 1 and "promotion refused: data_checks failed (failed without_features: without_features" in err
+    assert code == 1 and "promotion refused: data_checks failed (failed without_features: " in err
+    assert re.search(r"without_features [0-9.]+% \(max 0\.00%, [0-9]+ of [0-9]+ labels\)", err)
     assert "validation failed" not in err and governed.champion() != trained["model_version"]
+
+
+# --- the code hash follows what a transform reaches ------------------------------------------------
+
+TEAM_MODULES = {
+    "__init__.py": "",
+    "helpers.py": "def scale(column):\n    return column * 2\n",
+    "unrelated.py": "def shout(text):\n    return text.upper()\n",
+    "transforms.py": (
+        "from teamfeat import helpers\n\n\n"
+        "def with_scaled_limit(df):\n    return df.withColumn('scaled_limit', helpers.scale(df['credit_limit']))\n"
+    ),
+}
+
+
+def _team_spec(settings: Any) -> FeatureSpec:
+    declared = settings.feature_sets["customer_profile"].model_dump(mode="json")
+    decl = FeatureSetDecl.model_validate({**declared, "name": "team_profile", "transforms": [{"fn": "teamfeat.transforms.with_scaled_limit"}]})
+    lookup = {"feature_set": decl.model_dump(mode="json"), "table": decl.table, "version": 0, "code_hash": decl.code_hash(), "closure_hash": decl.closure_hash()}
+    return FeatureSpec(entity="customer_id", timestamp="score_ts", feature_sets=[lookup], request_time=[], numeric=[], categorical=[], code_hash="")
+
+
+def _edit(package: Path, module: str, text: str) -> None:
+    (package / f"{module}.py").write_text(text)
+    linecache.checkcache()
+    for name in (f"teamfeat.{module}", "teamfeat.transforms"):
+        importlib.reload(importlib.import_module(name))
+
+
+def test_editing_a_helper_a_transform_calls_refuses_the_model_and_editing_other_code_does_not(
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "teamfeat"
+    package.mkdir()
+    for name, text in TEAM_MODULES.items():
+        (package / name).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        spec = _team_spec(settings)
+        check_transform_code(spec)  # as trained
+        _edit(package, "unrelated", "def shout(text):\n    return text.upper() + '!'\n")
+        check_transform_code(spec)  # code the transform never reaches
+        _edit(package, "helpers", "def scale(column):\n    return column * 3\n")
+        with pytest.raises(TransformCodeChangedError, match=r"changed: team_profile \(trained with"):
+            check_transform_code(spec)
+        # The transform's own source did not change: only the closure sees the edit.
+        assert FeatureSetDecl.model_validate(spec.feature_sets[0]["feature_set"]).code_hash() == spec.feature_sets[0]["code_hash"]
+    finally:
+        for name in [m for m in sys.modules if m == "teamfeat" or m.startswith("teamfeat.")]:
+            del sys.modules[name]
+
+
+def test_the_library_wheel_is_the_same_for_the_same_code_and_a_changed_one_is_refused(tmp_path: Path) -> None:
+    first, second = write_wheel(tmp_path / "a"), write_wheel(tmp_path / "b")
+    assert first.read_bytes() == second.read_bytes()
+    recorded = code_record(first)
+    names = zipfile.ZipFile(first).namelist()
+    assert "parity/model/code_artifact.py" in names and f"parity-{recorded['parity']}.dist-info/RECORD" in names
+    assert check_code_artifact(first.parent, recorded) == first
+    assert check_code_artifact(None, {}) is None  # a model packaged before models carried their code
+    with zipfile.ZipFile(second, "a") as wheel:
+        wheel.writestr("parity/extra.py", "print('not what was trained')\n")
+    with pytest.raises(CodeArtifactError, match=rf"has digest [0-9a-f]{{16}}, not the {recorded['digest']} recorded"):
+        check_code_artifact(second.parent, recorded)
+    with pytest.raises(CodeArtifactError, match="is gone"):
+        check_code_artifact(tmp_path / "nowhere", recorded)
+
+
+def test_reproduce_rebuilds_the_training_set_with_the_code_the_model_carries(governed: Governed, pipeline: PipelineRun) -> None:
+    version = pipeline.summary("train")["model_version"]
+    argv = ["reproduce", "--model", "churn", "--version", version, *set_args(governed.overrides)]
+    code = cli.main(argv)
+    out, err = governed.capsys.readouterr()
+    assert code == 0, err[-3000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["reproduced"] is True and result["rebuilt_digest"] == result["recorded_digest"]
+    assert result["training_set"] == f"training.churn@{pipeline.summary('build_training_set')['outputs'][-1]['version']}"
+    assert "/build/reproduce/churn-v" in result["parity_from"]  # parity came from the model's wheel, not this checkout
+
+    # An input version the manifest names is gone: reproduce says which.
+    shutil.rmtree(Path(governed.settings.storage.root) / "raw" / "labels")
+    code = cli.main(argv)
+    out, err = governed.capsys.readouterr()
+    assert code == 1 and "error: reproduce: input raw.labels@0 is gone" in err

@@ -9,6 +9,10 @@
   a training set's manifest names.
 - `parity send-requests`: appends sample scoring requests to a model's requests table, as a
   producer would (what the demo's stream then drains).
+- `parity lineage`: walks audit.runs backwards (what a table version, a model version or a
+  run came from) or forwards (what depends on it), as a table or as JSON.
+- `parity reproduce`: rebuilds a model version's training set with the parity wheel the
+  model carries, in a virtual environment of its own, and compares digests.
 - `parity promote | approve | rollback ...`: the governance jobs, run as
   `./spark-submit.sh <job> ...` would run them (see `parity.app.governance_run`).
 """
@@ -199,6 +203,49 @@ def vacuum(args: argparse.Namespace) -> int:
     return 0
 
 
+def lineage(args: argparse.Namespace) -> int:
+    """Print the chain of runs behind (or, with --forward, in front of) a table version, a
+    model version or a run, read from audit.runs with delta-rs."""
+    from deltalake import DeltaTable
+
+    from parity.governance import lineage_query as q
+
+    settings = _settings(args)
+    runs = q.runs_from_rows(DeltaTable(table_path(settings, settings.tables.audit_runs)).to_pyarrow_table().to_pylist())
+    direction = "forwards" if args.forward else "backwards"
+    first: list[q.Step] = []
+    if args.run:
+        found = [r for r in runs if r.run_id.startswith(args.run)]
+        if len(found) != 1:
+            raise ConfError(f"{'no run' if not found else 'several runs'} in {settings.tables.audit_runs} with id {args.run}")
+        start_node = q.Node("run", found[0].job, found[0].run_id)
+        first = [q.Step(0, found[0], start_node)]
+        start = found[0].inputs if direction == "backwards" else found[0].outputs
+    elif args.model:
+        settings.model(args.model)
+        start_node = q.Node("model", args.model, args.version)
+        start = [start_node]
+    else:
+        start_node = q.Node("table", args.table, args.version)
+        start = [start_node]
+    steps = first + q.walk(runs, start, direction)
+    pending = q.unfinished(runs)
+    if args.format == "json":
+        print(json.dumps({"start": start_node.label() if start_node.kind != "run" else f"run {args.run}", "direction": direction,
+                          "steps": [s.as_dict() for s in steps], "unfinished": [q.Step(0, r, start_node).as_dict() for r in pending]},
+                         indent=2, default=str))
+    else:
+        print(f"lineage {direction} from {start_node.label() if start_node.kind != 'run' else f'run {args.run}'} ({len(steps)} runs)")
+        print(q.as_table(steps, pending))
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from parity.app.reproduce import run
+
+    return run(args)
+
+
 def _iso_time(text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
@@ -281,6 +328,26 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--count", type=_count, default=100)
     send.add_argument("--malformed", type=_count, default=0, help="also append this many requests with a null key (at most --count)")
     send.set_defaults(fn=send_requests)
+    trace = sub.add_parser("lineage", help="what a table version, model version or run came from, or what depends on it")
+    for flag, default in (("--conf-dir", "conf"), ("--env", None)):
+        trace.add_argument(flag, default=default)
+    trace.add_argument("--set", dest="overrides", action="append", default=[])
+    start = trace.add_mutually_exclusive_group(required=True)
+    start.add_argument("--model", default=None, help="a declared model (with --version N)")
+    start.add_argument("--table", default=None, help="a logical table, e.g. raw.events (with --version N)")
+    start.add_argument("--run", default=None, help="a run id (or its start), e.g. a prediction's scoring_run_id")
+    trace.add_argument("--version", default=None, help="the model or table version")
+    trace.add_argument("--forward", action="store_true", help="what depends on it (default: what it came from)")
+    trace.add_argument("--format", choices=("table", "json"), default="table")
+    trace.set_defaults(fn=lineage)
+    again = sub.add_parser("reproduce", help="rebuild a model version's training set with the code the model carries")
+    for flag, default in (("--conf-dir", "conf"), ("--env", None)):
+        again.add_argument(flag, default=default)
+    again.add_argument("--set", dest="overrides", action="append", default=[])
+    again.add_argument("--model", default=None, help="a declared model (optional when only one is)")
+    again.add_argument("--version", required=True, help="the registered model version")
+    again.add_argument("--keep", action="store_true", help="keep the reproduction's virtual environment (build/reproduce/)")
+    again.set_defaults(fn=_reproduce)
     pkg = sub.add_parser("package")
     pkg.add_argument("--out", required=True)
     pkg.set_defaults(fn=package)
@@ -288,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         args, unknown = parser.parse_known_args(argv)
         if unknown and args.command != "submit-args":  # submit-args ignores a job's own arguments
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        if args.command == "lineage" and (args.model or args.table) and not (args.version or "").isdigit():
+            parser.error("lineage: --model and --table need --version N")
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

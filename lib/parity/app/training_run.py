@@ -20,7 +20,7 @@ from parity.app.jobkit import JobContext
 from parity.core.catalog import Catalog
 from parity.core.columns import SCORE_TS
 from parity.core.conf import FeatureSetDecl, ModelDecl, SweepDecl
-from parity.core.digests import digest_rows
+from parity.core.digests import content_digest, digest_rows
 from parity.features.training_sets import check_training_set
 from parity.governance import gate, model_events, registry, tracking
 from parity.model.packaged import log_packaged_model
@@ -80,7 +80,9 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
         mlflow.log_dict(json.loads(spec.to_json()), "feature_spec.json")
         checks = _data_checks(frame, built_with, model)
         mlflow.set_tag("parity.data_checks", "passed" if checks and all(c["passed"] for c in checks.values()) else "failed")
-        manifest = {"training_set": spec.training_set, "inputs": built_with.get("manifest", []), "checks": checks}
+        # The digest of the rows trained on: `parity reproduce` rebuilds the set from its manifest and compares.
+        trained_on = {**spec.training_set, "digest": content_digest(frame)}
+        manifest = {"training_set": trained_on, "inputs": built_with.get("manifest", []), "checks": checks}
         mlflow.log_dict(manifest, gate.MANIFEST_ARTIFACT)
         _log_inputs(ctx, model, frame, version, built_with)
 

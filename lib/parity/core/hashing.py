@@ -1,25 +1,32 @@
 """Code and conf hashing, in one place: what a model, a feature table and a run record.
 
 - `declaration_digest`: a declaration (as JSON) plus the source code of the functions it
-  names, e.g. a feature set and its transforms. A model's feature spec records it per set,
-  and a feature table's build state records one over what decides its rows.
+  names, e.g. a feature set and its transforms. A feature table's build state records one over
+  what decides its rows (and models trained before `closure_digest` existed, per set).
+- `closure_digest`: the same over the whole `closure` of those functions: every function and
+  class of the project they reach through their globals (helpers, helpers' helpers, a module's
+  functions called as `module.fn`). A model's feature spec records it per set, so that editing
+  a helper a transform calls is a code change, and editing code it never reaches is not.
 - `module_digest`, `package_digest`: the source code of whole modules, or of every module of a
   package (the library code behind every feature, recorded with every run in `audit.runs`).
 - `json_digest`: a stable digest of plain data (the effective conf).
-- `bytes_digest`: a digest of bytes (a serialized model, which names it in a worker's cache).
+- `bytes_digest`: a digest of bytes (a serialized model, which names it in a worker's cache; the
+  library wheel a model carries).
+- `record_hash`: a file's hash as a wheel's RECORD lists it.
 
 Every digest is the first 16 hex digits of a SHA-256.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib
 import inspect
 import json
 import pkgutil
 from collections.abc import Callable, Iterable
-from types import ModuleType
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 DIGITS = 16
@@ -56,3 +63,91 @@ def package_digest(package: str) -> str:
     root = importlib.import_module(package)
     names = sorted(m.name for m in pkgutil.walk_packages(root.__path__, f"{package}."))
     return module_digest([root, *(importlib.import_module(name) for name in names)])
+
+
+def closure_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]]) -> str:
+    """A digest of a declaration and the source code of everything its functions reach (`closure`)."""
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
+    for reached in closure(list(functions)):
+        digest.update(f"{reached.__module__}.{reached.__qualname__}\n".encode())
+        digest.update(inspect.getsource(reached).encode())
+    return digest.hexdigest()[:DIGITS]
+
+
+def closure(functions: list[Callable[..., Any]]) -> list[Any]:
+    """`functions`, then every function and class they reach through their globals (and
+    closures), transitively: the code that decides what they compute.
+
+    Only the project's own code is followed: the top-level packages of `functions`' modules,
+    and parity. Third-party code (pyspark, numpy) is pinned by the lock file, not hashed. The
+    functions reached are in a stable order: the roots as given, then by module and name.
+    """
+    packages = {_package(fn) for fn in functions} | {"parity"}
+    roots = [inspect.unwrap(fn) for fn in functions]
+    seen: dict[tuple[str, str], Any] = {}
+    stack = list(roots)
+    while stack:
+        item = stack.pop()
+        key = (item.__module__, item.__qualname__)
+        if key in seen:
+            continue
+        seen[key] = item
+        stack += [found for found in _references(item) if _package(found) in packages]
+    root_keys = [(fn.__module__, fn.__qualname__) for fn in roots]
+    rest = sorted(key for key in seen if key not in root_keys)
+    return [seen[key] for key in dict.fromkeys([*root_keys, *rest])]
+
+
+def _package(item: Any) -> str:
+    return str(getattr(item, "__module__", None) or "").split(".")[0]
+
+
+def _references(item: Any) -> list[Any]:
+    """The functions and classes a function (or each method of a class) names as globals,
+    reads from a module it names (`module.fn`), or holds in its closure."""
+    if inspect.isclass(item):
+        methods = [inspect.unwrap(m) for m in vars(item).values() if isinstance(m, FunctionType)]
+        return [found for method in methods for found in _references(method)]
+    if not isinstance(item, FunctionType):
+        return []
+    names = _names(item.__code__)
+    found: list[Any] = []
+    for name in names:
+        value = item.__globals__.get(name)
+        if isinstance(value, ModuleType):
+            found += [getattr(value, attribute) for attribute in names if _is_code(getattr(value, attribute, None))]
+        elif value is not None and _is_code(value):
+            found.append(inspect.unwrap(value))
+    for cell in item.__closure__ or ():
+        try:
+            if _is_code(cell.cell_contents):
+                found.append(inspect.unwrap(cell.cell_contents))
+        except ValueError:  # an empty cell
+            continue
+    return found
+
+
+def _names(code: CodeType) -> list[str]:
+    """The global and attribute names a code object (and every code object nested in it) uses."""
+    names = list(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            names += _names(constant)
+    return list(dict.fromkeys(names))
+
+
+def _is_code(value: Any) -> bool:
+    return isinstance(value, FunctionType) or (inspect.isclass(value) and _has_source(value))
+
+
+def _has_source(value: Any) -> bool:
+    try:
+        inspect.getsourcefile(value)
+    except TypeError:  # a built-in class
+        return False
+    return True
+
+
+def record_hash(data: bytes) -> str:
+    """A file's hash as a wheel's RECORD lists it: `sha256=` and the URL-safe base64 digest."""
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

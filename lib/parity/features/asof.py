@@ -324,6 +324,7 @@ def describe_lookups(lookups: list[FeatureLookup]) -> list[dict[str, Any]]:
             "table": lookup.table,
             "version": lookup.version,
             "code_hash": lookup.code_hash,
+            "closure_hash": lookup.feature_set.closure_hash(),
             "as_known_at": lookup.landed_at is not None,
             "entity": dict(zip(lookup.feature_set.entity, lookup.spine_keys(), strict=True)),
             "prefix": lookup.prefix,

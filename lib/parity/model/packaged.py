@@ -11,7 +11,8 @@ that (`LEGACY_INPUT_CONTRACT` in its spec) is given the same preparation when it
 (`with_input_preparation`), so it scores as it always did.
 
 Loading checks the transform code (see `parity.model.spec`), unless the loader passes
-`model_config={"allow_code_mismatch": True}`.
+`model_config={"allow_code_mismatch": True}`. The model also carries the wheel of the parity
+library it was trained with (`parity.model.code_artifact`), whose digest loading checks.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import skops.io
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from sklearn.pipeline import Pipeline
 
+from parity.model.code_artifact import CODE_ARTIFACT, check_code_artifact, code_record, write_wheel
 from parity.model.spec import FeatureSpec, MissingFeaturesError, caller_signature, check_transform_code, signature_types
 from parity.training.inputs import INPUT_CONTRACT, LEGACY_INPUT_CONTRACT, PrepareModelInputs, spark_input_stage
 
@@ -127,6 +129,8 @@ class ParityModel(PythonModel):
 
     def load_context(self, context: PythonModelContext) -> None:
         self.spec = FeatureSpec.from_json(Path(context.artifacts[SPEC_ARTIFACT]).read_text())
+        code = context.artifacts.get(CODE_ARTIFACT)
+        check_code_artifact(Path(code) if code else None, self.spec.code)
         check_transform_code(self.spec, allow_mismatch=bool((context.model_config or {}).get(ALLOW_CODE_MISMATCH, False)))
         if self.spec.flavor == "spark":
             from pyspark.ml import PipelineModel
@@ -163,6 +167,8 @@ def log_packaged_model(
     spec = dataclasses.replace(spec, input_contract=input_contract_of(model, spec.flavor))
     example = _as_signature_types(example, spec)
     with tempfile.TemporaryDirectory() as tmp:
+        code_dir = Path(tmp) / CODE_ARTIFACT
+        spec = dataclasses.replace(spec, code=code_record(write_wheel(code_dir)))
         estimator_dir = Path(tmp) / ESTIMATOR_ARTIFACT
         if spec.flavor == "sklearn":
             check_trusted(model)
@@ -182,7 +188,7 @@ def log_packaged_model(
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=str(entry_point),
-            artifacts={ESTIMATOR_ARTIFACT: str(estimator_dir), SPEC_ARTIFACT: str(spec_file)},
+            artifacts={ESTIMATOR_ARTIFACT: str(estimator_dir), SPEC_ARTIFACT: str(spec_file), CODE_ARTIFACT: str(code_dir)},
             signature=signature,
             input_example=example,
             registered_model_name=registered_model,

@@ -42,6 +42,8 @@ class FeatureSpec:
     gives besides the time (the keys and the other columns the lookups map from) with its Spark
     type. Specs logged before models were declared have neither: their one key is `entity`, a
     bigint. `task` says what `prediction` is: P(label = 1) (binary) or the value (regression).
+    `code` names the wheel of the parity library the model was trained with, and its digest
+    (empty for a model packaged before models carried their code).
     """
 
     entity: str
@@ -59,6 +61,7 @@ class FeatureSpec:
     task: Literal["binary", "regression"] = "binary"
     keys: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
+    code: dict[str, str] = field(default_factory=dict)  # the library wheel the model carries (parity.model.code_artifact)
 
     @property
     def inputs(self) -> list[str]:
@@ -83,12 +86,18 @@ class FeatureSpec:
 
 
 def changed_transforms(spec: FeatureSpec) -> list[str]:
-    """The feature sets whose code hash, recomputed from the code installed here, differs from the spec's."""
+    """The feature sets whose code hash, recomputed from the code installed here, differs from the spec's.
+
+    A spec records each set's `closure_hash`: its transforms and everything they reach. One
+    recorded before that existed holds only `code_hash` (the transforms' own code), checked as such.
+    """
     changed = []
     for lookup in spec.feature_sets:
-        recorded = str(lookup.get("code_hash", ""))
         decl = FeatureSetDecl.model_validate(lookup["feature_set"])
-        now = decl.code_hash()
+        if "closure_hash" in lookup:
+            recorded, now = str(lookup["closure_hash"]), decl.closure_hash()
+        else:
+            recorded, now = str(lookup.get("code_hash", "")), decl.code_hash()
         if recorded != now:
             changed.append(f"{decl.name} (trained with {recorded or 'no hash'}, installed code gives {now})")
     return changed

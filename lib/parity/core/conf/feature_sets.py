@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from parity.core.conf.base import SparkType, StrictModel, check_table_name
 from parity.core.durations import Grain, duration_label, parse_duration
-from parity.core.hashing import declaration_digest
+from parity.core.hashing import closure_digest, declaration_digest
 
 # What every feature table holds besides its declared columns: the partition date and the row
 # version's times (parity.core.columns.FEATURE_DATE, parity.core.versioned.VERSION_COLUMNS;
@@ -242,6 +242,12 @@ class FeatureSetDecl(StrictModel):
         (request-time ones included): what a model's feature spec records."""
         functions = [step.function() for step in self.transforms] + [r.function() for r in self.request_time]
         return declaration_digest(self._digested(), functions)
+
+    def closure_hash(self) -> str:
+        """Like `code_hash`, over everything the transforms reach (`parity.core.hashing.closure`):
+        the helpers they call, and the helpers those call. What a model's feature spec checks."""
+        functions = [step.function() for step in self.transforms] + [r.function() for r in self.request_time]
+        return closure_digest(self._digested(), functions)
 
     def table_hash(self) -> str:
         """A digest of what decides the rows of the feature table: entity, source, times,
