@@ -8,16 +8,22 @@ import importlib
 import importlib.util
 import json
 import linecache
+import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
+import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+import requests
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 from sklearn.metrics import roc_auc_score, root_mean_squared_error
@@ -33,16 +39,18 @@ from parity.governance.model_events import (
     PROMOTED,
     REGISTERED,
     ROLLED_BACK,
+    IdentityError,
     ModelEvent,
     append_events,
     champions,
+    current_identity,
     read_events,
 )
 from parity.model.code_artifact import CodeArtifactError, check_code_artifact, code_record, write_wheel
 from parity.model.spec import FeatureSpec, TransformCodeChangedError, check_transform_code
 from parity.training.learners import holdout_metric
 from tests.conftest import TEST_SPARK, PipelineRun
-from tests.support import CONF_DIR, REPO, set_args, storage_overrides
+from tests.support import CONF_DIR, REPO, free_port, set_args, storage_overrides
 
 APPEND_ONLY_REFUSAL = "DELTA_CANNOT_MODIFY_APPEND_ONLY"
 
@@ -228,7 +236,7 @@ def test_a_model_trained_on_a_set_that_failed_its_data_checks_is_refused(governe
 
 TEAM_MODULES = {
     "__init__.py": "",
-    "helpers.py": "def scale(column):\n    return column * 2\n",
+    "helpers.py": "FACTOR = 2\n\n\ndef scale(column):\n    return column * FACTOR\n",
     "unrelated.py": "def shout(text):\n    return text.upper()\n",
     "transforms.py": (
         "from teamfeat import helpers\n\n\n"
@@ -264,7 +272,12 @@ def test_editing_a_helper_a_transform_calls_refuses_the_model_and_editing_other_
         check_transform_code(spec)  # as trained
         _edit(package, "unrelated", "def shout(text):\n    return text.upper() + '!'\n")
         check_transform_code(spec)  # code the transform never reaches
-        _edit(package, "helpers", "def scale(column):\n    return column * 3\n")
+        _edit(package, "helpers", "FACTOR = 3\n\n\ndef scale(column):\n    return column * FACTOR\n")  # a constant it reads
+        with pytest.raises(TransformCodeChangedError, match=r"changed: team_profile \(trained with"):
+            check_transform_code(spec)
+        _edit(package, "helpers", "FACTOR = 2\n\n\ndef scale(column):\n    return column * FACTOR\n")
+        check_transform_code(spec)  # as trained again
+        _edit(package, "helpers", "FACTOR = 2\n\n\ndef scale(column):\n    return column * FACTOR + 0\n")  # the helper's code
         with pytest.raises(TransformCodeChangedError, match=r"changed: team_profile \(trained with"):
             check_transform_code(spec)
         # The transform's own source did not change: only the closure sees the edit.
@@ -306,3 +319,91 @@ def test_reproduce_rebuilds_the_training_set_with_the_code_the_model_carries(gov
     code = cli.main(argv)
     out, err = governed.capsys.readouterr()
     assert code == 1 and "error: reproduce: input raw.labels@0 is gone" in err
+
+
+# --- who acts: the user an authenticating tracking server accepted ---------------------------------
+
+AUTH_INI = """[mlflow]
+default_permission = EDIT
+database_uri = sqlite:///{folder}/basic_auth.db
+admin_username = admin
+admin_password = admin-password-1234
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+"""
+
+
+@pytest.fixture()
+def auth_server(tmp_path: Path) -> Iterator[str]:
+    """`mlflow server --app-name basic-auth` (users ana and ben) on a SQLite store of its own."""
+    (tmp_path / "auth.ini").write_text(AUTH_INI.format(folder=tmp_path))
+    port = free_port()
+    env = {**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "auth.ini"), "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--app-name", "basic-auth", "--backend-store-uri", f"sqlite:///{tmp_path}/mlflow.db",
+         "--default-artifact-root", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=(tmp_path / "server.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True, env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the basic-auth server did not come up:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
+            time.sleep(1)
+        for user in ("ana", "ben"):
+            created = requests.post(f"{url}/api/2.0/mlflow/users/create", json={"username": user, "password": f"{user}-password-1234"},
+                                    auth=("admin", "admin-password-1234"), timeout=30)
+            assert created.ok, created.text
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/health", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def _as(monkeypatch: pytest.MonkeyPatch, user: str, password: str | None = None) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password or f"{user}-password-1234")
+
+
+@pytest.mark.integration
+def test_the_approver_is_the_user_the_tracking_server_authenticated(
+    auth_server: str, spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = [f"storage.root={tmp_path}/data", f"mlflow.tracking_uri={auth_server}", "governance.require_authenticated_identity=true", *TEST_SPARK]
+    settings = load_settings(CONF_DIR, overrides=overrides)
+    monkeypatch.setenv("USER", "ben")  # the OS user's name counts for nothing here
+    monkeypatch.setenv("LOGNAME", "ben")
+    with pytest.raises(IdentityError, match="requires an identity the tracking server authenticates"):
+        current_identity(auth_server, authenticated=True)  # no credentials given
+    _as(monkeypatch, "ana", "not-her-password")
+    with pytest.raises(IdentityError, match="refused the credentials of ana"):
+        current_identity(auth_server)
+    _as(monkeypatch, "ana")
+    assert current_identity(auth_server, authenticated=True) == "ana"
+
+    # ana registers a version (as her train job would), and the event records her as its trainer.
+    configure_mlflow(settings)
+    name = settings.model("churn").registered_model
+    MlflowClient().create_registered_model(name)
+    run = MlflowClient().create_run(MlflowClient().get_experiment_by_name(settings.mlflow.experiment).experiment_id)
+    version = str(MlflowClient().create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id).version)
+    registered = ModelEvent(REGISTERED, "churn", name, version, current_identity(auth_server), settings.env, "train-run")
+    append_events(Catalog(spark, settings), [registered], settings.tables.audit_model_events)
+
+    approve = _job("approve")
+    argv = ["--model", "churn", "--version", version, "--reason", "checked the gate's numbers", *set_args(overrides)]
+    assert approve.main(argv) == 1
+    assert f"ana trained version {version} of {name}: someone else must approve it" in capsys.readouterr().err
+    _as(monkeypatch, "ben")
+    assert approve.main(argv) == 0, capsys.readouterr().err
+    events = read_events(Catalog(spark, settings), settings.tables.audit_model_events, name)
+    assert [(e.event, e.actor) for e in events] == [("registered", "ana"), ("approved", "ben")]
+    assert MlflowClient().get_model_version(name, version).tags["parity.approved_by"] == "ben"

@@ -222,7 +222,10 @@ def lineage(args: argparse.Namespace) -> int:
         first = [q.Step(0, found[0], start_node)]
         start = found[0].inputs if direction == "backwards" else found[0].outputs
     elif args.model:
-        settings.model(args.model)
+        try:
+            settings.model(args.model)
+        except ValueError as exc:
+            raise ConfError(str(exc)) from None
         start_node = q.Node("model", args.model, args.version)
         start = [start_node]
     else:
@@ -347,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--model", default=None, help="a declared model (optional when only one is)")
     again.add_argument("--version", required=True, help="the registered model version")
     again.add_argument("--keep", action="store_true", help="keep the reproduction's virtual environment (build/reproduce/)")
+    again.add_argument("--timeout", type=float, default=3600.0, help="seconds the rebuild may take (default 3600)")
     again.set_defaults(fn=_reproduce)
     pkg = sub.add_parser("package")
     pkg.add_argument("--out", required=True)

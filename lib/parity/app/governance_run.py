@@ -5,8 +5,9 @@
     rollback --model NAME [--reason TEXT]             moves @champion back to the previous champion
 
 Each appends its event to audit.model_events (append-only) and tags the version; a refused
-promotion or approval is recorded too, and the job then fails naming what refused it. Each is
-a job like any other (`./spark-submit.sh promote ...`, or `parity promote ...`): a summary
+promotion is recorded there too, and the job then fails naming what refused it (a refused
+approval or rollback changes nothing, and its failed run is in audit.runs). Each is a job like
+any other (`./spark-submit.sh promote ...`, or `parity promote ...`): a summary
 line, an audit.runs row, exit codes.
 """
 
@@ -31,8 +32,10 @@ from parity.governance.model_events import (
     champions,
     current_identity,
     read_events,
+    same_identity,
     trainer_of,
 )
+from parity.model.spec import TransformCodeChangedError
 
 
 class GateRefusedError(RuntimeError):
@@ -81,10 +84,15 @@ def _event(ctx: JobContext, model: ModelDecl, kind: str, version: str, actor: st
 
 
 def promote(ctx: JobContext, model: ModelDecl) -> None:
-    """Run every check of the gate on `--version`; move @champion to it only if all pass."""
+    """Run every check of the gate on `--version`; move @champion to it only if all pass.
+
+    The decision is recorded first, then the alias moved (if the alias moved meanwhile, the
+    promotion is refused), then the version tagged: a failure part-way leaves a record that
+    says what was decided.
+    """
     settings, name = ctx.settings, model.registered_model
     tracking.configure_mlflow(settings)
-    actor = current_identity(settings.mlflow.tracking_uri)
+    actor = current_identity(settings.mlflow.tracking_uri, authenticated=settings.governance.require_authenticated_identity)
     candidate = registry.resolve_model(model, ctx.args.version, allow_code_mismatch=True)  # the feature_spec check judges the code
     previous = registry.alias_version(name, registry.CHAMPION)
     if previous == candidate.version:
@@ -94,18 +102,16 @@ def promote(ctx: JobContext, model: ModelDecl) -> None:
     checks = gate.evaluate(
         ctx.spark, ctx.catalog, settings, model, candidate, champion, events=events, trainer=_trainer(events, name, candidate.version)
     )
+    now = registry.alias_version(name, registry.CHAMPION)
+    if now != previous:
+        checks.append(CheckResult("champion_unchanged", False, f"@{registry.CHAMPION} moved from {previous} to {now} while the checks ran; promote again"))
     passed = all(check.passed for check in checks)
     outcome = PROMOTED if passed else REFUSED
-    tags = {f"parity.gate.{c.check}": f"{'passed' if c.passed else 'failed'}: {c.detail}"[:4900] for c in checks}
-    registry.tag_model_version(name, candidate.version, {"parity.gate": outcome, **tags})
+    _record(ctx, _event(ctx, model, outcome, candidate.version, actor, reason=ctx.args.reason, previous_version=previous, checks=checks))
     if passed:
         registry.set_alias(name, registry.CHAMPION, candidate.version)
-    try:
-        _record(ctx, _event(ctx, model, outcome, candidate.version, actor, reason=ctx.args.reason, previous_version=previous, checks=checks))
-    except Exception:
-        if passed:  # an unrecorded promotion does not stand
-            _restore_alias(name, previous)
-        raise
+    tags = {f"parity.gate.{c.check}": f"{'passed' if c.passed else 'failed'}: {c.detail}"[:4900] for c in checks}
+    registry.tag_model_version(name, candidate.version, {"parity.gate": outcome, **tags})
     ctx.record.model_version = candidate.version
     ctx.counts.update({"checks.passed": sum(c.passed for c in checks), "checks.failed": sum(not c.passed for c in checks)})
     ctx.summary_extra(
@@ -116,22 +122,17 @@ def promote(ctx: JobContext, model: ModelDecl) -> None:
         raise GateRefusedError("promotion refused: " + "; ".join(f"{c.check} failed ({c.detail})" for c in checks if not c.passed))
 
 
-def _restore_alias(name: str, version: str | None) -> None:
-    if version is None:
-        MlflowClient().delete_registered_model_alias(name, registry.CHAMPION)
-    else:
-        registry.set_alias(name, registry.CHAMPION, version)
-
-
 def approve(ctx: JobContext, model: ModelDecl) -> None:
     """Record an approval of `--version` by the acting identity, which must not be its trainer's."""
     settings, name, version = ctx.settings, model.registered_model, ctx.args.version
     tracking.configure_mlflow(settings)
     registry.resolve_model_version(name, version)  # it exists
-    approver = current_identity(settings.mlflow.tracking_uri)
+    approver = current_identity(settings.mlflow.tracking_uri, authenticated=settings.governance.require_authenticated_identity)
     events = read_events(ctx.catalog, settings.tables.audit_model_events, name)
     trainer = _trainer(events, name, version)
-    if trainer is not None and approver == trainer:
+    if trainer is None:
+        raise GateRefusedError(f"who trained version {version} of {name} is not recorded, so no one can approve it as someone else")
+    if same_identity(approver, trainer):
         raise GateRefusedError(f"{approver} trained version {version} of {name}: someone else must approve it")
     event = _event(ctx, model, APPROVED, version, approver, reason=ctx.args.reason)
     _record(ctx, event)
@@ -146,7 +147,7 @@ def rollback(ctx: JobContext, model: ModelDecl) -> None:
     """Move @champion back to the champion before it, as audit.model_events records them."""
     settings, name = ctx.settings, model.registered_model
     tracking.configure_mlflow(settings)
-    actor = current_identity(settings.mlflow.tracking_uri)
+    actor = current_identity(settings.mlflow.tracking_uri, authenticated=settings.governance.require_authenticated_identity)
     current = registry.alias_version(name, registry.CHAMPION)
     made = champions(read_events(ctx.catalog, settings.tables.audit_model_events, name))
     if current is None:
@@ -159,13 +160,13 @@ def rollback(ctx: JobContext, model: ModelDecl) -> None:
     if len(made) < 2:
         raise GateRefusedError(f"version {current} is the first champion of {name}: there is no earlier one to roll back to")
     target = made[-2]
+    try:  # the version rolled back to must still score: its features' code as it was trained
+        registry.resolve_model(model, target, allow_code_mismatch=settings.scoring.allow_code_mismatch)
+    except TransformCodeChangedError as exc:
+        raise GateRefusedError(f"cannot roll back to version {target}: {exc}") from None
+    _record(ctx, _event(ctx, model, ROLLED_BACK, target, actor, reason=ctx.args.reason, previous_version=current,
+                        checks=[CheckResult("rollback", True, f"@{registry.CHAMPION} {current} -> {target}")]))
     registry.set_alias(name, registry.CHAMPION, target)
-    try:
-        _record(ctx, _event(ctx, model, ROLLED_BACK, target, actor, reason=ctx.args.reason, previous_version=current,
-                            checks=[CheckResult("rollback", True, f"@{registry.CHAMPION} {current} -> {target}")]))
-    except Exception:
-        registry.set_alias(name, registry.CHAMPION, current)
-        raise
     registry.tag_model_version(name, current, {"parity.rolled_back_at": f"{ctx.record.started_at:%Y-%m-%dT%H:%M:%S}Z"})
     ctx.record.model_version = target
     ctx.summary_extra(model_name=name, champion=target, replaced=current, actor=actor, reason=ctx.args.reason)

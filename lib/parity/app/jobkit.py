@@ -105,6 +105,7 @@ def run_job(
     parser: argparse.ArgumentParser | None = None,
     check_args: Callable[[argparse.Namespace, Settings], None] | None = None,
     keep_writes_on_failure: bool = False,
+    model_of: Callable[[argparse.Namespace, Settings], str] | None = None,
 ) -> int:
     """Run one job body under the shared contract and return its exit code.
 
@@ -140,6 +141,7 @@ def run_job(
         git_sha=git_sha(settings.project_root),
         code_hash=transform_code_hash(),
         started_at=dt.datetime.now(dt.UTC),
+        model=model_of(args, settings) if model_of is not None else None,
     )
     catalog = Catalog(spark, settings, run_id=record.run_id)  # every commit of the run carries its id
     ctx = JobContext(settings=settings, spark=spark, catalog=catalog, args=args, record=record)
@@ -220,8 +222,11 @@ def run_model_job(
             check_args(args, settings)
 
     def model_body(ctx: JobContext) -> None:
-        model = ctx.settings.model(ctx.args.model)
-        ctx.record.model = model.name
-        body(ctx, model)
+        body(ctx, ctx.settings.model(ctx.args.model))
 
-    return run_job(job, argv, model_body, conf_dir=conf_dir, parser=parser, check_args=check, keep_writes_on_failure=keep_writes_on_failure)
+    def model_of(args: argparse.Namespace, settings: Settings) -> str:
+        return settings.model(args.model).name
+
+    return run_job(
+        job, argv, model_body, conf_dir=conf_dir, parser=parser, check_args=check, keep_writes_on_failure=keep_writes_on_failure, model_of=model_of
+    )

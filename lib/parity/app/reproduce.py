@@ -1,13 +1,14 @@
 """`parity reproduce`: rebuild a model version's training set with the code the model carries.
 
-    parity reproduce --model NAME --version N [--env NAME] [--set k=v ...] [--keep]
+    parity reproduce --model NAME --version N [--env NAME] [--set k=v ...] [--keep] [--timeout SECONDS]
 
 1. Here: resolve the version, download its artifacts, and check its code artifact (the parity
    wheel it was trained with) against the digest its spec recorded.
 2. Install that wheel into a virtual environment of its own (`build/reproduce/<model>-v<N>`).
    parity comes from the wheel only; the pinned third-party packages (pyspark, delta-spark,
    mlflow ...) are those of the project's environment, made visible to it by a .pth line, and
-   checked against the versions the model recorded (its requirements).
+   checked against the versions the model recorded (its pip requirements: mlflow, numpy,
+   pandas, scikit-learn, skops, pyspark ...).
 3. There, in a Python process of its own (`python -m parity.app.reproduce worker ...`): check
    that every input of the training set's manifest still holds the rows it held, rebuild the
    training set from its manifest (the declarations and versions recorded with it, nothing
@@ -50,12 +51,15 @@ def run(args: argparse.Namespace) -> int:
     """The `parity reproduce` command (step 1 and 2 here, step 3 in the environment it makes)."""
     from parity.governance import registry, tracking
     from parity.governance.gate import MANIFEST_ARTIFACT
-    from parity.model.code_artifact import CODE_ARTIFACT, check_code_artifact
+    from parity.model.code_artifact import CODE_ARTIFACT, CodeArtifactError, check_code_artifact
     from parity.model.packaged import SPEC_ARTIFACT
     from parity.model.spec import FeatureSpec
 
     settings = _settings(args)
-    model = settings.model(args.model)
+    try:
+        model = settings.model(args.model)
+    except ValueError as exc:
+        raise ConfError(str(exc)) from None
     tracking.configure_mlflow(settings)
     try:
         uri, version, run_id = registry.resolve_model_version(model.registered_model, args.version)
@@ -75,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
                 raise ReproduceError(f"this environment's packages differ from the model's requirements: {'; '.join(differ)}")
             folder = Path(settings.project_root) / "build" / "reproduce" / f"{model.name}-v{version}"
             python = make_environment(folder, wheel)  # type: ignore[arg-type]
-    except (ReproduceError, registry.ModelNotFoundError, ValueError) as exc:
-        print(f"error: reproduce: {exc}", file=sys.stderr)
+    except (ReproduceError, CodeArtifactError, registry.ModelNotFoundError, mlflow.exceptions.MlflowException, OSError, subprocess.SubprocessError, ValueError) as exc:
+        print(f"error: reproduce: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}", file=sys.stderr)
         return 1
     command = [
         str(python), "-m", "parity.app.reproduce", "worker", "--conf-dir", str(Path(args.conf_dir).resolve()), "--model", model.name,
@@ -84,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
         *(["--env", args.env] if args.env else []), *[a for item in args.overrides for a in ("--set", item)],
     ]
     environment = {**os.environ, "PYSPARK_PYTHON": str(python), "PYSPARK_DRIVER_PYTHON": str(python), "TZ": "UTC"}
-    done = subprocess.run(command, cwd=folder, env=environment, capture_output=True, text=True)
+    try:
+        done = subprocess.run(command, cwd=folder, env=environment, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        print(f"error: reproduce: the rebuild in {folder} took longer than {args.timeout:g} s (--timeout)", file=sys.stderr)
+        return 1
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)

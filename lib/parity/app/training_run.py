@@ -62,6 +62,7 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
     columns = LabelledColumns.of(model, numeric, categorical)
 
     experiment_id = tracking.configure_mlflow(settings)
+    trainer = model_events.current_identity(settings.mlflow.tracking_uri)  # before any work: who trains is recorded with the version
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}") as parent:
         mlflow.set_tags(
             {
@@ -101,7 +102,6 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
         {"parity.training_run": parent.info.run_id, "parity.training_set": f"{name}@{version}", "parity.sweep": sweep_decl.name},
     )
     registry.set_alias(model.registered_model, registry.CHALLENGER, model_version)
-    trainer = model_events.current_identity(settings.mlflow.tracking_uri)
     registered = model_events.ModelEvent(
         model_events.REGISTERED, model.name, model.registered_model, model_version, trainer, settings.env, ctx.record.run_id,
         reason=f"trained by sweep {sweep_decl.name} on {name}@{version}",

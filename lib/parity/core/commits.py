@@ -202,11 +202,17 @@ def _versions(versions: tuple[int, ...]) -> str:
     return ("version " if len(versions) == 1 else "versions ") + ", ".join(str(v) for v in versions)
 
 
+def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
+    """An existing table's properties (delta.appendOnly, delta.enableChangeDataFeed, ...)."""
+    detail = DeltaTable.forPath(spark, path).detail().first()
+    return dict(detail["properties"] or {}) if detail is not None else {}
+
+
 def ensure_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str], *, nullable: tuple[str, ...] = ()) -> None:
     """Give an existing table the `properties` it lacks (or holds other values of), and let its
     `nullable` columns hold nulls: each change one ALTER TABLE commit, none when nothing differs."""
     table = DeltaTable.forPath(spark, path)
-    current = (table.detail().first()["properties"] or {}) if properties else {}  # type: ignore[index]
+    current = table_properties(spark, path) if properties else {}
     differ = {key: value for key, value in properties.items() if current.get(key) != value}
     if differ:
         pairs = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(differ.items()))

@@ -5,7 +5,7 @@
   what decides its rows (and models trained before `closure_digest` existed, per set).
 - `closure_digest`: the same over the whole `closure` of those functions: every function and
   class of the project they reach through their globals (helpers, helpers' helpers, a module's
-  functions called as `module.fn`). A model's feature spec records it per set, so that editing
+  functions called as `module.fn`), and the module-level constants they read. A model's feature spec records it per set, so that editing
   a helper a transform calls is a code change, and editing code it never reaches is not.
 - `module_digest`, `package_digest`: the source code of whole modules, or of every module of a
   package (the library code behind every feature, recorded with every run in `audit.runs`).
@@ -25,6 +25,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
@@ -71,6 +72,8 @@ def closure_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]]
     for reached in closure(list(functions)):
         digest.update(f"{reached.__module__}.{reached.__qualname__}\n".encode())
         digest.update(inspect.getsource(reached).encode())
+        for name, value in sorted(_constants(reached).items()):
+            digest.update(f"{name}={value}\n".encode())
     return digest.hexdigest()[:DIGITS]
 
 
@@ -98,10 +101,6 @@ def closure(functions: list[Callable[..., Any]]) -> list[Any]:
     return [seen[key] for key in dict.fromkeys([*root_keys, *rest])]
 
 
-def _package(item: Any) -> str:
-    return str(getattr(item, "__module__", None) or "").split(".")[0]
-
-
 def _references(item: Any) -> list[Any]:
     """The functions and classes a function (or each method of a class) names as globals,
     reads from a module it names (`module.fn`), or holds in its closure."""
@@ -125,6 +124,33 @@ def _references(item: Any) -> list[Any]:
         except ValueError:  # an empty cell
             continue
     return found
+
+
+_CONSTANT_TYPES = (str, bytes, int, float, bool, tuple, frozenset, re.Pattern)
+
+
+def _constants(item: Any) -> dict[str, str]:
+    """The module-level constants a function reads (a pattern, a threshold, a tuple of names),
+    as text: editing one changes what the function computes as surely as editing its code."""
+    if not isinstance(item, FunctionType):
+        return {}
+    found: dict[str, str] = {}
+    names = _names(item.__code__)
+    for name in names:
+        value = item.__globals__.get(name)
+        if isinstance(value, _CONSTANT_TYPES):
+            found[name] = _constant_text(value)
+        elif isinstance(value, ModuleType) and _package(value) == _package(item):
+            found |= {f"{name}.{a}": _constant_text(getattr(value, a)) for a in names if isinstance(getattr(value, a, None), _CONSTANT_TYPES)}
+    return found
+
+
+def _constant_text(value: Any) -> str:
+    return f"re.compile({value.pattern!r}, {value.flags})" if isinstance(value, re.Pattern) else repr(value)
+
+
+def _package(item: Any) -> str:
+    return str(getattr(item, "__module__", None) or getattr(item, "__name__", "")).split(".")[0]
 
 
 def _names(code: CodeType) -> list[str]:

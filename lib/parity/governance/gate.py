@@ -1,8 +1,8 @@
 """The promotion gate: the checks a model version must pass before it becomes `@champion`.
 
-- `validation`: the candidate and the champion score the labels later than the candidate's
-  training cutoff (the newest label time of its training set), with features as of each
-  label's time, read from today's feature tables; the candidate's metric must be at least the
+- `validation`: the candidate and the champion score the labels later than both their
+  training cutoffs (the newest label time of each one's training set), with features as of
+  each label's time, read from today's feature tables; the candidate's metric must be at least the
   champion's within the declared margin (`promotion`), on at least `min_labels` labels. With
   no champion yet, it must reach the declared floor.
 - `data_checks`: the candidate's training set passed its declared thresholds (share of labels
@@ -31,7 +31,7 @@ from parity.core.columns import PREDICTION, SCORE_TS
 from parity.core.conf import HOLDOUT_METRICS, FeatureSetDecl, ModelDecl, Settings
 from parity.features.sources import validate_source
 from parity.features.training_sets import label_expectations
-from parity.governance.model_events import APPROVED, CheckResult, ModelEvent
+from parity.governance.model_events import APPROVED, CheckResult, ModelEvent, same_identity
 from parity.governance.registry import ResolvedModel
 from parity.model.spec import changed_transforms
 from parity.scoring import batch
@@ -105,8 +105,10 @@ def validation_check(
     declared = model.promotion
     metric = declared.metric_for(model.task)
     higher = HOLDOUT_METRICS[model.task][metric] == "higher"
+    measuring = candidate
     try:
-        cutoff = training_cutoff(catalog, model, candidate.spec.training_set)
+        # Labels neither version trained on: later than the later of the two training cutoffs.
+        cutoff = max(training_cutoff(catalog, model, version.spec.training_set) for version in [candidate, *([champion] if champion else [])])
         labels = holdout_labels(catalog, model, cutoff).cache()
         try:
             count = labels.count()
@@ -114,11 +116,13 @@ def validation_check(
             if count < declared.min_labels:
                 return CheckResult("validation", False, f"{where}; promotion.min_labels is {declared.min_labels}")
             mine = measure(spark, catalog, model, candidate, labels, metric)
+            measuring = champion or candidate
             theirs = None if champion is None else measure(spark, catalog, model, champion, labels, metric)
         finally:
             labels.unpersist()
-    except (ValueError, KeyError) as exc:
-        return CheckResult("validation", False, f"cannot measure version {candidate.version}: {exc}")
+    except Exception as exc:  # a version that cannot be measured is not promoted; the refusal says why
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+        return CheckResult("validation", False, f"cannot measure version {measuring.version}: {type(exc).__name__}: {first}")
     measured = f"{metric} {mine:.4f} on {where}"
     if champion is None or theirs is None:
         if declared.floor is None:
@@ -167,7 +171,9 @@ def approval_check(settings: Settings, events: list[ModelEvent], version: str, t
     """An approval of the version by someone other than its trainer, where the environment requires one."""
     if not settings.governance.require_approval:
         return CheckResult("approval", True, f"not required in env {settings.env} (governance.require_approval: false)")
-    approvals = [e for e in events if e.event == APPROVED and e.version == version and e.actor != trainer]
+    if trainer is None:
+        return CheckResult("approval", False, f"who trained version {version} is not recorded, so no approval can be shown to be someone else's")
+    approvals = [e for e in events if e.event == APPROVED and e.version == version and not same_identity(e.actor, trainer)]
     if not approvals:
         return CheckResult(
             "approval", False, f"no approval of version {version} by someone other than its trainer ({trainer or 'unknown'}); run parity approve"

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from parity.core.catalog import Catalog, TableVersion
-from parity.core.commits import RollbackOutcome, ensure_table_properties
+from parity.core.commits import RollbackOutcome, ensure_table_properties, table_properties
 
 STARTED = "started"  # the status of the row a job appends before its first write
 APPEND_ONLY = {"delta.appendOnly": "true"}  # audit tables: Delta refuses DELETE, UPDATE and overwrite
@@ -150,13 +150,27 @@ class RunRecord:
         return spark.createDataFrame([row], AUDIT_RUNS)
 
 
+class AuditTableError(RuntimeError):
+    """An audit table's append-only protection was turned off."""
+
+
 def append_audit(catalog: Catalog, rows: DataFrame, table: str, *, nullable: tuple[str, ...] = ()) -> int:
     """Append rows to an audit table, created append-only (`APPEND_ONLY`).
 
-    An audit table written before that is made append-only first, and its `nullable` columns
-    may hold nulls; one written before a column was added gains it (its older rows hold null).
+    An audit table written before audit tables were append-only (it has no such property) is
+    made so first, and its `nullable` columns may hold nulls; one written before a column was
+    added gains it (its older rows hold null).
+
+    Raises:
+        AuditTableError: the table's append-only property was set to false: someone turned
+            the protection off, and its rows may have been changed since. Nothing is appended.
     """
     if catalog.exists(table):
+        if table_properties(catalog.spark, catalog.path(table)).get("delta.appendOnly", "true") != "true":
+            raise AuditTableError(
+                f"{table} has delta.appendOnly=false: its protection was turned off, and its rows may have been changed "
+                "since (see its Delta history); set it back only after reviewing that history"
+            )
         ensure_table_properties(catalog.spark, catalog.path(table), APPEND_ONLY, nullable=nullable)
         return catalog.write(rows, table, mode="append", merge_schema=True)
     return catalog.write(rows, table, mode="append", merge_schema=True, properties=APPEND_ONLY)

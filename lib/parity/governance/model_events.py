@@ -87,16 +87,17 @@ class ModelEvent:
         )
 
 
-def current_identity(tracking_uri: str) -> str:
+def current_identity(tracking_uri: str, *, authenticated: bool = False) -> str:
     """Who is acting: the user the tracking server authenticated, where it authenticates users,
-    otherwise the OS user (as the OS reports it).
+    otherwise (unless `authenticated` is required) the OS user, as the OS reports it.
 
     With an HTTP tracking URI and `MLFLOW_TRACKING_USERNAME` set, the server is asked who that
     is (MLflow's basic-auth API): it answers only for a user whose password it accepted. A
     server without authentication has no such API, and the OS user acts.
 
     Raises:
-        IdentityError: the server refused the credentials.
+        IdentityError: the server refused the credentials, or `authenticated` is required and
+            no tracking server authenticated anyone.
     """
     username = os.environ.get("MLFLOW_TRACKING_USERNAME")
     if username and tracking_uri.startswith(("http://", "https://")):
@@ -110,7 +111,17 @@ def current_identity(tracking_uri: str) -> str:
             raise IdentityError(f"the tracking server at {tracking_uri} refused the credentials of {username} (HTTP {answer.status_code})")
         if answer.ok:
             return str(answer.json()["user"]["username"])
+    if authenticated:
+        raise IdentityError(
+            f"this environment requires an identity the tracking server authenticates (governance.require_authenticated_identity), "
+            f"and {tracking_uri} authenticated none: use a server with authentication and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+        )
     return getpass.getuser()
+
+
+def same_identity(one: str | None, other: str | None) -> bool:
+    """Whether two identities name the same user (user names compare without case)."""
+    return one is not None and other is not None and one.casefold() == other.casefold()
 
 
 def append_events(catalog: Catalog, events: list[ModelEvent], table: str) -> int:
@@ -139,6 +150,8 @@ def champions(events: list[ModelEvent]) -> list[str]:
     stack: list[str] = []
     for event in events:
         if event.event == PROMOTED:
+            if not stack and event.previous_version:  # a champion made before promotions were recorded
+                stack.append(event.previous_version)
             stack.append(event.version)
         elif event.event == ROLLED_BACK and stack:
             stack.pop()

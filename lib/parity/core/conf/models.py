@@ -112,8 +112,9 @@ class ModelTables(StrictModel):
 
 
 class TrainingChecks(StrictModel):
-    """Thresholds a training set is checked against when it is built; the result is recorded
-    with it, and the promotion gate refuses a model trained on a set that failed them."""
+    """Thresholds the train job checks its training set against (with the thresholds declared
+    when it trains); the result is recorded in the model's manifest, and the promotion gate
+    refuses a model trained on a set that failed them."""
 
     max_without_features: float = Field(
         0.1, ge=0, le=1, description="The largest share of labels that may lack a feature row of any lookup at their time."

@@ -62,6 +62,9 @@ class GovernanceConf(StrictModel):
     require_approval: bool = Field(
         False, description="A promotion needs a recorded approval (parity approve) by someone other than the trainer (prod: true)."
     )
+    require_authenticated_identity: bool = Field(
+        False, description="Approvals, promotions and rollbacks act only as a user the tracking server authenticated, never as the OS user (prod: true)."
+    )
 
 
 class Settings(StrictModel):
