@@ -34,6 +34,7 @@ from parity.core.conf import ConfError, FeatureSetDecl, load_settings
 from parity.governance import configure_mlflow
 from parity.governance.gate import approval_check
 from parity.governance.lineage import RunRecord, append_audit
+from parity.governance.lineage_query import Node, as_table, runs_from_rows, unfinished, walk
 from parity.governance.model_events import (
     APPROVED,
     PROMOTED,
@@ -407,3 +408,58 @@ def test_the_approver_is_the_user_the_tracking_server_authenticated(
     events = read_events(Catalog(spark, settings), settings.tables.audit_model_events, name)
     assert [(e.event, e.actor) for e in events] == [("registered", "ana"), ("approved", "ben")]
     assert MlflowClient().get_model_version(name, version).tags["parity.approved_by"] == "ben"
+
+
+# --- lineage you can query -----------------------------------------------------------------------
+
+
+def _audit_row(run_id: str, job: str, reads: list[tuple[str, int]], writes: list[tuple[str, int]], *, status: str = "succeeded",
+               model: str | None = None, version: str | None = None) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "job": job, "status": status, "model": model, "model_version": version, "code_hash": f"code-{job}", "git_sha": "g",
+        "mlflow_run_id": "mlflow-1" if job == "train" else None, "started_at": dt.datetime(2026, 6, 1), "ended_at": None if status == "started" else dt.datetime(2026, 6, 2),
+        "inputs": [{"table": t, "version": v} for t, v in reads], "outputs": [{"table": t, "version": v} for t, v in writes], "summary": "{}",
+    }
+
+
+def test_lineage_walks_the_runs_both_ways_and_lists_unfinished_runs() -> None:
+    rows = [
+        _audit_row("gen", "generate_data", [], [("raw.events", 0), ("raw.labels", 0)]),
+        _audit_row("feat", "build_features", [("raw.events", 0)], [("features.a", 0)]),
+        _audit_row("feat-again", "build_features", [("raw.events", 0)], [("features.a", 1)], status="failed"),  # rolled back: not lineage
+        _audit_row("ts", "build_training_set", [("raw.labels", 0), ("features.a", 0)], [("training.m", 0)]),
+        _audit_row("train", "train", [("training.m", 0)], [], model="m", version="3"),
+        _audit_row("score", "score", [("features.a", 0), ("raw.customers", 0)], [("predictions.m", 0)], model="m", version="3"),
+        _audit_row("killed", "build_features", [], [], status="started"),
+        _audit_row("score", "score", [], [], status="started", model="m"),  # the scoring run's own started row
+    ]
+    runs = runs_from_rows(rows)
+    back = walk(runs, [Node("table", "predictions.m", "0")], "backwards")
+    assert [(s.depth, s.run.run_id) for s in back] == [(1, "score"), (2, "feat"), (2, "train"), (3, "gen"), (3, "ts")]
+    forward = walk(runs, [Node("table", "raw.events", "0")], "forwards")
+    assert [(s.depth, s.run.run_id) for s in forward] == [(1, "feat"), (2, "score"), (2, "ts"), (3, "train")]
+    assert [r.run_id for r in unfinished(runs)] == ["killed"]
+    table = as_table(back, unfinished(runs))
+    assert "model m v3" in table and "unfinished runs" in table and "killed" in table
+
+
+def test_parity_lineage_on_the_pipelines_runs(governed: Governed, pipeline: PipelineRun, spark: SparkSession) -> None:
+    version = pipeline.summary("train")["model_version"]
+    killed = RunRecord("killed-run", "build_features", "dev", "c", "g", "h", dt.datetime(2026, 6, 1))  # started, then killed -9
+    append_audit(Catalog(spark, governed.settings), killed.to_frame(spark, started=True), governed.settings.tables.audit_runs)
+
+    assert cli.main(["lineage", "--model", "churn", "--version", version, "--format", "json", *set_args(governed.overrides)]) == 0
+    back = json.loads(governed.capsys.readouterr().out)
+    jobs = {step["job"]: step for step in back["steps"]}
+    assert set(jobs) == {"train", "build_training_set", "build_features", "generate_data"}
+    assert jobs["train"]["mlflow_run_id"] == pipeline.summary("train")["mlflow_run_id"]
+    assert jobs["build_training_set"]["manifest"] == pipeline.summary("build_training_set")["manifest"]
+    assert jobs["build_features"]["code_hash"] == pipeline.summary("build_features")["code_hash"]
+    assert "raw.events@0" in jobs["build_features"]["read"]
+    assert [run["run_id"] for run in back["unfinished"]] == ["killed-run"]
+
+    assert cli.main(["lineage", "--table", "raw.events", "--version", "0", "--forward", *set_args(governed.overrides)]) == 0
+    table = governed.capsys.readouterr().out
+    for job in ("build_features", "build_training_set", "train", "promote", "score"):
+        assert f" {job} " in table, job
+    assert f"model churn v{version}" in table and "unfinished runs" in table

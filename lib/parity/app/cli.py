@@ -206,12 +206,11 @@ def vacuum(args: argparse.Namespace) -> int:
 def lineage(args: argparse.Namespace) -> int:
     """Print the chain of runs behind (or, with --forward, in front of) a table version, a
     model version or a run, read from audit.runs with delta-rs."""
-    from deltalake import DeltaTable
 
     from parity.governance import lineage_query as q
 
     settings = _settings(args)
-    runs = q.runs_from_rows(DeltaTable(table_path(settings, settings.tables.audit_runs)).to_pyarrow_table().to_pylist())
+    runs = q.runs_from_rows(_append_only_rows(table_path(settings, settings.tables.audit_runs)))
     direction = "forwards" if args.forward else "backwards"
     first: list[q.Step] = []
     if args.run:
@@ -241,6 +240,18 @@ def lineage(args: argparse.Namespace) -> int:
         print(f"lineage {direction} from {start_node.label() if start_node.kind != 'run' else f'run {args.run}'} ({len(steps)} runs)")
         print(q.as_table(steps, pending))
     return 0
+
+
+def _append_only_rows(path: str) -> list[dict[str, Any]]:
+    """The rows of an append-only Delta table (no deletes, so no deletion vectors), as dicts:
+    delta-rs lists the files, pyarrow reads them. (Reading the rows through delta-rs itself
+    makes the process abort now and then as it exits: delta-rs issue #2184.)"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    files = DeltaTable(path).file_uris()
+    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default").to_pylist() if files else []
 
 
 def _reproduce(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ from parity.model.spec import TransformCodeChangedError
 
 
 class GateRefusedError(RuntimeError):
-    """The gate refused a promotion or an approval (the refusal is recorded)."""
+    """The gate refused a promotion (recorded in audit.model_events), an approval or a rollback."""
 
 
 def _version(text: str) -> str:

@@ -2,9 +2,10 @@
 
 A job appends a `started` row before its first write and a second row when it ends, so a run
 that was killed shows as started and never finished. The second row says which job ran, with
-which conf (hash), code (git sha, transform code hash), which Delta versions it read and wrote, its row counts, its MLflow run and model version, whether
-it succeeded, and when; for a failed run, what its rollback did to each table it wrote. The
-run id is also in the metadata of every Delta commit the run made.
+which conf (hash), code (git sha, transform code hash), which Delta versions it read and
+wrote, its row counts, its MLflow run and model version, whether it succeeded, and when; for a
+failed run, what its rollback did to each table it wrote. The run id is also in the metadata
+of every Delta commit the run made. Audit tables are append-only (`append_audit`).
 """
 
 from __future__ import annotations

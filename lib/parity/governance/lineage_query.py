@@ -27,13 +27,16 @@ Direction = str  # "backwards" or "forwards"
 
 @dataclass(frozen=True, order=True)
 class Node:
-    """A table version (`kind` table) or a registered model version (`kind` model, `name` the declared model)."""
+    """A table version (`kind` table), a registered model version (`kind` model, `name` the
+    declared model), or a run a walk starts from (`kind` run, `name` its job, `version` its id)."""
 
     kind: str
     name: str
     version: str
 
     def label(self) -> str:
+        if self.kind == "run":
+            return f"run {self.version[:12]} ({self.name})"
         return f"{self.name}@{self.version}" if self.kind == "table" else f"model {self.name} v{self.version}"
 
 
