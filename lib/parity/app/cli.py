@@ -35,8 +35,8 @@ from parity.core.conf import ConfError, Settings, load_settings
 from parity.core.session import DELTA_CONF, MissingJarsError, delta_jars, python_executable, session_conf
 
 GOVERNANCE_JOBS = ("promote", "approve", "rollback")  # `parity <job> ...` runs ./spark-submit.sh <job> ...
-PIPELINE = ("generate_data", "build_features", "build_training_set", "train", "score")
-MODEL_JOBS = ("build_training_set", "train", "score")  # run once per declared model (--model NAME)
+PIPELINE = ("generate_data", "build_features", "build_training_set", "train", "promote", "score")
+MODEL_JOBS = ("build_training_set", "train", "promote", "score")  # run once per declared model (--model NAME)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -118,6 +118,10 @@ def report(args: argparse.Namespace) -> int:
         if job == "train":
             print(f"  best {json.dumps(summary.get('best_metric'))}  mlflow run {summary['mlflow_run_id']}")
             print(f"  registered {summary.get('model_name')} version {summary['model_version']}")
+        if job == "promote":
+            print(f"  {summary.get('model_name')} version {summary['version']} {summary['outcome']} (champion before: {summary.get('previous_champion')})")
+            for check in summary.get("checks", []):
+                print(f"  {check['check']:<14} {'passed' if check['passed'] else 'FAILED'}: {check['detail']}")
         problems += _check_counts(settings, job, summary)
     if problems:
         for problem in problems:
