@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 
@@ -99,3 +101,12 @@ def caller_rows(features: pd.DataFrame, *, entity: str = "customer_id", timestam
     """Model inputs as a caller gives them: an entity key and a time in front of the features."""
     keys = pd.DataFrame({entity: range(1, len(features) + 1), timestamp: pd.Timestamp("2026-06-01")}, index=features.index)
     return pd.concat([keys, features], axis=1)
+
+
+def load_job(name: str, tag: str = "") -> ModuleType:
+    """A job module (jobs/<name>.py), loaded afresh, to call its `main(argv)` in this process."""
+    spec = importlib.util.spec_from_file_location(f"job_{name}{tag}", REPO / "jobs" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,9 +1,10 @@
-"""The five jobs end to end through spark-submit.sh, checked with independent readers."""
+"""The demo's jobs end to end through spark-submit.sh, checked with independent readers."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+from types import ModuleType
 
 import mlflow
 import pytest
@@ -21,7 +22,7 @@ from parity.features.asof import FeatureLookup, assemble_features
 from parity.model import load_feature_spec
 from parity.scoring.batch import model_input_columns
 from tests.conftest import TEST_SPARK, PipelineRun
-from tests.support import REPO, set_args
+from tests.support import REPO, load_job, set_args
 
 pytestmark = pytest.mark.integration  # runs jobs through spark-submit (not in make test-fast)
 
@@ -186,12 +187,8 @@ def test_scoring_recreates_the_training_features_from_the_models_spec(pipeline: 
     assertDataFrameEqual(at_scoring, at_training)
 
 
-def _job(name: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(f"job_{name}_e2e", REPO / "jobs" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _job(name: str) -> ModuleType:
+    return load_job(name, "_e2e")
 
 
 def test_rescoring_the_same_time_replaces_its_predictions(pipeline: PipelineRun, spark: SparkSession) -> None:

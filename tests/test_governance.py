@@ -51,7 +51,7 @@ from parity.model.code_artifact import CodeArtifactError, check_code_artifact, c
 from parity.model.spec import FeatureSpec, TransformCodeChangedError, check_transform_code
 from parity.training.learners import holdout_metric
 from tests.conftest import TEST_SPARK, PipelineRun
-from tests.support import CONF_DIR, REPO, free_port, set_args, storage_overrides
+from tests.support import CONF_DIR, free_port, load_job, set_args, storage_overrides
 
 APPEND_ONLY_REFUSAL = "DELTA_CANNOT_MODIFY_APPEND_ONLY"
 
@@ -117,11 +117,7 @@ def test_a_promotion_metric_must_fit_the_task() -> None:
 
 
 def _job(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"job_{name}_governance", REPO / "jobs" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_job(name, "_governance")
 
 
 class Governed:

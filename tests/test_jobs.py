@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -16,15 +15,11 @@ from parity.core.catalog import Catalog
 from parity.core.conf import load_settings
 from parity.demo import sample_data
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, REPO, set_args, storage_overrides, submit
+from tests.support import CONF_DIR, load_job, set_args, storage_overrides, submit
 
 
 def _job(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"job_{name}", REPO / "jobs" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_job(name, "")
 
 
 @pytest.mark.integration

@@ -3,7 +3,6 @@ given on the command line with bad keys, and arguments refused before Spark star
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from types import ModuleType
 
@@ -16,17 +15,13 @@ from parity.app import scoring_run
 from parity.core.catalog import Catalog
 from parity.governance import configure_mlflow
 from tests.conftest import TEST_SPARK, PipelineRun
-from tests.support import REPO, set_args
+from tests.support import load_job, set_args
 
 SCORE_TIME = "2026-05-20T00:00:00"
 
 
 def _score_job() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("job_score_slices", REPO / "jobs" / "score.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_job("score", "_slices")
 
 
 def _score(pipeline: PipelineRun, capsys: pytest.CaptureFixture[str], *args: str) -> dict:
