@@ -259,9 +259,31 @@ def _append_only_rows(path: str) -> list[dict[str, Any]]:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from parity.app.reproduce import run
+    """`parity reproduce`: one JSON line, and exit 1 with the problem when it did not reproduce."""
+    from parity.app.reproduce import ReproduceError, reproduce
 
-    return run(args)
+    try:
+        result = reproduce(args)
+    except ReproduceError as exc:
+        print(f"error: reproduce: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, sort_keys=True, default=str))
+    if not result.get("reproduced"):
+        print(f"error: reproduce: {result.get('problem')}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _reproduce_worker(args: argparse.Namespace) -> int:
+    """The step `parity reproduce` runs in the environment it made: one JSON line."""
+    from parity.app.reproduce import worker
+
+    try:
+        result = worker(args)
+    except ValueError as exc:
+        raise ConfError(str(exc)) from None
+    print(json.dumps(result, sort_keys=True, default=str))
+    return 0 if result.get("reproduced") else 1
 
 
 def _iso_time(text: str) -> dt.datetime:
@@ -367,6 +389,15 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--keep", action="store_true", help="keep the reproduction's virtual environment (build/reproduce/)")
     again.add_argument("--timeout", type=float, default=3600.0, help="seconds the rebuild may take (default 3600)")
     again.set_defaults(fn=_reproduce)
+    inside = sub.add_parser("reproduce-worker")  # what `parity reproduce` runs in the environment it made
+    for flag, default in (("--conf-dir", "conf"), ("--env", None)):
+        inside.add_argument(flag, default=default)
+    inside.add_argument("--set", dest="overrides", action="append", default=[])
+    inside.add_argument("--model", required=True)
+    inside.add_argument("--table", required=True)
+    inside.add_argument("--table-version", type=int, required=True)
+    inside.add_argument("--digest", required=True)
+    inside.set_defaults(fn=_reproduce_worker)
     pkg = sub.add_parser("package")
     pkg.add_argument("--out", required=True)
     pkg.set_defaults(fn=package)

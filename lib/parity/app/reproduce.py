@@ -9,7 +9,7 @@
    mlflow ...) are those of the project's environment, made visible to it by a .pth line, and
    checked against the versions the model recorded (its pip requirements: mlflow, numpy,
    pandas, scikit-learn, skops, pyspark ...).
-3. There, in a Python process of its own (`python -m parity.app.reproduce worker ...`): check
+3. There, in a Python process of its own (`python -m parity.app.cli reproduce-worker ...`): check
    that every input of the training set's manifest still holds the rows it held, rebuild the
    training set from its manifest (the declarations and versions recorded with it, nothing
    written), and compare its digest with the one the train job recorded.
@@ -47,8 +47,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.conf_dir, env=args.env, overrides=args.overrides)
 
 
-def run(args: argparse.Namespace) -> int:
-    """The `parity reproduce` command (step 1 and 2 here, step 3 in the environment it makes)."""
+def reproduce(args: argparse.Namespace) -> dict[str, Any]:
+    """The `parity reproduce` command: steps 1 and 2 here, step 3 in the environment it makes.
+
+    Returns:
+        The worker's result (`reproduced`, the digests, where parity came from, and for a
+        failed reproduction the `problem`), with the model, its version and its code record.
+
+    Raises:
+        ReproduceError: the model, its code artifact, its manifest or this environment stop it.
+    """
     from parity.governance import registry, tracking
     from parity.governance.gate import MANIFEST_ARTIFACT
     from parity.model.code_artifact import CODE_ARTIFACT, CodeArtifactError, check_code_artifact
@@ -79,11 +87,12 @@ def run(args: argparse.Namespace) -> int:
                 raise ReproduceError(f"this environment's packages differ from the model's requirements: {'; '.join(differ)}")
             folder = Path(settings.project_root) / "build" / "reproduce" / f"{model.name}-v{version}"
             python = make_environment(folder, wheel)  # type: ignore[arg-type]
-    except (ReproduceError, CodeArtifactError, registry.ModelNotFoundError, mlflow.exceptions.MlflowException, OSError, subprocess.SubprocessError, ValueError) as exc:
-        print(f"error: reproduce: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}", file=sys.stderr)
-        return 1
+    except ReproduceError:
+        raise
+    except (CodeArtifactError, registry.ModelNotFoundError, mlflow.exceptions.MlflowException, OSError, subprocess.SubprocessError, ValueError) as exc:
+        raise ReproduceError(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}") from exc
     command = [
-        str(python), "-m", "parity.app.reproduce", "worker", "--conf-dir", str(Path(args.conf_dir).resolve()), "--model", model.name,
+        str(python), "-m", "parity.app.cli", "reproduce-worker", "--conf-dir", str(Path(args.conf_dir).resolve()), "--model", model.name,
         "--table", str(recorded["table"]), "--table-version", str(recorded["version"]), "--digest", str(recorded["digest"]),
         *(["--env", args.env] if args.env else []), *[a for item in args.overrides for a in ("--set", item)],
     ]
@@ -91,20 +100,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         done = subprocess.run(command, cwd=folder, env=environment, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
-        print(f"error: reproduce: the rebuild in {folder} took longer than {args.timeout:g} s (--timeout)", file=sys.stderr)
-        return 1
+        raise ReproduceError(f"the rebuild in {folder} took longer than {args.timeout:g} s (--timeout)") from None
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not args.keep:
-        shutil.rmtree(folder, ignore_errors=True)
     if not lines:
-        print(f"error: reproduce: the rebuild in {folder} failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}", file=sys.stderr)
-        return 1
-    result = {**json.loads(lines[-1]), "model": model.name, "model_version": version, "code": spec.code}
-    print(json.dumps(result, sort_keys=True))
-    if not result.get("reproduced"):
-        print(f"error: reproduce: {result.get('problem')}", file=sys.stderr)
-        return 1
-    return 0
+        raise ReproduceError(f"the rebuild in {folder} failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+    return {**json.loads(lines[-1]), "model": model.name, "model_version": version, "code": spec.code}
 
 
 def _requirements_differ(requirements: list[str]) -> list[str]:
@@ -143,8 +146,9 @@ def make_environment(folder: Path, wheel: Path) -> Path:
     return python
 
 
-def worker(args: argparse.Namespace) -> int:
-    """Step 3, in the reproduction's environment: check the inputs, rebuild, compare digests."""
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    """Step 3, in the reproduction's environment (`parity reproduce-worker`): check the inputs,
+    rebuild the training set from its manifest, compare digests."""
     import parity
     from parity.core.catalog import Catalog
     from parity.core.digests import content_digest
@@ -152,56 +156,26 @@ def worker(args: argparse.Namespace) -> int:
     from parity.features.training_sets import MANIFEST, plan_training_set
 
     here = Path(parity.__file__).resolve()
+    result: dict[str, Any] = {"training_set": f"{args.table}@{args.table_version}", "recorded_digest": args.digest, "parity_from": str(here.parent)}
     if not here.is_relative_to(Path(sys.prefix).resolve()):
-        print(json.dumps({"reproduced": False, "problem": f"parity was imported from {here}, not from the model's wheel"}))
-        return 1
+        return {**result, "reproduced": False, "problem": f"parity was imported from {here}, not from the model's wheel"}
     settings = _settings(args)
     model = settings.model(args.model)
     catalog = Catalog(get_spark(settings), settings)
-    result: dict[str, Any] = {"training_set": f"{args.table}@{args.table_version}", "recorded_digest": args.digest, "parity_from": str(here.parent)}
     built_with = catalog.commit_metadata(args.table, args.table_version)
     if MANIFEST not in built_with:
-        result["problem"] = f"{args.table}@{args.table_version} records no manifest (its commit is gone from the table's log)"
-        print(json.dumps({**result, "reproduced": False}))
-        return 1
+        return {**result, "reproduced": False, "problem": f"{args.table}@{args.table_version} records no manifest (its commit is gone from the table's log)"}
     for entry in built_with[MANIFEST]:  # type: ignore[attr-defined]
         name, version = str(entry["table"]), int(entry["version"])
         try:
             now = catalog.manifest_entry(name, version)
         except Exception as exc:  # a vacuumed version, a removed table
-            result["problem"] = f"input {name}@{version} is gone: {str(exc).strip().splitlines()[0][:300]}"
-            break
+            return {**result, "reproduced": False, "problem": f"input {name}@{version} is gone: {str(exc).strip().splitlines()[0][:300]}"}
         if now["digest"] != entry.get("digest"):
-            result["problem"] = f"input {name}@{version} no longer holds the rows it held (digest {now['digest']}, recorded {entry.get('digest')})"
-            break
-    if "problem" not in result:
-        plan = plan_training_set(catalog, settings, model, rebuild=int(args.table_version))
-        result["rebuilt_digest"] = content_digest(plan.training)
-        if result["rebuilt_digest"] != args.digest:
-            result["problem"] = f"the rebuilt training set has digest {result['rebuilt_digest']}, not the recorded {args.digest}"
-    result["reproduced"] = "problem" not in result
-    print(json.dumps(result, sort_keys=True, default=str))
-    return 0 if result["reproduced"] else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m parity.app.reproduce worker ...` (the step run in the reproduction's environment)."""
-    parser = argparse.ArgumentParser(prog="parity reproduce worker")
-    parser.add_argument("role", choices=["worker"])
-    parser.add_argument("--conf-dir", required=True)
-    parser.add_argument("--env", default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--table", required=True)
-    parser.add_argument("--table-version", type=int, required=True)
-    parser.add_argument("--digest", required=True)
-    args = parser.parse_args(argv)
-    try:
-        return worker(args)
-    except ConfError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            return {**result, "reproduced": False,
+                    "problem": f"input {name}@{version} no longer holds the rows it held (digest {now['digest']}, recorded {entry.get('digest')})"}
+    plan = plan_training_set(catalog, settings, model, rebuild=int(args.table_version))
+    result["rebuilt_digest"] = content_digest(plan.training)
+    if result["rebuilt_digest"] != args.digest:
+        return {**result, "reproduced": False, "problem": f"the rebuilt training set has digest {result['rebuilt_digest']}, not the recorded {args.digest}"}
+    return {**result, "reproduced": True}
