@@ -275,8 +275,9 @@ def test_the_loser_of_two_overwrites_does_not_restore_over_the_winner(race: Race
 def test_an_audit_table_from_before_the_rollback_column_takes_the_new_rows(race: Race) -> None:
     assert race.a["audit"]["older_job"]["rollback"] is None
     assert {job for job in race.a["audit"]} == {"older_job", "a_alone", "a_interleaved", "a_conflict"}
-    # It holds the started rows too (with no end: the older table's ended_at was required), and is append-only now.
-    assert race.a["started"] == ["a_alone", "a_conflict", "a_interleaved"]
+    # It holds every run's started row too, both workers' (with no end: the older table's ended_at
+    # was required), and is append-only now.
+    assert race.a["started"] == ["a_alone", "a_conflict", "a_interleaved", "b_conflict", "b_interleaved"]
     assert race.a["audit_properties"].get("delta.appendOnly") == "true"
 
 

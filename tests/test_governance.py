@@ -33,7 +33,7 @@ from parity.core.catalog import Catalog
 from parity.core.conf import ConfError, FeatureSetDecl, load_settings
 from parity.governance import configure_mlflow
 from parity.governance.gate import approval_check
-from parity.governance.lineage import RunRecord, append_audit
+from parity.governance.lineage import AuditTableError, RunRecord, append_audit
 from parity.governance.lineage_query import Node, as_table, runs_from_rows, unfinished, walk
 from parity.governance.model_events import (
     APPROVED,
@@ -79,6 +79,10 @@ def test_audit_tables_refuse_delete_update_and_overwrite(spark: SparkSession, tm
     append_audit(catalog, record.to_frame(spark), settings.tables.audit_runs)
     rows = catalog.read(settings.tables.audit_runs).orderBy("status").collect()
     assert [(r.run_id, r.status, r.ended_at) for r in rows] == [("r1", "started", None), ("r1", "succeeded", dt.datetime(2026, 6, 1, 0, 5))]
+    # Someone turns the protection off: no job appends to the table again until it is reviewed.
+    spark.sql(f"ALTER TABLE delta.`{catalog.path(settings.tables.audit_runs)}` SET TBLPROPERTIES ('delta.appendOnly' = 'false')")
+    with pytest.raises(AuditTableError, match=r"audit\.runs has delta\.appendOnly=false: its protection was turned off"):
+        append_audit(catalog, record.to_frame(spark, started=True), settings.tables.audit_runs)
 
 
 def test_the_champions_follow_promotions_and_rollbacks() -> None:

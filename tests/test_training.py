@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import mlflow
@@ -21,6 +22,7 @@ from parity.model import (
     load_feature_spec,
     log_packaged_model,
 )
+from parity.model.code_artifact import CODE_ARTIFACT, check_code_artifact
 from parity.training.inputs import INPUT_CONTRACT
 from parity.training.learners import build_pipeline, fit_and_evaluate, get_learner
 from parity.training.splits import time_split
@@ -98,9 +100,13 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
     np.testing.assert_allclose(loaded.predict(rows).to_numpy(), expected.predict_proba(rows)[:, 1])
     with pytest.raises(MissingFeaturesError, match="missing activity, segment"):
         loaded.predict(rows[["customer_id", "score_ts"]])
-    assert load_feature_spec(uri) == spec
-    files = {p.name for p in Path(mlflow.artifacts.download_artifacts(uri)).rglob("*")}
-    assert "model.skops" in files and not any(name.endswith((".pkl", ".pickle")) for name in files)
+    # The spec as given, and the library wheel the model carries, whose digest loading checked.
+    logged = load_feature_spec(uri)
+    assert logged == dataclasses.replace(spec, code=logged.code) and logged.code["wheel"].startswith("parity-")
+    local = Path(mlflow.artifacts.download_artifacts(uri))
+    assert check_code_artifact(local / "artifacts" / CODE_ARTIFACT, logged.code) is not None
+    files = {p.name for p in local.rglob("*")}
+    assert "model.skops" in files and logged.code["wheel"] in files and not any(name.endswith((".pkl", ".pickle")) for name in files)
 
 
 def test_training_leaves_out_labels_not_yet_known_at_the_cutoff() -> None:

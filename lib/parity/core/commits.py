@@ -204,20 +204,26 @@ def _versions(versions: tuple[int, ...]) -> str:
 
 def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
     """An existing table's properties (delta.appendOnly, delta.enableChangeDataFeed, ...)."""
-    detail = DeltaTable.forPath(spark, path).detail().first()
-    return dict(detail["properties"] or {}) if detail is not None else {}
+    try:  # Delta's own log handle, as in `latest_version`: no Spark job
+        jvm = spark.sparkContext._jvm
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
+        configuration = log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).metadata().configuration()  # type: ignore[union-attr]
+        return {str(k): str(v) for k, v in jvm.scala.jdk.javaapi.CollectionConverters.asJava(configuration).items()}  # type: ignore[union-attr]
+    except Exception:  # an API change in a later Delta: ask the table's detail instead
+        detail = DeltaTable.forPath(spark, path).detail().first()
+        return dict(detail["properties"] or {}) if detail is not None else {}
 
 
 def ensure_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str], *, nullable: tuple[str, ...] = ()) -> None:
     """Give an existing table the `properties` it lacks (or holds other values of), and let its
     `nullable` columns hold nulls: each change one ALTER TABLE commit, none when nothing differs."""
-    table = DeltaTable.forPath(spark, path)
     current = table_properties(spark, path) if properties else {}
     differ = {key: value for key, value in properties.items() if current.get(key) != value}
     if differ:
         pairs = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(differ.items()))
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({pairs})")
-    schema = table.toDF().schema
-    for column in nullable:
-        if column in schema.fieldNames() and not schema[column].nullable:
-            spark.sql(f"ALTER TABLE delta.`{path}` ALTER COLUMN {column} DROP NOT NULL")
+    if nullable:
+        schema = DeltaTable.forPath(spark, path).toDF().schema
+        for column in nullable:
+            if column in schema.fieldNames() and not schema[column].nullable:
+                spark.sql(f"ALTER TABLE delta.`{path}` ALTER COLUMN {column} DROP NOT NULL")

@@ -167,11 +167,12 @@ def append_audit(catalog: Catalog, rows: DataFrame, table: str, *, nullable: tup
             the protection off, and its rows may have been changed since. Nothing is appended.
     """
     if catalog.exists(table):
-        if table_properties(catalog.spark, catalog.path(table)).get("delta.appendOnly", "true") != "true":
+        protected = table_properties(catalog.spark, catalog.path(table)).get("delta.appendOnly")
+        if protected not in (None, "true"):
             raise AuditTableError(
-                f"{table} has delta.appendOnly=false: its protection was turned off, and its rows may have been changed "
+                f"{table} has delta.appendOnly={protected}: its protection was turned off, and its rows may have been changed "
                 "since (see its Delta history); set it back only after reviewing that history"
             )
-        ensure_table_properties(catalog.spark, catalog.path(table), APPEND_ONLY, nullable=nullable)
+        ensure_table_properties(catalog.spark, catalog.path(table), {} if protected else APPEND_ONLY, nullable=nullable)
         return catalog.write(rows, table, mode="append", merge_schema=True)
     return catalog.write(rows, table, mode="append", merge_schema=True, properties=APPEND_ONLY)
