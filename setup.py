@@ -19,6 +19,7 @@ setup(
         "skops",
         "pandas<3",
         "pyarrow",
+        "polars",  # the Arrow engine of rolling aggregates (parity.features.rolling)
         "pydantic>=2",
         "PyYAML",
     ],

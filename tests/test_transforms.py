@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
@@ -196,3 +198,77 @@ def test_rolling_aggregates_at_hour_and_day_grain_match_a_brute_force_oracle(spa
             frame, entity="customer_id", time_column="event_ts", windows_days=days, aggregates=AGGREGATES, output="feature_ts", last_event_output="last_event_ts",
         )
         assertDataFrameEqual(built, same.toDF(*built.columns))
+
+
+NUMERIC = [
+    {"column": "amount", "fn": "count", "name": "n"},
+    {"column": "amount", "fn": "sum"},
+    {"column": "amount", "fn": "mean"},
+    {"column": "amount", "fn": "min"},
+    {"column": "amount", "fn": "max"},
+    {"column": "units", "fn": "sum"},
+    {"column": "units", "fn": "mean"},
+    {"column": "units", "fn": "max"},
+    {"column": "channel", "fn": "count"},
+    {"column": "channel", "fn": "count_distinct"},
+]
+KEYED_EVENTS = "region string, customer_id int, event_ts timestamp, amount double, units int, channel string"
+KEYED_EVENT = st.tuples(
+    st.sampled_from(["north", "south"]),
+    st.integers(1, 3),
+    st.datetimes(min_value=TS(2025, 12, 31), max_value=TS(2026, 1, 6)),
+    st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 3))),
+    st.one_of(st.none(), st.integers(-5, 500)),
+    st.one_of(st.none(), st.sampled_from(["web", "store", "phone"])),
+)
+
+
+@examples(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(KEYED_EVENT, min_size=1, max_size=60), grain_and_windows=GRAIN_AND_WINDOWS)
+def test_the_arrow_engine_gives_the_spark_engines_rows_to_the_bit(spark: SparkSession, events, grain_and_windows) -> None:
+    """Every aggregate (sums, means, minima and maxima of float and integer columns, counts and
+    distinct counts of a string column), two entity keys, hour and day
+    grain: the Arrow engine (polars per bucket of entities) returns exactly the rows of Spark's
+    operators, to the last bit of every float (the sums are exact integer sums in both)."""
+    grain, windows = grain_and_windows
+    frame = spark.createDataFrame(events, KEYED_EVENTS)
+    params = {
+        "entity": ["region", "customer_id"], "time_column": "event_ts", "windows": windows, "grain": grain,
+        "aggregates": NUMERIC, "output": "feature_ts", "last_event_output": "last_event_ts",
+    }
+    arrow = transforms.add_rolling_aggregates(frame, engine="arrow", **params)
+    spark_rows = transforms.add_rolling_aggregates(frame, engine="spark", **params)
+    assert arrow.dtypes == spark_rows.dtypes
+    key = lambda row: (row.region, row.customer_id, row.feature_ts)  # noqa: E731
+    assert sorted(arrow.collect(), key=key) == sorted(spark_rows.collect(), key=key)
+
+
+def test_the_engines_agree_on_thousands_of_random_amounts(spark: SparkSession) -> None:
+    """One larger sample, so that many floating-point sums and means are compared to the bit."""
+    rng = random.Random(14)
+    events = [
+        (rng.choice(["north", "south"]), rng.randint(1, 40), TS(2026, 1, 1) + dt.timedelta(minutes=rng.randint(0, 14 * 24 * 60)),
+         round(rng.uniform(-1e4, 1e4), rng.randint(0, 6)), rng.randint(-9, 9), rng.choice(["web", "store", None]))
+        for _ in range(3_000)
+    ]
+    frame = spark.createDataFrame(events, KEYED_EVENTS)
+    params = {"entity": ["region", "customer_id"], "time_column": "event_ts", "windows": ["1d", "3d", "7d"], "aggregates": NUMERIC, "output": "feature_ts"}
+    arrow = transforms.add_rolling_aggregates(frame, engine="arrow", **params)
+    assert arrow.count() > 1_000
+    assert arrow.exceptAll(transforms.add_rolling_aggregates(frame, engine="spark", **params)).isEmpty()
+    assert transforms.add_rolling_aggregates(frame, engine="spark", **params).exceptAll(arrow).isEmpty()
+
+
+def test_the_engine_is_chosen_by_what_the_arrow_engine_computes(spark: SparkSession) -> None:
+    frame = spark.createDataFrame([(1, TS(2026, 1, 1, 5), 2.5, "a")], EVENTS)
+    params = {"entity": "customer_id", "time_column": "event_ts", "windows": ["1d"], "output": "feature_ts"}
+    text_sum = [{"column": "category", "fn": "sum"}]
+    with pytest.raises(ValueError, match="arrow engine computes count and count_distinct of any column"):
+        transforms.add_rolling_aggregates(frame, engine="arrow", aggregates=text_sum, **params)
+    assert "FlatMapGroupsInArrow" not in _plan(transforms.add_rolling_aggregates(frame, aggregates=text_sum, **params))
+    assert "FlatMapGroupsInArrow" in _plan(transforms.add_rolling_aggregates(frame, aggregates=NUMERIC[:3], **params))
+    assert "FlatMapGroupsInArrow" not in _plan(transforms.add_rolling_aggregates(frame, aggregates=NUMERIC[:3], engine="spark", **params))
+
+
+def _plan(df) -> str:  # type: ignore[no-untyped-def]
+    return str(df._jdf.queryExecution().executedPlan().toString())
