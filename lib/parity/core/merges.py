@@ -4,7 +4,10 @@ One full outer join of the new data with the target on the keys classifies every
 changed, unchanged, or gone from the scope. The source of the MERGE holds only the new and
 changed rows, and tombstones for target rows in scope whose key the new data lacks. A rerun of the same
 rows is then an empty MERGE that is never executed. (WHEN NOT MATCHED BY SOURCE would delete
-in one clause, but makes Delta rewrite every file of the table.)
+in one clause, but makes Delta rewrite every file of the table.) When every key of the new data
+is new (an incremental build's usual case: new periods only), the MERGE has its insert clause
+only, which Delta runs as one anti join that rewrites no file, and still checks for conflicts
+with concurrent writers.
 
 For a versioned table (`parity.core.versioned`) the same source supersedes instead of
 overwriting: a changed row's old version and a tombstoned row get `superseded_at`, and a
@@ -24,6 +27,7 @@ from parity.core.versioned import LANDED_AT, SUPERSEDED_AT, now
 
 _TOMBSTONE = "_parity_tombstone"
 _INSERT_ONLY = "_parity_insert_only"
+_NEW_KEY = "_parity_new_key"  # the source row is a key the target does not hold
 
 
 def upsert(
@@ -65,32 +69,34 @@ def upsert(
     )
     source = (
         joined.filter((new & ~held) | changed | gone)
-        .select(*[F.when(new, F.col(f"`{c}`")).otherwise(F.col(f"_parity_t{i}")).alias(c) for c, i in position.items()], F.explode(flags).alias("_f"))
-        .select(*[F.col(f"`{c}`") for c in position], F.col("_f.t").alias(_TOMBSTONE), F.col("_f.i").alias(_INSERT_ONLY))
+        .select(
+            *[F.when(new, F.col(f"`{c}`")).otherwise(F.col(f"_parity_t{i}")).alias(c) for c, i in position.items()],
+            (new & ~held).alias(_NEW_KEY),
+            F.explode(flags).alias("_f"),
+        )
+        .select(*[F.col(f"`{c}`") for c in position], F.col("_f.t").alias(_TOMBSTONE), F.col("_f.i").alias(_INSERT_ONLY), _NEW_KEY)
     )
     source = source.localCheckpoint()
-    if source.isEmpty():
+    tally = source.agg(F.count(F.lit(1)).alias("rows"), F.count_if(~F.col(_NEW_KEY)).alias("old_keys")).first()
+    if tally is None or tally["rows"] == 0:
         return None
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys) + f" AND NOT s.{_INSERT_ONLY}"
     if scope:
         on += f" AND ({scope})"
     values: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in df.columns}
     table = DeltaTable.forPath(spark, path).alias("t")
+    inserts_only = tally["old_keys"] == 0  # no row to update, supersede or delete: Delta's insert-only MERGE
     if not versioned:
-        merge = (
-            table.merge(source.alias("s"), on)
-            .whenMatchedDelete(condition=f"s.{_TOMBSTONE}")
-            .whenMatchedUpdate(condition=f"NOT s.{_TOMBSTONE}", set=values)
-            .whenNotMatchedInsert(condition=f"NOT s.{_TOMBSTONE}", values=values)
-        )
-        return merge, None
+        merge = table.merge(source.alias("s"), on)
+        if not inserts_only:
+            merge = merge.whenMatchedDelete(condition=f"s.{_TOMBSTONE}").whenMatchedUpdate(condition=f"NOT s.{_TOMBSTONE}", set=values)
+        return merge.whenNotMatchedInsert(condition=f"NOT s.{_TOMBSTONE}", values=values), None
     landed_at = now()  # the rows to merge are computed (checkpointed): what remains is the MERGE's own write
     at = F.lit(landed_at).cast("timestamp")
-    merge = (
-        table.merge(source.alias("s"), f"{on} AND t.`{SUPERSEDED_AT}` IS NULL")
-        .whenMatchedUpdate(set={f"`{SUPERSEDED_AT}`": at})
-        .whenNotMatchedInsert(
-            condition=f"NOT s.{_TOMBSTONE}", values={**values, f"`{LANDED_AT}`": at, f"`{SUPERSEDED_AT}`": F.lit(None).cast("timestamp")}
-        )
+    merge = table.merge(source.alias("s"), f"{on} AND t.`{SUPERSEDED_AT}` IS NULL")
+    if not inserts_only:
+        merge = merge.whenMatchedUpdate(set={f"`{SUPERSEDED_AT}`": at})
+    merge = merge.whenNotMatchedInsert(
+        condition=f"NOT s.{_TOMBSTONE}", values={**values, f"`{LANDED_AT}`": at, f"`{SUPERSEDED_AT}`": F.lit(None).cast("timestamp")}
     )
     return merge, landed_at

@@ -21,7 +21,7 @@ from parity.core.durations import utc_naive
 from parity.core.hashing import json_digest, package_digest
 from parity.core.versioned import LANDED_AT, LANDED_AT_KEY, SUPERSEDED_AT, current_rows, is_versioned
 from parity.features import quality
-from parity.features.compute import check_declaration, compute_feature_set, declared_sets, newest_event_time
+from parity.features.compute import check_declaration, compute_feature_set, declared_sets
 from parity.features.incremental import (
     BUILD_STATE_KEY,
     FEATURE_DATE,
@@ -209,7 +209,8 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     valid = valid.cache()
     own_quarantine = new_rows(quarantined, decl, build).cache()
     try:
-        marks = [m for m in (state.watermark if state else None, newest_event_time(decl, valid)) if m is not None]
+        newest, valid_count = _newest_and_count(decl, valid, build)  # one job for both
+        marks = [m for m in (state.watermark if state else None, newest) if m is not None]
         watermark = planned.stamp or (max(marks) if marks else None)  # a snapshot's: the time it stamps its rows with
         end = build.end if build.end is not None else (planned.stamp or period_end(decl, watermark))
         build = BuildRange(build.start, end, build.read_from, build.reason)
@@ -249,7 +250,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         landing = _landing_report(catalog, decl.table, before, version) if build.start is None and before is not None else {}
         counts = {
             "in": new_rows(read, decl, build).count(),  # counted apart from the split, to reconcile
-            "out": new_rows(valid, decl, build).count(),
+            "out": valid_count,
             "quarantined": sum(tally.values()),
             "rows_written": _rows_written(merged),
         }
@@ -272,6 +273,17 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         landing=landing,
         assumed_valid_since=planned.assumed_valid_since,
     )
+
+
+def _newest_and_count(decl: FeatureSetDecl, valid: DataFrame, build: BuildRange) -> tuple[dt.datetime | None, int]:
+    """The newest event time among validated rows (what the watermark becomes; None for a
+    snapshot), and how many of them are the build's own (`new_rows`), in one Spark job."""
+    if decl.event_time is None:
+        return None, valid.count()
+    time = F.col(decl.event_time)
+    own = F.lit(True) if build.start is None else (time >= F.lit(build.start)) | time.isNull()
+    row = valid.agg(F.max(time).alias("newest"), F.count_if(own).alias("own")).first()
+    return (None, 0) if row is None else (row["newest"], int(row["own"]))
 
 
 def _landing_report(catalog: Catalog, table: str, before: int, version: int) -> dict[str, object]:
