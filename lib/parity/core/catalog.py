@@ -40,7 +40,7 @@ from parity.core.commits import (
 )
 from parity.core.conf import ZONES, Settings
 from parity.core.digests import content_digest
-from parity.core.merges import upsert
+from parity.core.merges import CHECKPOINTED_SOURCE, upsert
 from parity.core.vacuum import vacuum_protecting
 
 CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
@@ -214,7 +214,7 @@ class Catalog:
             return before
         merge, landed_at = planned
         metadata, commit_id = self._stamp({**(commit_metadata or {}), **({versioned_rows.LANDED_AT_KEY: landed_at} if landed_at else {})})
-        with session_conf(self.spark, {USER_METADATA_CONF: metadata}):  # MERGE takes no userMetadata option
+        with session_conf(self.spark, {USER_METADATA_CONF: metadata, **CHECKPOINTED_SOURCE}):  # MERGE takes no userMetadata option
             merge.execute()
         commit = self._own_commit(name, commit_id, after=before)
         if commit is None:  # the rows changed nothing after all (another writer got there first)

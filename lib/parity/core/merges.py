@@ -28,6 +28,9 @@ from parity.core.versioned import LANDED_AT, SUPERSEDED_AT, now
 _TOMBSTONE = "_parity_tombstone"
 _INSERT_ONLY = "_parity_insert_only"
 _NEW_KEY = "_parity_new_key"  # the source row is a key the target does not hold
+# The session conf to run an `upsert` MERGE with: its source is a local checkpoint already, which
+# Delta would otherwise copy once more before merging (its materializeSource "auto").
+CHECKPOINTED_SOURCE = {"spark.databricks.delta.merge.materializeSource": "none"}
 
 
 def upsert(

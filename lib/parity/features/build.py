@@ -207,7 +207,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     read = read_slice(source, decl, build).cache()  # read once: validated, then counted on its own
     valid, quarantined = validate_source(read, planned.conf, source=planned.source_table, required=required_columns(decl))
     valid = valid.cache()
-    own_quarantine = new_rows(quarantined, decl, build).cache()
+    own_quarantine = new_rows(quarantined, decl, build)  # usually empty: tallied once, merged only when not
     try:
         newest, valid_count = _newest_and_count(decl, valid, build)  # one job for both
         marks = [m for m in (state.watermark if state else None, newest) if m is not None]
@@ -235,8 +235,11 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
             }
         }
         before = catalog.version(decl.table)
+        dated = computed.withColumn(FEATURE_DATE, F.to_date(decl.timestamp))
+        if build.start is None:  # written whole: a file per day (a MERGE repartitions its own writes)
+            dated = dated.repartition(FEATURE_DATE)
         version = catalog.merge(
-            computed.withColumn(FEATURE_DATE, F.to_date(decl.timestamp)).repartition(FEATURE_DATE),
+            dated,
             decl.table,
             keys=[*decl.entity, decl.timestamp],
             scope=None if decl.kind == "snapshot" else build.target_predicate(decl.timestamp),  # a snapshot only adds rows
@@ -256,7 +259,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         }
         lap("count")
     finally:
-        for cached in (read, valid, own_quarantine):
+        for cached in (read, valid):
             cached.unpersist()
     return BuildResult(
         feature_set=decl.name,
