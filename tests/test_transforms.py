@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 
 import pytest
@@ -214,7 +215,7 @@ NUMERIC = [
 ]
 KEYED_EVENTS = "region string, customer_id int, event_ts timestamp, amount double, units int, channel string"
 KEYED_EVENT = st.tuples(
-    st.sampled_from(["north", "south"]),
+    st.sampled_from(["north", "e10", "e2", None]),  # strings sort apart from their groups' order; null keys group too
     st.integers(1, 3),
     st.datetimes(min_value=TS(2025, 12, 31), max_value=TS(2026, 1, 6)),
     st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 3))),
@@ -239,7 +240,7 @@ def test_the_arrow_engine_gives_the_spark_engines_rows_to_the_bit(spark: SparkSe
     arrow = transforms.add_rolling_aggregates(frame, engine="arrow", **params)
     spark_rows = transforms.add_rolling_aggregates(frame, engine="spark", **params)
     assert arrow.dtypes == spark_rows.dtypes
-    key = lambda row: (row.region, row.customer_id, row.feature_ts)  # noqa: E731
+    key = lambda row: (row.region is None, row.region or "", row.customer_id, row.feature_ts)  # noqa: E731
     assert sorted(arrow.collect(), key=key) == sorted(spark_rows.collect(), key=key)
 
 
@@ -257,6 +258,37 @@ def test_the_engines_agree_on_thousands_of_random_amounts(spark: SparkSession) -
     assert arrow.count() > 1_000
     assert arrow.exceptAll(transforms.add_rolling_aggregates(frame, engine="spark", **params)).isEmpty()
     assert transforms.add_rolling_aggregates(frame, engine="spark", **params).exceptAll(arrow).isEmpty()
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "+05:30"])
+def test_the_engines_agree_in_any_session_time_zone(spark: SparkSession, zone: str) -> None:
+    """Periods are UTC hours and days whatever the session's zone; the Arrow engine gets times
+    in that zone and hands them back in UTC, as Spark expects."""
+    events = [("e10", 1, TS(2026, 1, 1, 3, 30), 1.5, 2, "web"), ("e2", 1, TS(2026, 1, 1, 23, 10), 2.25, 3, None), ("e2", 1, TS(2026, 1, 3, 1), 4.0, 1, "store")]
+    frame = spark.createDataFrame(events, KEYED_EVENTS)
+    params = {"entity": ["region", "customer_id"], "time_column": "event_ts", "windows": ["1d", "2d"], "aggregates": NUMERIC, "output": "feature_ts",
+              "last_event_output": "last_event_ts"}
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        arrow = transforms.add_rolling_aggregates(frame, engine="arrow", **params).collect()
+        key = lambda row: (row.region, row.feature_ts)  # noqa: E731
+        assert sorted(arrow, key=key) == sorted(transforms.add_rolling_aggregates(frame, engine="spark", **params).collect(), key=key)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", before)
+    assert len(arrow) == 8  # e10: its day and the next two; e2: days 0 to 4
+
+
+def test_a_nan_is_the_greatest_value_and_an_overflow_fails_in_both_engines(spark: SparkSession) -> None:
+    frame = spark.createDataFrame([("e", 1, TS(2026, 1, 1, 3), float("nan"), 2**62, None), ("e", 1, TS(2026, 1, 1, 4), 1.0, 2**62, None)],
+                                  "region string, customer_id int, event_ts timestamp, amount double, units long, channel string")
+    params = {"entity": ["region", "customer_id"], "time_column": "event_ts", "windows": ["1d"], "output": "feature_ts"}
+    extremes = [{"column": "amount", "fn": "max"}, {"column": "amount", "fn": "min"}]
+    for engine in ("arrow", "spark"):
+        row = transforms.add_rolling_aggregates(frame, engine=engine, aggregates=extremes, **params).orderBy("feature_ts").first()
+        assert math.isnan(row.amount_max_1d) and row.amount_min_1d == 1.0, engine
+        with pytest.raises(Exception, match=r"(?i)overflow"):
+            transforms.add_rolling_aggregates(frame, engine=engine, aggregates=[{"column": "units", "fn": "sum"}], **params).collect()
 
 
 def test_the_engine_is_chosen_by_what_the_arrow_engine_computes(spark: SparkSession) -> None:

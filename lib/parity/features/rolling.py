@@ -27,6 +27,7 @@ ARROW_FUNCTIONS = ("count", "count_distinct", "sum", "mean", "min", "max")
 _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _FLOATING = (T.FloatType, T.DoubleType)
 _NANOS = 1_000_000_000
+_LONG_MAX = 2**63 - 1
 _ENTITIES_PER_BUCKET = 2_000  # a bucket is one call of the kernel: small enough for a worker's memory
 _MIN_BUCKETS = 64
 
@@ -97,47 +98,50 @@ def rolling_arrow(
 
 def rolling_kernel(table: Any, plan: Mapping[str, Any]) -> Any:
     """One bucket of whole entities (a pyarrow Table) to its rows of rolling aggregates, with
-    polars, step for step as `add_rolling_aggregates` does with Spark's operators."""
+    polars, step for step as `add_rolling_aggregates` does with Spark's operators. Events
+    without a time are left out (a build has quarantined them; Spark's operators would give
+    them a row with no feature time)."""
     import polars as pl
+    import pyarrow as pa
 
     keys, step, time = plan["keys"], plan["step"], plan["time"]
+    utc = pa.timestamp("us", tz="UTC")  # Spark sends times in the session's zone and expects them back in UTC
+    table = table.set_column(table.schema.get_field_index(time), time, table.column(time).cast(utc))
     events = pl.from_arrow(table)
     if not isinstance(events, pl.DataFrame):
         raise TypeError("rolling_kernel expects a table")
-    zone = getattr(table.schema.field(time).type, "tz", None)  # the session's time zone, as Spark sent the times
+    events = events.filter(pl.col(time).is_not_null())
     partials: list[pl.Expr] = [pl.col(time).max().alias("_last_event")]
     for i, column, fn in plan["aggregates"]:
-        value = pl.col(column)
+        value, floating = pl.col(column), column in plan["floating"]
         if fn in ("count", "mean"):
             partials.append(value.count().cast(pl.Int64).alias(f"_n{i}"))
-        if fn in ("sum", "mean") and column in plan["floating"]:
+        if fn in ("sum", "mean") and floating:
             exact = value.cast(pl.Float64)
             whole = exact.floor()  # value - floor(value) is exact in floating point
-            partials.append(whole.cast(pl.Int64).sum().alias(f"_s{i}"))
-            partials.append(((exact - whole) * _NANOS).round(0, mode="half_away_from_zero").cast(pl.Int64).sum().alias(f"_r{i}"))
+            partials.append(whole.cast(pl.Int64).cast(pl.Int128).sum().alias(f"_s{i}"))  # sums in 128 bits: overflow is caught, not wrapped
+            partials.append(((exact - whole) * _NANOS).round(0, mode="half_away_from_zero").cast(pl.Int64).cast(pl.Int128).sum().alias(f"_r{i}"))
         elif fn in ("sum", "mean"):
-            partials.append(value.cast(pl.Int64).sum().alias(f"_s{i}"))
+            partials.append(value.cast(pl.Int128).sum().alias(f"_s{i}"))
         if fn in ("min", "max"):
-            partials.append((value.min() if fn == "min" else value.max()).alias(f"_m{i}"))
+            partials.append(_extreme(value, fn, floating).alias(f"_m{i}"))
         if fn == "count_distinct":
             partials.append(value.drop_nulls().unique().alias(f"_d{i}"))
     tiles = events.group_by(*keys, (pl.col(time).dt.epoch("us") // step).alias("_slot")).agg(partials)
     # Candidate periods: each tile's own, and the period its events leave each window.
     candidates = pl.concat([tiles.select(*keys, (pl.col("_slot") + shift).alias("_slot")) for shift in [0, *plan["lengths"]]]).unique()
-    grid = candidates.join(tiles, on=[*keys, "_slot"], how="left").sort(*keys, "_slot")
-    stamped = pl.from_epoch((pl.col("_slot") + 1) * step, time_unit="us")
-    if zone:
-        stamped = stamped.dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
+    grid = candidates.join(tiles, on=[*keys, "_slot"], how="left", nulls_equal=True).sort(*keys, "_slot")
+    stamped = pl.from_epoch((pl.col("_slot") + 1) * step, time_unit="us").dt.replace_time_zone("UTC")
     parts = [grid.select(*keys, stamped.alias(plan["output"]))]
     for length in plan["lengths"]:
         wanted = [w for w in plan["windows"] if w[0] == length]
         rolled = grid.rolling(index_column="_slot", period=f"{length}i", group_by=keys).agg(_window_columns(wanted, plan["floating"]))
-        parts.append(pl.DataFrame(_finish(_aligned(rolled, grid), wanted, plan["floating"])))
+        parts.append(pl.DataFrame(_finish(_aligned(rolled, grid, keys), wanted, plan["floating"])))
     if plan["last_event"] is not None:
         latest = grid.rolling(index_column="_slot", period=f"{plan['longest'] + 1}i", group_by=keys).agg(
             pl.col("_last_event").max().alias(plan["last_event"])
         )
-        parts.append(_aligned(latest, grid).select(plan["last_event"]))
+        parts.append(_aligned(latest, grid, keys).select(plan["last_event"]))
     result = pl.concat(parts, how="horizontal")
     ordered = [*keys, plan["output"], *[name for *_, name in plan["windows"]], *([plan["last_event"]] if plan["last_event"] else [])]
     out = result.select(ordered).to_arrow()
@@ -146,10 +150,21 @@ def rolling_kernel(table: Any, plan: Mapping[str, Any]) -> Any:
     return out
 
 
-def _aligned(rolled: Any, grid: Any) -> Any:
-    """`rolled`, a rolling aggregation of `grid`, checked to be row for row in `grid`'s order."""
-    if not rolled.get_column("_slot").equals(grid.get_column("_slot")):
-        raise RuntimeError("rolling_kernel: polars returned the windows in another order than the periods")
+def _extreme(value: Any, fn: str, floating: bool) -> Any:
+    """min or max as Spark takes them: NaN is greater than any number, so a max over a NaN is
+    NaN (polars' max skips NaN; its min does as Spark's)."""
+    if fn == "min":
+        return value.min()
+    return value.nan_max() if floating else value.max()
+
+
+def _aligned(rolled: Any, grid: Any, keys: list[str]) -> Any:
+    """`rolled`, a rolling aggregation of `grid`, in `grid`'s order (polars returns the groups
+    in an order of its own): sorted alike, then checked key for key."""
+    rolled = rolled.sort(*keys, "_slot")
+    for column in [*keys, "_slot"]:
+        if not rolled.get_column(column).equals(grid.get_column(column)):
+            raise RuntimeError("rolling_kernel: the windows do not line up with the periods")
     return rolled
 
 
@@ -167,7 +182,7 @@ def _window_columns(windows: list[tuple[int, int, str, str, str]], floating: lis
             if column in floating:
                 out.append(pl.col(f"_r{i}").sum().alias(f"{name}:r"))
         if fn in ("min", "max"):
-            out.append((pl.col(f"_m{i}").min() if fn == "min" else pl.col(f"_m{i}").max()).alias(name))
+            out.append(_extreme(pl.col(f"_m{i}"), fn, column in floating).alias(name))
         if fn == "count_distinct":
             out.append(pl.col(f"_d{i}").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().n_unique().cast(pl.Int64).alias(name))
     return out
@@ -187,13 +202,13 @@ def _finish(rolled: Any, windows: list[tuple[int, int, str, str, str]], floating
         if fn == "count":
             out.append(rolled.get_column(f"{name}:n").alias(name))
             continue
-        sums = rolled.get_column(f"{name}:s")
+        sums = _long(rolled.get_column(f"{name}:s"), column)
         if fn == "sum" and column not in floating:
             out.append(sums.alias(name))
             continue
         total = sums.to_numpy().astype(np.float64)
         if column in floating:
-            total = total + rolled.get_column(f"{name}:r").to_numpy().astype(np.float64) / _NANOS
+            total = total + _long(rolled.get_column(f"{name}:r"), column).to_numpy().astype(np.float64) / _NANOS
         if fn == "sum":
             out.append(pl.Series(name, total))
             continue
@@ -201,3 +216,12 @@ def _finish(rolled: Any, windows: list[tuple[int, int, str, str, str]], floating
         mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
         out.append(pl.Series(name, mean).set(pl.Series(count <= 0), None))
     return out
+
+
+def _long(sums: Any, column: str) -> Any:
+    """128-bit window sums as longs; one beyond a long fails, as Spark's (ANSI) arithmetic does."""
+    import polars as pl
+
+    if len(sums) and (sums.max() > _LONG_MAX or sums.min() < -_LONG_MAX - 1):
+        raise OverflowError(f"add_rolling_aggregates: a window sum of {column} overflows a long (beyond 9.2e18 in magnitude)")
+    return sums.cast(pl.Int64)

@@ -1,7 +1,8 @@
 """The transform library: pure, generic transforms that feature set declarations name.
 
-Every transform takes a DataFrame and keyword parameters and returns a DataFrame, built only
-from Spark's built-in functions (no Python UDFs): nothing here reads, writes, collects or
+Every transform takes a DataFrame and keyword parameters and returns a DataFrame, built from
+Spark's built-in functions (the one exception: `add_rolling_aggregates`' Arrow engine, grouped
+Arrow functions where they measured 2.5x faster): nothing here reads, writes, collects or
 logs, so `df.transform(fn, **kw)` chains them and a declaration can name them by dotted path
 (`parity.transforms.add_window_aggregates`). Each docstring says which columns it needs and
 which it adds.
