@@ -202,11 +202,7 @@ def test_rolling_aggregates_at_hour_and_day_grain_match_a_brute_force_oracle(spa
 
 
 NUMERIC = [
-    {"column": "amount", "fn": "count", "name": "n"},
-    {"column": "amount", "fn": "sum"},
-    {"column": "amount", "fn": "mean"},
-    {"column": "amount", "fn": "min"},
-    {"column": "amount", "fn": "max"},
+    *AGGREGATES[:5],  # count, sum, mean, min and max of the amount
     {"column": "units", "fn": "sum"},
     {"column": "units", "fn": "mean"},
     {"column": "units", "fn": "max"},
