@@ -29,7 +29,9 @@ _TOMBSTONE = "_parity_tombstone"
 _INSERT_ONLY = "_parity_insert_only"
 _NEW_KEY = "_parity_new_key"  # the source row is a key the target does not hold
 # The session conf to run an `upsert` MERGE with: its source is a local checkpoint already, which
-# Delta would otherwise copy once more before merging (its materializeSource "auto").
+# Delta would otherwise copy once more before merging (its materializeSource "auto"). The cost:
+# an executor lost with the checkpoint's blocks fails the MERGE, uncommitted, where Delta's copy
+# could have let it retry.
 CHECKPOINTED_SOURCE = {"spark.databricks.delta.merge.materializeSource": "none"}
 
 

@@ -1,6 +1,6 @@
 """The Arrow engine of `add_rolling_aggregates`: the same rows, computed per group of entities.
 
-Spark's own operators compute rolling windows in four steps over every row (a shuffle, a hash
+Spark's own operators compute rolling windows in five steps over every row (a shuffle, a hash
 aggregation into tiles, a second aggregation into candidate periods, a sort and a window); on
 10M events and two cores that took 25-28 s where polars takes 7 s in one process
 (BENCHMARKS.md, issue 14). Here Spark only shuffles the events into buckets of whole
@@ -28,8 +28,7 @@ _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _FLOATING = (T.FloatType, T.DoubleType)
 _NANOS = 1_000_000_000
 _LONG_MAX = 2**63 - 1
-_ENTITIES_PER_BUCKET = 2_000  # a bucket is one call of the kernel: small enough for a worker's memory
-_MIN_BUCKETS = 64
+_MIN_BUCKETS = 64  # a bucket is one call of the kernel; there are 8 per shuffle partition, at least this many
 
 
 def arrow_supported(df: DataFrame, aggregates: Sequence[Mapping[str, Any]]) -> bool:
