@@ -246,12 +246,18 @@ def growth(sizes: list[int], entities: int, per_day: int) -> list[dict[str, floa
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def events_parser(description: str | None) -> argparse.ArgumentParser:
+    """The arguments of the benchmarks over these events: how many, over how many entities and days."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--driver-memory", default="6g")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = events_parser(__doc__)
     parser.add_argument("--growth", type=int, nargs="*", default=[2_500_000, 10_000_000, 40_000_000],
                         help="history sizes for the growth and flat-increment figures (none to skip them)")
     parser.add_argument("--one-size", type=int, default=None, help=argparse.SUPPRESS)

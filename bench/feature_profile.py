@@ -10,7 +10,6 @@ cost plus what it must recompute; the shuffles of the compute are counted in its
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -18,16 +17,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from feature_build import DECLARATION, bench_settings, generate
+from feature_build import DECLARATION, bench_settings, events_parser, generate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--entities", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=180)
-    parser.add_argument("--driver-memory", default="6g")
-    args = parser.parse_args(argv)
+    args = events_parser(__doc__).parse_args(argv)
 
     from pyspark.sql import functions as F
 
