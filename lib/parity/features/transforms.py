@@ -364,9 +364,8 @@ def add_rolling_aggregates(
     if engine == "arrow" and not supported:
         raise ValueError("add_rolling_aggregates: the arrow engine computes count and count_distinct of any column, and sum, mean, min and max of numeric ones only")
     if engine != "spark" and supported:
-        names = [f"{_aggregate_name(spec)}_{label}" for label, _ in spans for spec in aggregates]
         return rolling_arrow(
-            df, keys=keys, time_column=time_column, spans=spans, aggregates=aggregates, names=names,
+            df, keys=keys, time_column=time_column, spans=spans, aggregates=aggregates, names=rolling_aggregate_names(windows, aggregates, grain),
             output=output, step=step, last_event_output=last_event_output,
         )
     micros = F.unix_micros(F.col(time_column))
