@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="parity",
-    version="0.3.0",  # parity.__version__
+    version="0.3.1",  # parity.__version__
     description="One definition of every feature, run the same way everywhere.",
     package_dir={"": "lib"},
     packages=find_packages("lib"),

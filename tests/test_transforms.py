@@ -14,8 +14,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from parity.core.commits import session_conf
 from parity.core.durations import floor_to_grain, parse_duration
-from parity.features import transforms
+from parity.features import rolling, transforms
 
 TS = dt.datetime
 EVENTS = "customer_id LONG, event_ts TIMESTAMP, amount DOUBLE, category STRING"
@@ -225,7 +226,7 @@ KEYED_EVENT = st.tuples(
 def test_the_arrow_engine_gives_the_spark_engines_rows_to_the_bit(spark: SparkSession, events, grain_and_windows) -> None:
     """Every aggregate (sums, means, minima and maxima of float and integer columns, counts and
     distinct counts of a string column), two entity keys, hour and day
-    grain: the Arrow engine (polars per bucket of entities) returns exactly the rows of Spark's
+    grain: the Arrow engine (polars per chunk of whole entities) returns exactly the rows of Spark's
     operators, to the last bit of every float (the sums are exact integer sums in both)."""
     grain, windows = grain_and_windows
     frame = spark.createDataFrame(events, KEYED_EVENTS)
@@ -240,8 +241,10 @@ def test_the_arrow_engine_gives_the_spark_engines_rows_to_the_bit(spark: SparkSe
     assert sorted(arrow.collect(), key=key) == sorted(spark_rows.collect(), key=key)
 
 
-def test_the_engines_agree_on_thousands_of_random_amounts(spark: SparkSession) -> None:
-    """One larger sample, so that many floating-point sums and means are compared to the bit."""
+def test_the_engines_agree_on_thousands_of_random_amounts(spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One larger sample, so that many floating-point sums and means are compared to the bit,
+    computed by the Arrow engine in chunks of about 50 events cut from batches of 16."""
+    monkeypatch.setattr(rolling, "CHUNK_ROWS", 50)
     rng = random.Random(14)
     events = [
         (rng.choice(["north", "south"]), rng.randint(1, 40), TS(2026, 1, 1) + dt.timedelta(minutes=rng.randint(0, 14 * 24 * 60)),
@@ -250,10 +253,35 @@ def test_the_engines_agree_on_thousands_of_random_amounts(spark: SparkSession) -
     ]
     frame = spark.createDataFrame(events, KEYED_EVENTS)
     params = {"entity": ["region", "customer_id"], "time_column": "event_ts", "windows": ["1d", "3d", "7d"], "aggregates": NUMERIC, "output": "feature_ts"}
-    arrow = transforms.add_rolling_aggregates(frame, engine="arrow", **params)
+    with session_conf(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": "16"}):
+        arrow = transforms.add_rolling_aggregates(frame, engine="arrow", **params).localCheckpoint()
     assert arrow.count() > 1_000
     assert arrow.exceptAll(transforms.add_rolling_aggregates(frame, engine="spark", **params)).isEmpty()
     assert transforms.add_rolling_aggregates(frame, engine="spark", **params).exceptAll(arrow).isEmpty()
+
+
+def test_chunks_of_whole_entities_are_cut_between_hash_values() -> None:
+    """A partition's batches, sorted by the entity hash, regrouped into chunks of at least the
+    rows asked for: every row once and in order, and no hash value in two chunks, whatever the
+    batch sizes (empty ones too) and however long a hash value's run."""
+    import pyarrow as pa
+
+    rng = random.Random(7)
+    column = rolling._HASH
+    for _ in range(200):
+        hashes = sorted(rng.choice([-5, 0, 3, 9, 11, 12, 40, 77]) for _ in range(rng.randint(1, 120)))
+        table = pa.table({column: hashes, "row": list(range(len(hashes)))})
+        batches, start = [], 0
+        while start < table.num_rows:
+            size = rng.choice([0, 1, 2, 5, 16, 37])
+            batches.append(pa.RecordBatch.from_pylist(table.slice(start, size).to_pylist(), schema=table.schema))
+            start += size
+        rows = rng.choice([1, 3, 10, 30, 1_000])
+        chunks = list(rolling.whole_entities(iter(batches), rows))
+        assert [r for chunk in chunks for r in chunk.column("row").to_pylist()] == list(range(len(hashes)))
+        assert all(chunk.num_rows >= rows for chunk in chunks[:-1]) and all(chunk.num_rows for chunk in chunks)
+        values = [set(chunk.column(column).to_pylist()) for chunk in chunks]
+        assert all(not (a & b) for i, a in enumerate(values) for b in values[i + 1 :]), (rows, [len(b) for b in batches])
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "+05:30"])
@@ -293,9 +321,9 @@ def test_the_engine_is_chosen_by_what_the_arrow_engine_computes(spark: SparkSess
     text_sum = [{"column": "category", "fn": "sum"}]
     with pytest.raises(ValueError, match="arrow engine computes count and count_distinct of any column"):
         transforms.add_rolling_aggregates(frame, engine="arrow", aggregates=text_sum, **params)
-    assert "FlatMapGroupsInArrow" not in _plan(transforms.add_rolling_aggregates(frame, aggregates=text_sum, **params))
-    assert "FlatMapGroupsInArrow" in _plan(transforms.add_rolling_aggregates(frame, aggregates=NUMERIC[:3], **params))
-    assert "FlatMapGroupsInArrow" not in _plan(transforms.add_rolling_aggregates(frame, aggregates=NUMERIC[:3], engine="spark", **params))
+    assert "MapInArrow" not in _plan(transforms.add_rolling_aggregates(frame, aggregates=text_sum, **params))
+    assert "MapInArrow" in _plan(transforms.add_rolling_aggregates(frame, aggregates=NUMERIC[:3], **params))
+    assert "MapInArrow" not in _plan(transforms.add_rolling_aggregates(frame, aggregates=NUMERIC[:3], engine="spark", **params))
 
 
 def _plan(df) -> str:  # type: ignore[no-untyped-def]

@@ -19,6 +19,6 @@ from __future__ import annotations
 
 from parity import _moved
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 
 _moved.install()

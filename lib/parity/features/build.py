@@ -32,6 +32,7 @@ from parity.features.incremental import (
     iso,
     midnight,
     new_rows,
+    own_row,
     period_end,
     plan_build,
     read_slice,
@@ -204,17 +205,17 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         now = time.perf_counter()
         seconds[step], clock = round(now - clock, 3), now
 
-    read = read_slice(source, decl, build).cache()  # read once: validated, then counted on its own
+    read = read_slice(source, decl, build).cache()  # read once: validated, and counted apart from the split
     valid, quarantined = validate_source(read, planned.conf, source=planned.source_table, required=required_columns(decl))
     valid = valid.cache()
-    own_quarantine = new_rows(quarantined, decl, build)  # usually empty: tallied once, merged only when not
+    own_quarantine = new_rows(quarantined, decl, build)  # usually empty: tallied only when rows in and out differ
     try:
-        newest, valid_count = _newest_and_count(decl, valid, build)  # one job for both
+        newest, valid_count, read_count = _newest_and_counts(decl, read, valid, build)  # one job for all three
         marks = [m for m in (state.watermark if state else None, newest) if m is not None]
         watermark = planned.stamp or (max(marks) if marks else None)  # a snapshot's: the time it stamps its rows with
         end = build.end if build.end is not None else (planned.stamp or period_end(decl, watermark))
         build = BuildRange(build.start, end, build.read_from, build.reason)
-        tally = {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
+        tally = {} if read_count == valid_count else {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
         lap("validate")
         if tally or not catalog.exists(quarantine_name):
             catalog.merge(own_quarantine, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE])
@@ -252,7 +253,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         merged = catalog.operation_metrics(decl.table, version) if version != before else {}
         landing = _landing_report(catalog, decl.table, before, version) if build.start is None and before is not None else {}
         counts = {
-            "in": new_rows(read, decl, build).count(),  # counted apart from the split, to reconcile
+            "in": read_count,  # counted apart from the split, to reconcile
             "out": valid_count,
             "quarantined": sum(tally.values()),
             "rows_written": _rows_written(merged),
@@ -278,15 +279,15 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     )
 
 
-def _newest_and_count(decl: FeatureSetDecl, valid: DataFrame, build: BuildRange) -> tuple[dt.datetime | None, int]:
+def _newest_and_counts(decl: FeatureSetDecl, read: DataFrame, valid: DataFrame, build: BuildRange) -> tuple[dt.datetime | None, int, int]:
     """The newest event time among validated rows (what the watermark becomes; None for a
-    snapshot), and how many of them are the build's own (`new_rows`), in one Spark job."""
-    if decl.event_time is None:
-        return None, valid.count()
-    time = F.col(decl.event_time)
-    own = F.lit(True) if build.start is None else (time >= F.lit(build.start)) | time.isNull()
-    row = valid.agg(F.max(time).alias("newest"), F.count_if(own).alias("own")).first()
-    return (None, 0) if row is None else (row["newest"], int(row["own"]))
+    snapshot), and how many rows are the build's own (`new_rows`) among the validated and
+    among those read, in one Spark job. The two counts differ by the rows quarantined."""
+    own = own_row(decl, build)
+    newest = F.lit(None).cast("timestamp") if decl.event_time is None else F.max(decl.event_time)
+    out = valid.agg(newest.alias("newest"), F.count_if(own).alias("out"))
+    row = out.crossJoin(read.agg(F.count_if(own).alias("in"))).first()
+    return (None, 0, 0) if row is None else (row["newest"], int(row["out"]), int(row["in"]))
 
 
 def _landing_report(catalog: Catalog, table: str, before: int, version: int) -> dict[str, object]:

@@ -194,9 +194,14 @@ def read_slice(source: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> Da
 
 def new_rows(rows: DataFrame, decl: FeatureSetDecl, build: BuildRange) -> DataFrame:
     """The rows of a slice that are this build's own (not history read for context)."""
+    return rows if build.start is None or decl.event_time is None else rows.filter(own_row(decl, build))
+
+
+def own_row(decl: FeatureSetDecl, build: BuildRange) -> Column:
+    """Whether a row of a slice is this build's own (see `new_rows`), as a column."""
     if build.start is None or decl.event_time is None:
-        return rows
-    return rows.filter((F.col(decl.event_time) >= F.lit(build.start)) | F.col(decl.event_time).isNull())
+        return F.lit(True)
+    return (F.col(decl.event_time) >= F.lit(build.start)) | F.col(decl.event_time).isNull()
 
 
 def preview_feature_set(decl: FeatureSetDecl, valid: DataFrame, *, newest: dt.datetime | None) -> DataFrame:

@@ -3,11 +3,15 @@
 Spark's own operators compute rolling windows in five steps over every row (a shuffle, a hash
 aggregation into tiles, a second aggregation into candidate periods, a sort and a window); on
 10M events and two cores that took 25-28 s where polars takes 7 s in one process
-(BENCHMARKS.md, issue 14). Here Spark only shuffles the events into buckets of whole
-entities (a hash of the entity keys), and each bucket is computed by polars in a Python worker
-(`applyInArrow`), the same algorithm step for step, with the same integer arithmetic for
+(BENCHMARKS.md, issue 14). Here Spark only shuffles the events into partitions of whole
+entities and sorts each partition by a hash of the entity keys; a Python worker reads a
+partition's Arrow batches in order (`mapInArrow`), cuts them into chunks of about
+`CHUNK_ROWS` events between two hash values (so no entity is split), and polars computes
+each chunk: the same algorithm step for step, with the same integer arithmetic for
 floating-point sums, so that both engines give the same rows to the bit
-(tests/test_transforms.py compares them).
+(tests/test_transforms.py compares them). Chunks by rows, not a fixed number of groups, keep
+a worker's memory bounded as data grows, and a small input (an incremental day) to a few
+calls of the kernel.
 
 Only what both engines compute identically comes here (`arrow_supported`): count and
 count_distinct of any column; sum, mean, min and max of integer and floating-point columns.
@@ -16,7 +20,7 @@ Anything else (a decimal column's sum, say) stays with Spark's operators.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -28,7 +32,8 @@ _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _FLOATING = (T.FloatType, T.DoubleType)
 _NANOS = 1_000_000_000
 _LONG_MAX = 2**63 - 1
-_MIN_BUCKETS = 64  # a bucket is one call of the kernel; there are 8 per shuffle partition, at least this many
+CHUNK_ROWS = 50_000  # events per call of the kernel, about (50k-200k measured alike at 10M, 50k best on an incremental day)
+_HASH = "_parity_entity_hash"
 
 
 def arrow_supported(df: DataFrame, aggregates: Sequence[Mapping[str, Any]]) -> bool:
@@ -85,18 +90,42 @@ def rolling_arrow(
         "windows": [(length, i, str(spec["column"]), str(spec["fn"]), name) for (length, i, spec), name in zip(pairs, names, strict=True)],
         "aggregates": [(i, str(spec["column"]), str(spec["fn"])) for i, spec in enumerate(aggregates)],
     }
-    partitions = int(df.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
-    buckets = max(_MIN_BUCKETS, 8 * partitions)
-    bucket = F.pmod(F.xxhash64(*[F.col(k) for k in keys]), F.lit(buckets)).alias("_parity_bucket")
+    hashed = df.select(*columns, F.xxhash64(*[F.col(k) for k in keys]).alias(_HASH))
+    rows = CHUNK_ROWS  # read when planned, so that a test may make chunks small
 
-    def kernel(table: Any) -> Any:
-        return rolling_kernel(table, plan)
+    def kernel(batches: Iterator[Any]) -> Iterator[Any]:
+        for chunk in whole_entities(batches, rows):
+            yield from rolling_kernel(chunk.drop_columns([_HASH]), plan).to_batches()
 
-    return df.select(*columns).groupBy(bucket).applyInArrow(kernel, T.StructType(fields))
+    return hashed.repartition(_HASH).sortWithinPartitions(_HASH).mapInArrow(kernel, T.StructType(fields))
+
+
+def whole_entities(batches: Iterator[Any], rows: int) -> Iterator[Any]:
+    """A partition's Arrow batches, sorted by the entity hash, as pyarrow Tables of at least
+    `rows` rows (the last may hold fewer), each cut between two hash values, so that every
+    entity's events are in one table (a hash shared by two entities keeps both in it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pending: list[Any] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        if held < rows or batch.num_rows == 0:
+            continue
+        hashes = batch.column(_HASH)
+        cut = pc.index(hashes, hashes[-1]).as_py()  # where the batch's last hash value starts: it may go on in the next
+        if cut == 0 or held - (batch.num_rows - cut) < rows:  # (at 0 it may have begun in an earlier batch)
+            continue
+        yield pa.Table.from_batches([*pending[:-1], batch.slice(0, cut)])
+        pending, held = [batch.slice(cut)], batch.num_rows - cut
+    if held:
+        yield pa.Table.from_batches(pending)
 
 
 def rolling_kernel(table: Any, plan: Mapping[str, Any]) -> Any:
-    """One bucket of whole entities (a pyarrow Table) to its rows of rolling aggregates, with
+    """A chunk of whole entities (a pyarrow Table) to its rows of rolling aggregates, with
     polars, step for step as `add_rolling_aggregates` does with Spark's operators. Events
     without a time are left out (a build has quarantined them; Spark's operators would give
     them a row with no feature time)."""

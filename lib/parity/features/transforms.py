@@ -347,8 +347,8 @@ def add_rolling_aggregates(
     event leaves every window, its last row carries zero counts and sums and null means,
     minima and maxima.
 
-    `engine` "auto" computes with the Arrow engine (`parity.features.rolling`: polars per bucket
-    of entities, about 2.5x faster than Spark's operators) what it supports (count and
+    `engine` "auto" computes with the Arrow engine (`parity.features.rolling`: polars per chunk
+    of whole entities, about 2.5x faster than Spark's operators) what it supports (count and
     count_distinct of any column; sum, mean, min and max of numeric ones), and anything else with
     Spark's operators ("spark"); both give the same rows.
 
