@@ -210,7 +210,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     valid = valid.cache()
     own_quarantine = new_rows(quarantined, decl, build)  # usually empty: tallied only when rows in and out differ
     try:
-        newest, valid_count, read_count = _newest_and_counts(decl, read, valid, build)  # one job for all three
+        newest, valid_count, read_count = _newest_and_counts(decl, read, valid, build)  # one Spark action for all three
         marks = [m for m in (state.watermark if state else None, newest) if m is not None]
         watermark = planned.stamp or (max(marks) if marks else None)  # a snapshot's: the time it stamps its rows with
         end = build.end if build.end is not None else (planned.stamp or period_end(decl, watermark))
@@ -282,7 +282,7 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
 def _newest_and_counts(decl: FeatureSetDecl, read: DataFrame, valid: DataFrame, build: BuildRange) -> tuple[dt.datetime | None, int, int]:
     """The newest event time among validated rows (what the watermark becomes; None for a
     snapshot), and how many rows are the build's own (`new_rows`) among the validated and
-    among those read, in one Spark job. The two counts differ by the rows quarantined."""
+    among those read, in one Spark action. The two counts differ by the rows quarantined."""
     own = own_row(decl, build)
     newest = F.lit(None).cast("timestamp") if decl.event_time is None else F.max(decl.event_time)
     out = valid.agg(newest.alias("newest"), F.count_if(own).alias("out"))

@@ -5,13 +5,13 @@ aggregation into tiles, a second aggregation into candidate periods, a sort and 
 10M events and two cores that took 25-28 s where polars takes 7 s in one process
 (BENCHMARKS.md, issue 14). Here Spark only shuffles the events into partitions of whole
 entities and sorts each partition by a hash of the entity keys; a Python worker reads a
-partition's Arrow batches in order (`mapInArrow`), cuts them into chunks of about
+partition's Arrow batches in order (`mapInArrow`), cuts them into chunks of at least
 `CHUNK_ROWS` events between two hash values (so no entity is split), and polars computes
 each chunk: the same algorithm step for step, with the same integer arithmetic for
 floating-point sums, so that both engines give the same rows to the bit
-(tests/test_transforms.py compares them). Chunks by rows, not a fixed number of groups, keep
-a worker's memory bounded as data grows, and a small input (an incremental day) to a few
-calls of the kernel.
+(tests/test_transforms.py compares them). Chunks by rows, not a fixed number of groups, keep a
+worker's memory from growing with the data (a chunk is as large as its largest entity at
+most, beyond `CHUNK_ROWS`), and a small input (an incremental day) to a few calls of the kernel.
 
 Only what both engines compute identically comes here (`arrow_supported`): count and
 count_distinct of any column; sum, mean, min and max of integer and floating-point columns.
@@ -32,7 +32,9 @@ _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _FLOATING = (T.FloatType, T.DoubleType)
 _NANOS = 1_000_000_000
 _LONG_MAX = 2**63 - 1
-CHUNK_ROWS = 50_000  # events per call of the kernel, about (50k-200k measured alike at 10M, 50k best on an incremental day)
+# Events per call of the kernel, at least (more when one entity has more): 50k-200k measured
+# alike at 10M events, 50k best on an incremental day. It is part of the transform's code digest.
+CHUNK_ROWS = 50_000
 _HASH = "_parity_entity_hash"
 
 
@@ -82,7 +84,7 @@ def rolling_arrow(
     fields += [T.StructField(name, _output_type(spec, types[str(spec["column"])])) for name, (_, _, spec) in zip(names, pairs, strict=True)]
     if last_event_output is not None:
         fields.append(T.StructField(last_event_output, T.TimestampType()))
-    columns = [*keys, time_column, *sorted({str(spec["column"]) for spec in aggregates})]
+    columns = list(dict.fromkeys([*keys, time_column, *sorted({str(spec["column"]) for spec in aggregates})]))  # an aggregate may count a key or the time
     floating = sorted({str(spec["column"]) for spec in aggregates if isinstance(types[str(spec["column"])], _FLOATING)})
     plan = {
         "keys": keys, "time": time_column, "output": output, "step": step, "last_event": last_event_output,
