@@ -1,8 +1,9 @@
 """Pipeline wall times at several data scales, measured in one run, with ratios to the 1x scale.
 
 For each scale it runs the demo's jobs through spark-submit.sh (as `make demo` does: the
-sample data, the feature builds, then build_training_set, train and score for each of the two
-declared models) into its own folder, and reports each job's wall time, the churn model's
+sample data, the feature builds, then for each of the two declared models build_training_set
+with the newest six weeks of labels held out, train, promote the version trained through the
+gate, and score with it) into its own folder, and reports each job's wall time, the churn model's
 scoring throughput (rows scored per second of the score job's scoring step, and per second of
 the whole job), and every job's time as a ratio to the same job at the smallest scale.
 
@@ -21,7 +22,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("churn", "channel_spend")
-JOBS = ("generate_data", "build_features", *(f"{job} --model {model}" for model in MODELS for job in ("build_training_set", "train", "score")))
+# Each job as reported, and its arguments; "{version}" is the model version the job before it trained.
+STEPS = {
+    "generate_data": "generate_data",
+    "build_features": "build_features --full-refresh",
+    **{
+        f"{job} --model {model}": f"{job} --model {model}{extra}"
+        for model in MODELS
+        for job, extra in (
+            ("build_training_set", " --holdout-days 42"),
+            ("train", ""),
+            ("promote", " --version {version} --reason benchmark"),
+            ("score", ""),
+        )
+    },
+}
+JOBS = tuple(STEPS)
 BASE_CUSTOMERS = 2000  # conf/base.yaml's data.customers: the demo's default scale
 
 
@@ -36,13 +52,15 @@ def run_scale(scale: int, root: Path) -> dict[str, object]:
     args = [a for item in overrides for a in ("--set", item)]
     times: dict[str, float] = {}
     summaries: dict[str, dict] = {}
-    for job in JOBS:
+    version = ""
+    for job, command in STEPS.items():
         started = time.perf_counter()
-        proc = subprocess.run([str(REPO / "spark-submit.sh"), *job.split(), *args], capture_output=True, text=True, cwd=REPO)
+        proc = subprocess.run([str(REPO / "spark-submit.sh"), *command.format(version=version).split(), *args], capture_output=True, text=True, cwd=REPO)
         times[job] = time.perf_counter() - started
         if proc.returncode != 0:
             sys.exit(f"{job} failed at scale {scale}:\n{proc.stderr[-3000:]}")
         summaries[job] = json.loads(proc.stdout.strip().splitlines()[-1])
+        version = str(summaries[job].get("model_version", version))
         print(f"  scale {scale:>3}x  {job:<40} {times[job]:7.1f} s", flush=True)
     score = summaries["score --model churn"]
     rows = score["counts"]["predictions.out"]
