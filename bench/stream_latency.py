@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,11 +37,13 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL = ["data.customers=2000", "data.days=150", "sweeps.hist_gradient_boosting.max_evals=2"]
 
 
-def _submit(job: str, overrides: list[str], *args: str) -> None:
+def _submit(job: str, overrides: list[str], *args: str) -> dict[str, Any]:
+    """Run a job through spark-submit.sh; its summary (the last line it prints)."""
     sets = [a for o in overrides for a in ("--set", o)]
     run = subprocess.run([str(REPO / "spark-submit.sh"), job, *sets, *args], cwd=REPO, capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(f"{job} failed:\n{run.stderr[-3000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def _commit_times(path: str) -> dict[int, float]:
@@ -81,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     stream, log = None, None
     try:
-        for job, extra in (("generate_data", []), ("build_features", ["--full-refresh"]), ("build_training_set", ["--model", "churn"]),
-                           ("train", ["--model", "churn"])):
+        for job, extra in (("generate_data", []), ("build_features", ["--full-refresh"]), ("build_training_set", ["--model", "churn", "--holdout-days", "42"])):
             _submit(job, overrides, *extra)
+        trained = _submit("train", overrides, "--model", "churn")  # the stream scores with the champion: promote it through the gate
+        _submit("promote", overrides, "--model", "churn", "--version", str(trained["model_version"]), "--reason", "benchmark")
         settings = load_settings(REPO / "conf", overrides=[*overrides, "spark.master=local[1]"])
         spark = get_spark(settings)
         catalog = Catalog(spark, settings)
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(len(ids) for _, _, ids in rounds)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
+            if stream.poll() is not None:
+                raise SystemExit(f"score_stream stopped (exit {stream.returncode}) before scoring every request: see {work / 'stream.log'}")
             if Path(predictions, "_delta_log").exists() and catalog.read(model.stream_predictions()).count() >= total:
                 break
             time.sleep(5)
