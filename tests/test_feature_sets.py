@@ -140,8 +140,20 @@ def test_invalid_declarations_fail_on_load_naming_the_field(tmp_path: Path, name
     assert message in str(raised.value)
 
 
-def test_the_columns_every_feature_table_holds_are_reserved() -> None:
-    assert TABLE_COLUMNS == (FEATURE_DATE, *VERSION_COLUMNS)
+@pytest.mark.parametrize("column", TABLE_COLUMNS)
+@pytest.mark.parametrize("role", ["feature", "entity", "timestamp"])
+def test_a_column_every_feature_table_holds_cannot_be_declared(settings: Settings, column: str, role: str) -> None:
+    """The build adds these columns itself (the built table's columns are checked against them in
+    the new-dataset test below), so a declaration naming one as a feature, a key or the time fails."""
+    declaration = settings.feature_sets["customer_profile"].model_dump(mode="json")
+    if role == "feature":
+        declaration["features"].append({"name": column, "type": "timestamp", "description": "clashes"})
+    elif role == "entity":
+        declaration["entity"] = [column]
+    else:
+        declaration["timestamp"] = column
+    with pytest.raises(ValueError, match=f"declares column\\(s\\) {column}, which every feature table holds itself"):
+        FeatureSetDecl.model_validate(declaration)
 
 
 def test_declarations_round_trip_as_models_record_them(settings: Settings) -> None:
@@ -249,6 +261,9 @@ def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(spark: S
         for r in table.filter("feature_ts = TIMESTAMP '2026-03-10 00:00:00'").collect()
     }
     assert latest == {"m1": (25.0, 1, 1), "m2": (7.5, 0, 0)}
+    decl = settings.feature_sets["merchant_activity"]
+    added_by_the_build = set(table.columns) - {*decl.entity, decl.timestamp, *decl.feature_names()}
+    assert added_by_the_build == {FEATURE_DATE, *VERSION_COLUMNS} == set(TABLE_COLUMNS)
     comments = {f.name: f.metadata.get("comment") for f in table.schema.fields}
     assert comments["weekend_txns_7d"] == "Weekend transactions over 7 days."
     quarantined = catalog.read("quarantine.transactions").collect()

@@ -5,6 +5,7 @@ still valid (`tests/fixtures/flat_modules_0_1.json` lists what each old module e
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import pkgutil
 import subprocess
@@ -76,9 +77,33 @@ def test_every_learner_conf_knows_has_a_factory_and_no_other() -> None:
         assert (learner.mode, learner.hyperparameters) == (info.mode, info.hyperparameters)
 
 
-def test_every_module_imports() -> None:
-    for name in _modules():
-        importlib.import_module(name)
+_IMPORT_EVERY_MODULE = """
+import importlib, json, os, pkgutil, sys
+import parity
+failed = {}
+for info in sorted(pkgutil.walk_packages(parity.__path__, "parity."), key=lambda m: m.name):
+    try:
+        importlib.import_module(info.name)
+    except Exception as error:
+        failed[info.name] = f"{type(error).__name__}: {error}"
+from pyspark import SparkContext
+print(json.dumps({
+    "failed": failed,
+    "spark_context": SparkContext._active_spark_context is not None,
+    "jvm": SparkContext._gateway is not None,
+    "files": sorted(os.listdir(".")),
+}))
+"""
+
+
+def test_every_module_imports_alone_with_no_side_effect(tmp_path: Path) -> None:
+    """In a fresh interpreter, in an empty folder: every module imports, and importing the
+    library starts no Spark session or JVM and writes no file (no session, store or warehouse
+    is made at import time; notebooks, jobs and the serving process all import it)."""
+    proc = subprocess.run([sys.executable, "-c", _IMPORT_EVERY_MODULE], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found == {"failed": {}, "spark_context": False, "jvm": False, "files": []}
 
 
 FLAT_0_1 = json.loads((REPO / "tests" / "fixtures" / "flat_modules_0_1.json").read_text())
@@ -90,8 +115,14 @@ def test_the_flat_0_1_import_paths_still_work(old: str) -> None:
     module = importlib.import_module(f"parity.{old}")
     for name in exported:
         home = MOVED_ACROSS_ROOMS.get((old, name))
-        value = getattr(importlib.import_module(home) if home else module, name, None)
-        assert value is not None, f"parity.{old}.{name} is gone"
+        where = importlib.import_module(home) if home else module
+        assert hasattr(where, name), f"parity.{old}.{name} is gone"
+        value = getattr(where, name)
+        if inspect.isfunction(value) or inspect.isclass(value):
+            # The very object the library defines and uses, not a copy or a stand-in.
+            assert value.__module__.startswith("parity."), f"parity.{old}.{name} is {value.__module__}.{value.__qualname__}"
+            defined = getattr(importlib.import_module(value.__module__), value.__qualname__, None)
+            assert value is defined, f"parity.{old}.{name} is not {value.__module__}.{value.__qualname__}"
 
 
 def test_an_old_path_is_the_new_module_itself() -> None:
