@@ -242,17 +242,29 @@ def _tiny_set(name: str, entity: str, max_age_days: int | None) -> FeatureSetDec
     )
 
 
-@examples(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    a=st.lists(FEATURE_ROW, max_size=20),
-    b=st.lists(FEATURE_ROW, max_size=20),
-    c=st.lists(FEATURE_ROW, max_size=20),
-    labels=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6), WHEN), min_size=1, max_size=20),
+THREE_LOOKUPS_CASE = st.tuples(
+    st.lists(FEATURE_ROW, max_size=20),
+    st.lists(FEATURE_ROW, max_size=20),
+    st.lists(FEATURE_ROW, max_size=20),
+    st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6), WHEN), min_size=1, max_size=20),
 )
-def test_three_lookups_through_renamed_keys_and_prefixes_match_the_oracle(spark: SparkSession, a, b, c, labels) -> None:
+CASE_KEYS = 100  # each case's keys are its own: case i holds keys i * CASE_KEYS + 1 ...
+
+
+@examples(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cases=st.lists(THREE_LOOKUPS_CASE, min_size=5, max_size=5))
+def test_three_lookups_through_renamed_keys_and_prefixes_match_the_oracle(spark: SparkSession, cases) -> None:
     """Two sets on the spine's customer_id (one with a TTL, both with a feature named v), and a
-    third on another spine column (account) through a renamed key. Every value is the oracle's."""
-    spine_rows = [(i, customer, account, ts) for i, (customer, account, ts) in enumerate(labels)]
+    third on another spine column (account) through a renamed key. Every value is the oracle's.
+
+    Each example joins five independent cases at once (their keys kept apart), so one Spark
+    run checks what five would (the first example is the minimal one, as Hypothesis always tries)."""
+    a, b, c, spine_rows = [], [], [], []
+    for i, (rows_a, rows_b, rows_c, labels) in enumerate(cases):
+        shift = i * CASE_KEYS
+        for rows, into in ((rows_a, a), (rows_b, b), (rows_c, c)):
+            into += [(e + shift, ts, landed, v) for e, ts, landed, v in rows]
+        spine_rows += [(len(spine_rows) + n, customer + shift, account + shift, ts) for n, (customer, account, ts) in enumerate(labels)]
     spine = spark.createDataFrame(spine_rows, "label_id INT, customer_id LONG, account LONG, label_ts TIMESTAMP")
     tables = {}
     for name, rows, entity in (("a", a, "customer_id"), ("b", b, "customer_id"), ("c", c, "holder")):
