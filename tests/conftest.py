@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from parity.core.conf import Settings, load_settings
 from parity.core.session import get_spark
+from tests import background
 from tests.support import CONF_DIR, SMALL_DATA, JobRun, storage_overrides, submit
 
 TEST_SPARK = [
@@ -19,6 +20,19 @@ TEST_SPARK = [
     "spark.conf.spark.ui.enabled=false",
     "spark.conf.spark.databricks.delta.snapshotPartitions=1",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "background(name): the test waits for a check that runs in a process of its own")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the checks the selected tests wait for, so they run beside the Spark tests."""
+    background.start(name for item in session.items for mark in item.iter_markers("background") for name in mark.args)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    background.stop_all()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,25 +1,25 @@
-"""The code base passes ruff (ruff.toml) and the library passes mypy (mypy.ini)."""
+"""The code base passes ruff (ruff.toml) and the library passes mypy (mypy.ini).
+
+Both run in processes of their own from the moment the tests are collected (`tests.background`),
+beside the Spark tests."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+import pytest
 
-from tests.support import REPO
+from tests.background import BIN, register, result
 
-BIN = Path(sys.executable).parent
-
-
-def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=REPO, capture_output=True, text=True)
+register("ruff", str(BIN / "ruff"), "check", "lib", "jobs", "tests", "bench", "scripts")
+register("mypy", str(BIN / "mypy"))
 
 
+@pytest.mark.background("ruff")
 def test_ruff_finds_nothing() -> None:
-    proc = _run("ruff", "check", "lib", "jobs", "tests", "bench", "scripts")
+    proc, _ = result("ruff")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.background("mypy")
 def test_mypy_finds_nothing_in_the_library() -> None:
-    proc = _run("mypy")
+    proc, _ = result("mypy")
     assert proc.returncode == 0, proc.stdout + proc.stderr
