@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from types import ModuleType
@@ -15,11 +16,38 @@ from parity.core.catalog import Catalog
 from parity.core.conf import load_settings
 from parity.demo import sample_data
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, load_job, set_args, storage_overrides, submit
+from tests.support import CONF_DIR, REPO, load_job, set_args, storage_overrides, submit
 
 
 def _job(name: str) -> ModuleType:
     return load_job(name, "")
+
+
+def test_every_job_parses_and_calls_one_flow_in_app() -> None:
+    """A job defines `main` (and at most a `parser` its tests build) and imports parity only from
+    parity.app: the job contract (jobkit) and the one flow that holds its body."""
+    for path in sorted((REPO / "jobs").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)}
+        assert functions <= {"main", "parser"}, f"{path.name} defines {sorted(functions)}: its body belongs in parity.app"
+        imported = _parity_imports(tree)
+        outside = sorted(m for m in imported if not m.startswith("parity.app."))
+        assert not outside, f"{path.name} imports {outside}: a job calls parity through its flow in parity.app"
+        flows = set(imported) - {"parity.app.jobkit"}
+        assert len(flows) == 1, f"{path.name} calls {sorted(flows) or 'no flow'} in parity.app, not one flow"
+
+
+def _parity_imports(tree: ast.Module) -> list[str]:
+    """The parity modules a module imports at its top level (`from parity.app import x` as parity.app.x)."""
+    modules = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "parity.app":
+            modules += [f"parity.app.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.append(node.module)
+    return [m for m in modules if m.split(".")[0] == "parity"]
 
 
 @pytest.mark.integration
