@@ -150,3 +150,40 @@ def test_extra_arguments_cannot_replace_the_jars_or_the_master(tmp_path: Path) -
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == run.error_lines
     assert "'--jars' would replace what parity sets" in run.error_lines[0]
+
+
+def test_send_requests_runs_under_the_job_contract(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`parity send-requests` appends one commit and records its run in audit.runs; a failure
+    after its append rolls the append back and records the failed run."""
+    from parity.app import cli
+
+    overrides = storage_overrides(tmp_path) + TEST_SPARK + ["data.customers=20"]
+    settings = load_settings(CONF_DIR, overrides=overrides)
+    catalog = Catalog(spark, settings)
+    catalog.write(sample_data.generate_customers(spark, settings.data), settings.tables.raw_customers)
+    argv = ["send-requests", "--conf-dir", str(CONF_DIR), "--model", "churn", *set_args(overrides)]
+    argv += ["--count", "5", "--malformed", "1", "--at", "2026-06-01T00:00:00"]
+
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["job"], summary["model"], summary["status"]) == ("send_requests", "churn", "succeeded")
+    assert summary["outputs"] == [{"table": "raw.churn_requests", "version": 0}]
+    assert summary["counts"] == {"requests.out": 6} and summary["at"] == "2026-06-01 00:00:00"
+    assert catalog.read("raw.churn_requests").count() == 6
+
+    def broken(self: Catalog, name: str, version: int) -> dict[str, int]:
+        raise RuntimeError(f"no metrics for {name}@{version}")
+
+    monkeypatch.setattr(Catalog, "operation_metrics", broken)  # fails after the second run's append
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "error: send_requests: RuntimeError: no metrics for raw.churn_requests@1 (rolled back raw.churn_requests)"
+    assert catalog.read("raw.churn_requests").count() == 6  # the first run's requests, and no more
+    audit = catalog.read(settings.tables.audit_runs).collect()
+    assert sorted((r.job, r.status, r.model) for r in audit) == [
+        ("send_requests", status, "churn") for status in ("failed", "started", "started", "succeeded")
+    ]
+    inputs = {i.table for r in audit if r.status == "succeeded" for i in r.inputs}
+    assert inputs == {settings.tables.raw_customers}
