@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = job_parser("build_training_set")
     add_arguments(parser)
     return run_model_job(
-        "build_training_set", argv, build_training_set, conf_dir=CONF_DIR, parser=parser, check_args=check_arguments
+        "build_training_set",
+        argv,
+        build_training_set,
+        conf_dir=CONF_DIR,
+        parser=parser,
+        check_args=check_arguments,
     )
 
 

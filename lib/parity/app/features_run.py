@@ -15,7 +15,9 @@ from parity.features.compute import declared_sets
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The build_features job's own arguments."""
     parser.add_argument("--feature-set", dest="feature_sets", action="append", default=[], metavar="NAME")
-    parser.add_argument("--full-refresh", action="store_true", help="rebuild each table from all of its source")
+    parser.add_argument(
+        "--full-refresh", action="store_true", help="rebuild each table from all of its source"
+    )
     parser.add_argument("--backfill", action="store_true", help="recompute the days --from .. --to only")
     parser.add_argument("--from", dest="first", type=iso_day, metavar="DAY")
     parser.add_argument("--to", dest="last", type=iso_day, metavar="DAY")
