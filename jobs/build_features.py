@@ -1,4 +1,5 @@
-"""Build the declared feature sets: validate each source's new slice, quarantine bad rows, upsert features.
+"""Build the declared feature sets: validate each source's new slice, quarantine bad rows, upsert
+features (see parity.app.features_run).
 
     build_features [--feature-set NAME ...] [--full-refresh | --backfill --from DAY --to DAY] [--assume-valid-since DAY]
 
@@ -14,56 +15,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from parity.app.jobkit import JobContext, UsageError, iso_day, job_parser, run_job
-from parity.core.conf import Settings
-from parity.features.build import build_declared_sets
-from parity.features.compute import declared_sets
+from parity.app.features_run import add_arguments, build_features, check_arguments
+from parity.app.jobkit import job_parser, run_job
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+body, check_args = build_features, check_arguments  # the names this job gave its body and check before
 
 
 def parser() -> argparse.ArgumentParser:
     parser = job_parser("build_features")
-    parser.add_argument("--feature-set", dest="feature_sets", action="append", default=[], metavar="NAME")
-    parser.add_argument("--full-refresh", action="store_true", help="rebuild each table from all of its source")
-    parser.add_argument("--backfill", action="store_true", help="recompute the days --from .. --to only")
-    parser.add_argument("--from", dest="first", type=iso_day, metavar="DAY")
-    parser.add_argument("--to", dest="last", type=iso_day, metavar="DAY")
-    parser.add_argument("--assume-valid-since", dest="valid_since", type=iso_day, metavar="DAY", help="stamp a snapshot set's first build at DAY")
+    add_arguments(parser)
     return parser
 
 
-def check_args(args: argparse.Namespace, settings: Settings) -> None:
-    """Refuse a bad combination of arguments before Spark starts."""
-    if args.backfill and (args.first is None or args.last is None):
-        raise UsageError("--backfill needs --from DAY and --to DAY")
-    if not args.backfill and (args.first is not None or args.last is not None):
-        raise UsageError("--from and --to only go with --backfill")
-    if args.backfill and args.first > args.last:
-        raise UsageError(f"--from {args.first} is after --to {args.last}")
-    if args.backfill and args.full_refresh:
-        raise UsageError("--backfill and --full-refresh exclude each other")
-    if args.valid_since is not None and args.backfill:
-        raise UsageError("--assume-valid-since and --backfill exclude each other")
-    try:
-        declared_sets(settings, args.feature_sets or None)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def body(ctx: JobContext) -> None:
-    args = ctx.args
-    backfill = (args.first, args.last) if args.backfill else None
-    results = build_declared_sets(
-        ctx.catalog, ctx.settings, args.feature_sets or None, backfill=backfill, full_refresh=args.full_refresh,
-        now=ctx.record.started_at, assume_valid_since=args.valid_since,
-    )
-    ctx.counts.update({f"{r.feature_set}.{name}": value for r in results for name, value in r.counts.items()})
-    ctx.summary_extra(feature_sets={r.feature_set: r.summary() for r in results})
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run_job("build_features", argv, body, conf_dir=CONF_DIR, parser=parser(), check_args=check_args)
+    return run_job(
+        "build_features", argv, build_features, conf_dir=CONF_DIR, parser=parser(), check_args=check_arguments
+    )
 
 
 if __name__ == "__main__":

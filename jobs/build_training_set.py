@@ -1,5 +1,5 @@
 """Join a declared model's labels to the features known at each label's time (as-of) and write a
-versioned training set.
+versioned training set (see parity.app.training_set_run).
 
     build_training_set [--model NAME] [--rebuild VERSION] [--holdout-days N]
 
@@ -13,51 +13,26 @@ trained on the set never saw, which the promotion gate validates it on.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from parity.app.jobkit import JobContext, UsageError, job_parser, run_model_job
-from parity.core.conf import ModelDecl, Settings
-from parity.features.training_sets import build_training_set
+from parity.app.jobkit import job_parser, run_model_job
+from parity.app.training_set_run import add_arguments, build_training_set, check_arguments
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = job_parser("build_training_set")
-    parser.add_argument(
-        "--rebuild", type=int, default=None, metavar="VERSION",
-        help="rebuild training-set version VERSION from its manifest: the same inputs at the same versions",
-    )
-    parser.add_argument(
-        "--holdout-days", type=_days, default=None, metavar="N",
-        help="leave out the labels of the newest N days, for the promotion gate to validate on",
-    )
-    return parser
-
-
-def _days(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of days (1 or more)")
-    return int(text)
-
-
-def check_args(args: argparse.Namespace, settings: Settings) -> None:
-    if args.rebuild is not None and args.holdout_days is not None:
-        raise UsageError("--holdout-days and --rebuild cannot be combined: a rebuild uses what its version held out")
-
-
-def body(ctx: JobContext, model: ModelDecl) -> None:
-    result = build_training_set(ctx.catalog, ctx.settings, model, rebuild=ctx.args.rebuild, holdout_days=ctx.args.holdout_days)
-    ctx.counts.update(result.counts)
-    ctx.summary_extra(
-        manifest=result.manifest, training_set_digest=result.digest, labels_until=None if result.labels_until is None else str(result.labels_until)
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run_model_job("build_training_set", argv, body, conf_dir=CONF_DIR, parser=parser(), check_args=check_args)
+    parser = job_parser("build_training_set")
+    add_arguments(parser)
+    return run_model_job(
+        "build_training_set",
+        argv,
+        build_training_set,
+        conf_dir=CONF_DIR,
+        parser=parser,
+        check_args=check_arguments,
+    )
 
 
 if __name__ == "__main__":

@@ -1,22 +1,18 @@
-"""Write seeded sample sources: raw.customers, raw.events and raw.labels (see parity.demo.sample_data)."""
+"""Write seeded sample sources: raw.customers, raw.events and raw.labels (see parity.app.sample_data_run)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from parity.app.jobkit import JobContext, run_job
-from parity.demo.sample_data import write_sample_sources
+from parity.app.jobkit import run_job
+from parity.app.sample_data_run import generate_data
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def body(ctx: JobContext) -> None:
-    ctx.counts.update(write_sample_sources(ctx.catalog, ctx.settings))
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run_job("generate_data", argv, body, conf_dir=CONF_DIR)
+    return run_job("generate_data", argv, generate_data, conf_dir=CONF_DIR)
 
 
 if __name__ == "__main__":

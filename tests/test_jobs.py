@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from types import ModuleType
@@ -15,11 +16,38 @@ from parity.core.catalog import Catalog
 from parity.core.conf import load_settings
 from parity.demo import sample_data
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, load_job, set_args, storage_overrides, submit
+from tests.support import CONF_DIR, REPO, load_job, set_args, storage_overrides, submit
 
 
 def _job(name: str) -> ModuleType:
     return load_job(name, "")
+
+
+def test_every_job_parses_and_calls_one_flow_in_app() -> None:
+    """A job defines `main` (and at most a `parser` its tests build) and imports parity only from
+    parity.app: the job contract (jobkit) and the one flow that holds its body."""
+    for path in sorted((REPO / "jobs").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)}
+        assert functions <= {"main", "parser"}, f"{path.name} defines {sorted(functions)}: its body belongs in parity.app"
+        imported = _parity_imports(tree)
+        outside = sorted(m for m in imported if not m.startswith("parity.app."))
+        assert not outside, f"{path.name} imports {outside}: a job calls parity through its flow in parity.app"
+        flows = set(imported) - {"parity.app.jobkit"}
+        assert len(flows) == 1, f"{path.name} calls {sorted(flows) or 'no flow'} in parity.app, not one flow"
+
+
+def _parity_imports(tree: ast.Module) -> list[str]:
+    """The parity modules a module imports at its top level (`from parity.app import x` as parity.app.x)."""
+    modules = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "parity.app":
+            modules += [f"parity.app.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.append(node.module)
+    return [m for m in modules if m.split(".")[0] == "parity"]
 
 
 @pytest.mark.integration
@@ -122,3 +150,40 @@ def test_extra_arguments_cannot_replace_the_jars_or_the_master(tmp_path: Path) -
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == run.error_lines
     assert "'--jars' would replace what parity sets" in run.error_lines[0]
+
+
+def test_send_requests_runs_under_the_job_contract(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`parity send-requests` appends one commit and records its run in audit.runs; a failure
+    after its append rolls the append back and records the failed run."""
+    from parity.app import cli
+
+    overrides = storage_overrides(tmp_path) + TEST_SPARK + ["data.customers=20"]
+    settings = load_settings(CONF_DIR, overrides=overrides)
+    catalog = Catalog(spark, settings)
+    catalog.write(sample_data.generate_customers(spark, settings.data), settings.tables.raw_customers)
+    argv = ["send-requests", "--conf-dir", str(CONF_DIR), "--model", "churn", *set_args(overrides)]
+    argv += ["--count", "5", "--malformed", "1", "--at", "2026-06-01T00:00:00"]
+
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["job"], summary["model"], summary["status"]) == ("send_requests", "churn", "succeeded")
+    assert summary["outputs"] == [{"table": "raw.churn_requests", "version": 0}]
+    assert summary["counts"] == {"requests.out": 6} and summary["at"] == "2026-06-01 00:00:00"
+    assert catalog.read("raw.churn_requests").count() == 6
+
+    def broken(self: Catalog, name: str, version: int) -> dict[str, int]:
+        raise RuntimeError(f"no metrics for {name}@{version}")
+
+    monkeypatch.setattr(Catalog, "operation_metrics", broken)  # fails after the second run's append
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "error: send_requests: RuntimeError: no metrics for raw.churn_requests@1 (rolled back raw.churn_requests)"
+    assert catalog.read("raw.churn_requests").count() == 6  # the first run's requests, and no more
+    audit = catalog.read(settings.tables.audit_runs).collect()
+    assert sorted((r.job, r.status, r.model) for r in audit) == [
+        ("send_requests", status, "churn") for status in ("failed", "started", "started", "succeeded")
+    ]
+    inputs = {i.table for r in audit if r.status == "succeeded" for i in r.inputs}
+    assert inputs == {settings.tables.raw_customers}

@@ -1,7 +1,8 @@
 """What every job shares: argument parsing, conf, session, lineage, the summary, exit codes.
 
 A job module defines its work as `body(ctx) -> None` and calls
-`run_job(name, argv, body, conf_dir=...)` from `main(argv)`. Contract (DESIGN.md):
+`run_job(name, argv, body, conf_dir=...)` from `main(argv)`; a `parity` command that writes
+calls `run_parsed(name, args, settings, body)` with what it parsed. Contract (DESIGN.md):
 - success: exit 0, and the last line of stdout is one JSON summary;
 - bad arguments or conf: exit 2 with one `error: ...` line on stderr, before any write;
 - failure: exit 1 with one `error: ...` line on stderr; every table is left as it was,
@@ -124,7 +125,23 @@ def run_job(
     except (UsageError, ConfError) as exc:
         print(f"error: {job}: {_one_line(exc).removeprefix(f'{parser.prog}: ')}", file=sys.stderr)
         return EXIT_USAGE
+    model = model_of(args, settings) if model_of is not None else None
+    return run_parsed(job, args, settings, body, keep_writes_on_failure=keep_writes_on_failure, model=model)
 
+
+def run_parsed(
+    job: str,
+    args: argparse.Namespace,
+    settings: Settings,
+    body: Callable[[JobContext], None],
+    *,
+    keep_writes_on_failure: bool = False,
+    model: str | None = None,
+) -> int:
+    """Run one job body under the shared contract, with arguments already parsed and the conf
+    already loaded and checked (as `run_job` does them, or a `parity` command), and return its
+    exit code: start Spark, append the run's started row, run the body, roll back its own
+    writes if it fails, append the closing row, print the summary or one error line."""
     try:
         spark = get_spark(settings)
     except MissingJarsError as exc:
@@ -141,7 +158,7 @@ def run_job(
         git_sha=git_sha(settings.project_root),
         code_hash=transform_code_hash(),
         started_at=dt.datetime.now(dt.UTC),
-        model=model_of(args, settings) if model_of is not None else None,
+        model=model,
     )
     catalog = Catalog(spark, settings, run_id=record.run_id)  # every commit of the run carries its id
     ctx = JobContext(settings=settings, spark=spark, catalog=catalog, args=args, record=record)
