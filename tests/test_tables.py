@@ -75,6 +75,19 @@ def test_reads_are_pinned_and_recorded(spark: SparkSession, tmp_settings: Settin
         catalog.read("raw.missing")
 
 
+def test_probes_record_nothing_and_a_stream_records_where_it_starts(spark: SparkSession, tmp_settings: Settings) -> None:
+    Catalog(spark, tmp_settings).write(spark.range(3), "raw.numbers")
+    catalog = Catalog(spark, tmp_settings)
+    assert catalog.exists("raw.numbers") and catalog.version("raw.numbers") == 0
+    assert catalog.schema("raw.numbers").fieldNames() == ["id"]
+    assert catalog.snapshot("raw.numbers", 0).columns == ["id"]
+    assert catalog.inputs == []  # a schema or existence check is not an input
+    with pytest.raises(TableNotFoundError, match=r"raw\.missing"):
+        catalog.schema("raw.missing")
+    assert catalog.read_stream("raw.numbers", maxFilesPerTrigger="1").isStreaming
+    assert catalog.inputs == [TableVersion("raw.numbers", 0)]
+
+
 def test_a_failed_write_leaves_the_table_as_it_was(spark: SparkSession, tmp_settings: Settings) -> None:
     catalog = Catalog(spark, tmp_settings)
     before = spark.range(10).withColumn("v", F.col("id"))

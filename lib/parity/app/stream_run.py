@@ -60,11 +60,11 @@ def score_stream(ctx: JobContext, model: ModelDecl) -> None:
     spark, catalog, spec = ctx.spark, ctx.catalog, resolved.spec
     if not catalog.exists(stream.requests):
         raise TableNotFoundError(f"{stream.requests} (scoring.stream.requests) does not exist yet: a producer appends requests to it (`parity send-requests` appends samples)")
-    requests = catalog.read(stream.requests)
-    missing = [c for c in [*spec.caller_columns, stream.request_time, *([stream.request_id] if stream.request_id else [])] if c not in requests.columns]
+    columns = catalog.schema(stream.requests).fieldNames()
+    missing = [c for c in [*spec.caller_columns, stream.request_time, *([stream.request_id] if stream.request_id else [])] if c not in columns]
     if missing:
         raise MissingColumnsError(f"{stream.requests}: missing required column(s) {', '.join(missing)}")
-    read_lookups(catalog, spec)  # the feature tables exist, before the stream starts
+    batch.check_feature_tables(catalog, spec)  # before the stream starts; each batch reads (and records) them
     fitted = batch.load_model(resolved.uri, allow_code_mismatch=settings.scoring.allow_code_mismatch)
     scorer = StreamScorer(
         catalog=catalog, spec=spec, stream=stream, model=ship_model(spark, fitted, spec) if spec.flavor == "sklearn" else fitted,
@@ -72,8 +72,8 @@ def score_stream(ctx: JobContext, model: ModelDecl) -> None:
         predictions_table=model.stream_predictions(), quarantine_table=model.stream_quarantine(),
         strategy=settings.scoring.asof_strategy, batch_rows=settings.scoring.batch_rows, after_predictions=_pause_hook(),
     )
-    reader = spark.readStream.format("delta").option("maxFilesPerTrigger", stream.max_files_per_batch)
-    writer = reader.load(catalog.path(stream.requests)).writeStream.foreachBatch(scorer)
+    requests = catalog.read_stream(stream.requests, maxFilesPerTrigger=str(stream.max_files_per_batch))
+    writer = requests.writeStream.foreachBatch(scorer)
     writer = writer.option("checkpointLocation", checkpoint_location(settings, model)).queryName(f"score_stream_{model.name}")
     writer = writer.trigger(availableNow=True) if args.available_now else writer.trigger(processingTime=f"{stream.trigger_seconds} seconds")
     started = time.perf_counter()

@@ -1,28 +1,30 @@
-"""All table I/O: logical names to Delta paths, reads pinned to a version, atomic writes.
+"""All table I/O behind one facade: logical names to Delta paths, reads pinned to a version,
+atomic writes, and a run's lineage.
 
-A logical name `<zone>.<name>` maps to `<storage.root>/<zone>/<name>`. Every read and write
-in parity goes through a `Catalog`, which also records the Delta versions it read and wrote,
-so that a job's lineage is exactly what it touched. Each write is one Delta commit: it either
-lands whole or not at all, and a failed job leaves the table at its previous version.
+A logical name `<zone>.<name>` maps to `<storage.root>/<zone>/<name>`. Every read and write in
+parity goes through a `Catalog`, built from three parts, each of which can be used alone:
 
-Several writers may write one table at once (two jobs, a job and a notebook). Every commit a
-catalog makes carries its run id and a commit id of its own in Delta's commit metadata, so a
-catalog knows which versions are its own: a write records the version its own commit created,
-not whatever is newest, and a rollback undoes only its own commits. Where another writer
-committed after them it leaves the table as it is and says so, rather than discard that work.
+- the table store (`parity.core.table_store`): read a version, write one commit, MERGE;
+- the history of a table (`parity.core.table_history`): commit metadata, operation metrics,
+  the change data feed, manifests and landing times;
+- the run's transaction (`parity.core.transaction`): the run id and a commit id in every
+  commit's metadata, the versions the run used and created, and a rollback of only its own
+  commits.
+
+Each write is one Delta commit: it lands whole or not at all, and a failed job leaves the table
+at its previous version. A run's lineage is what fed its results: `read`, `read_versioned`,
+`read_history` and `read_stream` record the version they read as an input; `schema`, `exists`,
+`version`, `snapshot` and `row_count` are probes and record nothing.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from parity.core import versioned as versioned_rows
 from parity.core.commits import (
     COMMIT_ID_KEY,
     ROLLBACK_OF_KEY,
@@ -31,48 +33,47 @@ from parity.core.commits import (
     Commit,
     CommitNotFoundError,
     RollbackOutcome,
-    commits_between,
-    ensure_table_properties,
-    latest_version,
-    parse_metadata,
-    session_conf,
-    table_id,
 )
-from parity.core.conf import ZONES, Settings
+from parity.core.conf import Settings
 from parity.core.digests import content_digest
-from parity.core.merges import CHECKPOINTED_SOURCE, upsert
-from parity.core.vacuum import vacuum_protecting
+from parity.core.table_history import CHANGE_DATA_FEED, LANDED_AT, TableHistory
+from parity.core.table_store import (
+    DeltaTableStore,
+    MergeOptions,
+    TableNotFoundError,
+    TableStore,
+    WriteOptions,
+    pinned_version,
+    table_path,
+)
+from parity.core.transaction import RunTransaction, TableVersion
 
-CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
-LANDED_AT = versioned_rows.LANDED_AT  # in a table's history: when the row landed
-
-class TableNotFoundError(LookupError):
-    """A logical table has no Delta table at its path yet."""
-
-
-@dataclass(frozen=True)
-class TableVersion:
-    table: str
-    version: int
-
-    def as_dict(self) -> dict[str, object]:
-        return {"table": self.table, "version": self.version}
-
-
-def table_path(settings: Settings, name: str) -> str:
-    """The Delta path of a logical table name."""
-    zone, _, rest = name.partition(".")
-    if zone not in ZONES or not rest or "." in rest:
-        raise ValueError(f"'{name}' is not a logical table name <zone>.<name> (zones: {', '.join(ZONES)})")
-    return f"{settings.storage.root.rstrip('/')}/{zone}/{rest}"
+__all__ = [  # what this module held before the storage parts moved out; `parity.tables` is this module too
+    "CHANGE_DATA_FEED",
+    "COMMIT_ID_KEY",
+    "LANDED_AT",
+    "ROLLBACK_OF_KEY",
+    "RUN_ID_KEY",
+    "USER_METADATA_CONF",
+    "Catalog",
+    "Commit",
+    "CommitNotFoundError",
+    "RollbackOutcome",
+    "TableNotFoundError",
+    "TableStore",
+    "TableVersion",
+    "content_digest",
+    "table_path",
+]
 
 
 @dataclass
 class Catalog:
-    """Reads and writes logical tables, remembering the versions for lineage.
+    """Reads and writes logical tables, remembering the versions a run used and made.
 
     `run_id` goes into the metadata of every commit the catalog makes; a job passes its run's
-    id, and a catalog made without one (a notebook, a test) draws its own.
+    id, and a catalog made without one (a notebook, a test) draws its own. `inputs` and
+    `outputs` are the run's lineage (its `transaction`'s).
     """
 
     spark: SparkSession
@@ -80,20 +81,37 @@ class Catalog:
     inputs: list[TableVersion] = field(default_factory=list)
     outputs: list[TableVersion] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    _versions_before: dict[str, int | None] = field(default_factory=dict, repr=False)
+    store: DeltaTableStore = field(init=False, repr=False)
+    history: TableHistory = field(init=False, repr=False)
+    transaction: RunTransaction = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.store = DeltaTableStore(self.spark, self.settings)
+        self.history = TableHistory(self.store)
+        self.transaction = RunTransaction(self.store, self.run_id, self.inputs, self.outputs)
 
     def path(self, name: str) -> str:
-        return table_path(self.settings, name)
+        return self.store.path(name)
 
     def exists(self, name: str) -> bool:
-        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+        """Whether the table exists (a probe: not recorded as an input)."""
+        return self.store.exists(name)
 
     def version(self, name: str) -> int | None:
-        return latest_version(self.spark, self.path(name))
+        """The table's newest version, None when there is none (not recorded as an input)."""
+        return self.store.version(name)
+
+    def schema(self, name: str) -> T.StructType:
+        """The newest version's schema (a probe: not recorded as an input).
+
+        Raises:
+            TableNotFoundError: there is no Delta table at the name's path.
+        """
+        return self.store.schema(name)
 
     def table_id(self, name: str) -> str | None:
         """The id Delta gave the table when it was created (None if there is none)."""
-        return table_id(self.spark, self.path(name))
+        return self.history.table_id(name)
 
     def read(self, name: str, version: int | None = None) -> DataFrame:
         """Read a table pinned to one version (the newest by default) and record it as an input.
@@ -105,11 +123,19 @@ class Catalog:
 
     def read_versioned(self, name: str, version: int | None = None) -> tuple[DataFrame, int]:
         """Like `read`, and also return the version that was read."""
-        current = self.version(name) if version is None else version
-        if current is None:
-            raise TableNotFoundError(f"table {name} does not exist at {self.path(name)}; run the job that builds it first")
-        self._record(self.inputs, TableVersion(name, current))
-        return self.spark.read.format("delta").option("versionAsOf", current).load(self.path(name)), current
+        current = pinned_version(self.store, name, version)
+        self.transaction.used(name, current)
+        return self.store.read(name, current), current
+
+    def read_stream(self, name: str, **options: str) -> DataFrame:
+        """The table as a Structured Streaming source (reader `options`, e.g. maxFilesPerTrigger),
+        recorded as an input at its newest version when the stream is defined.
+
+        Raises:
+            TableNotFoundError: there is no Delta table at the name's path.
+        """
+        self.transaction.used(name, pinned_version(self.store, name))
+        return self.store.read_stream(name, options)
 
     def write(
         self,
@@ -142,30 +168,8 @@ class Catalog:
         Raises:
             CommitNotFoundError: the write returned, but left no commit of its own.
         """
-        before = self.version(name)
-        if properties and before is not None:
-            ensure_table_properties(self.spark, self.path(name), properties)
-        self._versions_before.setdefault(name, before)
-        metadata, commit_id = self._stamp(commit_metadata)
-        writer = df.write.format("delta").mode(mode).option("userMetadata", metadata)
-        if mode == "overwrite" and replace_where is None:
-            writer = writer.option("overwriteSchema", "true")
-        if replace_where is not None:
-            writer = writer.option("replaceWhere", replace_where)
-        if merge_schema:
-            writer = writer.option("mergeSchema", "true")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        for key, value in {**(properties or {}), **({"txnAppId": txn[0], "txnVersion": str(txn[1])} if txn else {})}.items():
-            writer = writer.option(key, value)
-        writer.save(self.path(name))
-        commit = self._own_commit(name, commit_id, after=before)
-        if commit is None:
-            if before is None:
-                raise CommitNotFoundError(f"write to {name} returned, but there is no commit of it at {self.path(name)}")
-            return before
-        self._record(self.outputs, TableVersion(name, commit.version))
-        return commit.version
+        options = WriteOptions(mode, replace_where, partition_by, properties, merge_schema, txn)
+        return self.transaction.write(df, name, options, commit_metadata or {})
 
     def merge(
         self,
@@ -203,39 +207,10 @@ class Catalog:
         before = self.version(name)
         if replace or before is None:
             if versioned:
-                df, commit_metadata = self._landing(df, name, before, commit_metadata)
+                df, commit_metadata = self.history.with_landing_times(df, name, before, commit_metadata)
             return self.write(df, name, partition_by=partition_by, commit_metadata=commit_metadata, properties=properties)
-        self._versions_before.setdefault(name, before)
-        current = self.snapshot(name, before).alias("t")
-        if versioned:
-            current = current.filter(F.col(versioned_rows.SUPERSEDED_AT).isNull())
-        planned = upsert(self.spark, self.path(name), df, current, keys=keys, scope=scope, versioned=versioned)
-        if planned is None:  # nothing differs: no MERGE, no commit
-            return before
-        merge, landed_at = planned
-        metadata, commit_id = self._stamp({**(commit_metadata or {}), **({versioned_rows.LANDED_AT_KEY: landed_at} if landed_at else {})})
-        with session_conf(self.spark, {USER_METADATA_CONF: metadata, **CHECKPOINTED_SOURCE}):  # MERGE takes no userMetadata option
-            merge.execute()
-        commit = self._own_commit(name, commit_id, after=before)
-        if commit is None:  # the rows changed nothing after all (another writer got there first)
-            return before
-        self._record(self.outputs, TableVersion(name, commit.version))
-        return commit.version
-
-    def _landing(
-        self, df: DataFrame, name: str, before: int | None, commit_metadata: dict[str, object] | None
-    ) -> tuple[DataFrame, dict[str, object]]:
-        """A versioned table's rows written whole, and their commit's metadata: each row keeps
-        the landing time the replaced table proves, the others land once they are computed."""
-        proven = None
-        if before is not None:
-            previous = self.snapshot(name, before)
-            history = None if versioned_rows.is_versioned(previous) or not self._keeps_change_feed(name) else self._change_feed(name, before)
-            proven = versioned_rows.proven_rows(previous, history)
-        rows = versioned_rows.with_proven_landing(df, proven).localCheckpoint()  # computed before the landing time is taken
-        landed_at = versioned_rows.now()
-        stamped = rows.withColumn(versioned_rows.LANDED_AT, F.coalesce(versioned_rows.LANDED_AT, F.lit(landed_at).cast("timestamp")))
-        return stamped, {**(commit_metadata or {}), versioned_rows.LANDED_AT_KEY: landed_at}
+        options = MergeOptions(keys, scope, versioned)
+        return self.transaction.merge(df, name, options, commit_metadata or {}, compared_with=before)
 
     def read_history(self, name: str, version: int | None = None, *, landed_at: str = LANDED_AT) -> tuple[DataFrame, int]:
         """Every version of every row a table has held up to `version` (the newest by default),
@@ -250,40 +225,15 @@ class Catalog:
             TableNotFoundError: there is no table.
             ValueError: the table was created without the change data feed.
         """
-        current = self.version(name) if version is None else version
-        if current is None:
-            raise TableNotFoundError(f"table {name} does not exist at {self.path(name)}; run the job that builds it first")
-        if not self._keeps_change_feed(name):
-            raise ValueError(f"{name} keeps no change data feed, so when its rows landed is unknown; rebuild it with --full-refresh")
-        self._record(self.inputs, TableVersion(name, current))
-        return self._change_feed(name, current, landed_at=landed_at), current
-
-    def _keeps_change_feed(self, name: str) -> bool:
-        properties = DeltaTable.forPath(self.spark, self.path(name)).detail().select("properties").first()
-        return properties is not None and properties["properties"].get(CHANGE_DATA_FEED) == "true"
-
-    def _change_feed(self, name: str, version: int, *, landed_at: str = LANDED_AT) -> DataFrame:
-        """The inserts and updates' new sides in a table's change data feed up to `version`, each
-        with its commit's time in `landed_at`."""
-        changes = (
-            self.spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", 0)
-            .option("endingVersion", version)
-            .load(self.path(name))
-        )
-        history = changes.filter(F.col("_change_type").isin("insert", "update_postimage"))
-        return history.withColumn(landed_at, F.col("_commit_timestamp")).drop("_change_type", "_commit_version", "_commit_timestamp")
+        current = pinned_version(self.store, name, version)
+        rows = self.history.change_feed(name, current, landed_at=landed_at)
+        self.transaction.used(name, current)
+        return rows, current
 
     def commit_metadata_history(self, name: str, *, containing: str) -> list[dict[str, object]]:
         """The metadata of every commit still in a table's history whose metadata holds the key
         `containing`, newest first (empty when there is no table)."""
-        if not self.exists(name):
-            return []
-        history = DeltaTable.forPath(self.spark, self.path(name)).history().select("version", "userMetadata")
-        rows = history.filter(F.col("userMetadata").contains(json.dumps(containing))).orderBy(F.desc("version")).collect()
-        found = [parse_metadata(row["userMetadata"]) for row in rows]
-        return [metadata for metadata in found if containing in metadata]
+        return self.history.commit_metadata_history(name, containing=containing)
 
     def vacuum(self, name: str, *, retain_hours: float, protect: set[int] | None = None) -> float:
         """VACUUM a table, but never delete a file that a protected version still needs (see
@@ -292,7 +242,7 @@ class Catalog:
         Returns:
             The retention, in hours, the VACUUM ran with.
         """
-        return vacuum_protecting(self.spark, self.path(name), name=name, retain_hours=retain_hours, protect=protect)
+        return self.store.vacuum(name, retain_hours=retain_hours, protect=protect)
 
     def latest_commit_metadata(self, name: str, key: str) -> dict[str, object]:
         """The metadata of the newest commit of a table whose metadata holds `key` (empty if none).
@@ -301,34 +251,16 @@ class Catalog:
         (a rollback) skips the commits it undid too: what it returns describes the content
         the table holds, not a commit that was rolled back.
         """
-        history = DeltaTable.forPath(self.spark, self.path(name)).history()
-        rows = (
-            history.filter(F.col("userMetadata").contains(json.dumps(key)) | (F.col("operation") == "RESTORE"))
-            .select("version", "operation", "operationParameters", "userMetadata")
-            .orderBy(F.desc("version"))
-            .collect()
-        )
-        restored_to: int | None = None
-        for row in rows:
-            if restored_to is not None and row["version"] > restored_to:
-                continue  # undone by a newer RESTORE
-            if row["operation"] == "RESTORE":
-                restored_to = int((row["operationParameters"] or {}).get("version", row["version"]))
-                continue
-            metadata = parse_metadata(row["userMetadata"])
-            if key in metadata:
-                return metadata
-        return {}
+        return self.history.latest_commit_metadata(name, key)
 
     def operation_metrics(self, name: str, version: int) -> dict[str, int]:
         """Delta's operation metrics of one commit (rows inserted, updated, deleted, files ...),
         read from its log file (no Spark job)."""
-        found = commits_between(self.spark, self.path(name), after=version - 1, upto=version)
-        return found[0].metrics if found else {}
+        return self.history.operation_metrics(name, version)
 
     def snapshot(self, name: str, version: int) -> DataFrame:
         """One version of a table for checking what a job wrote (not recorded as an input)."""
-        return self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
+        return self.store.read(name, version)
 
     def row_count(self, name: str, version: int) -> int:
         """Rows in one version of a table (a check, not recorded as an input)."""
@@ -340,25 +272,12 @@ class Catalog:
         The digest is order-independent (a sum of row hashes), so it identifies the rows of
         that version whatever the file layout; it runs one Spark job over the table.
         """
-        commit = (
-            DeltaTable.forPath(self.spark, self.path(name)).history().filter(f"version = {int(version)}").first()
-        )
-        if commit is None:
-            raise TableNotFoundError(f"table {name} has no version {version}")
-        return {
-            "table": name,
-            "version": version,
-            "commit_time": commit["timestamp"].isoformat(),
-            "digest": content_digest(self.snapshot(name, version)),
-        }
+        return self.history.manifest_entry(name, version)
 
     def commit_metadata(self, name: str, version: int) -> dict[str, object]:
         """The metadata stored with one commit of a table (empty if none); parity's own keys
         (`parity.run_id`, `parity.commit_id`) say which run made it."""
-        if version < 0 or not self.exists(name):
-            return {}
-        found = commits_between(self.spark, self.path(name), after=version - 1, upto=version)
-        return found[0].metadata if found else {}
+        return self.history.commit_metadata(name, version)
 
     def rollback(self) -> list[RollbackOutcome]:
         """Undo this catalog's commits to every table it wrote, and only its own commits.
@@ -374,77 +293,4 @@ class Catalog:
         Returns:
             One outcome for each table that holds a commit of this catalog, newest write first.
         """
-        outcomes = []
-        for name, before in reversed(list(self._versions_before.items())):
-            outcome = self._roll_back(name, before)
-            if outcome is not None:
-                outcomes.append(outcome)
-        left = {o.table for o in outcomes if o.action == "left"}
-        self.outputs[:] = [entry for entry in self.outputs if entry.table in left]  # commits still in place
-        self._versions_before.clear()
-        return outcomes
-
-    def _roll_back(self, name: str, before: int | None) -> RollbackOutcome | None:
-        """Undo this catalog's commits to one table since version `before`, unless another writer's follow them."""
-        newest = self.version(name)
-        if newest is None or newest == before:
-            return None
-        commits = commits_between(self.spark, self.path(name), after=before, upto=newest)
-        own = sorted(c.version for c in commits if c.run_id == self.run_id)
-        if not own:
-            return None
-        others = sorted(c.version for c in commits if c.version > own[0] and c.run_id != self.run_id)
-        if others:
-            return RollbackOutcome(name, "left", newest, tuple(own), tuple(others))
-        target = own[0] - 1
-        if target < 0:  # this catalog created the table
-            if self.version(name) != newest:  # someone committed since the look above: look again
-                return self._roll_back(name, before)
-            self._delete_path(self.path(name))
-            return RollbackOutcome(name, "removed", None, tuple(own))
-        restore = self._restore(name, target, after=newest)
-        if restore is not None and restore.read_version is not None and restore.read_version != newest:
-            # Another writer committed between the look above and the RESTORE, which undid that
-            # commit too: put the table back as the RESTORE found it, and leave it there.
-            again = self._restore(name, restore.read_version, after=restore.version)
-            late = tuple(range(newest + 1, restore.version))
-            return RollbackOutcome(name, "left", again.version if again else restore.version, tuple(own), late)
-        return RollbackOutcome(name, "restored", target, tuple(own))
-
-    def _restore(self, name: str, version: int, *, after: int) -> Commit | None:
-        """RESTORE a table to `version` as a commit of this catalog; return that commit."""
-        metadata, commit_id = self._stamp({ROLLBACK_OF_KEY: version + 1})
-        with session_conf(self.spark, {USER_METADATA_CONF: metadata}):
-            DeltaTable.forPath(self.spark, self.path(name)).restoreToVersion(version)
-        return self._own_commit(name, commit_id, after=after)
-
-    def _stamp(self, commit_metadata: dict[str, object] | None) -> tuple[str, str]:
-        """The userMetadata of one commit (the caller's metadata with this catalog's run id and a
-        fresh commit id), and that commit id."""
-        commit_id = uuid.uuid4().hex
-        metadata = {**(commit_metadata or {}), RUN_ID_KEY: self.run_id, COMMIT_ID_KEY: commit_id}
-        return json.dumps(metadata, sort_keys=True, default=str), commit_id
-
-    def _own_commit(self, name: str, commit_id: str, *, after: int | None) -> Commit | None:
-        """The commit after version `after` that carries `commit_id` (None if there is none).
-
-        Another writer may have committed since: the search reads the commits from the newest
-        back to `after`, usually just one.
-        """
-        newest = self.version(name)
-        if newest is None:
-            return None
-        for commit in commits_between(self.spark, self.path(name), after=after, upto=newest):
-            if commit.metadata.get(COMMIT_ID_KEY) == commit_id:
-                return commit
-        return None
-
-    def _delete_path(self, path: str) -> None:
-        jvm = self.spark.sparkContext._jvm
-        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
-        hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)
-
-    @staticmethod
-    def _record(entries: list[TableVersion], entry: TableVersion) -> None:
-        if entry not in entries:
-            entries.append(entry)
+        return self.transaction.rollback()

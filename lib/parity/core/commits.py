@@ -1,6 +1,8 @@
-"""Commits: who made which version of a table, read from Delta's transaction log directly (a
-table's newest version and its commits with their metadata, with no Spark job: what lets every
-write find its own commit cheaply), and what a rollback did with a run's commits.
+"""Commits: who made which version of a table, and what a rollback did with a run's commits.
+
+A table's commits with their metadata are read from Delta's log through `parity.core.delta_log`
+(no Spark job: what lets every write find its own commit cheaply), or from Delta's history
+where that cannot answer.
 
 Every commit parity makes carries, in Delta's commit metadata (userMetadata), the run that made
 it (`RUN_ID_KEY`) and which write of that run (`COMMIT_ID_KEY`); a rollback's RESTORE also
@@ -18,6 +20,28 @@ from typing import Literal
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+
+from parity.core import delta_log
+from parity.core.delta_log import latest_version, table_id, table_properties
+
+__all__ = [  # `latest_version`, `table_id` and `table_properties` moved to `parity.core.delta_log`
+    "COMMIT_ID_KEY",
+    "ROLLBACK_OF_KEY",
+    "RUN_ID_KEY",
+    "USER_METADATA_CONF",
+    "Commit",
+    "CommitNotFoundError",
+    "RollbackOutcome",
+    "commits_between",
+    "ensure_table_properties",
+    "interval_days",
+    "latest_version",
+    "metadata_text",
+    "parse_metadata",
+    "session_conf",
+    "table_id",
+    "table_properties",
+]
 
 RUN_ID_KEY = "parity.run_id"  # in every commit's metadata: the run (catalog) that made it
 COMMIT_ID_KEY = "parity.commit_id"  # in every commit's metadata: which write of that run made it
@@ -48,33 +72,6 @@ class Commit:
         return run_id if isinstance(run_id, str) else None
 
 
-def latest_version(spark: SparkSession, path: str) -> int | None:
-    """The newest committed version of the Delta table at `path`, or None if there is none."""
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    try:  # Delta's own log handle: no Spark job, so builds that ask often stay cheap
-        jvm = spark.sparkContext._jvm
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
-        return int(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).version())  # type: ignore[union-attr]
-    except Exception:  # an API change in a later Delta: ask the history instead
-        row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-        return None if row is None else int(row["version"])
-
-
-def table_id(spark: SparkSession, path: str) -> str | None:
-    """The id Delta gave the table at `path` when it was created (None if there is none): a
-    table deleted and created again at the same path has a new id, though its versions restart."""
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    try:  # Delta's own log handle, as in `latest_version`
-        jvm = spark.sparkContext._jvm
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
-        return str(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).metadata().id())  # type: ignore[union-attr]
-    except Exception:  # an API change in a later Delta: ask the table's detail instead
-        row = DeltaTable.forPath(spark, path).detail().select("id").first()
-        return None if row is None else str(row["id"])
-
-
 def commits_between(spark: SparkSession, path: str, *, after: int | None, upto: int) -> list[Commit]:
     """The commits of the Delta table at `path` with `after` < version <= `upto` (from version 0
     when `after` is None), newest first.
@@ -85,7 +82,7 @@ def commits_between(spark: SparkSession, path: str, *, after: int | None, upto: 
     """
     first = 0 if after is None else after + 1
     try:
-        return [_read_commit(spark, path, version) for version in range(upto, first - 1, -1)]
+        return [_commit(delta_log.logged_commit(spark, path, version)) for version in range(upto, first - 1, -1)]
     except Exception:  # a missing commit file, or an API change in a later Delta: ask the history
         history = DeltaTable.forPath(spark, path).history()
         rows = (
@@ -106,24 +103,10 @@ def commits_between(spark: SparkSession, path: str, *, after: int | None, upto: 
         ]
 
 
-def _read_commit(spark: SparkSession, path: str, version: int) -> Commit:
-    """One commit's commitInfo, read from its log file (the first action Delta writes there)."""
-    jvm = spark.sparkContext._jvm
-    delta = jvm.org.apache.spark.sql.delta  # type: ignore[union-attr]
-    log = delta.DeltaLog.forTable(spark._jsparkSession, path)
-    found = delta.DeltaHistoryManager.getCommitInfoOpt(
-        log.store(), delta.util.FileNames.unsafeDeltaFile(log.logPath(), version), log.newDeltaHadoopConf()
-    )
-    if not found.isDefined():
-        raise CommitNotFoundError(f"version {version} of {path} records no commit info")
-    info = found.get()
-    read_version, metadata, metrics = info.readVersion(), info.userMetadata(), info.operationMetrics()
+def _commit(logged: delta_log.LoggedCommit) -> Commit:
+    """A commit of the log, its metadata parsed and its metrics counted."""
     return Commit(
-        version=version,
-        operation=str(info.operation()),
-        read_version=int(read_version.get()) if read_version.isDefined() else None,
-        metadata=parse_metadata(metadata.get() if metadata.isDefined() else None),
-        metrics=_counts(jvm.scala.jdk.javaapi.CollectionConverters.asJava(metrics.get())) if metrics.isDefined() else {},  # type: ignore[union-attr]
+        logged.version, logged.operation, logged.read_version, parse_metadata(logged.user_metadata), _counts(logged.metrics)
     )
 
 
@@ -141,6 +124,11 @@ def parse_metadata(text: str | None) -> dict[str, object]:
     except json.JSONDecodeError:  # written by another tool
         return {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+def metadata_text(metadata: Mapping[str, object]) -> str:
+    """A commit's metadata as the userMetadata text parity writes (JSON, keys sorted)."""
+    return json.dumps(dict(metadata), sort_keys=True, default=str)
 
 
 @contextmanager
@@ -200,18 +188,6 @@ class RollbackOutcome:
 
 def _versions(versions: tuple[int, ...]) -> str:
     return ("version " if len(versions) == 1 else "versions ") + ", ".join(str(v) for v in versions)
-
-
-def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
-    """An existing table's properties (delta.appendOnly, delta.enableChangeDataFeed, ...)."""
-    try:  # Delta's own log handle, as in `latest_version`: no Spark job
-        jvm = spark.sparkContext._jvm
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
-        configuration = log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).metadata().configuration()  # type: ignore[union-attr]
-        return {str(k): str(v) for k, v in jvm.scala.jdk.javaapi.CollectionConverters.asJava(configuration).items()}  # type: ignore[union-attr]
-    except Exception:  # an API change in a later Delta: ask the table's detail instead
-        detail = DeltaTable.forPath(spark, path).detail().first()
-        return dict(detail["properties"] or {}) if detail is not None else {}
 
 
 def ensure_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str], *, nullable: tuple[str, ...] = ()) -> None:

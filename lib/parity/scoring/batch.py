@@ -101,7 +101,7 @@ def split_valid_keys(
         well_formed = typed[name].isNotNull() & (F.trim(typed[name]) != "" if kind == "string" else F.lit(True))
         rules.append(Rule(f"malformed:{name}", F.col(name).isNull() | well_formed, f"{name} is not a {kind}"))
     valid, quarantined = split_valid(raw, rules)
-    if distinct and any(raw.schema[c].dataType != T._parse_datatype_string(kind) for c, kind in columns.items()):
+    if distinct and any(raw.schema[c].dataType != T.DataType.fromDDL(kind) for c, kind in columns.items()):
         ranked = valid.withColumn(_RANK, F.row_number().over(Window.partitionBy(*typed.values()).orderBy(*columns)))
         doubles = ranked.filter(F.col(_RANK) > 1).drop(_RANK).select(
             *raw.columns,
@@ -116,7 +116,7 @@ def split_valid_keys(
 
 def _typed(df: DataFrame, column: str, kind: str) -> Column:
     """`column` in the type `kind` (a cast that fails gives null)."""
-    wanted = T._parse_datatype_string(kind)
+    wanted = T.DataType.fromDDL(kind)
     return F.col(column) if df.schema[column].dataType == wanted else F.col(column).try_cast(wanted)
 
 
@@ -187,13 +187,14 @@ def write_slice(catalog: Catalog, rows: DataFrame, name: str, *, model_name: str
         The slice's rows in the table after the write.
     """
     predicate = slice_predicate(model_name, model_version, score_time)
-    if catalog.exists(name) and SCORE_DATE not in catalog.read(name).columns:
-        older = catalog.read(name)
+    before = catalog.version(name)  # the run's own output: read here, never recorded as an input
+    if before is not None and SCORE_DATE not in catalog.schema(name).fieldNames():
+        older = catalog.snapshot(name, before)
         kept = older.filter(~F.coalesce(F.expr(slice_predicate(model_name, model_version, score_time, by_date=False)), F.lit(False)))
         kept = kept.withColumn(SCORE_DATE, F.to_date(SCORE_TS))
         version = catalog.write(rows.unionByName(kept, allowMissingColumns=True), name, partition_by=[SCORE_DATE])
     else:
-        replace = predicate if catalog.exists(name) else None
+        replace = predicate if before is not None else None
         version = catalog.write(rows, name, replace_where=replace, partition_by=[SCORE_DATE])
     return catalog.snapshot(name, version).filter(predicate).count()
 
@@ -299,3 +300,13 @@ def read_lookups(catalog: Catalog, spec: FeatureSpec, *, as_trained: bool = Fals
     joins = [LookupJoin.described(fs) for fs in spec.feature_sets]
     as_known_at = as_trained and any(fs.get("as_known_at") for fs in spec.feature_sets)
     return read_feature_lookups(catalog, decls, joins=joins, as_known_at=as_known_at)
+
+
+def check_feature_tables(catalog: Catalog, spec: FeatureSpec) -> None:
+    """Refuse a model whose feature tables are not all there (probes: nothing is recorded as an input).
+
+    Raises:
+        TableNotFoundError: a feature table the spec names does not exist.
+    """
+    for feature_set in spec.feature_sets:
+        catalog.schema(FeatureSetDecl.model_validate(feature_set["feature_set"]).table)
