@@ -15,10 +15,22 @@
 - `record_hash`: a file's hash as a wheel's RECORD lists it.
 
 Every digest is the first 16 hex digits of a SHA-256.
+
+Code digests have a scheme, recorded beside each digest (`HASH_SCHEME_KEY`), and a checker
+recomputes a recorded digest with the scheme it was recorded with (`recorded_scheme`):
+- `ast1` (`AST_SCHEME`, what new records use): the code's syntax tree (`ast.parse` of the
+  dedented source), node types and fields only: no positions, no comments, no docstrings, and
+  no layout, so a formatter's run or a reworded docstring changes no digest, while any edit
+  that can change what the code computes does. Docstrings are left out because they cannot
+  change a result and a formatter rewrites their indentation; empty fields are left out so
+  that a Python release adding one to a node does not move every digest.
+- `text` (`TEXT_SCHEME`; records made before schemes were recorded hold none): the source text as
+  `inspect.getsource` gives it, byte for byte as those records were made.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import importlib
@@ -26,11 +38,25 @@ import inspect
 import json
 import pkgutil
 import re
-from collections.abc import Callable, Iterable
+import textwrap
+from collections.abc import Callable, Iterable, Mapping
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 DIGITS = 16
+TEXT_SCHEME, AST_SCHEME = "text", "ast1"
+SCHEME = AST_SCHEME  # what new records use
+HASH_SCHEME_KEY = "hash_scheme"  # the key that records a digest's scheme beside it (absent: TEXT_SCHEME)
+
+
+class UnknownHashSchemeError(ValueError):
+    """A digest was recorded with a scheme this version of parity does not know (a newer one)."""
+
+
+def recorded_scheme(record: Mapping[str, Any]) -> str:
+    """The scheme of the digests in `record`: the one it names, or `TEXT_SCHEME` (a record made
+    before schemes were recorded)."""
+    return str(record.get(HASH_SCHEME_KEY) or TEXT_SCHEME)
 
 
 def json_digest(data: Any) -> str:
@@ -43,38 +69,88 @@ def bytes_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:DIGITS]
 
 
-def declaration_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]]) -> str:
+def declaration_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]], scheme: str = SCHEME) -> str:
     """A digest of a declaration and the source code of every function it names, in order."""
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
     for function in functions:
-        digest.update(inspect.getsource(function).encode())
+        digest.update(code_form(function, scheme))
     return digest.hexdigest()[:DIGITS]
 
 
-def module_digest(modules: Iterable[ModuleType]) -> str:
+def module_digest(modules: Iterable[ModuleType], scheme: str = SCHEME) -> str:
     """A digest of the source code of `modules`, in order."""
     digest = hashlib.sha256()
     for module in modules:
-        digest.update(inspect.getsource(module).encode())
+        digest.update(code_form(module, scheme))
     return digest.hexdigest()[:DIGITS]
 
 
-def package_digest(package: str) -> str:
+def package_digest(package: str, scheme: str = SCHEME) -> str:
     """A digest of the source code of a package and every module in it, in name order."""
     root = importlib.import_module(package)
     names = sorted(m.name for m in pkgutil.walk_packages(root.__path__, f"{package}."))
-    return module_digest([root, *(importlib.import_module(name) for name in names)])
+    return module_digest([root, *(importlib.import_module(name) for name in names)], scheme)
 
 
-def closure_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]]) -> str:
+def closure_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]], scheme: str = SCHEME) -> str:
     """A digest of a declaration and the source code of everything its functions reach (`closure`)."""
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
     for reached in closure(list(functions)):
         digest.update(f"{reached.__module__}.{reached.__qualname__}\n".encode())
-        digest.update(inspect.getsource(reached).encode())
+        digest.update(code_form(reached, scheme))
         for name, value in sorted(_constants(reached).items()):
             digest.update(f"{name}={value}\n".encode())
     return digest.hexdigest()[:DIGITS]
+
+
+def code_form(item: Any, scheme: str = SCHEME) -> bytes:
+    """What a digest of `scheme` takes of a function's, class's or module's code (see the
+    module's docstring).
+
+    Raises:
+        UnknownHashSchemeError: `scheme` is neither `AST_SCHEME` nor `TEXT_SCHEME`.
+    """
+    source = inspect.getsource(item)
+    if scheme == TEXT_SCHEME:
+        return source.encode()
+    if scheme != AST_SCHEME:
+        raise UnknownHashSchemeError(f"digest scheme {scheme!r} is not one this parity knows ({AST_SCHEME}, {TEXT_SCHEME}): upgrade parity")
+    tree = _parsed(source)
+    if tree is None:  # a lambda inside a longer expression: its source does not parse alone
+        return b"text:" + source.encode()
+    return _tree_form(_without_docstrings(tree)).encode()
+
+
+def _parsed(source: str) -> ast.Module | None:
+    """The tree of a function's, class's or module's source (a method's is indented)."""
+    try:
+        return ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # indented code holding a multi-line string whose lines start at column 0
+        try:
+            block = ast.parse("if True:\n" + source).body[0]
+        except SyntaxError:
+            return None
+        return ast.Module(body=block.body if isinstance(block, ast.If) else [block], type_ignores=[])
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:]
+    return tree
+
+
+def _tree_form(value: Any) -> str:
+    """A tree as `ast1` digests it: each node's type and its non-empty fields by name, in order,
+    without positions; constants by their `repr`."""
+    if isinstance(value, ast.AST):
+        fields = ((name, getattr(value, name, None)) for name in value._fields)
+        return f"{type(value).__name__}(" + ",".join(f"{name}={_tree_form(v)}" for name, v in fields if v is not None and v != []) + ")"
+    if isinstance(value, list):
+        return "[" + ",".join(_tree_form(v) for v in value) + "]"
+    return repr(value)
 
 
 def closure(functions: list[Callable[..., Any]]) -> list[Any]:
