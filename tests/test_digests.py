@@ -3,12 +3,16 @@ syntax tree (scheme `ast1`), so `ruff format`, comments and docstrings move no d
 edit of a covered function, a helper it reaches or a constant it reads still does. A digest
 recorded before schemes were (the source text) is checked as it was recorded: the model
 fixtures of parity 0.1 still load, and an old feature table's build state asks for no full
-refresh while its code is unchanged."""
+refresh while its code is unchanged, also after a formatter ran over the code, through the texts
+kept from before it (`scripts/keep_texts.py`)."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import linecache
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +22,7 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
+from parity.core import hashing
 from parity.core.catalog import Catalog
 from parity.core.conf import DataConf, FeatureSetDecl, Settings
 from parity.core.hashing import (
@@ -27,12 +32,14 @@ from parity.core.hashing import (
     closure_digest,
     code_form,
     declaration_digest,
+    kept_texts,
     package_digest,
+    source_texts,
 )
 from parity.demo.sample_data import generate_customers
 from parity.features import DeclarationChangedError, build_feature_set
 from parity.features.asof import FeatureLookup, describe_lookups
-from parity.features.build import plan_feature_build, transform_code_hash
+from parity.features.build import inputs_as_recorded, plan_feature_build, transform_code_hash
 from parity.features.incremental import BUILD_STATE_KEY, BuildInputs, BuildState, plan_build
 from parity.model.packaged import load_feature_spec
 from parity.model.spec import FeatureSpec, TransformCodeChangedError, changed_transforms, check_transform_code
@@ -161,13 +168,91 @@ def test_models_recorded_before_digest_schemes_are_checked_with_the_text_scheme(
         assert all(decl.code_hash() != digest for decl, digest in zip(decls, recorded, strict=True))  # new records: ast1
 
 
+def test_text_digests_recorded_before_the_formatter_match_through_the_kept_texts(
+    package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before, recorded = source_texts(PACKAGE), _digests(TEXT_SCHEME)
+    _format(package)
+    kept = kept_texts(before, PACKAGE)
+    assert kept and set(kept.values()) <= set(before.values())
+    monkeypatch.setattr(hashing, "_kept_texts", lambda: kept)
+    assert _digests(TEXT_SCHEME) == recorded
+    _write(package, "helpers", (package / "helpers.py").read_text().replace("+ OFFSET", "- OFFSET"))
+    changed = _digests(TEXT_SCHEME)
+    assert changed[0] == recorded[0] and changed[1:] != recorded[1:]  # the transforms' own text is as kept
+
+
+# What the library's recorded digests are, run in a Python that imports the library from sys.argv[1],
+# with scripts/keep_texts.py's step (sys.argv[3]) first.
+PROBE = """
+import importlib, json, linecache, runpy, sys
+from pathlib import Path
+keep = runpy.run_path(sys.argv[2] + "/scripts/keep_texts.py", run_name="keep_texts")
+assert keep["main"]([sys.argv[3], sys.argv[4]]) == 0
+from parity.core.conf import load_settings
+from parity.features.build import transform_code_hash
+from parity.model.spec import FeatureSpec, changed_transforms
+lib, repo = Path(sys.argv[1]), Path(sys.argv[2])
+import parity
+assert Path(parity.__file__).is_relative_to(lib), parity.__file__
+decls = load_settings(repo / "conf").feature_sets
+fixtures = repo / "tests/fixtures/model_before_layout"
+
+def digests():
+    out = {s: {n: [d.code_hash(s), d.closure_hash(s), d.table_hash(s)] for n, d in decls.items()} for s in ("text", "ast1")}
+    out["package"] = [transform_code_hash("text"), transform_code_hash("ast1")]
+    specs = [FeatureSpec.from_json((fixtures / f / "artifacts/feature_spec.json").read_text()) for f in ("sklearn", "spark")]
+    out["refused"] = [changed_transforms(spec) for spec in specs]
+    return out
+
+result = {"as_is": digests()}
+if sys.argv[3] == "after":  # then a real change to a transform the fixtures' models and the demo's sets name
+    path = lib / "parity/features/transforms.py"
+    path.write_text(path.read_text().replace("F.lit(index)", "F.lit(index + 1)"))
+    linecache.checkcache()
+    importlib.reload(importlib.import_module("parity.features.transforms"))
+    result["changed"] = digests()
+print(json.dumps(result))
+"""
+
+
+def _probe(lib: Path, step: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(lib)}
+    texts = str(lib.parent / "texts.json")
+    run = subprocess.run([sys.executable, "-c", PROBE, str(lib), str(REPO), step, texts], env=env, capture_output=True, text=True, check=True)
+    return dict(json.loads(run.stdout.splitlines()[-1]))
+
+
+@pytest.mark.integration  # two Pythons importing the whole library (make test; the inner loop has the tests above)
+def test_after_ruff_formats_the_library_every_recorded_digest_still_matches_and_a_real_change_does_not(tmp_path: Path) -> None:
+    """The formatter's run over a copy of lib, as the project will run it: recorded models
+    (the 0.1 fixtures, text scheme) are not refused, every digest of the demo's feature sets is
+    the same in both schemes, and an edit of `with_buckets` afterwards is caught in both."""
+    lib = tmp_path / "lib"
+    shutil.copytree(REPO / "lib", lib, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", hashing.KEPT_TEXTS))
+    before = _probe(lib, "before")["as_is"]
+    subprocess.run([str(RUFF), "format", "--isolated", "--line-length", "110", str(lib)], check=True, capture_output=True)
+    after = _probe(lib, "after")  # keeps the texts the formatter rewrote, then probes, then changes with_buckets
+
+    assert before["refused"] == [[], []]
+    assert after["as_is"] == before
+    changed = after["changed"]
+    assert [[name.split(" ")[0] for name in refused] for refused in changed["refused"]] == [["customer_profile"], ["customer_profile"]]
+    for scheme in (TEXT_SCHEME, AST_SCHEME):
+        assert changed[scheme]["customer_profile"][0] != before[scheme]["customer_profile"][0]  # with_buckets is its
+        assert changed[scheme]["customer_profile"][2] != before[scheme]["customer_profile"][2]
+    assert changed["package"][0] != before["package"][0] and changed["package"][1] != before["package"][1]
+
+
 def test_a_build_state_recorded_before_digest_schemes_asks_for_no_full_refresh(settings: Settings) -> None:
     decl = settings.feature_sets["customer_activity"]
     inputs = BuildInputs("raw.events", 3, "id", "quality", transform_code_hash(TEXT_SCHEME), "qid")
     recorded = {"watermark": "2026-05-01T00:00:00", "declaration_hash": decl.table_hash(TEXT_SCHEME), "inputs": inputs.as_dict()}
     state = BuildState.from_metadata({BUILD_STATE_KEY: recorded})
     assert state is not None and state.hash_scheme == TEXT_SCHEME
-    assert plan_build(decl, state, inputs=inputs).up_to_date
+    now = BuildInputs("raw.events", 3, "id", "quality", transform_code_hash(), "qid")  # as a build computes them today
+    assert now != inputs and inputs_as_recorded(now, state) == inputs
+    assert plan_build(decl, state, inputs=inputs_as_recorded(now, state)).up_to_date  # not even an incremental build
     assert plan_build(decl, state).reason.startswith("incremental from watermark")
     with pytest.raises(DeclarationChangedError):  # the same digest read as ast1 would be a changed declaration
         plan_build(decl, BuildState(state.watermark, state.declaration_hash, inputs, AST_SCHEME))

@@ -25,21 +25,28 @@ recomputes a recorded digest with the scheme it was recorded with (`recorded_sch
   change a result and a formatter rewrites their indentation; empty fields are left out so
   that a Python release adding one to a node does not move every digest.
 - `text` (`TEXT_SCHEME`; records made before schemes were recorded hold none): the source text as
-  `inspect.getsource` gives it, byte for byte as those records were made.
+  `inspect.getsource` gives it, byte for byte as those records were made. Where a formatter
+  rewrote parity's code since, the text from before it (`KEPT_TEXTS`, kept by
+  `scripts/keep_texts.py` when the formatter ran) stands in for the new text with the same
+  syntax tree, so those records still match until the code really changes.
 """
 
 from __future__ import annotations
 
 import ast
 import base64
+import functools
+import gzip
 import hashlib
 import importlib
+import importlib.resources
 import inspect
 import json
 import pkgutil
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
@@ -112,9 +119,14 @@ def code_form(item: Any, scheme: str = SCHEME) -> bytes:
     """
     source = inspect.getsource(item)
     if scheme == TEXT_SCHEME:
-        return source.encode()
+        kept = _kept_texts()
+        return (kept.get(_tree_key(source), source) if kept else source).encode()
     if scheme != AST_SCHEME:
         raise UnknownHashSchemeError(f"digest scheme {scheme!r} is not one this parity knows ({AST_SCHEME}, {TEXT_SCHEME}): upgrade parity")
+    return _tree_bytes(source)
+
+
+def _tree_bytes(source: str) -> bytes:
     tree = _parsed(source)
     if tree is None:  # a lambda inside a longer expression: its source does not parse alone
         return b"text:" + source.encode()
@@ -151,6 +163,56 @@ def _tree_form(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(_tree_form(v) for v in value) + "]"
     return repr(value)
+
+
+KEPT_TEXTS = "kept_texts.json.gz"  # beside this module, once a formatter has run over parity (`kept_texts`)
+
+
+@functools.cache
+def _kept_texts() -> dict[str, str]:
+    """The texts from before a formatter ran, by `_tree_key` (none before one has)."""
+    resource = importlib.resources.files(__package__) / KEPT_TEXTS
+    return dict(json.loads(gzip.decompress(resource.read_bytes()))) if resource.is_file() else {}
+
+
+def _tree_key(source: str) -> str:
+    """Which code a source text is, whatever its layout: its indentation and its `ast1` tree."""
+    indent = source[: len(source) - len(source.lstrip(" \t"))]
+    return f"{indent!r}:{hashlib.sha256(_tree_bytes(source)).hexdigest()}"
+
+
+def source_texts(package: str) -> dict[str, str | None]:
+    """The texts the text scheme reads of a package: each module's, and each function's and class's
+    defined at a module's top level, by `_tree_key` (None where two texts of one tree differ).
+    Taken before a formatter runs, for `kept_texts` after it."""
+    root = importlib.import_module(package)
+    modules = [root, *(importlib.import_module(m.name) for m in pkgutil.walk_packages(root.__path__, f"{package}."))]
+    texts: dict[str, str | None] = {}
+    for module in modules:
+        items = [module, *(v for v in vars(module).values() if _is_code(v) and getattr(v, "__module__", None) == module.__name__)]
+        for item in items:
+            try:
+                text = inspect.getsource(item)
+            except (OSError, TypeError):  # an empty module, a class made at run time
+                continue
+            key = _tree_key(text)
+            texts[key] = text if texts.get(key, text) == text else None
+    return texts
+
+
+def kept_texts(before: dict[str, str | None], package: str) -> dict[str, str]:
+    """Of the texts `source_texts` took before a formatter ran, those it rewrote without changing
+    their syntax tree: what the text scheme reads instead of the new texts (`KEPT_TEXTS`)."""
+    now = source_texts(package)
+    return {key: text for key, text in before.items() if text is not None and key in now and now[key] != text}
+
+
+def write_kept_texts(texts: dict[str, str], folder: Path) -> None:
+    """Write `kept_texts` as `KEPT_TEXTS` into `folder` (parity.core's). Texts kept there by an
+    earlier formatter's run win: they are the ones the text scheme's records were made over."""
+    path = folder / KEPT_TEXTS
+    kept = dict(json.loads(gzip.decompress(path.read_bytes()))) if path.is_file() else {}
+    path.write_bytes(gzip.compress(json.dumps({**texts, **kept}, sort_keys=True).encode(), mtime=0))
 
 
 def closure(functions: list[Callable[..., Any]]) -> list[Any]:
