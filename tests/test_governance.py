@@ -250,10 +250,8 @@ TEAM_MODULES = {
 def _team_spec(settings: Any) -> FeatureSpec:
     declared = settings.feature_sets["customer_profile"].model_dump(mode="json")
     decl = FeatureSetDecl.model_validate({**declared, "name": "team_profile", "transforms": [{"fn": "teamfeat.transforms.with_scaled_limit"}]})
-    lookup = {
-        "feature_set": decl.model_dump(mode="json"), "table": decl.table, "version": 0, "code_hash": decl.code_hash(), "closure_hash": decl.closure_hash(),
-        HASH_SCHEME_KEY: SCHEME,
-    }
+    lookup = {"feature_set": decl.model_dump(mode="json"), "table": decl.table, "version": 0, HASH_SCHEME_KEY: SCHEME}
+    lookup |= {"code_hash": decl.code_hash(), "closure_hash": decl.closure_hash()}
     return FeatureSpec(entity="customer_id", timestamp="score_ts", feature_sets=[lookup], request_time=[], numeric=[], categorical=[], code_hash="")
 
 

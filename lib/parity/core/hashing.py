@@ -100,13 +100,20 @@ def package_digest(package: str, scheme: str = SCHEME) -> str:
 
 
 def closure_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]], scheme: str = SCHEME) -> str:
-    """A digest of a declaration and the source code of everything its functions reach (`closure`)."""
+    """A digest of a declaration and the source code of everything its functions reach (`closure`).
+
+    In `ast1`, where code lives is not what it computes: each function or class counts by its
+    name, tree and constants, in the order of those, so moving a helper to another module
+    (the declaration names the functions it calls, in order) changes no digest.
+    """
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
+    blocks = []
     for reached in closure(list(functions)):
-        digest.update(f"{reached.__module__}.{reached.__qualname__}\n".encode())
-        digest.update(code_form(reached, scheme))
-        for name, value in sorted(_constants(reached).items()):
-            digest.update(f"{name}={value}\n".encode())
+        where = reached.__qualname__ if scheme == AST_SCHEME else f"{reached.__module__}.{reached.__qualname__}"
+        constants = "".join(f"{name}={value}\n" for name, value in sorted(_constants(reached).items()))
+        blocks.append(f"{where}\n".encode() + code_form(reached, scheme) + constants.encode())
+    for block in sorted(blocks) if scheme == AST_SCHEME else blocks:
+        digest.update(block)
     return digest.hexdigest()[:DIGITS]
 
 
@@ -122,7 +129,8 @@ def code_form(item: Any, scheme: str = SCHEME) -> bytes:
         kept = _kept_texts()
         return (kept.get(_tree_key(source), source) if kept else source).encode()
     if scheme != AST_SCHEME:
-        raise UnknownHashSchemeError(f"digest scheme {scheme!r} is not one this parity knows ({AST_SCHEME}, {TEXT_SCHEME}): upgrade parity")
+        known = f"{AST_SCHEME}, {TEXT_SCHEME}"
+        raise UnknownHashSchemeError(f"digest scheme {scheme!r} is not one this parity knows ({known}): upgrade parity")
     return _tree_bytes(source)
 
 
@@ -148,10 +156,14 @@ def _parsed(source: str) -> ast.Module | None:
 def _without_docstrings(tree: ast.Module) -> ast.Module:
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if _is_docstring(node.body[0]):
                 node.body = node.body[1:]
     return tree
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    value = statement.value if isinstance(statement, ast.Expr) else None
+    return isinstance(value, ast.Constant) and isinstance(value.value, str)
 
 
 def _tree_form(value: Any) -> str:
@@ -159,7 +171,8 @@ def _tree_form(value: Any) -> str:
     without positions; constants by their `repr`."""
     if isinstance(value, ast.AST):
         fields = ((name, getattr(value, name, None)) for name in value._fields)
-        return f"{type(value).__name__}(" + ",".join(f"{name}={_tree_form(v)}" for name, v in fields if v is not None and v != []) + ")"
+        shown = ",".join(f"{name}={_tree_form(v)}" for name, v in fields if v is not None and v != [])
+        return f"{type(value).__name__}({shown})"
     if isinstance(value, list):
         return "[" + ",".join(_tree_form(v) for v in value) + "]"
     return repr(value)
@@ -189,8 +202,8 @@ def source_texts(package: str) -> dict[str, str | None]:
     modules = [root, *(importlib.import_module(m.name) for m in pkgutil.walk_packages(root.__path__, f"{package}."))]
     texts: dict[str, str | None] = {}
     for module in modules:
-        items = [module, *(v for v in vars(module).values() if _is_code(v) and getattr(v, "__module__", None) == module.__name__)]
-        for item in items:
+        defined = [v for v in vars(module).values() if _is_code(v) and getattr(v, "__module__", "") == module.__name__]
+        for item in [module, *defined]:
             try:
                 text = inspect.getsource(item)
             except (OSError, TypeError):  # an empty module, a class made at run time
