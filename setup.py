@@ -8,7 +8,7 @@ setup(
     description="One definition of every feature, run the same way everywhere.",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
-    package_data={"parity": ["py.typed"]},
+    package_data={"parity": ["py.typed", "core/kept_texts.json.gz"]},  # kept_texts: parity.core.hashing
     python_requires=">=3.11",
     install_requires=[
         "pyspark==4.2.0",

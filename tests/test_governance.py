@@ -31,6 +31,7 @@ from sklearn.metrics import roc_auc_score, root_mean_squared_error
 from parity.app import cli
 from parity.core.catalog import Catalog
 from parity.core.conf import ConfError, FeatureSetDecl, load_settings
+from parity.core.hashing import HASH_SCHEME_KEY, SCHEME
 from parity.governance import configure_mlflow
 from parity.governance.gate import approval_check
 from parity.governance.lineage import AuditTableError, RunRecord, append_audit
@@ -249,7 +250,8 @@ TEAM_MODULES = {
 def _team_spec(settings: Any) -> FeatureSpec:
     declared = settings.feature_sets["customer_profile"].model_dump(mode="json")
     decl = FeatureSetDecl.model_validate({**declared, "name": "team_profile", "transforms": [{"fn": "teamfeat.transforms.with_scaled_limit"}]})
-    lookup = {"feature_set": decl.model_dump(mode="json"), "table": decl.table, "version": 0, "code_hash": decl.code_hash(), "closure_hash": decl.closure_hash()}
+    lookup = {"feature_set": decl.model_dump(mode="json"), "table": decl.table, "version": 0, HASH_SCHEME_KEY: SCHEME}
+    lookup |= {"code_hash": decl.code_hash(), "closure_hash": decl.closure_hash()}
     return FeatureSpec(entity="customer_id", timestamp="score_ts", feature_sets=[lookup], request_time=[], numeric=[], categorical=[], code_hash="")
 
 

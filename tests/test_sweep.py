@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from parity.core.conf import ConfError, Settings, load_settings
+from parity.core.hashing import HASH_SCHEME_KEY, SCHEME
 from parity.governance import configure_mlflow, log_trial
 from parity.model import FeatureSpec, TransformCodeChangedError, log_packaged_model
 from parity.training import learners
@@ -197,7 +198,8 @@ def test_loading_a_model_whose_transform_code_changed_fails(tmp_settings: Settin
     learner = learners.get_learner("sklearn.logistic_regression")
     pipeline, _ = learners.fit_and_evaluate(learner, {"C": 1.0}, data, seed=1)
     decl = tmp_settings.feature_sets["customer_profile"]
-    lookup = {"feature_set": decl.model_dump(mode="json"), "table": decl.table, "version": 0, "code_hash": decl.code_hash()}
+    lookup = {"feature_set": decl.model_dump(mode="json"), "table": decl.table, "version": 0, HASH_SCHEME_KEY: SCHEME}
+    lookup["code_hash"] = decl.code_hash()
     spec = FeatureSpec(entity="customer_id", timestamp="score_ts", feature_sets=[lookup], request_time=[], numeric=["activity"],
                        categorical=["segment"], code_hash="abc", learner=learner.name)
     stale = FeatureSpec(**{**spec.__dict__, "feature_sets": [{**lookup, "code_hash": "0123456789abcdef"}]})

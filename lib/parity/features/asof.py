@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from parity.core.catalog import Catalog
 from parity.core.conf import FeatureSetDecl
+from parity.core.hashing import HASH_SCHEME_KEY, SCHEME
 from parity.core.versioned import LANDED_AT, current_rows, is_versioned
 from parity.features.quality import MissingColumnsError
 
@@ -325,6 +326,7 @@ def describe_lookups(lookups: list[FeatureLookup]) -> list[dict[str, Any]]:
             "version": lookup.version,
             "code_hash": lookup.code_hash,
             "closure_hash": lookup.feature_set.closure_hash(),
+            HASH_SCHEME_KEY: SCHEME,  # the scheme of both hashes (parity.core.hashing)
             "as_known_at": lookup.landed_at is not None,
             "entity": dict(zip(lookup.feature_set.entity, lookup.spine_keys(), strict=True)),
             "prefix": lookup.prefix,

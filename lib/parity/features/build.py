@@ -18,7 +18,7 @@ from parity.core.catalog import Catalog
 from parity.core.columns import QUARANTINE_RULE
 from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
 from parity.core.durations import utc_naive
-from parity.core.hashing import json_digest, package_digest
+from parity.core.hashing import HASH_SCHEME_KEY, SCHEME, json_digest, package_digest
 from parity.core.versioned import LANDED_AT, LANDED_AT_KEY, SUPERSEDED_AT, current_rows, is_versioned
 from parity.features import quality
 from parity.features.compute import check_declaration, compute_feature_set, declared_sets
@@ -51,11 +51,19 @@ from parity.features.sources import (
 log = logging.getLogger(__name__)
 
 
-def transform_code_hash() -> str:
+def transform_code_hash(scheme: str = SCHEME) -> str:
     """A digest of the library code behind every feature: every module of `parity.features`
     (transforms, PII redaction, validation, computation, builds, as-of joins, training sets).
-    Recorded with every run in `audit.runs`."""
-    return package_digest("parity.features")
+    Recorded with every run in `audit.runs`, and in a feature table's build state."""
+    return package_digest("parity.features", scheme)
+
+
+def inputs_as_recorded(inputs: BuildInputs, state: BuildState | None) -> BuildInputs:
+    """`inputs` as `state` would have recorded them: their code digest of the scheme it records
+    (a build recorded before digest schemes: the source text's), so that it compares as recorded."""
+    if state is None or state.hash_scheme == SCHEME:
+        return inputs
+    return replace(inputs, code=transform_code_hash(state.hash_scheme))
 
 
 @dataclass
@@ -146,7 +154,7 @@ def plan_feature_build(
         quality.check_freshness(source, conf, source=source_table, now=now)
     inputs = BuildInputs(
         source_table, source_version, catalog.table_id(source_table), json_digest(conf.model_dump(mode="json")),
-        transform_code_hash(), catalog.table_id(quarantine_table(source_table)),
+        transform_code_hash(SCHEME), catalog.table_id(quarantine_table(source_table)),
     )
     # The newest commit's build state, if the newest commit is a build's: then nothing (no
     # rollback, OPTIMIZE or other writer) has touched the table since, and it may be up to date.
@@ -159,7 +167,8 @@ def plan_feature_build(
     state = newest
     if state is None and table_version is not None:  # a newer commit is not a build's: the live build state is further back
         state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY))
-    build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, inputs=inputs if newest is not None else None)
+    compared = inputs_as_recorded(inputs, state) if newest is not None else None
+    build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, inputs=compared)
     stamp = None
     if decl.kind == "snapshot":
         if table_version is not None and state is None and not full_refresh:  # a first build would restart its history
@@ -228,7 +237,8 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         metadata: dict[str, object] = {
             BUILD_STATE_KEY: {
                 "watermark": iso(watermark),
-                "declaration_hash": decl.table_hash(),
+                "declaration_hash": decl.table_hash(SCHEME),
+                HASH_SCHEME_KEY: SCHEME,  # of the declaration hash and the inputs' code digest
                 "range": build.as_dict(),
                 "source": planned.source_table,
                 **({"assumed_valid_since": planned.assumed_valid_since.isoformat()} if planned.assumed_valid_since else {}),

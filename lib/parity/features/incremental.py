@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from parity.core.columns import FEATURE_DATE
 from parity.core.conf import FeatureSetDecl
 from parity.core.durations import floor_to_grain, grain_end
+from parity.core.hashing import SCHEME, recorded_scheme
 from parity.features.compute import compute_feature_set, history
 
 BUILD_STATE_KEY = "parity.build"
@@ -98,11 +99,14 @@ class BuildInputs:
 class BuildState:
     """What a feature table's last build recorded with its commit: the watermark, the
     declaration's hash, and the inputs it read (absent after a backfill, which builds part of
-    the source only, and from the records of builds made before parity recorded them)."""
+    the source only, and from the records of builds made before parity recorded them).
+    `hash_scheme` is the scheme of its code digests (`parity.core.hashing`; the source text for
+    a build recorded before schemes were): they are checked with it."""
 
     watermark: dt.datetime | None
     declaration_hash: str
     inputs: BuildInputs | None = None
+    hash_scheme: str = SCHEME
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> BuildState | None:
@@ -110,7 +114,12 @@ class BuildState:
         if not isinstance(state, dict):
             return None
         mark = state.get("watermark")
-        return cls(dt.datetime.fromisoformat(mark) if mark else None, str(state.get("declaration_hash", "")), BuildInputs.from_dict(state.get("inputs")))
+        return cls(
+            dt.datetime.fromisoformat(mark) if mark else None,
+            str(state.get("declaration_hash", "")),
+            BuildInputs.from_dict(state.get("inputs")),
+            recorded_scheme(state),
+        )
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -140,25 +149,26 @@ def plan_build(
     - No table yet, or `full_refresh`: everything.
     - `backfill` (first day, last day): the output rows of those days, whatever the watermark.
     - `inputs` are those `state` recorded: nothing (`up_to_date`). The caller passes them only
-      when the commit holding `state` is the table's newest; then the table holds what these
-      inputs give under this declaration, and recomputing would change no row.
+      when the commit holding `state` is the table's newest, their code digest of the scheme
+      `state` records; then the table holds what these inputs give under this declaration, and
+      recomputing would change no row.
     - Otherwise: from `lookback` before the start of the watermark's period onwards; for a
       snapshot set, the entities whose values changed since the last build (its watermark).
 
     Raises:
         ValueError: a backfill of a snapshot set, which has no past.
         DeclarationChangedError: the table was built under another table hash (see
-            `FeatureSetDecl.table_hash`) and this is not a full refresh: mixing rows of two
-            definitions would be silent skew.
+            `FeatureSetDecl.table_hash`, recomputed with the scheme `state` records) and this
+            is not a full refresh: mixing rows of two definitions would be silent skew.
     """
     if backfill is not None and decl.kind == "snapshot":
         raise ValueError(
             f"feature set {decl.name} is a snapshot: it has no past to backfill (rebuild it with --full-refresh, and --assume-valid-since DAY if you vouch for its values)"
         )
     reads = history(decl)
-    current = decl.table_hash()
     if full_refresh or state is None:
         return BuildRange(None, None, None, "full refresh" if full_refresh else "first build")
+    current = decl.table_hash(state.hash_scheme)
     if state.declaration_hash != current:
         raise DeclarationChangedError(
             f"feature set {decl.name} changed since {decl.table} was built (declaration hash {state.declaration_hash} -> {current}); "

@@ -19,7 +19,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import parity
-from parity.core.hashing import bytes_digest, record_hash
+from parity.core.hashing import KEPT_TEXTS, bytes_digest, record_hash
 
 CODE_ARTIFACT = "code"  # the artifact holding the wheel
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -54,14 +54,15 @@ def write_wheel(folder: Path) -> Path:
 
 
 def _package_files(folder: Traversable, prefix: str) -> list[tuple[str, bytes]]:
-    """Every module (and py.typed) under a package folder, as (path in the wheel, bytes): read
+    """Every module (and py.typed, and the texts kept from before a formatter ran,
+    `parity.core.hashing.KEPT_TEXTS`) under a package folder, as (path in the wheel, bytes): read
     as resources, so that a parity imported from spark-submit's zip is packaged too."""
     found: list[tuple[str, bytes]] = []
     for entry in folder.iterdir():
         name = f"{prefix}/{entry.name}"
         if entry.is_dir() and entry.name != "__pycache__":
             found += _package_files(entry, name)
-        elif entry.is_file() and (entry.name.endswith(".py") or entry.name == "py.typed"):
+        elif entry.is_file() and (entry.name.endswith(".py") or entry.name in ("py.typed", KEPT_TEXTS)):
             found.append((name, entry.read_bytes()))
     return found
 

@@ -17,6 +17,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
 from parity.core.conf import FeatureSetDecl
+from parity.core.hashing import recorded_scheme
 from parity.training.inputs import LEGACY_INPUT_CONTRACT
 
 
@@ -90,14 +91,18 @@ def changed_transforms(spec: FeatureSpec) -> list[str]:
 
     A spec records each set's `closure_hash`: its transforms and everything they reach. One
     recorded before that existed holds only `code_hash` (the transforms' own code), checked as such.
+    Each is recomputed with the digest scheme the spec records beside it (`hash_scheme`; none:
+    the source text, as specs were recorded before schemes were), so formatting the code changes
+    nothing a model recorded with the syntax-tree scheme checks.
     """
     changed = []
     for lookup in spec.feature_sets:
         decl = FeatureSetDecl.model_validate(lookup["feature_set"])
+        scheme = recorded_scheme(lookup)
         if "closure_hash" in lookup:
-            recorded, now = str(lookup["closure_hash"]), decl.closure_hash()
+            recorded, now = str(lookup["closure_hash"]), decl.closure_hash(scheme)
         else:
-            recorded, now = str(lookup.get("code_hash", "")), decl.code_hash()
+            recorded, now = str(lookup.get("code_hash", "")), decl.code_hash(scheme)
         if recorded != now:
             changed.append(f"{decl.name} (trained with {recorded or 'no hash'}, installed code gives {now})")
     return changed

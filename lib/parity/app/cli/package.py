@@ -9,6 +9,7 @@ from pathlib import Path
 
 import parity
 from parity.app.cli.conf_args import settings_of
+from parity.core.hashing import KEPT_TEXTS
 from parity.core.session import DELTA_CONF, delta_jars, python_executable, session_conf
 
 
@@ -46,13 +47,13 @@ def package(args: argparse.Namespace) -> int:
 
 
 def write_package(out: Path) -> Path:
-    """Zip the installed parity package (pure Python, every module and py.typed): the form
-    spark-submit's --py-files accepts (it ignores a .whl)."""
+    """Zip the installed parity package (pure Python, every module, py.typed and the texts kept
+    from before a formatter ran): the form spark-submit's --py-files accepts (it ignores a .whl)."""
     source = Path(parity.__file__).resolve().parent
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".zip.part")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted([*source.rglob("*.py"), source / "py.typed"]):
+        for path in sorted([*source.rglob("*.py"), source / "py.typed", *source.glob(f"core/{KEPT_TEXTS}")]):
             archive.write(path, Path("parity") / path.relative_to(source))
     partial.replace(out)
     return out

@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from parity.core.conf.base import SparkType, StrictModel, check_table_name
 from parity.core.durations import Grain, duration_label, parse_duration
-from parity.core.hashing import closure_digest, declaration_digest
+from parity.core.hashing import SCHEME, closure_digest, declaration_digest
 
 # What every feature table holds besides its declared columns: the partition date and the row
 # version's times (parity.core.columns.FEATURE_DATE, parity.core.versioned.VERSION_COLUMNS;
@@ -237,24 +237,25 @@ class FeatureSetDecl(StrictModel):
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
-    def code_hash(self) -> str:
+    def code_hash(self, scheme: str = SCHEME) -> str:
         """A digest of this whole declaration and the source code of every transform it names
-        (request-time ones included): what a model's feature spec records."""
+        (request-time ones included): what a model's feature spec records. `scheme` is the
+        digest's (`parity.core.hashing`): a check passes the one the digest was recorded with."""
         functions = [step.function() for step in self.transforms] + [r.function() for r in self.request_time]
-        return declaration_digest(self._digested(), functions)
+        return declaration_digest(self._digested(), functions, scheme)
 
-    def closure_hash(self) -> str:
+    def closure_hash(self, scheme: str = SCHEME) -> str:
         """Like `code_hash`, over everything the transforms reach (`parity.core.hashing.closure`):
         the helpers they call, and the helpers those call. What a model's feature spec checks."""
         functions = [step.function() for step in self.transforms] + [r.function() for r in self.request_time]
-        return closure_digest(self._digested(), functions)
+        return closure_digest(self._digested(), functions, scheme)
 
-    def table_hash(self) -> str:
+    def table_hash(self, scheme: str = SCHEME) -> str:
         """A digest of what decides the rows of the feature table: entity, source, times,
         transforms (with their code) and the outputs' names and types. Descriptions, the
         lookback, the TTL and request-time features do not change a row, so they are left out;
         a table built under another table hash must be rebuilt in full."""
         decides = self._digested({"table", "source", "entity", "kind", "event_time", "timestamp", "transforms", "history_days", "history", "grain"})
         decides["features"] = [[f.name, f.type] for f in self.features]
-        return declaration_digest(decides, [step.function() for step in self.transforms])
+        return declaration_digest(decides, [step.function() for step in self.transforms], scheme)
 
