@@ -1,4 +1,7 @@
-"""The MLflow model registry: which version to score, and the tags and aliases a version carries."""
+"""The MLflow model registry: which version to score, and the tags and aliases a version carries.
+
+With `parity.governance.tracking`, parity's one door to MLflow (see `.importlinter`).
+"""
 
 from __future__ import annotations
 
@@ -74,6 +77,11 @@ def alias_version(name: str, alias: str) -> str | None:
         return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except mlflow.exceptions.MlflowException:
         return None
+
+
+def version_run_id(name: str, version: str) -> str | None:
+    """The run that produced one version of a registered model (None when it names none)."""
+    return MlflowClient().get_model_version(name, version).run_id
 
 
 def version_tags(name: str, version: str) -> dict[str, str]:
