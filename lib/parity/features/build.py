@@ -153,7 +153,7 @@ def plan_feature_build(
     table_version = catalog.version(decl.table)
     if table_version is not None and not full_refresh and not is_versioned(catalog.snapshot(decl.table, table_version)):
         raise DeclarationChangedError(
-            f"{decl.table} was built before feature rows kept their landing times (landed_at, superseded_at); rebuild it with --full-refresh"
+            f"{decl.table} was built before feature rows kept their landing times (landed_at, superseded_at)", table=decl.table
         )
     newest = None if table_version is None else BuildState.from_metadata(catalog.commit_metadata(decl.table, table_version))
     state = newest

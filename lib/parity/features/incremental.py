@@ -27,7 +27,16 @@ BUILD_STATE_KEY = "parity.build"
 
 
 class DeclarationChangedError(RuntimeError):
-    """A feature table was built from another version of its declaration or transforms."""
+    """A feature table was built from another version of its declaration or transforms (or
+    before its rows kept their landing times): only a full refresh rebuilds it.
+
+    `table` names it, `why` says what differs; `recorded` and `now` are the table hashes it was
+    built under and this build's, where those are what differ.
+    """
+
+    def __init__(self, why: str, *, table: str, recorded: str | None = None, now: str | None = None) -> None:
+        super().__init__(f"{why}; rebuild it with full_refresh=True")
+        self.why, self.table, self.recorded, self.now = why, table, recorded, now
 
 
 
@@ -161,8 +170,8 @@ def plan_build(
         return BuildRange(None, None, None, "full refresh" if full_refresh else "first build")
     if state.declaration_hash != current:
         raise DeclarationChangedError(
-            f"feature set {decl.name} changed since {decl.table} was built (declaration hash {state.declaration_hash} -> {current}); "
-            "rebuild it with --full-refresh"
+            f"feature set {decl.name} changed since {decl.table} was built (declaration hash {state.declaration_hash} -> {current})",
+            table=decl.table, recorded=state.declaration_hash, now=current,
         )
     if backfill is not None:
         first, last = backfill

@@ -24,6 +24,14 @@ class ModelNotFoundError(LookupError):
     """The registry has no model version matching the request."""
 
 
+class NoChampionError(ModelNotFoundError):
+    """No version of `registered_model` (the declared `model`) is at `@alias` (for `@champion`: none was promoted yet)."""
+
+    def __init__(self, registered_model: str, model: str, alias: str) -> None:
+        super().__init__(f"registered model '{registered_model}' has no @{alias}: promote a version through the gate, or name another version")
+        self.registered_model, self.model, self.alias = registered_model, model, alias
+
+
 def check_version_request(wanted: str) -> None:
     """Refuse a model version request that is not a number, `@alias` or `latest`.
 
@@ -115,10 +123,7 @@ def resolve_model(model: ModelDecl, wanted: str, *, allow_code_mismatch: bool) -
         uri, version, run_id = resolve_model_version(model.registered_model, wanted)
     except ModelNotFoundError as exc:
         if wanted == f"@{CHAMPION}":
-            raise ModelNotFoundError(
-                f"registered model '{model.registered_model}' has no @{CHAMPION}: promote a version through the gate "
-                f"(parity promote --model {model.name} --version N), or name one (--model-version N)"
-            ) from exc
+            raise NoChampionError(model.registered_model, model.name, CHAMPION) from exc
         raise
     spec = load_feature_spec(uri)
     if not spec.feature_sets:
