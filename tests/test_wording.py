@@ -4,8 +4,8 @@ error line says it with the flags a user types (`parity.app.wording`)."""
 from __future__ import annotations
 
 from parity.app import jobkit
-from parity.app.wording import cli_wording
-from parity.features.incremental import DeclarationChangedError
+from parity.app.wording import FLAGS, cli_wording
+from parity.features.incremental import BuildOptionError, DeclarationChangedError
 from parity.governance.registry import ModelNotFoundError, NoChampionError
 
 CHANGED = DeclarationChangedError(
@@ -21,6 +21,18 @@ def test_a_changed_declaration_names_its_table_and_hashes_and_the_command_line_n
         "feature set customer_activity changed since features.customer_activity was built (declaration hash ab12 -> cd34); "
         "rebuild it with --full-refresh"
     )
+
+
+def test_a_build_option_error_says_options_as_parameters_and_the_command_line_as_flags() -> None:
+    assert set(FLAGS) == set(BuildOptionError.OPTIONS)  # every option the library names has its flag
+    exists = BuildOptionError(
+        "{assume_valid_since} stamps the first build of {table}, which exists already; add {full_refresh} to restart it", table="features.stores"
+    )
+    assert exists.values == {"table": "features.stores"}
+    assert str(exists) == "assume_valid_since stamps the first build of features.stores, which exists already; add full_refresh=True to restart it"
+    assert cli_wording(exists) == "--assume-valid-since stamps the first build of features.stores, which exists already; add --full-refresh to restart it"
+    restart = BuildOptionError("{full_refresh} would restart snapshot set(s) {sets}; name them with {feature_sets} to do so", sets="a, b")
+    assert cli_wording(restart) == "--full-refresh would restart snapshot set(s) a, b; name them with --feature-set to do so"
 
 
 def test_a_missing_champion_names_the_model_and_the_command_line_says_how_to_promote_one() -> None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import sys
 
-from parity.features.incremental import DeclarationChangedError
+from parity.features.incremental import BuildOptionError, DeclarationChangedError
+
+FLAGS = {"full_refresh": "--full-refresh", "assume_valid_since": "--assume-valid-since", "feature_sets": "--feature-set"}  # build_features'
 
 
 def cli_wording(exc: BaseException) -> str | None:
     """What the error line says after the error's type, in the command line's terms (None: the library's words)."""
     if isinstance(exc, DeclarationChangedError):
         return f"{exc.why}; rebuild it with --full-refresh"
+    if isinstance(exc, BuildOptionError):
+        return exc.say(FLAGS)
     # The registry's errors, where it was imported (not at every job's start: it imports MLflow).
     registry = sys.modules.get("parity.governance.registry")
     if registry is not None and isinstance(exc, registry.NoChampionError):
