@@ -12,7 +12,11 @@ import sys
 
 from parity.features.incremental import BuildOptionError, DeclarationChangedError
 
-FLAGS = {"full_refresh": "--full-refresh", "assume_valid_since": "--assume-valid-since", "feature_sets": "--feature-set"}  # build_features'
+FLAGS = {
+    "full_refresh": "--full-refresh",
+    "assume_valid_since": "--assume-valid-since",
+    "feature_sets": "--feature-set",
+}  # build_features'
 
 
 def cli_wording(exc: BaseException) -> str | None:

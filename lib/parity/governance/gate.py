@@ -86,7 +86,9 @@ def evaluate(
     trainer: str | None,
 ) -> list[CheckResult]:
     """Every check of the gate for `candidate` against `champion` (None: there is none yet)."""
-    return judge(read_inputs(spark, catalog, settings, model, candidate, champion, events=events, trainer=trainer))
+    return judge(
+        read_inputs(spark, catalog, settings, model, candidate, champion, events=events, trainer=trainer)
+    )
 
 
 def read_inputs(
@@ -129,7 +131,8 @@ def training_cutoff(catalog: Catalog, model: ModelDecl, spec_training_set: dict[
 
 
 def holdout_labels(catalog: Catalog, model: ModelDecl, after: dt.datetime) -> DataFrame:
-    """The model's valid labels (its declared filter and label checks) later than `after`, from the labels table as it is now."""
+    """The model's valid labels (its declared filter and label checks) later than `after`, from the
+    labels table as it is now."""
     labels = catalog.read(model.labels.table)
     if model.labels.filter:
         labels = labels.filter(model.labels.filter)
@@ -138,33 +141,60 @@ def holdout_labels(catalog: Catalog, model: ModelDecl, after: dt.datetime) -> Da
     return valid
 
 
-def measure(spark: SparkSession, catalog: Catalog, model: ModelDecl, resolved: ResolvedModel, labels: DataFrame, metric: str) -> float:
+def measure(
+    spark: SparkSession,
+    catalog: Catalog,
+    model: ModelDecl,
+    resolved: ResolvedModel,
+    labels: DataFrame,
+    metric: str,
+) -> float:
     """A model version's `metric` on `labels`, its features assembled from its own spec as of
     each label's time (as its training set joined them)."""
     spec = resolved.spec
     missing = [c for c in spec.caller_columns if c not in labels.columns]
     if missing:
-        raise ValueError(f"version {resolved.version} needs column(s) {', '.join(missing)}, which {model.labels.table} lacks")
+        raise ValueError(
+            f"version {resolved.version} needs column(s) {', '.join(missing)}, which {model.labels.table} lacks"
+        )
     spine = labels.select(
-        *spec.caller_columns, F.col(model.labels.time).alias(SCORE_TS), F.col(model.labels.label.name).cast("double").alias(_LABEL)
+        *spec.caller_columns,
+        F.col(model.labels.time).alias(SCORE_TS),
+        F.col(model.labels.label.name).cast("double").alias(_LABEL),
     )
     predicted = batch.score(
-        spark, spine, batch.read_lookups(catalog, spec, as_trained=True), spec, model_uri=resolved.uri, model_name=resolved.name,
-        model_version=resolved.version, model_run_id=resolved.run_id, allow_code_mismatch=True, carry=[_LABEL],
+        spark,
+        spine,
+        batch.read_lookups(catalog, spec, as_trained=True),
+        spec,
+        model_uri=resolved.uri,
+        model_name=resolved.name,
+        model_version=resolved.version,
+        model_run_id=resolved.run_id,
+        allow_code_mismatch=True,
+        carry=[_LABEL],
     )
     rows: pd.DataFrame = predicted.select(PREDICTION, _LABEL).toPandas()
     return holdout_metric(metric, rows[_LABEL].to_numpy(), rows[PREDICTION].to_numpy())
 
 
 def read_validation(
-    spark: SparkSession, catalog: Catalog, model: ModelDecl, bar: Bar, candidate: ResolvedModel, champion: ResolvedModel | None
+    spark: SparkSession,
+    catalog: Catalog,
+    model: ModelDecl,
+    bar: Bar,
+    candidate: ResolvedModel,
+    champion: ResolvedModel | None,
 ) -> Holdout | Unmeasurable:
     """The labels later than both versions' training cutoffs, and each version's metric on them
     (neither measured when there are fewer than `bar.min_labels`)."""
     measuring = candidate
     try:
         # Labels neither version trained on: later than the later of the two training cutoffs.
-        cutoff = max(training_cutoff(catalog, model, version.spec.training_set) for version in [candidate, *([champion] if champion else [])])
+        cutoff = max(
+            training_cutoff(catalog, model, version.spec.training_set)
+            for version in [candidate, *([champion] if champion else [])]
+        )
         labels = holdout_labels(catalog, model, cutoff).cache()
         try:
             count = labels.count()
@@ -172,7 +202,11 @@ def read_validation(
                 return Holdout(cutoff, count)
             mine = measure(spark, catalog, model, candidate, labels, bar.metric)
             measuring = champion or candidate
-            theirs = None if champion is None else Score(champion.version, measure(spark, catalog, model, champion, labels, bar.metric))
+            theirs = (
+                None
+                if champion is None
+                else Score(champion.version, measure(spark, catalog, model, champion, labels, bar.metric))
+            )
         finally:
             labels.unpersist()
     except Exception as exc:  # a version that cannot be measured is not promoted; the refusal says why
@@ -192,7 +226,10 @@ def read_recorded_checks(candidate: ResolvedModel) -> RecordedChecks:
         return RecordedChecks(candidate.run_id, None)
     return RecordedChecks(
         candidate.run_id,
-        tuple(DataCheck(name, float(c["share"]), float(c["max"]), str(c["detail"]), bool(c["passed"])) for name, c in checks.items()),
+        tuple(
+            DataCheck(name, float(c["share"]), float(c["max"]), str(c["detail"]), bool(c["passed"]))
+            for name, c in checks.items()
+        ),
     )
 
 
@@ -208,7 +245,9 @@ def read_spec_state(catalog: Catalog, candidate: ResolvedModel) -> SpecState:
     return SpecState(tuple(changed_transforms(candidate.spec)), tuple(tables))
 
 
-def approvals_of(settings: Settings, events: list[ModelEvent], version: str, trainer: str | None) -> Approvals:
+def approvals_of(
+    settings: Settings, events: list[ModelEvent], version: str, trainer: str | None
+) -> Approvals:
     """What the approval check weighs for `version`, from the environment's conf and the recorded events."""
     return Approvals(settings.governance.require_approval, settings.env, version, trainer, tuple(events))
 
@@ -217,7 +256,11 @@ def approvals_of(settings: Settings, events: list[ModelEvent], version: str, tra
 
 
 def validation_check(
-    spark: SparkSession, catalog: Catalog, model: ModelDecl, candidate: ResolvedModel, champion: ResolvedModel | None
+    spark: SparkSession,
+    catalog: Catalog,
+    model: ModelDecl,
+    candidate: ResolvedModel,
+    champion: ResolvedModel | None,
 ) -> CheckResult:
     """The candidate against the champion (or the floor) on the labels it never trained on."""
     bar = promotion_bar(model)
@@ -234,6 +277,8 @@ def spec_check(catalog: Catalog, candidate: ResolvedModel) -> CheckResult:
     return judge_spec(read_spec_state(catalog, candidate))
 
 
-def approval_check(settings: Settings, events: list[ModelEvent], version: str, trainer: str | None) -> CheckResult:
+def approval_check(
+    settings: Settings, events: list[ModelEvent], version: str, trainer: str | None
+) -> CheckResult:
     """An approval of the version by someone other than its trainer, where the environment requires one."""
     return judge_approval(approvals_of(settings, events, version, trainer))

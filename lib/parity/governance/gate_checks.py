@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from parity.governance.model_events import APPROVED, CheckResult, ModelEvent, same_identity
 
-MANIFEST_ARTIFACT = "manifest.json"  # the train job's record of a model's training set, inputs and data checks
+# The train job's record of a model's training set, inputs and data checks.
+MANIFEST_ARTIFACT = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -130,20 +131,32 @@ def judge(inputs: GateInputs) -> list[CheckResult]:
 def judge_validation(bar: Bar, measured: Holdout | Unmeasurable) -> CheckResult:
     """The candidate against the champion (or, with none, the floor) on the labels neither trained on."""
     if isinstance(measured, Unmeasurable):
-        return CheckResult("validation", False, f"cannot measure version {measured.version}: {measured.error}")
+        return CheckResult(
+            "validation", False, f"cannot measure version {measured.version}: {measured.error}"
+        )
     where = f"{measured.labels} labels after the training cutoff {measured.cutoff:%Y-%m-%d %H:%M:%S}"
     if measured.labels < bar.min_labels:
         return CheckResult("validation", False, f"{where}; promotion.min_labels is {bar.min_labels}")
     if measured.candidate is None:
-        raise ValueError(f"a holdout of {measured.labels} labels (at least promotion.min_labels) carries no candidate metric")
+        raise ValueError(
+            f"a holdout of {measured.labels} labels (at least promotion.min_labels) carries no candidate metric"
+        )
     mine, higher, champion = measured.candidate, bar.higher_is_better, measured.champion
     measured_text = f"{bar.metric} {mine:.4f} on {where}"
     if champion is None:
         if bar.floor is None:
-            return CheckResult("validation", False, f"{measured_text}; there is no champion yet and promotion.floor is not declared")
+            return CheckResult(
+                "validation",
+                False,
+                f"{measured_text}; there is no champion yet and promotion.floor is not declared",
+            )
         passed = mine >= bar.floor if higher else mine <= bar.floor
         better = "higher" if higher else "lower"
-        return CheckResult("validation", passed, f"{measured_text}; no champion yet, floor {bar.floor:g} ({better} is better)")
+        return CheckResult(
+            "validation",
+            passed,
+            f"{measured_text}; no champion yet, floor {bar.floor:g} ({better} is better)",
+        )
     bound = champion.value - bar.margin if higher else champion.value + bar.margin
     passed = mine >= bound if higher else mine <= bound
     return CheckResult(
@@ -157,15 +170,25 @@ def judge_validation(bar: Bar, measured: Holdout | Unmeasurable) -> CheckResult:
 def judge_data_checks(recorded: RecordedChecks) -> CheckResult:
     """The data checks the train job recorded for the candidate's training set: each must have passed."""
     if recorded.missing is not None:
-        return CheckResult("data_checks", False, f"the training run {recorded.run_id} has no {MANIFEST_ARTIFACT}: {recorded.missing}")
+        return CheckResult(
+            "data_checks",
+            False,
+            f"the training run {recorded.run_id} has no {MANIFEST_ARTIFACT}: {recorded.missing}",
+        )
     if not recorded.checks:
         return CheckResult(
-            "data_checks", False, "the model's manifest records no data checks; retrain it on a training set built by this parity"
+            "data_checks",
+            False,
+            "the model's manifest records no data checks; retrain it on a training set built by this parity",
         )
     checks = sorted(recorded.checks, key=lambda c: c.name)
     details = [f"{c.name} {c.share:.2%} (max {c.max:.2%}, {c.detail})" for c in checks]
     failed = [c.name for c in checks if not c.passed]
-    return CheckResult("data_checks", not failed, ("failed " + ", ".join(failed) + ": " if failed else "") + "; ".join(details))
+    return CheckResult(
+        "data_checks",
+        not failed,
+        ("failed " + ", ".join(failed) + ": " if failed else "") + "; ".join(details),
+    )
 
 
 def judge_spec(state: SpecState) -> CheckResult:
@@ -179,29 +202,50 @@ def judge_spec(state: SpecState) -> CheckResult:
         if missing:
             problems.append(f"{table.table}@{table.version} lacks {', '.join(missing)}")
     names = ", ".join(table.feature_set for table in state.tables)
-    return CheckResult("feature_spec", not problems, "; ".join(problems) or f"feature sets {names} resolve against today's code and tables")
+    return CheckResult(
+        "feature_spec",
+        not problems,
+        "; ".join(problems) or f"feature sets {names} resolve against today's code and tables",
+    )
 
 
 def judge_approval(approvals: Approvals) -> CheckResult:
     """An approval of the version by someone other than its trainer, where the environment requires one."""
     version, trainer = approvals.version, approvals.trainer
     if not approvals.required:
-        return CheckResult("approval", True, f"not required in env {approvals.env} (governance.require_approval: false)")
+        return CheckResult(
+            "approval", True, f"not required in env {approvals.env} (governance.require_approval: false)"
+        )
     if trainer is None:
         return CheckResult(
-            "approval", False, f"who trained version {version} is not recorded, so no approval can be shown to be someone else's"
+            "approval",
+            False,
+            f"who trained version {version} is not recorded, so no approval can be shown to be someone else's",
         )
-    given = [e for e in approvals.events if e.event == APPROVED and e.version == version and not same_identity(e.actor, trainer)]
+    given = [
+        e
+        for e in approvals.events
+        if e.event == APPROVED and e.version == version and not same_identity(e.actor, trainer)
+    ]
     if not given:
         return CheckResult(
-            "approval", False, f"no approval of version {version} by someone other than its trainer ({trainer or 'unknown'}); run parity approve"
+            "approval",
+            False,
+            f"no approval of version {version} by someone other than its trainer ({trainer or 'unknown'}); "
+            "run parity approve",
         )
     last = given[-1]
-    return CheckResult("approval", True, f"approved by {last.actor} at {last.at:%Y-%m-%d %H:%M:%S} UTC: {last.reason}")
+    return CheckResult(
+        "approval", True, f"approved by {last.actor} at {last.at:%Y-%m-%d %H:%M:%S} UTC: {last.reason}"
+    )
 
 
 def judge_champion_unchanged(previous: str | None, now: str | None, alias: str) -> CheckResult | None:
     """A refusal when the champion alias moved while the checks ran (None when it did not)."""
     if now == previous:
         return None
-    return CheckResult("champion_unchanged", False, f"@{alias} moved from {previous} to {now} while the checks ran; promote again")
+    return CheckResult(
+        "champion_unchanged",
+        False,
+        f"@{alias} moved from {previous} to {now} while the checks ran; promote again",
+    )
