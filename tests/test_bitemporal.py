@@ -186,7 +186,7 @@ def test_a_table_of_the_older_layout_is_read_through_its_change_feed_and_refresh
 
     (lookup,) = read_feature_lookups(catalog, [decl], as_known_at=True)
     assert lookup.landed_at == LANDED_AT and {r[LANDED_AT] for r in lookup.frame.collect()} == {written_at}
-    with pytest.raises(DeclarationChangedError, match=r"was built before feature rows kept their landing times .* rebuild it with --full-refresh"):
+    with pytest.raises(DeclarationChangedError, match=r"was built before feature rows kept their landing times .* rebuild it with full_refresh=True"):
         build_feature_set(catalog, settings, decl)
     refreshed = build_feature_set(catalog, settings, decl, full_refresh=True)
     assert (refreshed.landing["kept"], refreshed.landing["reset"]) == (old.count(), 0)  # the change feed proves every row

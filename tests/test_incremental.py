@@ -188,7 +188,7 @@ def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, full_bu
     path.write_text(path.read_text().replace("values: [web, mobile, branch, phone]", "values: [web, mobile, branch, phone, kiosk]"))
     changed = load_settings(conf, overrides=storage_overrides(tmp_path / "copy") + TEST_SPARK + [f"spark.jars_dir={settings.spark.jars_dir}"])
     assert changed.feature_sets[ACTIVITY].table_hash() != settings.feature_sets[ACTIVITY].table_hash()
-    with pytest.raises(DeclarationChangedError, match="rebuild it with --full-refresh"):
+    with pytest.raises(DeclarationChangedError, match="rebuild it with full_refresh=True"):
         _build(spark, changed)
     assert _build(spark, changed, full_refresh=True).range.reason == "full refresh"
     assert _build(spark, changed).range.up_to_date

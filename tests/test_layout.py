@@ -7,7 +7,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import pkgutil
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,13 +34,28 @@ def _modules() -> list[str]:
     return sorted(m.name for m in pkgutil.walk_packages(parity.__path__, "parity."))
 
 
-def test_rooms_import_only_the_rooms_below_them() -> None:
-    proc = subprocess.run(
+def _lint_imports(lib: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter with the project's contracts, over the parity package in `lib`."""
+    return subprocess.run(
         [str(Path(sys.executable).parent / "lint-imports"), "--config", str(REPO / ".importlinter"), "--no-cache"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=lib, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(lib)},
     )
+
+
+def test_rooms_import_only_the_rooms_below_them() -> None:
+    proc = _lint_imports(REPO / "lib")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "2 kept, 0 broken" in proc.stdout
+    contracts = (REPO / ".importlinter").read_text().count("[importlinter:contract:")
+    assert f"{contracts} kept, 0 broken" in proc.stdout
+
+
+def test_mlflow_outside_its_rooms_breaks_the_one_door_contract(tmp_path: Path) -> None:
+    shutil.copytree(LIB, tmp_path / "parity", ignore=shutil.ignore_patterns("__pycache__"))
+    with (tmp_path / "parity" / "app" / "training_run.py").open("a") as module:
+        module.write("\nimport mlflow  # past governance.tracking\n")
+    proc = _lint_imports(tmp_path)
+    assert proc.returncode == 1 and "1 broken" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "Illegal imports of protected package mlflow" in proc.stdout and "parity.app.training_run -> mlflow" in proc.stdout
 
 
 def test_no_module_imports_itself_back_through_a_cycle() -> None:

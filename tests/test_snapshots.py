@@ -113,7 +113,7 @@ def test_assume_valid_since_stamps_the_first_build_on_the_users_word(spark: Spar
     assert vouched.summary()["assumed_valid_since"] == "2026-01-01"
     assert catalog.commit_metadata(STORE_PROFILE.table, vouched.version)["parity.build"]["assumed_valid_since"] == "2026-01-01"  # type: ignore[index]
     assert _labels(spark, catalog, [("a", TS(2025, 12, 31)), ("a", TS(2026, 1, 1))]) == {0: (None, None, None), 1: ("north", 300.0, 0)}
-    with pytest.raises(ValueError, match=r"stamps the first build of features\.store_profile, which exists already; add --full-refresh"):
+    with pytest.raises(ValueError, match=r"stamps the first build of features\.store_profile, which exists already; add full_refresh=True"):
         build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T2, assume_valid_since=dt.date(2026, 1, 1))
     assert build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T2, assume_valid_since=dt.date(2026, 2, 1), full_refresh=True).counts["rows_written"] == 1
     assert current_rows(catalog.read(STORE_PROFILE.table)).select(F.max("feature_ts")).first()[0] == TS(2026, 2, 1)

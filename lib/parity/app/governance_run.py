@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 
-from mlflow.tracking import MlflowClient
-
 from parity.app.jobkit import JobContext, job_parser
 from parity.core.catalog import Catalog
 from parity.core.conf import ModelDecl
 from parity.governance import gate, registry, tracking
+from parity.governance.gate_checks import judge, judge_champion_unchanged
 from parity.governance.model_events import (
     APPROVED,
     PROMOTED,
@@ -69,8 +68,8 @@ def _trainer(events: list[ModelEvent], name: str, version: str) -> str | None:
     recorded = trainer_of(events, version)
     if recorded is not None:
         return recorded
-    run_id = MlflowClient().get_model_version(name, version).run_id
-    return MlflowClient().get_run(run_id).data.tags.get("mlflow.user") if run_id else None
+    run_id = registry.version_run_id(name, version)
+    return tracking.run_user(run_id) if run_id else None
 
 
 def _record(ctx: JobContext, event: ModelEvent) -> None:
@@ -99,12 +98,13 @@ def promote(ctx: JobContext, model: ModelDecl) -> None:
         raise GateRefusedError(f"version {candidate.version} of {name} is @{registry.CHAMPION} already")
     champion = None if previous is None else registry.resolve_model(model, previous, allow_code_mismatch=True)
     events = read_events(ctx.catalog, settings.tables.audit_model_events, name)
-    checks = gate.evaluate(
+    inputs = gate.read_inputs(
         ctx.spark, ctx.catalog, settings, model, candidate, champion, events=events, trainer=_trainer(events, name, candidate.version)
     )
-    now = registry.alias_version(name, registry.CHAMPION)
-    if now != previous:
-        checks.append(CheckResult("champion_unchanged", False, f"@{registry.CHAMPION} moved from {previous} to {now} while the checks ran; promote again"))
+    checks = judge(inputs)
+    moved = judge_champion_unchanged(previous, registry.alias_version(name, registry.CHAMPION), registry.CHAMPION)
+    if moved is not None:
+        checks.append(moved)
     passed = all(check.passed for check in checks)
     outcome = PROMOTED if passed else REFUSED
     _record(ctx, _event(ctx, model, outcome, candidate.version, actor, reason=ctx.args.reason, previous_version=previous, checks=checks))

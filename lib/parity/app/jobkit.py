@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 from pyspark.sql import SparkSession
 
+from parity.app.wording import cli_wording
 from parity.core.catalog import Catalog
 from parity.core.conf import ConfError, ModelDecl, Settings, load_settings
 from parity.core.session import MissingJarsError, get_spark
@@ -86,6 +87,9 @@ def _one_line(exc: BaseException) -> str:
     """The first line of what went wrong; for an untranslated JVM error, its root cause."""
     if isinstance(exc, (ConfError, UsageError)):
         return str(exc).strip().splitlines()[0]
+    worded = cli_wording(exc)  # a library error's data, in the command line's words
+    if worded is not None:
+        return f"{type(exc).__name__}: {worded}"
     java = getattr(exc, "java_exception", None)
     if java is not None:
         cause = java

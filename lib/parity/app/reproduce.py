@@ -32,8 +32,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlflow
-
 from parity.core.conf import ConfError, Settings, load_settings
 
 PTH = "_parity_reproduce_packages.pth"
@@ -72,13 +70,13 @@ def reproduce(args: argparse.Namespace) -> dict[str, Any]:
     try:
         uri, version, run_id = registry.resolve_model_version(model.registered_model, args.version)
         with tempfile.TemporaryDirectory() as tmp:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+            local = tracking.download_artifacts(uri, tmp)
             spec = FeatureSpec.from_json((local / "artifacts" / f"{SPEC_ARTIFACT}.json").read_text())
             if not spec.code:
                 raise ReproduceError(f"model {model.registered_model} v{version} carries no code artifact: it was packaged before models did")
             wheel = check_code_artifact(local / "artifacts" / CODE_ARTIFACT, spec.code)
             requirements = (local / "requirements.txt").read_text().split() if (local / "requirements.txt").is_file() else []
-            manifest = mlflow.artifacts.load_dict(f"runs:/{run_id}/{MANIFEST_ARTIFACT}")
+            manifest = tracking.load_run_dict(run_id, MANIFEST_ARTIFACT)
             recorded = manifest.get("training_set", {})
             if "digest" not in recorded:
                 raise ReproduceError(f"the training run {run_id} recorded no digest of its training set: it was trained before runs did")
@@ -89,7 +87,7 @@ def reproduce(args: argparse.Namespace) -> dict[str, Any]:
             python = make_environment(folder, wheel)  # type: ignore[arg-type]
     except ReproduceError:
         raise
-    except (CodeArtifactError, registry.ModelNotFoundError, mlflow.exceptions.MlflowException, OSError, subprocess.SubprocessError, ValueError) as exc:
+    except (CodeArtifactError, registry.ModelNotFoundError, tracking.ArtifactNotFoundError, OSError, subprocess.SubprocessError, ValueError) as exc:
         raise ReproduceError(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}") from exc
     command = [
         str(python), "-m", "parity.app.cli", "reproduce-worker", "--conf-dir", str(Path(args.conf_dir).resolve()), "--model", model.name,

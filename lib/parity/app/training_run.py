@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import mlflow
 from pyspark.sql import DataFrame
 
 from parity.app.jobkit import JobContext
@@ -63,8 +62,8 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
 
     experiment_id = tracking.configure_mlflow(settings)
     trainer = model_events.current_identity(settings.mlflow.tracking_uri)  # before any work: who trains is recorded with the version
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}") as parent:
-        mlflow.set_tags(
+    with tracking.start_run(experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}") as parent_run_id:
+        tracking.set_tags(
             {
                 "parity.job_run_id": ctx.record.run_id,
                 "parity.conf_hash": ctx.record.conf_hash,
@@ -78,17 +77,17 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
             }
         )
         tracking.log_sweep_declaration(sweep_decl)
-        mlflow.log_dict(json.loads(spec.to_json()), "feature_spec.json")
+        tracking.log_dict(json.loads(spec.to_json()), "feature_spec.json")
         checks = _data_checks(frame, built_with, model)
-        mlflow.set_tag("parity.data_checks", "passed" if checks and all(c["passed"] for c in checks.values()) else "failed")
+        tracking.set_tags({"parity.data_checks": "passed" if checks and all(c["passed"] for c in checks.values()) else "failed"})
         # The digest of the rows trained on: `parity reproduce` rebuilds the set from its manifest and compares.
         trained_on = {**spec.training_set, "digest": content_digest(frame)}
         manifest = {"training_set": trained_on, "inputs": built_with.get("manifest", []), "checks": checks}
-        mlflow.log_dict(manifest, gate.MANIFEST_ARTIFACT)
+        tracking.log_dict(manifest, gate.MANIFEST_ARTIFACT)
         _log_inputs(ctx, model, frame, version, built_with)
 
         def log(trial: TrialResult) -> None:
-            tracking.log_trial(parent.info.run_id, experiment_id, trial)
+            tracking.log_trial(parent_run_id, experiment_id, trial)
 
         trained = run_declared_sweep(ctx.spark, sweep_decl, frame, columns, on_trial=log)
         _log_outcome(trained)
@@ -99,7 +98,7 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
     registry.tag_model_version(
         model.registered_model,
         model_version,
-        {"parity.training_run": parent.info.run_id, "parity.training_set": f"{name}@{version}", "parity.sweep": sweep_decl.name},
+        {"parity.training_run": parent_run_id, "parity.training_set": f"{name}@{version}", "parity.sweep": sweep_decl.name},
     )
     registry.set_alias(model.registered_model, registry.CHALLENGER, model_version)
     registered = model_events.ModelEvent(
@@ -108,7 +107,7 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
     )
     model_events.append_events(Catalog(ctx.spark, settings, run_id=ctx.record.run_id), [registered], settings.tables.audit_model_events)
     ctx.summary_extra(trained_by=trainer, data_checks=checks)
-    _report(ctx, model, sweep_decl, trained, parent.info.run_id, model_version)
+    _report(ctx, model, sweep_decl, trained, parent_run_id, model_version)
 
 
 def _data_checks(frame: DataFrame, built_with: dict[str, Any], model: ModelDecl) -> dict[str, dict[str, Any]]:
@@ -123,12 +122,12 @@ def _data_checks(frame: DataFrame, built_with: dict[str, Any], model: ModelDecl)
 def _log_outcome(trained: TrainedSweep) -> None:
     """The best trial, its parameters and metrics, and how the sweep stopped, on the parent run."""
     result = trained.sweep
-    mlflow.log_params({f"best.{k}": v for k, v in result.best.params.items()})
-    mlflow.log_metrics({f"best_{k}": v for k, v in trained.metrics.items()})
-    mlflow.log_metrics(
+    tracking.log_params({f"best.{k}": v for k, v in result.best.params.items()})
+    tracking.log_metrics({f"best_{k}": v for k, v in trained.metrics.items()})
+    tracking.log_metrics(
         {"best_trial": result.best.number, "failed_trials": trained.count("failed"), "cancelled_trials": trained.count("cancelled")}
     )
-    mlflow.set_tag("parity.stopped_by", result.stopped_by)
+    tracking.set_tags({"parity.stopped_by": result.stopped_by})
 
 
 def _report(ctx: JobContext, model: ModelDecl, decl: SweepDecl, trained: TrainedSweep, run_id: str, model_version: str) -> None:

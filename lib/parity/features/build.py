@@ -26,6 +26,7 @@ from parity.features.incremental import (
     BUILD_STATE_KEY,
     FEATURE_DATE,
     BuildInputs,
+    BuildOptionError,
     BuildRange,
     BuildState,
     DeclarationChangedError,
@@ -145,7 +146,7 @@ def plan_feature_build(
     if decl.kind == "snapshot":
         conf = snapshot_quality(decl, conf)
     elif assume_valid_since is not None:
-        raise ValueError(f"feature set {decl.name} has event times: --assume-valid-since applies to snapshot sets only")
+        raise BuildOptionError("feature set {name} has event times: {assume_valid_since} applies to snapshot sets only", name=decl.name)
     source, source_version = catalog.read_versioned(source_table)
     if conf.columns:
         require_columns(source, source_contract(conf), source=source_table)
@@ -161,7 +162,7 @@ def plan_feature_build(
     table_version = catalog.version(decl.table)
     if table_version is not None and not full_refresh and not is_versioned(catalog.snapshot(decl.table, table_version)):
         raise DeclarationChangedError(
-            f"{decl.table} was built before feature rows kept their landing times (landed_at, superseded_at); rebuild it with --full-refresh"
+            f"{decl.table} was built before feature rows kept their landing times (landed_at, superseded_at)", table=decl.table
         )
     newest = None if table_version is None else BuildState.from_metadata(catalog.commit_metadata(decl.table, table_version))
     state = newest
@@ -172,13 +173,16 @@ def plan_feature_build(
     stamp = None
     if decl.kind == "snapshot":
         if table_version is not None and state is None and not full_refresh:  # a first build would restart its history
-            raise ValueError(f"{decl.table} holds a snapshot history but no build state; --full-refresh restarts it, if that is what you want")
+            raise BuildOptionError("{table} holds a snapshot history but no build state; {full_refresh} restarts it, if that is what you want", table=decl.table)
         if assume_valid_since is not None and table_version is not None and not full_refresh:
-            raise ValueError(f"--assume-valid-since stamps the first build of {decl.table}, which exists already; add --full-refresh to restart it")
+            raise BuildOptionError("{assume_valid_since} stamps the first build of {table}, which exists already; add {full_refresh} to restart it", table=decl.table)
         stamp = utc_naive(now or dt.datetime.now(dt.UTC))
         if assume_valid_since is not None:
             if assume_valid_since > stamp.date():
-                raise ValueError(f"--assume-valid-since {assume_valid_since} is after this build ({stamp.date()}): values cannot be vouched for in the future")
+                raise BuildOptionError(
+                    "{assume_valid_since} {day} is after this build ({today}): values cannot be vouched for in the future",
+                    table=decl.table, day=assume_valid_since, today=stamp.date(),
+                )
             stamp = midnight(assume_valid_since)
         if build.start is not None and not build.up_to_date and stamp <= build.start:
             raise ValueError(f"{decl.table}: this build's time {stamp.isoformat()} is not after its last build's, {build.start.isoformat()}")
@@ -361,10 +365,12 @@ def build_declared_sets(
     """
     chosen = declared_sets(settings, names)
     if assume_valid_since is not None and not any(decl.kind == "snapshot" for decl in chosen):
-        raise ValueError("--assume-valid-since applies to snapshot feature sets, and none is being built")
+        raise BuildOptionError("{assume_valid_since} applies to snapshot feature sets, and none is being built")
     restarted = [decl.name for decl in chosen if decl.kind == "snapshot" and full_refresh and not names and catalog.exists(decl.table)]
     if restarted:  # a snapshot's source holds only the present: its history cannot be rebuilt
-        raise ValueError(f"--full-refresh would restart the history of snapshot feature set(s) {', '.join(restarted)}; name them with --feature-set to do so")
+        raise BuildOptionError(
+            "{full_refresh} would restart the history of snapshot feature set(s) {sets}; name them with {feature_sets} to do so", sets=", ".join(restarted)
+        )
     plans = [
         plan_feature_build(
             catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now,

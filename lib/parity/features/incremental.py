@@ -12,8 +12,9 @@ entity with its newest row instead (`parity.features.snapshots`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -28,7 +29,35 @@ BUILD_STATE_KEY = "parity.build"
 
 
 class DeclarationChangedError(RuntimeError):
-    """A feature table was built from another version of its declaration or transforms."""
+    """A feature table was built from another version of its declaration or transforms (or
+    before its rows kept their landing times): only a full refresh rebuilds it.
+
+    `table` names it, `why` says what differs; `recorded` and `now` are the table hashes it was
+    built under and this build's, where those are what differ.
+    """
+
+    def __init__(self, why: str, *, table: str, recorded: str | None = None, now: str | None = None) -> None:
+        super().__init__(f"{why}; rebuild it with full_refresh=True")
+        self.why, self.table, self.recorded, self.now = why, table, recorded, now
+
+
+class BuildOptionError(ValueError):
+    """Build options that do not fit the feature sets or the tables being built.
+
+    `template` says what is wrong with a `{...}` slot for each option it names (the keys of
+    `OPTIONS`) and for each of its `values` (the table, the day): the library says an option as
+    the build's parameter (`full_refresh=True`), the command line as its flag (`parity.app.wording`).
+    """
+
+    OPTIONS: ClassVar[Mapping[str, str]] = {"full_refresh": "full_refresh=True", "assume_valid_since": "assume_valid_since", "feature_sets": "names"}
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template, self.values = template, values
+        super().__init__(self.say(self.OPTIONS))
+
+    def say(self, options: Mapping[str, str]) -> str:
+        """The message, each option said as `options` says it."""
+        return self.template.format(**options, **self.values)
 
 
 
@@ -162,8 +191,10 @@ def plan_build(
             is not a full refresh: mixing rows of two definitions would be silent skew.
     """
     if backfill is not None and decl.kind == "snapshot":
-        raise ValueError(
-            f"feature set {decl.name} is a snapshot: it has no past to backfill (rebuild it with --full-refresh, and --assume-valid-since DAY if you vouch for its values)"
+        raise BuildOptionError(
+            "feature set {name} is a snapshot: it has no past to backfill (rebuild it with {full_refresh}, "
+            "and {assume_valid_since} DAY if you vouch for its values)",
+            name=decl.name,
         )
     reads = history(decl)
     if full_refresh or state is None:
@@ -171,8 +202,8 @@ def plan_build(
     current = decl.table_hash(state.hash_scheme)
     if state.declaration_hash != current:
         raise DeclarationChangedError(
-            f"feature set {decl.name} changed since {decl.table} was built (declaration hash {state.declaration_hash} -> {current}); "
-            "rebuild it with --full-refresh"
+            f"feature set {decl.name} changed since {decl.table} was built (declaration hash {state.declaration_hash} -> {current})",
+            table=decl.table, recorded=state.declaration_hash, now=current,
         )
     if backfill is not None:
         first, last = backfill

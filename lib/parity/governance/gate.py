@@ -14,6 +14,10 @@
 
 Every check runs, so a refusal names each that failed, with what it measured. The job that
 calls `evaluate` records the outcome (`parity.governance.model_events`).
+
+Read, then decide: `read_inputs` reads everything once (the labels, each version's metric on
+them, the manifest, today's code and tables, the approvals) into the plain values of
+`parity.governance.gate_checks`, whose pure functions judge them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import mlflow
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -31,13 +34,43 @@ from parity.core.columns import PREDICTION, SCORE_TS
 from parity.core.conf import HOLDOUT_METRICS, FeatureSetDecl, ModelDecl, Settings
 from parity.features.sources import validate_source
 from parity.features.training_sets import label_expectations
-from parity.governance.model_events import APPROVED, CheckResult, ModelEvent, same_identity
+from parity.governance import tracking
+from parity.governance.gate_checks import (
+    MANIFEST_ARTIFACT,
+    Approvals,
+    Bar,
+    DataCheck,
+    FeatureTable,
+    GateInputs,
+    Holdout,
+    RecordedChecks,
+    Score,
+    SpecState,
+    Unmeasurable,
+    judge,
+    judge_approval,
+    judge_data_checks,
+    judge_spec,
+    judge_validation,
+)
+from parity.governance.model_events import CheckResult, ModelEvent
 from parity.governance.registry import ResolvedModel
 from parity.model.spec import changed_transforms
 from parity.scoring import batch
 from parity.training.learners import holdout_metric
 
-MANIFEST_ARTIFACT = "manifest.json"  # the train job's record of a model's training set, inputs and data checks
+__all__ = [
+    "MANIFEST_ARTIFACT",
+    "approval_check",
+    "data_check",
+    "evaluate",
+    "holdout_labels",
+    "measure",
+    "read_inputs",
+    "spec_check",
+    "training_cutoff",
+    "validation_check",
+]
 _LABEL = "__parity_label"
 
 
@@ -53,12 +86,39 @@ def evaluate(
     trainer: str | None,
 ) -> list[CheckResult]:
     """Every check of the gate for `candidate` against `champion` (None: there is none yet)."""
-    return [
-        validation_check(spark, catalog, model, candidate, champion),
-        data_check(candidate),
-        spec_check(catalog, candidate),
-        approval_check(settings, events, candidate.version, trainer),
-    ]
+    return judge(
+        read_inputs(spark, catalog, settings, model, candidate, champion, events=events, trainer=trainer)
+    )
+
+
+def read_inputs(
+    spark: SparkSession,
+    catalog: Catalog,
+    settings: Settings,
+    model: ModelDecl,
+    candidate: ResolvedModel,
+    champion: ResolvedModel | None,
+    *,
+    events: list[ModelEvent],
+    trainer: str | None,
+) -> GateInputs:
+    """What every check of the gate judges, read once."""
+    bar = promotion_bar(model)
+    return GateInputs(
+        bar=bar,
+        validation=read_validation(spark, catalog, model, bar, candidate, champion),
+        data=read_recorded_checks(candidate),
+        spec=read_spec_state(catalog, candidate),
+        approvals=approvals_of(settings, events, candidate.version, trainer),
+    )
+
+
+def promotion_bar(model: ModelDecl) -> Bar:
+    """The model's `promotion` declaration, for its task."""
+    declared = model.promotion
+    metric = declared.metric_for(model.task)
+    higher = HOLDOUT_METRICS[model.task][metric] == "higher"
+    return Bar(metric, higher, declared.margin, declared.min_labels, declared.floor)
 
 
 def training_cutoff(catalog: Catalog, model: ModelDecl, spec_training_set: dict[str, Any]) -> dt.datetime:
@@ -71,7 +131,8 @@ def training_cutoff(catalog: Catalog, model: ModelDecl, spec_training_set: dict[
 
 
 def holdout_labels(catalog: Catalog, model: ModelDecl, after: dt.datetime) -> DataFrame:
-    """The model's valid labels (its declared filter and label checks) later than `after`, from the labels table as it is now."""
+    """The model's valid labels (its declared filter and label checks) later than `after`, from the
+    labels table as it is now."""
     labels = catalog.read(model.labels.table)
     if model.labels.filter:
         labels = labels.filter(model.labels.filter)
@@ -80,103 +141,144 @@ def holdout_labels(catalog: Catalog, model: ModelDecl, after: dt.datetime) -> Da
     return valid
 
 
-def measure(spark: SparkSession, catalog: Catalog, model: ModelDecl, resolved: ResolvedModel, labels: DataFrame, metric: str) -> float:
+def measure(
+    spark: SparkSession,
+    catalog: Catalog,
+    model: ModelDecl,
+    resolved: ResolvedModel,
+    labels: DataFrame,
+    metric: str,
+) -> float:
     """A model version's `metric` on `labels`, its features assembled from its own spec as of
     each label's time (as its training set joined them)."""
     spec = resolved.spec
     missing = [c for c in spec.caller_columns if c not in labels.columns]
     if missing:
-        raise ValueError(f"version {resolved.version} needs column(s) {', '.join(missing)}, which {model.labels.table} lacks")
+        raise ValueError(
+            f"version {resolved.version} needs column(s) {', '.join(missing)}, which {model.labels.table} lacks"
+        )
     spine = labels.select(
-        *spec.caller_columns, F.col(model.labels.time).alias(SCORE_TS), F.col(model.labels.label.name).cast("double").alias(_LABEL)
+        *spec.caller_columns,
+        F.col(model.labels.time).alias(SCORE_TS),
+        F.col(model.labels.label.name).cast("double").alias(_LABEL),
     )
     predicted = batch.score(
-        spark, spine, batch.read_lookups(catalog, spec, as_trained=True), spec, model_uri=resolved.uri, model_name=resolved.name,
-        model_version=resolved.version, model_run_id=resolved.run_id, allow_code_mismatch=True, carry=[_LABEL],
+        spark,
+        spine,
+        batch.read_lookups(catalog, spec, as_trained=True),
+        spec,
+        model_uri=resolved.uri,
+        model_name=resolved.name,
+        model_version=resolved.version,
+        model_run_id=resolved.run_id,
+        allow_code_mismatch=True,
+        carry=[_LABEL],
     )
     rows: pd.DataFrame = predicted.select(PREDICTION, _LABEL).toPandas()
     return holdout_metric(metric, rows[_LABEL].to_numpy(), rows[PREDICTION].to_numpy())
 
 
-def validation_check(
-    spark: SparkSession, catalog: Catalog, model: ModelDecl, candidate: ResolvedModel, champion: ResolvedModel | None
-) -> CheckResult:
-    """The candidate against the champion (or the floor) on the labels it never trained on."""
-    declared = model.promotion
-    metric = declared.metric_for(model.task)
-    higher = HOLDOUT_METRICS[model.task][metric] == "higher"
+def read_validation(
+    spark: SparkSession,
+    catalog: Catalog,
+    model: ModelDecl,
+    bar: Bar,
+    candidate: ResolvedModel,
+    champion: ResolvedModel | None,
+) -> Holdout | Unmeasurable:
+    """The labels later than both versions' training cutoffs, and each version's metric on them
+    (neither measured when there are fewer than `bar.min_labels`)."""
     measuring = candidate
     try:
         # Labels neither version trained on: later than the later of the two training cutoffs.
-        cutoff = max(training_cutoff(catalog, model, version.spec.training_set) for version in [candidate, *([champion] if champion else [])])
+        cutoff = max(
+            training_cutoff(catalog, model, version.spec.training_set)
+            for version in [candidate, *([champion] if champion else [])]
+        )
         labels = holdout_labels(catalog, model, cutoff).cache()
         try:
             count = labels.count()
-            where = f"{count} labels after the training cutoff {cutoff:%Y-%m-%d %H:%M:%S}"
-            if count < declared.min_labels:
-                return CheckResult("validation", False, f"{where}; promotion.min_labels is {declared.min_labels}")
-            mine = measure(spark, catalog, model, candidate, labels, metric)
+            if count < bar.min_labels:
+                return Holdout(cutoff, count)
+            mine = measure(spark, catalog, model, candidate, labels, bar.metric)
             measuring = champion or candidate
-            theirs = None if champion is None else measure(spark, catalog, model, champion, labels, metric)
+            theirs = (
+                None
+                if champion is None
+                else Score(champion.version, measure(spark, catalog, model, champion, labels, bar.metric))
+            )
         finally:
             labels.unpersist()
     except Exception as exc:  # a version that cannot be measured is not promoted; the refusal says why
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
-        return CheckResult("validation", False, f"cannot measure version {measuring.version}: {type(exc).__name__}: {first}")
-    measured = f"{metric} {mine:.4f} on {where}"
-    if champion is None or theirs is None:
-        if declared.floor is None:
-            return CheckResult("validation", False, f"{measured}; there is no champion yet and promotion.floor is not declared")
-        passed = mine >= declared.floor if higher else mine <= declared.floor
-        return CheckResult("validation", passed, f"{measured}; no champion yet, floor {declared.floor:g} ({'higher' if higher else 'lower'} is better)")
-    bound = theirs - declared.margin if higher else theirs + declared.margin
-    passed = mine >= bound if higher else mine <= bound
-    return CheckResult(
-        "validation", passed, f"{measured}; champion version {champion.version}: {theirs:.4f}, margin {declared.margin:g}, so at {'least' if higher else 'most'} {bound:.4f}"
+        return Unmeasurable(measuring.version, f"{type(exc).__name__}: {first}")
+    return Holdout(cutoff, count, mine, theirs)
+
+
+def read_recorded_checks(candidate: ResolvedModel) -> RecordedChecks:
+    """The data checks the train job recorded in the candidate's manifest."""
+    try:
+        manifest = tracking.load_run_dict(candidate.run_id, MANIFEST_ARTIFACT)
+    except tracking.ArtifactNotFoundError as exc:
+        return RecordedChecks(candidate.run_id, None, missing=exc.message)
+    checks = manifest.get("checks")
+    if not isinstance(checks, dict):
+        return RecordedChecks(candidate.run_id, None)
+    return RecordedChecks(
+        candidate.run_id,
+        tuple(
+            DataCheck(name, float(c["share"]), float(c["max"]), str(c["detail"]), bool(c["passed"]))
+            for name, c in checks.items()
+        ),
     )
+
+
+def read_spec_state(catalog: Catalog, candidate: ResolvedModel) -> SpecState:
+    """The candidate's feature sets against today's transform code, and each one's table as it is now."""
+    tables = []
+    for lookup in candidate.spec.feature_sets:
+        decl = FeatureSetDecl.model_validate(lookup["feature_set"])
+        needs = (*decl.entity, decl.timestamp, *decl.feature_names())
+        version = catalog.version(decl.table)
+        columns = frozenset() if version is None else frozenset(catalog.snapshot(decl.table, version).columns)
+        tables.append(FeatureTable(str(lookup["feature_set"]["name"]), decl.table, needs, version, columns))
+    return SpecState(tuple(changed_transforms(candidate.spec)), tuple(tables))
+
+
+def approvals_of(
+    settings: Settings, events: list[ModelEvent], version: str, trainer: str | None
+) -> Approvals:
+    """What the approval check weighs for `version`, from the environment's conf and the recorded events."""
+    return Approvals(settings.governance.require_approval, settings.env, version, trainer, tuple(events))
+
+
+# One check at a time, read and judged (each is one part of `evaluate`).
+
+
+def validation_check(
+    spark: SparkSession,
+    catalog: Catalog,
+    model: ModelDecl,
+    candidate: ResolvedModel,
+    champion: ResolvedModel | None,
+) -> CheckResult:
+    """The candidate against the champion (or the floor) on the labels it never trained on."""
+    bar = promotion_bar(model)
+    return judge_validation(bar, read_validation(spark, catalog, model, bar, candidate, champion))
 
 
 def data_check(candidate: ResolvedModel) -> CheckResult:
     """The data checks the train job recorded for the candidate's training set."""
-    try:
-        manifest = mlflow.artifacts.load_dict(f"runs:/{candidate.run_id}/{MANIFEST_ARTIFACT}")
-    except mlflow.exceptions.MlflowException as exc:
-        return CheckResult("data_checks", False, f"the training run {candidate.run_id} has no {MANIFEST_ARTIFACT}: {exc.message}")
-    checks = manifest.get("checks")
-    if not isinstance(checks, dict) or not checks:
-        return CheckResult("data_checks", False, "the model's manifest records no data checks; retrain it on a training set built by this parity")
-    details = [f"{name} {c['share']:.2%} (max {c['max']:.2%}, {c['detail']})" for name, c in sorted(checks.items())]
-    failed = [name for name, c in sorted(checks.items()) if not c["passed"]]
-    return CheckResult("data_checks", not failed, ("failed " + ", ".join(failed) + ": " if failed else "") + "; ".join(details))
+    return judge_data_checks(read_recorded_checks(candidate))
 
 
 def spec_check(catalog: Catalog, candidate: ResolvedModel) -> CheckResult:
     """The candidate's feature spec against today's transform code and feature tables."""
-    problems = [f"code changed: {changed}" for changed in changed_transforms(candidate.spec)]
-    for lookup in candidate.spec.feature_sets:
-        decl = FeatureSetDecl.model_validate(lookup["feature_set"])
-        version = catalog.version(decl.table)
-        if version is None:
-            problems.append(f"{decl.table} does not exist")
-            continue
-        columns = set(catalog.snapshot(decl.table, version).columns)
-        missing = [c for c in [*decl.entity, decl.timestamp, *decl.feature_names()] if c not in columns]
-        if missing:
-            problems.append(f"{decl.table}@{version} lacks {', '.join(missing)}")
-    names = ", ".join(str(lookup["feature_set"]["name"]) for lookup in candidate.spec.feature_sets)
-    return CheckResult("feature_spec", not problems, "; ".join(problems) or f"feature sets {names} resolve against today's code and tables")
+    return judge_spec(read_spec_state(catalog, candidate))
 
 
-def approval_check(settings: Settings, events: list[ModelEvent], version: str, trainer: str | None) -> CheckResult:
+def approval_check(
+    settings: Settings, events: list[ModelEvent], version: str, trainer: str | None
+) -> CheckResult:
     """An approval of the version by someone other than its trainer, where the environment requires one."""
-    if not settings.governance.require_approval:
-        return CheckResult("approval", True, f"not required in env {settings.env} (governance.require_approval: false)")
-    if trainer is None:
-        return CheckResult("approval", False, f"who trained version {version} is not recorded, so no approval can be shown to be someone else's")
-    approvals = [e for e in events if e.event == APPROVED and e.version == version and not same_identity(e.actor, trainer)]
-    if not approvals:
-        return CheckResult(
-            "approval", False, f"no approval of version {version} by someone other than its trainer ({trainer or 'unknown'}); run parity approve"
-        )
-    last = approvals[-1]
-    return CheckResult("approval", True, f"approved by {last.actor} at {last.at:%Y-%m-%d %H:%M:%S} UTC: {last.reason}")
+    return judge_approval(approvals_of(settings, events, version, trainer))

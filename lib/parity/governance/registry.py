@@ -1,4 +1,7 @@
-"""The MLflow model registry: which version to score, and the tags and aliases a version carries."""
+"""The MLflow model registry: which version to score, and the tags and aliases a version carries.
+
+With `parity.governance.tracking`, parity's one door to MLflow (see `.importlinter`).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,14 @@ _REQUEST = re.compile(r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$")
 
 class ModelNotFoundError(LookupError):
     """The registry has no model version matching the request."""
+
+
+class NoChampionError(ModelNotFoundError):
+    """No version of `registered_model` (the declared `model`) is at `@alias` (for `@champion`: none was promoted yet)."""
+
+    def __init__(self, registered_model: str, model: str, alias: str) -> None:
+        super().__init__(f"registered model '{registered_model}' has no @{alias}: promote a version through the gate, or name another version")
+        self.registered_model, self.model, self.alias = registered_model, model, alias
 
 
 def check_version_request(wanted: str) -> None:
@@ -76,6 +87,11 @@ def alias_version(name: str, alias: str) -> str | None:
         return None
 
 
+def version_run_id(name: str, version: str) -> str | None:
+    """The run that produced one version of a registered model (None when it names none)."""
+    return MlflowClient().get_model_version(name, version).run_id
+
+
 def version_tags(name: str, version: str) -> dict[str, str]:
     """The tags of one version of a registered model."""
     return dict(MlflowClient().get_model_version(name, version).tags)
@@ -107,10 +123,7 @@ def resolve_model(model: ModelDecl, wanted: str, *, allow_code_mismatch: bool) -
         uri, version, run_id = resolve_model_version(model.registered_model, wanted)
     except ModelNotFoundError as exc:
         if wanted == f"@{CHAMPION}":
-            raise ModelNotFoundError(
-                f"registered model '{model.registered_model}' has no @{CHAMPION}: promote a version through the gate "
-                f"(parity promote --model {model.name} --version N), or name one (--model-version N)"
-            ) from exc
+            raise NoChampionError(model.registered_model, model.name, CHAMPION) from exc
         raise
     spec = load_feature_spec(uri)
     if not spec.feature_sets:

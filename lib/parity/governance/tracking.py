@@ -1,4 +1,8 @@
-"""MLflow tracking: the store set-up, one nested run per sweep trial, and Delta dataset inputs.
+"""MLflow tracking: the store set-up, runs and what they log, one nested run per sweep trial,
+Delta dataset inputs, and the artifacts runs and model versions hold.
+
+This module and `parity.governance.registry` are parity's one door to MLflow's tracking
+store and registry (`.importlinter` holds every other room but `model` and `scoring` to it).
 
 Trials of a sweep run on executors, where there is no active MLflow run and (on a cluster)
 no access to the driver's SQLite file. So trials return their results as data, and the
@@ -9,6 +13,8 @@ with the experiment and parent run id given explicitly: one writer, no "database
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +26,14 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame
 
 from parity.core.conf import Settings, SweepDecl
+
+
+class ArtifactNotFoundError(LookupError):
+    """MLflow could not give an artifact: `uri` names it, `message` is MLflow's reason."""
+
+    def __init__(self, uri: str, message: str) -> None:
+        super().__init__(message)
+        self.uri, self.message = uri, message
 
 
 class FinishedTrial(Protocol):
@@ -114,3 +128,61 @@ def log_sweep_declaration(decl: SweepDecl) -> None:
             "early_stop_evals": decl.early_stop.no_improvement_evals if decl.early_stop else None,
         }
     )
+
+
+@contextmanager
+def start_run(experiment_id: str, run_name: str) -> Iterator[str]:
+    """An active run in the experiment, its id given to the block; it ends FINISHED, or FAILED
+    when the block raises."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        yield run.info.run_id
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    """Tags on the active run."""
+    mlflow.set_tags(tags)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Parameters of the active run."""
+    mlflow.log_params(params)
+
+
+def log_metrics(metrics: dict[str, float]) -> None:
+    """Metrics of the active run."""
+    mlflow.log_metrics(metrics)
+
+
+def log_dict(data: dict[str, Any], artifact: str) -> None:
+    """A JSON artifact of the active run."""
+    mlflow.log_dict(data, artifact)
+
+
+def load_run_dict(run_id: str, artifact: str) -> dict[str, Any]:
+    """A JSON artifact a run logged.
+
+    Raises:
+        ArtifactNotFoundError: MLflow cannot give it (no such run or artifact).
+    """
+    uri = f"runs:/{run_id}/{artifact}"
+    try:
+        return dict(mlflow.artifacts.load_dict(uri))
+    except mlflow.exceptions.MlflowException as exc:
+        raise ArtifactNotFoundError(uri, exc.message) from exc
+
+
+def download_artifacts(uri: str, folder: str) -> Path:
+    """The artifacts at `uri` (a run's or a model version's, e.g. `models:/name/3`) copied into `folder`.
+
+    Raises:
+        ArtifactNotFoundError: MLflow cannot give them.
+    """
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
+    except mlflow.exceptions.MlflowException as exc:
+        raise ArtifactNotFoundError(uri, exc.message) from exc
+
+
+def run_user(run_id: str) -> str | None:
+    """The user MLflow recorded on a run (its `mlflow.user` tag)."""
+    return MlflowClient().get_run(run_id).data.tags.get("mlflow.user")
