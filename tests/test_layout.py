@@ -20,6 +20,7 @@ import pytest
 import parity
 from parity.core.conf import LEARNER_NAMES
 from parity.training.learners import LEARNERS
+from tests.background import register, result
 from tests.support import REPO
 
 LIB = REPO / "lib" / "parity"
@@ -113,14 +114,20 @@ print(json.dumps({
 """
 
 
-def test_every_module_imports_alone_with_no_side_effect(tmp_path: Path) -> None:
+register("import-every-module", sys.executable, "-c", _IMPORT_EVERY_MODULE, in_empty_folder=True)
+
+
+@pytest.mark.background("import-every-module")
+def test_every_module_imports_alone_with_no_side_effect() -> None:
     """In a fresh interpreter, in an empty folder: every module imports, and importing the
     library starts no Spark session or JVM and writes no file (no session, store or warehouse
-    is made at import time; notebooks, jobs and the serving process all import it)."""
-    proc = subprocess.run([sys.executable, "-c", _IMPORT_EVERY_MODULE], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    is made at import time; notebooks, jobs and the serving process all import it). It runs
+    beside the other tests (`tests.background`)."""
+    proc, folder = result("import-every-module")
     assert proc.returncode == 0, proc.stderr[-4000:]
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert found == {"failed": {}, "spark_context": False, "jvm": False, "files": []}
+    assert list(folder.iterdir()) == []
 
 
 FLAT_0_1 = json.loads((REPO / "tests" / "fixtures" / "flat_modules_0_1.json").read_text())

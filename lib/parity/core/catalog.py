@@ -35,6 +35,7 @@ from parity.core.commits import (
     RollbackOutcome,
 )
 from parity.core.conf import Settings
+from parity.core.delta_log import latest_version
 from parity.core.digests import content_digest
 from parity.core.table_history import CHANGE_DATA_FEED, LANDED_AT, TableHistory
 from parity.core.table_store import (
@@ -63,6 +64,7 @@ __all__ = [  # what this module held before the storage parts moved out; `parity
     "TableStore",
     "TableVersion",
     "content_digest",
+    "latest_version",
     "table_path",
 ]
 
