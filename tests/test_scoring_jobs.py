@@ -141,7 +141,7 @@ def test_each_run_records_as_inputs_what_the_readme_lists_and_nothing_else(
     and the stream scoring twice each (a rescoring of the same slice; a stream that finds
     nothing new); every audit.runs row's inputs are exactly what the list says."""
     root = [o for o in pipeline.overrides if not o.startswith("storage.root=")]  # the pipeline's MLflow store
-    overrides = [*root, f"storage.root={tmp_path}/data", "data.customers=40", "data.days=60", *TEST_SPARK]
+    overrides = [*root, f"storage.root={tmp_path}/data", "data.customers=40", "data.days=90", *TEST_SPARK]
     settings = load_settings(CONF_DIR, overrides=overrides)
     catalog, model = Catalog(spark, settings), settings.model("churn")
     stream = model.scoring.stream
@@ -158,7 +158,7 @@ def test_each_run_records_as_inputs_what_the_readme_lists_and_nothing_else(
         scored = _run("score", overrides, capsys, "--model", "churn")
         listed[scored["run_id"]] = _newest(catalog, [model.scoring.population.table, *features])
     ids = [r[0] for r in catalog.read(settings.tables.raw_customers).select("customer_id").limit(5).collect()]
-    requests = [(customer, dt.datetime(2026, 2, 20), f"r-{i}") for i, customer in enumerate(ids)]
+    requests = [(customer, dt.datetime(2026, 3, 20), f"r-{i}") for i, customer in enumerate(ids)]
     catalog.write(spark.createDataFrame(requests, "customer_id bigint, requested_at timestamp, request_id string"), stream.requests)
     for expected_batches in (1, 0):  # the second finds nothing new: no batch read a feature table
         streamed = _run("score_stream", overrides, capsys, "--model", "churn", "--available-now")

@@ -210,11 +210,15 @@ class Catalog:
         if replace or before is None:
             if versioned:
                 df, commit_metadata = self.history.with_landing_times(df, name, before, commit_metadata)
-            return self.write(df, name, partition_by=partition_by, commit_metadata=commit_metadata, properties=properties)
+            return self.write(
+                df, name, partition_by=partition_by, commit_metadata=commit_metadata, properties=properties
+            )
         options = MergeOptions(keys, scope, versioned)
         return self.transaction.merge(df, name, options, commit_metadata or {}, compared_with=before)
 
-    def read_history(self, name: str, version: int | None = None, *, landed_at: str = LANDED_AT) -> tuple[DataFrame, int]:
+    def read_history(
+        self, name: str, version: int | None = None, *, landed_at: str = LANDED_AT
+    ) -> tuple[DataFrame, int]:
         """Every version of every row a table has held up to `version` (the newest by default),
         each with the time its commit landed in `landed_at`, from Delta's change data feed: how
         as-known-at joins read tables built before rows kept their landing times (a versioned

@@ -57,7 +57,9 @@ class TableHistory:
         if not self.store.exists(name):
             return []
         history = self._history(name).select("version", "userMetadata")
-        rows = history.filter(F.col("userMetadata").contains(json.dumps(containing))).orderBy(F.desc("version")).collect()
+        rows = (
+            history.filter(F.col("userMetadata").contains(json.dumps(containing))).orderBy(F.desc("version")).collect()
+        )
         found = [parse_metadata(row["userMetadata"]) for row in rows]
         return [metadata for metadata in found if containing in metadata]
 
@@ -145,7 +147,9 @@ class TableHistory:
             previous = self.store.read(name, replaced)
             proves = not versioned_rows.is_versioned(previous) and self.keeps_change_feed(name)
             proven = versioned_rows.proven_rows(previous, self._changes(name, replaced) if proves else None)
-        rows = versioned_rows.with_proven_landing(df, proven).localCheckpoint()  # computed before the landing time is taken
+        rows = versioned_rows.with_proven_landing(
+            df, proven
+        ).localCheckpoint()  # computed before the landing time is taken
         landed_at = versioned_rows.now()
         stamped = rows.withColumn(
             versioned_rows.LANDED_AT, F.coalesce(versioned_rows.LANDED_AT, F.lit(landed_at).cast("timestamp"))

@@ -147,7 +147,9 @@ class DeltaTableStore:
 
     def schema(self, name: str) -> T.StructType:
         if not self.exists(name):
-            raise TableNotFoundError(f"table {name} does not exist at {self.path(name)}; run the job that builds it first")
+            raise TableNotFoundError(
+                f"table {name} does not exist at {self.path(name)}; run the job that builds it first"
+            )
         return self.spark.read.format("delta").load(self.path(name)).schema
 
     def read(self, name: str, version: int) -> DataFrame:
@@ -183,7 +185,13 @@ class DeltaTableStore:
         if options.versioned:
             current = current.filter(F.col(SUPERSEDED_AT).isNull())
         planned = upsert(
-            self.spark, self.path(name), df, current, keys=options.keys, scope=options.scope, versioned=options.versioned
+            self.spark,
+            self.path(name),
+            df,
+            current,
+            keys=options.keys,
+            scope=options.scope,
+            versioned=options.versioned,
         )
         if planned is None:  # nothing differs: no MERGE, no commit
             return False

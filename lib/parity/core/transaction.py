@@ -71,13 +71,21 @@ class RunTransaction:
         commit = self._own_commit(name, commit_id, after=before)
         if commit is None:
             if before is None:
-                raise CommitNotFoundError(f"write to {name} returned, but there is no commit of it at {self.store.path(name)}")
+                raise CommitNotFoundError(
+                    f"write to {name} returned, but there is no commit of it at {self.store.path(name)}"
+                )
             return before  # nothing committed (Delta skips an empty append, or a transaction it has)
         _add(self.outputs, TableVersion(name, commit.version))
         return commit.version
 
     def merge(
-        self, df: DataFrame, name: str, options: MergeOptions, commit_metadata: Mapping[str, object], *, compared_with: int
+        self,
+        df: DataFrame,
+        name: str,
+        options: MergeOptions,
+        commit_metadata: Mapping[str, object],
+        *,
+        compared_with: int,
     ) -> int:
         """MERGE `df` into version `compared_with` of an existing table as one commit of this run,
         and record the version it created; when nothing differs there is no commit, and it
