@@ -375,5 +375,5 @@ def test_after_the_formatter_a_recorded_model_loads_and_no_table_asks_for_a_full
         "transforms",
         (package / "transforms.py").read_text().replace("SCALE).cast", "SCALE + 1).cast"),
     )
-    with pytest.raises(DeclarationChangedError, match="--full-refresh"):
+    with pytest.raises(DeclarationChangedError, match="full_refresh=True"):
         plan_feature_build(catalog, tmp_settings, decl)
