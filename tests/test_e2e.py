@@ -84,6 +84,7 @@ def test_feature_tables_hold_no_pii(pipeline: PipelineRun) -> None:
 def test_sweep_is_tracked_and_the_model_is_registered_with_its_spec(pipeline: PipelineRun, spark: SparkSession) -> None:
     settings, summary = pipeline.settings(), pipeline.summary("train")
     mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow.tracking_uri)  # models:/ URIs too (an earlier test may have set another)
     client = MlflowClient(settings.mlflow.tracking_uri, settings.mlflow.tracking_uri)
     parent = client.get_run(summary["mlflow_run_id"])
     assert parent.data.tags["parity.training_set"] == f"{settings.model('churn').training_set()}@0"
@@ -168,6 +169,7 @@ def test_every_run_is_in_the_audit_table(pipeline: PipelineRun) -> None:
 def test_scoring_recreates_the_training_features_from_the_models_spec(pipeline: PipelineRun, spark: SparkSession) -> None:
     settings, train = pipeline.settings(), pipeline.summary("train")
     mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow.tracking_uri)  # models:/ URIs too (an earlier test may have set another)
     spec = load_feature_spec(f"models:/{settings.model('churn').registered_model}/{train['model_version']}")
     training = spark.read.format("delta").option("versionAsOf", spec.training_set["version"]).load(spec.training_set["path"])
     # The scoring path, driven only by the spec, at the feature versions the model was trained on.
