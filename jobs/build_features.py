@@ -19,7 +19,6 @@ from parity.app.features_run import add_arguments, build_features, check_argumen
 from parity.app.jobkit import job_parser, run_job
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-body, check_args = build_features, check_arguments  # the names this job gave its body and check before
 
 
 def parser() -> argparse.ArgumentParser:

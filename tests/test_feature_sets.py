@@ -4,7 +4,6 @@ is built from a declaration alone, through the unchanged build_features job."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 from pyspark.sql import SparkSession
 
+from parity.app.features_run import build_features, check_arguments
 from parity.app.jobkit import run_job
 from parity.core.catalog import Catalog
 from parity.core.columns import FEATURE_DATE
@@ -22,7 +22,7 @@ from parity.demo.columns import RAW_EVENTS
 from parity.features import DeclarationError, check_declaration, source_contract
 from parity.features.quality import MissingColumnsError
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, REPO, set_args, storage_overrides
+from tests.support import CONF_DIR, load_job, set_args, storage_overrides
 
 TS = dt.datetime
 
@@ -248,10 +248,9 @@ def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(spark: S
         ),
         "raw.transactions",
     )
-    job = _load_job("build_features")
     code = run_job(
-        "build_features", ["--feature-set", "merchant_activity", *set_args(overrides)], job.body,
-        conf_dir=conf, parser=job.parser(), check_args=job.check_args,
+        "build_features", ["--feature-set", "merchant_activity", *set_args(overrides)], build_features,
+        conf_dir=conf, parser=load_job("build_features").parser(), check_args=check_arguments,
     )
     assert code == 0
     catalog = Catalog(spark, settings)
@@ -268,11 +267,3 @@ def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(spark: S
     assert comments["weekend_txns_7d"] == "Weekend transactions over 7 days."
     quarantined = catalog.read("quarantine.transactions").collect()
     assert [(r.quarantine_rule, r.memo) for r in quarantined] == [("not_null:merchant_id", "no merchant")]
-
-
-def _load_job(name: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(f"job_{name}_for_test", REPO / "jobs" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
