@@ -53,7 +53,10 @@ DECLARATION = {
         {
             "fn": "parity.transforms.add_rolling_aggregates",
             "params": {
-                "entity": "entity_id", "time_column": "event_ts", "windows": ["7d"], "output": "feature_ts",
+                "entity": "entity_id",
+                "time_column": "event_ts",
+                "windows": ["7d"],
+                "output": "feature_ts",
                 "aggregates": [
                     {"column": "amount", "fn": "count", "name": "n"},
                     {"column": "amount", "fn": "sum", "name": "amount_sum"},
@@ -77,7 +80,9 @@ def generate(spark, events: int, entities: int, days: int, *, first_day: int = 0
     from pyspark.sql import functions as F
 
     ids = spark.range(events)
-    second = F.pmod(F.xxhash64(F.col("id"), F.lit(seed * 10 + 2)), F.lit(days * 86_400)) + F.lit(first_day * 86_400)
+    second = F.pmod(F.xxhash64(F.col("id"), F.lit(seed * 10 + 2)), F.lit(days * 86_400)) + F.lit(
+        first_day * 86_400
+    )
     return ids.select(
         F.pmod(F.xxhash64(F.col("id"), F.lit(seed * 10 + 1)), F.lit(entities)).alias("entity_id"),
         (F.lit(START) + F.make_dt_interval(secs=second.cast("decimal(18,6)"))).alias("event_ts"),
@@ -85,7 +90,12 @@ def generate(spark, events: int, entities: int, days: int, *, first_day: int = 0
     )
 
 
-WARM_UP = {**DECLARATION, "name": "bench_warm_up", "table": "features.bench_warm_up", "source": "raw.bench_warm_up_events"}
+WARM_UP = {
+    **DECLARATION,
+    "name": "bench_warm_up",
+    "table": "features.bench_warm_up",
+    "source": "raw.bench_warm_up_events",
+}
 
 
 def warm_up(catalog, settings, entities: int) -> None:  # type: ignore[no-untyped-def]
@@ -97,7 +107,11 @@ def warm_up(catalog, settings, entities: int) -> None:  # type: ignore[no-untype
     decl = settings.feature_sets["bench_warm_up"]
     catalog.write(generate(catalog.spark, 200_000, entities, 20, seed=2), "raw.bench_warm_up_events")
     build_feature_set(catalog, settings, decl, full_refresh=True)
-    catalog.write(generate(catalog.spark, 10_000, entities, 1, first_day=20, seed=3), "raw.bench_warm_up_events", mode="append")
+    catalog.write(
+        generate(catalog.spark, 10_000, entities, 1, first_day=20, seed=3),
+        "raw.bench_warm_up_events",
+        mode="append",
+    )
     build_feature_set(catalog, settings, decl)
 
 
@@ -111,9 +125,14 @@ def polars_rows(events):  # type: ignore[no-untyped-def]
         .agg(pl.len().alias("n"), (pl.col("amount") * 1e9).round().cast(pl.Int128).sum().alias("s"))
     )
     candidates = pl.concat(
-        [tiles.select("entity_id", "day"), tiles.select("entity_id", (pl.col("day") + pl.duration(days=7)).alias("day"))]
+        [
+            tiles.select("entity_id", "day"),
+            tiles.select("entity_id", (pl.col("day") + pl.duration(days=7)).alias("day")),
+        ]
     ).unique()
-    grid = candidates.join(tiles, on=["entity_id", "day"], how="left").with_columns(pl.col("n").fill_null(0), pl.col("s").fill_null(0))
+    grid = candidates.join(tiles, on=["entity_id", "day"], how="left").with_columns(
+        pl.col("n").fill_null(0), pl.col("s").fill_null(0)
+    )
     rolled = (
         grid.sort("entity_id", "day")
         .rolling(index_column="day", period="7d", group_by="entity_id")
@@ -122,11 +141,15 @@ def polars_rows(events):  # type: ignore[no-untyped-def]
             (pl.col("day").cast(pl.Datetime("us")) + pl.duration(days=1)).alias("feature_ts"),
             (pl.col("s_7d").cast(pl.Float64) / 1e9).alias("amount_sum_7d"),
         )
-        .with_columns(pl.when(pl.col("n_7d") > 0).then(pl.col("amount_sum_7d") / pl.col("n_7d")).alias("amount_mean_7d"))
+        .with_columns(
+            pl.when(pl.col("n_7d") > 0).then(pl.col("amount_sum_7d") / pl.col("n_7d")).alias("amount_mean_7d")
+        )
     )
     end = events.select(pl.col("event_ts").max().dt.date().cast(pl.Datetime("us")) + pl.duration(days=1))
-    return rolled.join(end.rename({"event_ts": "_end"}), how="cross").filter(pl.col("feature_ts") <= pl.col("_end")).select(
-        "entity_id", "feature_ts", "n_7d", "amount_sum_7d", "amount_mean_7d"
+    return (
+        rolled.join(end.rename({"event_ts": "_end"}), how="cross")
+        .filter(pl.col("feature_ts") <= pl.col("_end"))
+        .select("entity_id", "feature_ts", "n_7d", "amount_sum_7d", "amount_mean_7d")
     )
 
 
@@ -148,11 +171,15 @@ def polars_delta_build(source: str, version: int, target: str) -> float:
 
     started = time.perf_counter()
     landed = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = polars_rows(pl.scan_delta(source, version=version)).with_columns(
-        pl.col("feature_ts").dt.date().alias("feature_date"),
-        pl.lit(landed).cast(pl.Datetime("us")).alias("landed_at"),
-        pl.lit(None).cast(pl.Datetime("us")).alias("superseded_at"),
-    ).collect()
+    rows = (
+        polars_rows(pl.scan_delta(source, version=version))
+        .with_columns(
+            pl.col("feature_ts").dt.date().alias("feature_date"),
+            pl.lit(landed).cast(pl.Datetime("us")).alias("landed_at"),
+            pl.lit(None).cast(pl.Datetime("us")).alias("superseded_at"),
+        )
+        .collect()
+    )
     write_deltalake(target, rows, partition_by=["feature_date"])
     return time.perf_counter() - started
 
@@ -170,7 +197,9 @@ def same_rows(mine, theirs) -> bool:  # type: ignore[no-untyped-def]
     )
 
 
-def bench_settings(work: Path, declarations: dict[str, dict[str, Any]], *, driver_memory: str | None) -> Settings:
+def bench_settings(
+    work: Path, declarations: dict[str, dict[str, Any]], *, driver_memory: str | None
+) -> Settings:
     """Settings for a benchmark in the emptied folder `work`: a copy of conf/ that also declares
     `declarations` (feature sets by name), tables under `work`, local Spark on two cores
     (`driver_memory` None keeps Spark's default)."""
@@ -203,31 +232,47 @@ def one_size(events: int, entities: int, per_day: int, work: Path) -> dict[str, 
     from parity.core.session import get_spark
     from parity.features import build_feature_set
 
-    settings = bench_settings(work, {"bench_activity": DECLARATION, "bench_warm_up": WARM_UP}, driver_memory=None)
+    settings = bench_settings(
+        work, {"bench_activity": DECLARATION, "bench_warm_up": WARM_UP}, driver_memory=None
+    )
     spark = get_spark(settings)
     catalog = Catalog(spark, settings)
     decl = settings.feature_sets["bench_activity"]
     warm_up(catalog, settings, entities)
     days = max(1, round(events / per_day))
-    catalog.write(generate(spark, events, entities, days).repartitionByRange(64, "event_ts"), "raw.bench_events")
+    catalog.write(
+        generate(spark, events, entities, days).repartitionByRange(64, "event_ts"), "raw.bench_events"
+    )
     with PeakRss() as memory:
         started = time.perf_counter()
         full = build_feature_set(catalog, settings, decl, full_refresh=True)
         full_seconds = time.perf_counter() - started
-    catalog.write(generate(spark, per_day, entities, 1, first_day=days, seed=1).repartitionByRange(2, "event_ts"), "raw.bench_events", mode="append")
+    catalog.write(
+        generate(spark, per_day, entities, 1, first_day=days, seed=1).repartitionByRange(2, "event_ts"),
+        "raw.bench_events",
+        mode="append",
+    )
     started = time.perf_counter()
     day = build_feature_set(catalog, settings, decl)
     day_seconds = time.perf_counter() - started
     # The incremental's fixed cost: one more event, on the next day.
-    catalog.write(generate(spark, 1, entities, 1, first_day=days + 1, seed=4), "raw.bench_events", mode="append")
+    catalog.write(
+        generate(spark, 1, entities, 1, first_day=days + 1, seed=4), "raw.bench_events", mode="append"
+    )
     started = time.perf_counter()
     build_feature_set(catalog, settings, decl)
     one_seconds = time.perf_counter() - started
     return {
-        "events": events, "days": days, "full_s": full_seconds, "rows_written": full.counts["rows_written"],
-        "peak_rss_gb": memory.peak / 1024**3, "peak_jvm_gb": memory.peak_jvm / 1024**3,
+        "events": events,
+        "days": days,
+        "full_s": full_seconds,
+        "rows_written": full.counts["rows_written"],
+        "peak_rss_gb": memory.peak / 1024**3,
+        "peak_jvm_gb": memory.peak_jvm / 1024**3,
         "driver_memory": spark.conf.get("spark.driver.memory", "1g (Spark's default)"),
-        "day_events": day.counts["in"], "day_s": day_seconds, "one_event_s": one_seconds,
+        "day_events": day.counts["in"],
+        "day_s": day_seconds,
+        "one_event_s": one_seconds,
     }
 
 
@@ -237,8 +282,21 @@ def growth(sizes: list[int], entities: int, per_day: int) -> list[dict[str, floa
     for size in sizes:
         work = Path(tempfile.mkdtemp(prefix="parity-bench-growth-"))
         out = subprocess.run(
-            [sys.executable, __file__, "--one-size", str(size), "--entities", str(entities), "--per-day", str(per_day), "--work-dir", str(work)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--one-size",
+                str(size),
+                "--entities",
+                str(entities),
+                "--per-day",
+                str(per_day),
+                "--work-dir",
+                str(work),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
         shutil.rmtree(work, ignore_errors=True)
@@ -248,7 +306,9 @@ def growth(sizes: list[int], entities: int, per_day: int) -> list[dict[str, floa
 
 def events_parser(description: str | None) -> argparse.ArgumentParser:
     """The arguments of the benchmarks over these events: how many, over how many entities and days."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=180)
@@ -258,8 +318,13 @@ def events_parser(description: str | None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = events_parser(__doc__)
-    parser.add_argument("--growth", type=int, nargs="*", default=[2_500_000, 10_000_000, 40_000_000],
-                        help="history sizes for the growth and flat-increment figures (none to skip them)")
+    parser.add_argument(
+        "--growth",
+        type=int,
+        nargs="*",
+        default=[2_500_000, 10_000_000, 40_000_000],
+        help="history sizes for the growth and flat-increment figures (none to skip them)",
+    )
     parser.add_argument("--one-size", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--per-day", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", default=None, help="default: a temporary folder, removed afterwards")
@@ -275,14 +340,19 @@ def main(argv: list[str] | None = None) -> int:
     from parity.features import build_feature_set
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="parity-bench-features-"))
-    settings = bench_settings(work, {"bench_activity": DECLARATION, "bench_warm_up": WARM_UP}, driver_memory=args.driver_memory)
+    settings = bench_settings(
+        work, {"bench_activity": DECLARATION, "bench_warm_up": WARM_UP}, driver_memory=args.driver_memory
+    )
     spark = get_spark(settings)
     catalog = Catalog(spark, settings)
     decl = settings.feature_sets["bench_activity"]
     warm_up(catalog, settings, args.entities)
     columns = ["entity_id", "feature_ts", "n_7d", "amount_sum_7d", "amount_mean_7d"]
 
-    print(f"generating {args.events:,} events, {args.entities:,} entities, {args.days} days, and a day of {per_day:,} more ...", flush=True)
+    print(
+        f"generating {args.events:,} events, {args.entities:,} entities, {args.days} days, and a day of {per_day:,} more ...",
+        flush=True,
+    )
     history = generate(spark, args.events, args.entities, args.days)
     newest_day = generate(spark, per_day, args.entities, 1, first_day=args.days, seed=1)
     catalog.write(history.repartitionByRange(64, "event_ts"), "raw.bench_events")
@@ -293,8 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     full = build_feature_set(catalog, settings, decl, full_refresh=True)
     full_seconds = time.perf_counter() - started
-    print(f"parity full build: {full_seconds:.1f} s for {args.events:,} events ({args.events / full_seconds:,.0f} rows/s), "
-          f"{full.counts['rows_written']:,} feature rows; steps {full.seconds}", flush=True)
+    print(
+        f"parity full build: {full_seconds:.1f} s for {args.events:,} events ({args.events / full_seconds:,.0f} rows/s), "
+        f"{full.counts['rows_written']:,} feature rows; steps {full.seconds}",
+        flush=True,
+    )
 
     # 2. The end-to-end reference: polars computes the same rows and delta-rs writes them.
     reference = work / "polars_delta"
@@ -312,52 +385,81 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     day = build_feature_set(catalog, settings, decl)
     day_seconds = time.perf_counter() - started
-    print(f"parity incremental day: {day_seconds:.1f} s for {day.counts['in']:,} new events "
-          f"(range {day.range.as_dict()['start']} .. {day.range.as_dict()['end']}); "
-          f"{day_seconds / full_seconds:.3f} of the full build; steps {day.seconds}", flush=True)
+    print(
+        f"parity incremental day: {day_seconds:.1f} s for {day.counts['in']:,} new events "
+        f"(range {day.range.as_dict()['start']} .. {day.range.as_dict()['end']}); "
+        f"{day_seconds / full_seconds:.3f} of the full build; steps {day.seconds}",
+        flush=True,
+    )
 
     # 4. The compute alone on all events (no validation, no Delta write), and polars in one process.
     from parity.features import newest_event_time, preview_feature_set
 
     all_events = spark.read.parquet(str(parquet_copy))
     started = time.perf_counter()
-    preview_feature_set(decl, all_events, newest=newest_event_time(decl, all_events)).write.format("noop").mode("overwrite").save()
+    preview_feature_set(decl, all_events, newest=newest_event_time(decl, all_events)).write.format(
+        "noop"
+    ).mode("overwrite").save()
     compute_seconds = time.perf_counter() - started
     polars_seconds, answer = polars_answer(parquet_copy)
     print(f"polars: {polars_seconds:.1f} s, {answer.height:,} rows", flush=True)
-    same_day = same_rows(current_rows(catalog.read(decl.table)).select(*columns).toPandas(), answer.to_pandas())
+    same_day = same_rows(
+        current_rows(catalog.read(decl.table)).select(*columns).toPandas(), answer.to_pandas()
+    )
     spark.stop()
 
     # 5. Growth and a flat increment: the same day on histories of several sizes, each in its own process.
     sizes = growth(args.growth, args.entities, per_day) if args.growth else []
 
     print()
-    print(f"| events | {args.events:,} ({args.entities:,} entities, {args.days} days), then a day of {per_day:,} ({day.counts['in']:,} reprocessed) |")
-    print(f"| parity full build (validate, compute, Delta write) | {full_seconds:.1f} s, {args.events / full_seconds:,.0f} input rows/s |")
-    print(f"| polars + delta-rs end to end (read Delta, compute, write Delta partitioned by day) | {reference_seconds:.1f} s |")
-    print(f"| **full build / polars + delta-rs** (goal: at most 4) | **{full_seconds / reference_seconds:.2f}** |")
+    print(
+        f"| events | {args.events:,} ({args.entities:,} entities, {args.days} days), then a day of {per_day:,} ({day.counts['in']:,} reprocessed) |"
+    )
+    print(
+        f"| parity full build (validate, compute, Delta write) | {full_seconds:.1f} s, {args.events / full_seconds:,.0f} input rows/s |"
+    )
+    print(
+        f"| polars + delta-rs end to end (read Delta, compute, write Delta partitioned by day) | {reference_seconds:.1f} s |"
+    )
+    print(
+        f"| **full build / polars + delta-rs** (goal: at most 4) | **{full_seconds / reference_seconds:.2f}** |"
+    )
     print(f"| parity compute alone (no validation, no write), all events | {compute_seconds:.1f} s |")
     print(f"| polars compute alone, one process | {polars_seconds:.1f} s |")
     print(f"| compute alone / polars | {compute_seconds / polars_seconds:.2f} |")
     print(f"| incremental day | {day_seconds:.1f} s |")
-    print(f"| **incremental day / full build** (goal: at most 1/7 = 0.143) | **{day_seconds / full_seconds:.3f}** (1/{full_seconds / day_seconds:.1f}) |")
-    print(f"| full build equal to polars + delta-rs, row for row | {same_full} ({full.counts['rows_written']:,} rows) |")
-    print(f"| table after the day equal to polars on all events, row for row | {same_day} ({answer.height:,} rows) |")
+    print(
+        f"| **incremental day / full build** (goal: at most 1/7 = 0.143) | **{day_seconds / full_seconds:.3f}** (1/{full_seconds / day_seconds:.1f}) |"
+    )
+    print(
+        f"| full build equal to polars + delta-rs, row for row | {same_full} ({full.counts['rows_written']:,} rows) |"
+    )
+    print(
+        f"| table after the day equal to polars on all events, row for row | {same_day} ({answer.height:,} rows) |"
+    )
     if sizes:
         print()
-        print("| history (events) | days | full build (s) | µs per event | peak RSS, all (GB) | peak RSS, JVM (GB) | driver memory | incremental day (s) | one more event (s) |")
+        print(
+            "| history (events) | days | full build (s) | µs per event | peak RSS, all (GB) | peak RSS, JVM (GB) | driver memory | incremental day (s) | one more event (s) |"
+        )
         print("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
         for r in sizes:
-            print(f"| {r['events']:,} | {r['days']} | {r['full_s']:.1f} | {r['full_s'] / r['events'] * 1e6:.2f} | {r['peak_rss_gb']:.2f} | "
-                  f"{r['peak_jvm_gb']:.2f} | {r['driver_memory']} | {r['day_s']:.1f} | {r['one_event_s']:.1f} |")
+            print(
+                f"| {r['events']:,} | {r['days']} | {r['full_s']:.1f} | {r['full_s'] / r['events'] * 1e6:.2f} | {r['peak_rss_gb']:.2f} | "
+                f"{r['peak_jvm_gb']:.2f} | {r['driver_memory']} | {r['day_s']:.1f} | {r['one_event_s']:.1f} |"
+            )
         by_size = {r["events"]: r for r in sizes}
         small, middle, large = (by_size.get(n) for n in (2_500_000, 10_000_000, 40_000_000))
         if small and middle:
-            print(f"\n**incremental day on 10M / on 2.5M of history** (goal: at most 1.3): **{middle['day_s'] / small['day_s']:.2f}**")
+            print(
+                f"\n**incremental day on 10M / on 2.5M of history** (goal: at most 1.3): **{middle['day_s'] / small['day_s']:.2f}**"
+            )
         if middle and large:
             ratio = (large["full_s"] / large["events"]) / (middle["full_s"] / middle["events"])
-            print(f"**time per event at 40M / at 10M** (goal: at most 1): **{ratio:.2f}**; "
-                  f"peak RSS 40M / 10M: {large['peak_rss_gb'] / middle['peak_rss_gb']:.2f} (the JVM's: {large['peak_jvm_gb'] / middle['peak_jvm_gb']:.2f})")
+            print(
+                f"**time per event at 40M / at 10M** (goal: at most 1): **{ratio:.2f}**; "
+                f"peak RSS 40M / 10M: {large['peak_rss_gb'] / middle['peak_rss_gb']:.2f} (the JVM's: {large['peak_jvm_gb'] / middle['peak_jvm_gb']:.2f})"
+            )
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if same_full and same_day else 1

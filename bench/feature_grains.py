@@ -32,7 +32,11 @@ AGGREGATES = [
     {"column": "amount", "fn": "sum", "name": "amount_sum"},
     {"column": "amount", "fn": "mean", "name": "amount_mean"},
 ]
-KINDS = {"n": ("bigint", "Events"), "amount_sum": ("double", "Amount"), "amount_mean": ("double", "Mean amount")}
+KINDS = {
+    "n": ("bigint", "Events"),
+    "amount_sum": ("double", "Amount"),
+    "amount_mean": ("double", "Mean amount"),
+}
 
 
 def declaration(name: str, grain: str, windows: list[str]) -> dict[str, Any]:
@@ -49,7 +53,13 @@ def declaration(name: str, grain: str, windows: list[str]) -> dict[str, Any]:
         "transforms": [
             {
                 "fn": "parity.transforms.add_rolling_aggregates",
-                "params": {"entity": "entity_id", "time_column": "event_ts", "windows": windows, "output": "feature_ts", "aggregates": AGGREGATES},
+                "params": {
+                    "entity": "entity_id",
+                    "time_column": "event_ts",
+                    "windows": windows,
+                    "output": "feature_ts",
+                    "aggregates": AGGREGATES,
+                },
             }
         ],
         "features": [
@@ -64,11 +74,15 @@ SETS = {"bench_daily": ("day", ["1d", "7d"]), "bench_hourly": ("hour", ["1h", "6
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=180)
-    parser.add_argument("--rounds", type=int, default=2, help="full builds per grain, alternating; the fastest counts")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="full builds per grain, alternating; the fastest counts"
+    )
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--work-dir", default=None, help="default: a temporary folder, removed afterwards")
     args = parser.parse_args(argv)
@@ -85,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark(settings)
     catalog = Catalog(spark, settings)
     print(f"generating {args.events:,} events, {args.entities:,} entities, {args.days} days ...", flush=True)
-    catalog.write(generate(spark, args.events, args.entities, args.days).repartitionByRange(64, "event_ts"), "raw.bench_events")
+    catalog.write(
+        generate(spark, args.events, args.entities, args.days).repartitionByRange(64, "event_ts"),
+        "raw.bench_events",
+    )
 
     results: dict[str, tuple[float, int]] = {}
     for round_number in range(1, args.rounds + 1):
@@ -93,28 +110,44 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             built = build_feature_set(catalog, settings, settings.feature_sets[name], full_refresh=True)
             seconds = time.perf_counter() - started
-            print(f"round {round_number}, {name}: {seconds:.1f} s, {built.counts['rows_written']:,} rows written; steps {built.seconds}", flush=True)
+            print(
+                f"round {round_number}, {name}: {seconds:.1f} s, {built.counts['rows_written']:,} rows written; steps {built.seconds}",
+                flush=True,
+            )
             if name not in results or seconds < results[name][0]:
                 results[name] = (seconds, built.counts["rows_written"])
 
     # The check: at a midnight both tables hold, the last 24 hours are the last day.
     daily = catalog.read("features.bench_daily").select("entity_id", "feature_ts", "n_1d", "amount_sum_1d")
-    hourly = catalog.read("features.bench_hourly").select("entity_id", "feature_ts", "n_24h", "amount_sum_24h")
+    hourly = catalog.read("features.bench_hourly").select(
+        "entity_id", "feature_ts", "n_24h", "amount_sum_24h"
+    )
     both = daily.join(hourly, ["entity_id", "feature_ts"])
     compared = both.agg(
         F.count(F.lit(1)).alias("rows"),
-        F.count_if((F.col("n_1d") != F.col("n_24h")) | (F.abs(F.col("amount_sum_1d") - F.col("amount_sum_24h")) > 1e-6)).alias("differ"),
+        F.count_if(
+            (F.col("n_1d") != F.col("n_24h"))
+            | (F.abs(F.col("amount_sum_1d") - F.col("amount_sum_24h")) > 1e-6)
+        ).alias("differ"),
     ).first()
     assert compared is not None
     day_seconds, day_rows = results["bench_daily"]
     hour_seconds, hour_rows = results["bench_hourly"]
     print()
     print(f"| events | {args.events:,} ({args.entities:,} entities, {args.days} days) |")
-    print(f"| day grain, 1d and 7d windows: full build (fastest of {args.rounds}) | {day_seconds:.1f} s, {day_rows:,} rows written |")
-    print(f"| hour grain, 1h, 6h and 24h windows: full build (fastest of {args.rounds}) | {hour_seconds:.1f} s, {hour_rows:,} rows written |")
+    print(
+        f"| day grain, 1d and 7d windows: full build (fastest of {args.rounds}) | {day_seconds:.1f} s, {day_rows:,} rows written |"
+    )
+    print(
+        f"| hour grain, 1h, 6h and 24h windows: full build (fastest of {args.rounds}) | {hour_seconds:.1f} s, {hour_rows:,} rows written |"
+    )
     print(f"| hour / day: seconds, rows | {hour_seconds / day_seconds:.2f}, {hour_rows / day_rows:.2f} |")
-    print(f"| hour grain seconds per million rows written / day grain's | {(hour_seconds / hour_rows) / (day_seconds / day_rows):.2f} |")
-    print(f"| midnights in both tables where 24h = 1d | {compared['rows'] - compared['differ']:,} of {compared['rows']:,} |")
+    print(
+        f"| hour grain seconds per million rows written / day grain's | {(hour_seconds / hour_rows) / (day_seconds / day_rows):.2f} |"
+    )
+    print(
+        f"| midnights in both tables where 24h = 1d | {compared['rows'] - compared['differ']:,} of {compared['rows']:,} |"
+    )
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if compared["differ"] == 0 and compared["rows"] > 0 else 1

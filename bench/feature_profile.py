@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     catalog = Catalog(spark, settings)
     decl = settings.feature_sets["bench_activity"]
     conf = settings.source_quality(decl.source)
-    catalog.write(generate(spark, args.events, args.entities, args.days).repartitionByRange(64, "event_ts"), "raw.bench_events")
+    catalog.write(
+        generate(spark, args.events, args.entities, args.days).repartitionByRange(64, "event_ts"),
+        "raw.bench_events",
+    )
     source = catalog.read("raw.bench_events")
 
     timings: list[tuple[str, float]] = []
@@ -60,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     timed("scan and validate", noop(valid))
     cached = source.cache()
     timed("scan and cache", lambda: cached.count())
-    valid, quarantined = validate_source(cached, conf, source="raw.bench_events", required=required_columns(decl))
+    valid, quarantined = validate_source(
+        cached, conf, source="raw.bench_events", required=required_columns(decl)
+    )
     valid = valid.cache()
     timed("validate the cached rows and cache the valid ones", lambda: valid.count())
     timed("quarantine tally (cached)", lambda: quarantined.groupBy("quarantine_rule").count().collect())
@@ -69,12 +74,24 @@ def main(argv: list[str] | None = None) -> int:
     dated = compute(valid).withColumn(FEATURE_DATE, F.to_date(decl.timestamp))
     timed("compute + repartition by day", noop(dated.repartition(FEATURE_DATE)))
     timed("compute + local checkpoint", lambda: dated.localCheckpoint().count())
-    timed("compute + Delta write, partitioned by day (one shuffle by day)",
-          lambda: dated.repartition(FEATURE_DATE).write.format("delta").partitionBy(FEATURE_DATE).save(f"{work}/by_day_shuffled"))
-    timed("compute + Delta write, partitioned by day (no shuffle: a file per task and day)",
-          lambda: dated.write.format("delta").partitionBy(FEATURE_DATE).save(f"{work}/by_day_direct"))
+    timed(
+        "compute + Delta write, partitioned by day (one shuffle by day)",
+        lambda: (
+            dated.repartition(FEATURE_DATE)
+            .write.format("delta")
+            .partitionBy(FEATURE_DATE)
+            .save(f"{work}/by_day_shuffled")
+        ),
+    )
+    timed(
+        "compute + Delta write, partitioned by day (no shuffle: a file per task and day)",
+        lambda: dated.write.format("delta").partitionBy(FEATURE_DATE).save(f"{work}/by_day_direct"),
+    )
     timed("compute + Delta write, not partitioned", lambda: dated.write.format("delta").save(f"{work}/flat"))
-    files = {name: len(list((work / name).rglob("*.parquet"))) for name in ("by_day_shuffled", "by_day_direct", "flat")}
+    files = {
+        name: len(list((work / name).rglob("*.parquet")))
+        for name in ("by_day_shuffled", "by_day_direct", "flat")
+    }
     plan = compute(valid)._jdf.queryExecution().executedPlan().toString()
 
     print()
@@ -83,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds in timings:
         print(f"| {name} | {seconds:.1f} |")
     print(f"\nfiles written: {files}")
-    print(f"shuffles in the compute's plan: {plan.count('Exchange')}; sorts: {plan.count('Sort [')}; "
-          f"aggregations: {plan.count('HashAggregate')}; windows: {plan.count('Window [')}")
+    print(
+        f"shuffles in the compute's plan: {plan.count('Exchange')}; sorts: {plan.count('Sort [')}; "
+        f"aggregations: {plan.count('HashAggregate')}; windows: {plan.count('Window [')}"
+    )
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

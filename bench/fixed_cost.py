@@ -24,8 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # The churn model's flow, as the demo runs it (the demo then runs the other declared models' three jobs too).
 JOBS = (
-    ("generate_data",), ("build_features", "--full-refresh"),
-    ("build_training_set", "--model", "churn"), ("train", "--model", "churn"), ("score", "--model", "churn"),
+    ("generate_data",),
+    ("build_features", "--full-refresh"),
+    ("build_training_set", "--model", "churn"),
+    ("train", "--model", "churn"),
+    ("score", "--model", "churn"),
 )
 
 
@@ -44,11 +47,35 @@ def _floor(overrides: list[str], env: dict[str, str]) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         sets = [a for item in overrides for a in ("--set", item)]
         submit = subprocess.run(
-            [python, "-m", "parity.app.cli", "submit-args", "--conf-dir", str(REPO / "conf"), "--package-out", f"{tmp}/lib.zip", *sets],
-            capture_output=True, text=True, cwd=REPO, env=env, check=True,
+            [
+                python,
+                "-m",
+                "parity.app.cli",
+                "submit-args",
+                "--conf-dir",
+                str(REPO / "conf"),
+                "--package-out",
+                f"{tmp}/lib.zip",
+                *sets,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=env,
+            check=True,
         ).stdout.splitlines()
         spark_submit = str(REPO / ".venv" / "bin" / "spark-submit")
-        _timed([spark_submit, *submit, "--py-files", f"{tmp}/lib.zip", str(REPO / "bench" / "empty_job.py"), *overrides], env)
+        _timed(
+            [
+                spark_submit,
+                *submit,
+                "--py-files",
+                f"{tmp}/lib.zip",
+                str(REPO / "bench" / "empty_job.py"),
+                *overrides,
+            ],
+            env,
+        )
     return time.perf_counter() - started
 
 
@@ -61,20 +88,30 @@ def main() -> None:
     for round_ in range(1, args.rounds + 1):
         root = Path(tempfile.mkdtemp(prefix="parity-fixed-cost-"))
         overrides = [
-            f"storage.root={root}/data", f"mlflow.tracking_uri=sqlite:///{root}/mlflow.db", f"mlflow.artifact_root={root}/mlartifacts",
+            f"storage.root={root}/data",
+            f"mlflow.tracking_uri=sqlite:///{root}/mlflow.db",
+            f"mlflow.artifact_root={root}/mlartifacts",
             *args.overrides,
         ]
         sets = [a for item in overrides for a in ("--set", item)]
         floors = [_floor(overrides, env)]
-        seconds = {" ".join(job): _timed([str(REPO / "spark-submit.sh"), job[0], *sets, *job[1:]], env) for job in JOBS}
+        seconds = {
+            " ".join(job): _timed([str(REPO / "spark-submit.sh"), job[0], *sets, *job[1:]], env)
+            for job in JOBS
+        }
         floors.append(_floor(overrides, env))
         floor = statistics.mean(floors)
         above = {job: s - floor for job, s in seconds.items()}
-        print(f"\nround {round_}: floor {floor:.1f} s (empty job, mean of {', '.join(f'{f:.1f}' for f in floors)})")
+        print(
+            f"\nround {round_}: floor {floor:.1f} s (empty job, mean of {', '.join(f'{f:.1f}' for f in floors)})"
+        )
         print("| job | wall (s) | above the floor (s) |\n| --- | ---: | ---: |")
         for job, s in seconds.items():
             print(f"| {job} | {s:.1f} | {above[job]:.1f} |")
-        print(f"| **five jobs** | **{sum(seconds.values()):.1f}** | **{sum(above.values()):.1f}** (goal: at most 100) |", flush=True)
+        print(
+            f"| **five jobs** | **{sum(seconds.values()):.1f}** | **{sum(above.values()):.1f}** (goal: at most 100) |",
+            flush=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

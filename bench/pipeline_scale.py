@@ -55,7 +55,12 @@ def run_scale(scale: int, root: Path) -> dict[str, object]:
     version = ""
     for job, command in STEPS.items():
         started = time.perf_counter()
-        proc = subprocess.run([str(REPO / "spark-submit.sh"), *command.format(version=version).split(), *args], capture_output=True, text=True, cwd=REPO)
+        proc = subprocess.run(
+            [str(REPO / "spark-submit.sh"), *command.format(version=version).split(), *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
         times[job] = time.perf_counter() - started
         if proc.returncode != 0:
             sys.exit(f"{job} failed at scale {scale}:\n{proc.stderr[-3000:]}")
@@ -81,18 +86,26 @@ def run_scale(scale: int, root: Path) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--out", default=str(REPO / ".parity" / "bench"))
     args = parser.parse_args(argv)
     results = [run_scale(scale, Path(args.out) / f"scale-{scale}") for scale in sorted(args.scales)]
     base = results[0]
-    print(f"\n{'job':<40}" + "".join(f"{str(r['scale']) + 'x (s)':>12}" for r in results) + "".join(
-        f"{str(r['scale']) + 'x/' + str(base['scale']) + 'x':>10}" for r in results[1:]
-    ))
+    print(
+        f"\n{'job':<40}"
+        + "".join(f"{str(r['scale']) + 'x (s)':>12}" for r in results)
+        + "".join(f"{str(r['scale']) + 'x/' + str(base['scale']) + 'x':>10}" for r in results[1:])
+    )
     for job in (*JOBS, "total"):
         secs = [r["total_seconds"] if job == "total" else r["seconds"][job] for r in results]  # type: ignore[index]
-        print(f"{job:<40}" + "".join(f"{s:12.1f}" for s in secs) + "".join(f"{s / secs[0]:10.2f}" for s in secs[1:]))
+        print(
+            f"{job:<40}"
+            + "".join(f"{s:12.1f}" for s in secs)
+            + "".join(f"{s / secs[0]:10.2f}" for s in secs[1:])
+        )
     for r in results:
         print(
             f"scale {r['scale']}x: {r['customers']} customers, {r['events']} events, {r['labels']} labels, "

@@ -55,11 +55,15 @@ print(json.dumps({"rows": len(frame), "seconds": seconds, "rows_per_s": len(fram
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=5_000_000, help="rows of materialized model inputs")
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--entities", type=int, default=1_000_000, help="entities scored end to end")
-    parser.add_argument("--limit-rows", type=int, default=1_000_000, help="rows of the one-process limit's frame")
+    parser.add_argument(
+        "--limit-rows", type=int, default=1_000_000, help="rows of the one-process limit's frame"
+    )
     parser.add_argument("--driver-memory", default="6g")
     args = parser.parse_args(argv)
 
@@ -83,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(
         REPO / "conf",
         overrides=[
-            f"storage.root={work}/data", f"mlflow.tracking_uri=sqlite:///{work}/mlflow.db", f"mlflow.artifact_root={work}/mlartifacts",
-            "spark.master=local[2]", f"spark.conf.spark.driver.memory={args.driver_memory}", "spark.conf.spark.sql.shuffle.partitions=8",
+            f"storage.root={work}/data",
+            f"mlflow.tracking_uri=sqlite:///{work}/mlflow.db",
+            f"mlflow.artifact_root={work}/mlartifacts",
+            "spark.master=local[2]",
+            f"spark.conf.spark.driver.memory={args.driver_memory}",
+            "spark.conf.spark.sql.shuffle.partitions=8",
         ],
     )
     spark = get_spark(settings)
@@ -95,11 +103,27 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(0)
         x = pd.DataFrame(rng.normal(size=(200_000, args.features)), columns=columns)
         y = (x["f0"] + x["f1"] * x["f2"] - x["f3"].abs() + rng.normal(size=len(x)) > 0).astype(int)
-        params = {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 0.0, "max_iter": 100}
-        fitted = build_pipeline(get_learner("sklearn.hist_gradient_boosting"), params, columns, [], seed=1).fit(x, y)
+        params = {
+            "learning_rate": 0.1,
+            "max_leaf_nodes": 31,
+            "min_samples_leaf": 20,
+            "l2_regularization": 0.0,
+            "max_iter": 100,
+        }
+        fitted = build_pipeline(
+            get_learner("sklearn.hist_gradient_boosting"), params, columns, [], seed=1
+        ).fit(x, y)
         spec = FeatureSpec(
-            entity="entity_id", timestamp="score_ts", feature_sets=[], request_time=[], numeric=columns, categorical=[],
-            code_hash="", input_contract=INPUT_CONTRACT, keys=["entity_id"], columns={"entity_id": "bigint"},
+            entity="entity_id",
+            timestamp="score_ts",
+            feature_sets=[],
+            request_time=[],
+            numeric=columns,
+            categorical=[],
+            code_hash="",
+            input_contract=INPUT_CONTRACT,
+            keys=["entity_id"],
+            columns={"entity_id": "bigint"},
         )
         example = x.head(3).assign(entity_id=[1, 2, 3], score_ts=pd.Timestamp(SCORE_TIME))
         with mlflow.start_run(experiment_id=configure_mlflow(settings)):
@@ -108,8 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         skops.io.dump(fitted, work / "model.skops")
 
         # 1. Predict throughput on materialized inputs.
-        values = [(F.pmod(F.xxhash64("id", F.lit(i)), F.lit(2_000_000)) / 1_000_000.0 - 1.0).alias(c) for i, c in enumerate(columns)]
-        spark.range(args.rows).select(F.col("id").alias("entity_id"), F.lit(SCORE_TIME).alias("score_ts"), *values).write.parquet(str(work / "inputs"))
+        values = [
+            (F.pmod(F.xxhash64("id", F.lit(i)), F.lit(2_000_000)) / 1_000_000.0 - 1.0).alias(c)
+            for i, c in enumerate(columns)
+        ]
+        spark.range(args.rows).select(
+            F.col("id").alias("entity_id"), F.lit(SCORE_TIME).alias("score_ts"), *values
+        ).write.parquet(str(work / "inputs"))
         inputs = spark.read.parquet(str(work / "inputs")).repartition(8).cache()
         print(f"{inputs.count():,} rows x {len(columns)} features materialized; {cores} cores", flush=True)
         model = batch.load_model(uri)
@@ -125,23 +154,47 @@ def main(argv: list[str] | None = None) -> int:
             predict(predictor, inputs)  # warm-up: every Python worker started, the model loaded in each
             seconds, total, rows = predict(predictor, inputs)
             results[predictor] = {"seconds": seconds, "rows_per_s": rows / seconds, "sum": total}
-            print(f"  {predictor:<10} {seconds:7.1f} s  {rows / seconds:>12,.0f} rows/s  (sum {total:.4f})", flush=True)
+            print(
+                f"  {predictor:<10} {seconds:7.1f} s  {rows / seconds:>12,.0f} rows/s  (sum {total:.4f})",
+                flush=True,
+            )
         inputs.limit(args.limit_rows).toPandas()[columns].to_parquet(work / "limit.parquet")
         limit = json.loads(
             subprocess.run(
-                [sys.executable, "-c", LIMIT_SCRIPT, str(work / "model.skops"), str(work / "limit.parquet"), str(args.limit_rows), str(REPO / "lib")],
-                capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                [
+                    sys.executable,
+                    "-c",
+                    LIMIT_SCRIPT,
+                    str(work / "model.skops"),
+                    str(work / "limit.parquet"),
+                    str(args.limit_rows),
+                    str(REPO / "lib"),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
             ).stdout
         )
         ceiling = limit["rows_per_s"] * cores
-        print(f"  limit      one process, one thread: {limit['rows_per_s']:,.0f} rows/s; x {cores} cores = {ceiling:,.0f} rows/s", flush=True)
-        agree = abs(results["parity"]["sum"] - results["spark_udf"]["sum"]) <= 1e-6 * max(1.0, abs(results["spark_udf"]["sum"]))
+        print(
+            f"  limit      one process, one thread: {limit['rows_per_s']:,.0f} rows/s; x {cores} cores = {ceiling:,.0f} rows/s",
+            flush=True,
+        )
+        agree = abs(results["parity"]["sum"] - results["spark_udf"]["sum"]) <= 1e-6 * max(
+            1.0, abs(results["spark_udf"]["sum"])
+        )
         predict_summary = {
-            "rows": args.rows, "features": args.features, "cores": cores,
-            "parity_rows_per_s": round(results["parity"]["rows_per_s"]), "spark_udf_rows_per_s": round(results["spark_udf"]["rows_per_s"]),
+            "rows": args.rows,
+            "features": args.features,
+            "cores": cores,
+            "parity_rows_per_s": round(results["parity"]["rows_per_s"]),
+            "spark_udf_rows_per_s": round(results["spark_udf"]["rows_per_s"]),
             "limit_rows_per_s": round(ceiling),
             "parity_vs_limit": round(results["parity"]["rows_per_s"] / ceiling, 3),
-            "parity_vs_spark_udf": round(results["parity"]["rows_per_s"] / results["spark_udf"]["rows_per_s"], 3),
+            "parity_vs_spark_udf": round(
+                results["parity"]["rows_per_s"] / results["spark_udf"]["rows_per_s"], 3
+            ),
             "answers_agree": agree,
         }
         inputs.unpersist()
@@ -150,24 +203,58 @@ def main(argv: list[str] | None = None) -> int:
         per_entity = 5
         spark.range(args.entities * per_entity).select(
             (F.col("id") % args.entities).alias("entity_id"),
-            (F.lit(SCORE_TIME) - F.make_dt_interval(days=(F.col("id") / args.entities).cast("int") * 7 + 1)).alias("feature_ts"),
+            (
+                F.lit(SCORE_TIME) - F.make_dt_interval(days=(F.col("id") / args.entities).cast("int") * 7 + 1)
+            ).alias("feature_ts"),
             *values,
         ).write.format("delta").save(str(work / "features"))
-        decl = FeatureSetDecl.model_validate({
-            "name": "bench", "description": "bench", "table": "features.bench", "source": "raw.x", "entity": ["entity_id"],
-            "event_time": "feature_ts", "transforms": [{"fn": "parity.transforms.with_alias", "params": {"column": "feature_ts", "output": "feature_ts"}}],
-            "features": [{"name": c, "type": "double", "description": "bench"} for c in columns],
-        })
+        decl = FeatureSetDecl.model_validate(
+            {
+                "name": "bench",
+                "description": "bench",
+                "table": "features.bench",
+                "source": "raw.x",
+                "entity": ["entity_id"],
+                "event_time": "feature_ts",
+                "transforms": [
+                    {
+                        "fn": "parity.transforms.with_alias",
+                        "params": {"column": "feature_ts", "output": "feature_ts"},
+                    }
+                ],
+                "features": [{"name": c, "type": "double", "description": "bench"} for c in columns],
+            }
+        )
         lookups = [FeatureLookup(decl, 0, spark.read.format("delta").load(str(work / "features")))]
         catalog = Catalog(spark, settings)
 
         def end_to_end(predictor: str, entities: int, table: str) -> tuple[float, int]:
-            spine = spark.range(entities).select(F.col("id").alias("entity_id"), F.lit(SCORE_TIME).alias("score_ts"))
+            spine = spark.range(entities).select(
+                F.col("id").alias("entity_id"), F.lit(SCORE_TIME).alias("score_ts")
+            )
             started = time.perf_counter()
-            scored = batch.score(spark, spine, lookups, spec, model_uri=uri, model_name="bench_scoring", model_version="1",
-                                 model_run_id="bench", predictor=predictor, model=model)  # type: ignore[arg-type]
-            stamped = batch.with_lineage(scored, model_name="bench_scoring", model_version="1", model_run_id="bench", scoring_run_id=predictor)
-            rows = batch.write_slice(catalog, stamped, table, model_name="bench_scoring", model_version="1", score_time=SCORE_TIME)
+            scored = batch.score(
+                spark,
+                spine,
+                lookups,
+                spec,
+                model_uri=uri,
+                model_name="bench_scoring",
+                model_version="1",
+                model_run_id="bench",
+                predictor=predictor,
+                model=model,
+            )  # type: ignore[arg-type]
+            stamped = batch.with_lineage(
+                scored,
+                model_name="bench_scoring",
+                model_version="1",
+                model_run_id="bench",
+                scoring_run_id=predictor,
+            )
+            rows = batch.write_slice(
+                catalog, stamped, table, model_name="bench_scoring", model_version="1", score_time=SCORE_TIME
+            )
             return time.perf_counter() - started, rows
 
         ends: dict[str, float] = {}
@@ -175,13 +262,26 @@ def main(argv: list[str] | None = None) -> int:
             end_to_end(predictor, args.entities, f"predictions.warm_{predictor}")
             seconds, rows = end_to_end(predictor, args.entities, f"predictions.{predictor}")
             ends[predictor] = args.entities / seconds
-            print(f"  end to end {predictor:<10} {seconds:7.1f} s  {args.entities / seconds:>10,.0f} entities/s  ({rows:,} rows written)", flush=True)
-        same = catalog.read("predictions.parity").select("entity_id", "prediction").exceptAll(
-            catalog.read("predictions.spark_udf").select("entity_id", "prediction")).count() == 0
+            print(
+                f"  end to end {predictor:<10} {seconds:7.1f} s  {args.entities / seconds:>10,.0f} entities/s  ({rows:,} rows written)",
+                flush=True,
+            )
+        same = (
+            catalog.read("predictions.parity")
+            .select("entity_id", "prediction")
+            .exceptAll(catalog.read("predictions.spark_udf").select("entity_id", "prediction"))
+            .count()
+            == 0
+        )
         summary = {
             "predict": predict_summary,
-            "end_to_end": {"entities": args.entities, "parity_per_s": round(ends["parity"]), "spark_udf_per_s": round(ends["spark_udf"]),
-                           "parity_vs_spark_udf": round(ends["parity"] / ends["spark_udf"], 3), "answers_equal": same},
+            "end_to_end": {
+                "entities": args.entities,
+                "parity_per_s": round(ends["parity"]),
+                "spark_udf_per_s": round(ends["spark_udf"]),
+                "parity_vs_spark_udf": round(ends["parity"] / ends["spark_udf"], 3),
+                "answers_equal": same,
+            },
         }
         print(json.dumps(summary, indent=2))
         return 0

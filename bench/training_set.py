@@ -89,7 +89,9 @@ class PeakRss:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--features", type=int, default=10_000_000)
     parser.add_argument("--labels", type=int, default=1_000_000)
     parser.add_argument("--entities", type=int, default=500_000)
@@ -122,15 +124,25 @@ def main(argv: list[str] | None = None) -> int:
         (F.col("id") % args.entities).alias("entity_id"),
         (
             F.lit(START)
-            + F.make_dt_interval(days=(F.col("id") / args.entities).cast("int") * (180 // rows_per_entity),
-                                 secs=F.pmod(F.xxhash64("id"), F.lit(86_400)).cast("decimal(18,6)"))
+            + F.make_dt_interval(
+                days=(F.col("id") / args.entities).cast("int") * (180 // rows_per_entity),
+                secs=F.pmod(F.xxhash64("id"), F.lit(86_400)).cast("decimal(18,6)"),
+            )
         ).alias("feature_ts"),
-        *[(F.pmod(F.xxhash64("id", F.lit(i)), F.lit(1_000_000)) / 1000.0).alias(c) for i, c in enumerate(COLUMNS)],
+        *[
+            (F.pmod(F.xxhash64("id", F.lit(i)), F.lit(1_000_000)) / 1000.0).alias(c)
+            for i, c in enumerate(COLUMNS)
+        ],
     ).write.format("delta").save(features_path)
     spark.range(args.labels).select(
         F.col("id").alias("label_id"),
         F.pmod(F.xxhash64("id", F.lit(7)), F.lit(args.entities)).alias("entity_id"),
-        (F.lit(START) + F.make_dt_interval(secs=F.pmod(F.xxhash64("id", F.lit(8)), F.lit(190 * 86_400)).cast("decimal(18,6)"))).alias("label_ts"),
+        (
+            F.lit(START)
+            + F.make_dt_interval(
+                secs=F.pmod(F.xxhash64("id", F.lit(8)), F.lit(190 * 86_400)).cast("decimal(18,6)")
+            )
+        ).alias("label_ts"),
     ).write.format("delta").save(labels_path)
     del ids
     features = spark.read.format("delta").load(features_path)
@@ -139,31 +151,71 @@ def main(argv: list[str] | None = None) -> int:
     # version it superseded (other values, landed and superseded earlier).
     versioned_path = f"{work}/features_versioned"
     landed = F.lit(START + dt.timedelta(days=200)).cast("timestamp")
-    features.select("*", landed.alias(LANDED_AT), F.lit(None).cast("timestamp").alias(SUPERSEDED_AT)).unionByName(
+    features.select(
+        "*", landed.alias(LANDED_AT), F.lit(None).cast("timestamp").alias(SUPERSEDED_AT)
+    ).unionByName(
         features.filter(F.pmod(F.xxhash64("entity_id", "feature_ts"), F.lit(10)) == 0).select(
-            "entity_id", "feature_ts", *[(F.col(c) + 1).alias(c) for c in COLUMNS],
-            F.lit(START + dt.timedelta(days=199)).cast("timestamp").alias(LANDED_AT), landed.alias(SUPERSEDED_AT),
+            "entity_id",
+            "feature_ts",
+            *[(F.col(c) + 1).alias(c) for c in COLUMNS],
+            F.lit(START + dt.timedelta(days=199)).cast("timestamp").alias(LANDED_AT),
+            landed.alias(SUPERSEDED_AT),
         )
     ).write.format("delta").save(versioned_path)
     versioned = spark.read.format("delta").load(versioned_path)
-    print(f"{args.features:,} feature rows ({args.entities:,} entities, {len(COLUMNS)} features), {args.labels:,} labels", flush=True)
+    print(
+        f"{args.features:,} feature rows ({args.entities:,} entities, {len(COLUMNS)} features), {args.labels:,} labels",
+        flush=True,
+    )
 
     def parity(strategy: str, rows=None):  # type: ignore[no-untyped-def]
-        return as_of_join(labels, features if rows is None else rows, entity="entity_id", spine_ts="label_ts", feature_ts="feature_ts", columns=COLUMNS, strategy=strategy)  # type: ignore[arg-type]
+        return as_of_join(
+            labels,
+            features if rows is None else rows,
+            entity="entity_id",
+            spine_ts="label_ts",
+            feature_ts="feature_ts",
+            columns=COLUMNS,
+            strategy=strategy,
+        )  # type: ignore[arg-type]
 
     def naive():  # type: ignore[no-untyped-def]
         f = features.withColumnRenamed("entity_id", "_e")
-        pairs = labels.join(f, (labels["entity_id"] == f["_e"]) & (f["feature_ts"] <= labels["label_ts"]), "left")
+        pairs = labels.join(
+            f, (labels["entity_id"] == f["_e"]) & (f["feature_ts"] <= labels["label_ts"]), "left"
+        )
         newest = Window.partitionBy("label_id").orderBy(F.col("feature_ts").desc_nulls_last())
-        return pairs.withColumn("_rn", F.row_number().over(newest)).filter("_rn = 1").select(*labels.columns, *COLUMNS)
+        return (
+            pairs.withColumn("_rn", F.row_number().over(newest))
+            .filter("_rn = 1")
+            .select(*labels.columns, *COLUMNS)
+        )
 
     def textbook():  # type: ignore[no-untyped-def]
         # The textbook Spark as-of join: one union, then last(ignorenulls) per feature.
-        f = features.select("entity_id", F.col("feature_ts").alias("_ts"), F.lit(None).cast("long").alias("label_id"), *COLUMNS)
-        spine = labels.select("entity_id", F.col("label_ts").alias("_ts"), "label_id", *[F.lit(None).cast("double").alias(c) for c in COLUMNS])
-        upto = Window.partitionBy("entity_id").orderBy("_ts", F.col("label_id").asc_nulls_first()).rowsBetween(Window.unboundedPreceding, 0)
-        filled = f.unionByName(spine).select("entity_id", F.col("_ts").alias("label_ts"), "label_id",
-                                             *[F.last(c, ignorenulls=True).over(upto).alias(c) for c in COLUMNS])
+        f = features.select(
+            "entity_id",
+            F.col("feature_ts").alias("_ts"),
+            F.lit(None).cast("long").alias("label_id"),
+            *COLUMNS,
+        )
+        spine = labels.select(
+            "entity_id",
+            F.col("label_ts").alias("_ts"),
+            "label_id",
+            *[F.lit(None).cast("double").alias(c) for c in COLUMNS],
+        )
+        upto = (
+            Window.partitionBy("entity_id")
+            .orderBy("_ts", F.col("label_id").asc_nulls_first())
+            .rowsBetween(Window.unboundedPreceding, 0)
+        )
+        filled = f.unionByName(spine).select(
+            "entity_id",
+            F.col("_ts").alias("label_ts"),
+            "label_id",
+            *[F.last(c, ignorenulls=True).over(upto).alias(c) for c in COLUMNS],
+        )
         return filled.filter(F.col("label_id").isNotNull()).select(*labels.columns, *COLUMNS)
 
     results: dict[str, dict[str, float]] = {}
@@ -185,14 +237,23 @@ def main(argv: list[str] | None = None) -> int:
         out = f"{work}/answer_{name.replace(' ', '_')}"
         build().select("label_id", *COLUMNS).write.parquet(out)
         answers[name] = out
-        results[name] = {"seconds": seconds, "peak_rss_gb": memory.peak / 1024**3, "rows": spark.read.parquet(out).count()}
+        results[name] = {
+            "seconds": seconds,
+            "peak_rss_gb": memory.peak / 1024**3,
+            "rows": spark.read.parquet(out).count(),
+        }
         print(f"{name}: {seconds:.1f} s, peak RSS {memory.peak / 1024**3:.2f} GB", flush=True)
 
     # The floor of any Spark join that brings each entity's feature rows together: scanning the
     # feature table and shuffling it by entity (and sorting it), with no join at all.
     floors = {}
-    for name, frame in (("scan + shuffle by entity", features.repartition("entity_id")),
-                        ("scan + shuffle + sort by entity and time", features.repartition("entity_id").sortWithinPartitions("entity_id", "feature_ts"))):
+    for name, frame in (
+        ("scan + shuffle by entity", features.repartition("entity_id")),
+        (
+            "scan + shuffle + sort by entity and time",
+            features.repartition("entity_id").sortWithinPartitions("entity_id", "feature_ts"),
+        ),
+    ):
         frame.write.format("noop").mode("overwrite").save()
         started = time.perf_counter()
         frame.write.format("noop").mode("overwrite").save()
@@ -200,16 +261,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"floor, {name}: {floors[name]:.1f} s", flush=True)
 
     pandas_out = f"{work}/answer_pandas.parquet"
-    proc = subprocess.run([sys.executable, "-c", PANDAS_SCRIPT, features_path, labels_path, pandas_out], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PANDAS_SCRIPT, features_path, labels_path, pandas_out],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     pandas = json.loads(proc.stdout.strip().splitlines()[-1])
     answers["pandas merge_asof"] = pandas_out
-    print(f"pandas merge_asof: {pandas['join_s']:.1f} s (+{pandas['load_s']:.1f} s to load), peak RSS {pandas['peak_rss_gb']:.2f} GB", flush=True)
+    print(
+        f"pandas merge_asof: {pandas['join_s']:.1f} s (+{pandas['load_s']:.1f} s to load), peak RSS {pandas['peak_rss_gb']:.2f} GB",
+        flush=True,
+    )
 
     reference = spark.read.parquet(answers["pandas merge_asof"])
     agree = {}
     for name, path in answers.items():
         other = spark.read.parquet(path)
-        agree[name] = other.count() == reference.count() == args.labels and other.exceptAll(reference).count() == 0
+        agree[name] = (
+            other.count() == reference.count() == args.labels and other.exceptAll(reference).count() == 0
+        )
     without = reference.filter(F.col("f0").isNull()).count()
 
     base = results["parity sort"]["seconds"]
@@ -217,18 +288,26 @@ def main(argv: list[str] | None = None) -> int:
     print("| method | seconds | vs parity sort | peak RSS (GB) | labels out | same answer as pandas |")
     print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, figures in results.items():
-        print(f"| {name} | {figures['seconds']:.1f} | {figures['seconds'] / base:.2f} | {figures['peak_rss_gb']:.2f} | {figures['rows']:,} | {agree[name]} |")
-    print(f"| pandas merge_asof (one process; join only, load {pandas['load_s']:.1f} s apart) | {pandas['join_s']:.1f} | "
-          f"{pandas['join_s'] / base:.2f} | {pandas['peak_rss_gb']:.2f} | {pandas['rows']:,} | - |")
+        print(
+            f"| {name} | {figures['seconds']:.1f} | {figures['seconds'] / base:.2f} | {figures['peak_rss_gb']:.2f} | {figures['rows']:,} | {agree[name]} |"
+        )
+    print(
+        f"| pandas merge_asof (one process; join only, load {pandas['load_s']:.1f} s apart) | {pandas['join_s']:.1f} | "
+        f"{pandas['join_s'] / base:.2f} | {pandas['peak_rss_gb']:.2f} | {pandas['rows']:,} | - |"
+    )
     for name, seconds in floors.items():
         print(f"| floor: {name} (no join) | {seconds:.1f} | {seconds / base:.2f} | | | |")
-    print(f"\n**parity sort / pandas merge_asof** (goal: at most 1.2): **{base / pandas['join_s']:.2f}**; "
-          f"**textbook / parity sort** (goal: at least 1.5): **{results['textbook union + last']['seconds'] / base:.2f}**")
+    print(
+        f"\n**parity sort / pandas merge_asof** (goal: at most 1.2): **{base / pandas['join_s']:.2f}**; "
+        f"**textbook / parity sort** (goal: at least 1.5): **{results['textbook union + last']['seconds'] / base:.2f}**"
+    )
     print(f"\nlabels without an earlier feature row (kept, with nulls): {without:,}")
-    print(f"parity sort / pandas merge_asof: {base / pandas['join_s']:.2f}; naive / parity sort: {results['naive range join']['seconds'] / base:.2f}; "
-          f"textbook / parity sort: {results['textbook union + last']['seconds'] / base:.2f}; "
-          f"broadcast / sort: {results['parity broadcast']['seconds'] / base:.2f}; "
-          f"bitemporal table as of now / sort: {results['parity sort, bitemporal table as of now']['seconds'] / base:.2f}")
+    print(
+        f"parity sort / pandas merge_asof: {base / pandas['join_s']:.2f}; naive / parity sort: {results['naive range join']['seconds'] / base:.2f}; "
+        f"textbook / parity sort: {results['textbook union + last']['seconds'] / base:.2f}; "
+        f"broadcast / sort: {results['parity broadcast']['seconds'] / base:.2f}; "
+        f"bitemporal table as of now / sort: {results['parity sort, bitemporal table as of now']['seconds'] / base:.2f}"
+    )
     shutil.rmtree(work, ignore_errors=True)
     return 0 if all(agree.values()) else 1
 

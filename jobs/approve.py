@@ -16,7 +16,9 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_model_job("approve", argv, governance_run.approve, conf_dir=CONF_DIR, parser=governance_run.parser("approve"))
+    return run_model_job(
+        "approve", argv, governance_run.approve, conf_dir=CONF_DIR, parser=governance_run.parser("approve")
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_model_job("promote", argv, governance_run.promote, conf_dir=CONF_DIR, parser=governance_run.parser("promote"))
+    return run_model_job(
+        "promote", argv, governance_run.promote, conf_dir=CONF_DIR, parser=governance_run.parser("promote")
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_model_job("rollback", argv, governance_run.rollback, conf_dir=CONF_DIR, parser=governance_run.parser("rollback"))
+    return run_model_job(
+        "rollback", argv, governance_run.rollback, conf_dir=CONF_DIR, parser=governance_run.parser("rollback")
+    )
 
 
 if __name__ == "__main__":

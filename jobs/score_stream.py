@@ -23,7 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = job_parser("score_stream")
     add_arguments(parser)
     return run_model_job(
-        "score_stream", argv, score_stream, conf_dir=CONF_DIR, parser=parser, check_args=check_stream_arguments, keep_writes_on_failure=True,
+        "score_stream",
+        argv,
+        score_stream,
+        conf_dir=CONF_DIR,
+        parser=parser,
+        check_args=check_stream_arguments,
+        keep_writes_on_failure=True,
     )
 
 

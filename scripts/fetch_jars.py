@@ -48,7 +48,9 @@ def main(argv: list[str]) -> int:
             expected = _fetch(_url(group, artifact, version, ".sha1")).decode().split()[0]
             data = _fetch(_url(group, artifact, version, ""))
         except OSError as exc:
-            print(f"error: cannot download {artifact}-{version}.jar from Maven Central: {exc}", file=sys.stderr)
+            print(
+                f"error: cannot download {artifact}-{version}.jar from Maven Central: {exc}", file=sys.stderr
+            )
             return 1
         actual = hashlib.sha1(data).hexdigest()
         if actual != expected:

@@ -37,7 +37,9 @@ def main(plan_path: str) -> int:
             with contextlib.redirect_stdout(out):
                 code = load_job(job).main([*settings_args, *args])
             lines = [line for line in out.getvalue().splitlines() if line.strip()]
-            results.append({"job": job, "returncode": code, "summary": json.loads(lines[-1]) if lines else None})
+            results.append(
+                {"job": job, "returncode": code, "summary": json.loads(lines[-1]) if lines else None}
+            )
             if code != 0:
                 break
     finally:

@@ -23,12 +23,16 @@ TEST_SPARK = [
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "background(name): the test waits for a check that runs in a process of its own")
+    config.addinivalue_line(
+        "markers", "background(name): the test waits for a check that runs in a process of its own"
+    )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the checks the selected tests wait for, so they run beside the Spark tests."""
-    background.start(name for item in session.items for mark in item.iter_markers("background") for name in mark.args)
+    background.start(
+        name for item in session.items for mark in item.iter_markers("background") for name in mark.args
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -80,12 +84,20 @@ class PipelineRun:
 
     def run(self) -> None:
         steps = [(job, ["--model", "churn"] if job in self.MODEL_JOBS else [], job) for job in self.JOBS]
-        steps += [(job, ["--model", self.OTHER_MODEL], f"{job}:{self.OTHER_MODEL}") for job in self.MODEL_JOBS]
+        steps += [
+            (job, ["--model", self.OTHER_MODEL], f"{job}:{self.OTHER_MODEL}") for job in self.MODEL_JOBS
+        ]
         for job, model, key in steps:
             if job == "build_training_set":
                 model = [*model, "--holdout-days", self.HOLDOUT_DAYS]
             elif job == "promote":
-                model = [*model, "--version", self.runs[key.replace("promote", "train")].summary["model_version"], "--reason", "the tests' champion"]
+                model = [
+                    *model,
+                    "--version",
+                    self.runs[key.replace("promote", "train")].summary["model_version"],
+                    "--reason",
+                    "the tests' champion",
+                ]
             result = submit(job, self.overrides, extra_job_args=model)
             self.runs[key] = result
             if result.returncode != 0:

@@ -47,7 +47,10 @@ class AppEvents:
             kind = e["Event"]
             if kind == "SparkListenerExecutorAdded":
                 app.executors[e["Executor ID"]] = e["Executor Info"]["Host"]
-            elif kind in (_SQL + "SparkListenerSQLExecutionStart", _SQL + "SparkListenerSQLAdaptiveExecutionUpdate"):
+            elif kind in (
+                _SQL + "SparkListenerSQLExecutionStart",
+                _SQL + "SparkListenerSQLAdaptiveExecutionUpdate",
+            ):
                 app.plans[int(e["executionId"])].append(e["physicalPlanDescription"])
             elif kind == "SparkListenerJobStart":
                 props = e.get("Properties") or {}
@@ -59,13 +62,17 @@ class AppEvents:
             elif kind == "SparkListenerTaskEnd":
                 info, metrics = e["Task Info"], e.get("Task Metrics") or {}
                 written = (metrics.get("Output Metrics") or {}).get("Records Written", 0)
-                app.tasks.append(Task(e["Stage ID"], info["Executor ID"], info["Host"], info["Failed"], written))
+                app.tasks.append(
+                    Task(e["Stage ID"], info["Executor ID"], info["Host"], info["Failed"], written)
+                )
         return app
 
     def jobs_mapping_in_arrow(self, function: str) -> set[int]:
         """Jobs of the SQL executions whose physical plan maps Arrow batches with a Python
         function of this name (`DataFrame.mapInArrow`; the plan's node details name it)."""
-        pattern = re.compile(rf"^\(\d+\) MapInArrow\n[^\n]*\nArguments: {re.escape(function)}\(", re.MULTILINE)
+        pattern = re.compile(
+            rf"^\(\d+\) MapInArrow\n[^\n]*\nArguments: {re.escape(function)}\(", re.MULTILINE
+        )
         executions = {ex for ex, plans in self.plans.items() if any(pattern.search(p) for p in plans)}
         return {job for job, ex in self.job_execution.items() if ex in executions}
 

@@ -73,7 +73,9 @@ def submit(
     """Run `./spark-submit.sh job [--env env] --set ... [job args] [-- extra]` and capture its
     output; with `conf_dir`, for the project whose conf folder that is (PARITY_CONF_DIR)."""
     if os.environ.get("PARITY_TEST_FAST"):
-        raise RuntimeError(f"make test-fast runs no spark-submit, but this test submits {job}: mark it @pytest.mark.integration")
+        raise RuntimeError(
+            f"make test-fast runs no spark-submit, but this test submits {job}: mark it @pytest.mark.integration"
+        )
     cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides) + (extra_job_args or [])
     cmd += ["--", *extra] if extra else []
     env = {**os.environ, **({"PARITY_CONF_DIR": str(conf_dir)} if conf_dir else {})}
@@ -97,9 +99,13 @@ def wait_for_port(port: int, timeout: float = 60) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-def caller_rows(features: pd.DataFrame, *, entity: str = "customer_id", timestamp: str = "score_ts") -> pd.DataFrame:
+def caller_rows(
+    features: pd.DataFrame, *, entity: str = "customer_id", timestamp: str = "score_ts"
+) -> pd.DataFrame:
     """Model inputs as a caller gives them: an entity key and a time in front of the features."""
-    keys = pd.DataFrame({entity: range(1, len(features) + 1), timestamp: pd.Timestamp("2026-06-01")}, index=features.index)
+    keys = pd.DataFrame(
+        {entity: range(1, len(features) + 1), timestamp: pd.Timestamp("2026-06-01")}, index=features.index
+    )
     return pd.concat([keys, features], axis=1)
 
 

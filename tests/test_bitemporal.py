@@ -30,7 +30,12 @@ MODEL = {
     "name": "known_refunds",
     "description": "Refunds per merchant, trained on features as known at each label's time.",
     "task": "regression",
-    "labels": {"table": "raw.known_labels", "keys": {"merchant": "string"}, "time": "label_ts", "label": {"name": "refunds", "type": "double"}},
+    "labels": {
+        "table": "raw.known_labels",
+        "keys": {"merchant": "string"},
+        "time": "label_ts",
+        "label": {"name": "refunds", "type": "double"},
+    },
     "features": [{"feature_set": "merchant_activity", "entity": {"merchant_id": "merchant"}}],
     "sweep": "till_gbr",
     "registered_model": "known_refunds",
@@ -40,14 +45,25 @@ MODEL = {
 SCHEMA = "id LONG, v STRING, day DATE"
 
 
-def test_a_versioned_merge_supersedes_what_changes_and_rewrites_nothing_else(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_a_versioned_merge_supersedes_what_changes_and_rewrites_nothing_else(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     catalog = Catalog(spark, tmp_settings)
     rows = [(1, "a", dt.date(2026, 5, 1)), (2, "b", dt.date(2026, 5, 1)), (3, "c", dt.date(2026, 5, 1))]
     created = catalog.merge(spark.createDataFrame(rows, SCHEMA), "features.t", keys=["id"], versioned=True)
     # 1 unchanged, 2 changed, 3 gone from the scope, 4 new.
     after = [(1, "a", dt.date(2026, 5, 1)), (2, "B", dt.date(2026, 5, 1)), (4, "d", dt.date(2026, 5, 1))]
-    version = catalog.merge(spark.createDataFrame(after, SCHEMA), "features.t", keys=["id"], scope="t.day = DATE '2026-05-01'", versioned=True)
-    first, second = (dt.datetime.fromisoformat(str(catalog.commit_metadata("features.t", v)[LANDED_AT_KEY])) for v in (created, version))
+    version = catalog.merge(
+        spark.createDataFrame(after, SCHEMA),
+        "features.t",
+        keys=["id"],
+        scope="t.day = DATE '2026-05-01'",
+        versioned=True,
+    )
+    first, second = (
+        dt.datetime.fromisoformat(str(catalog.commit_metadata("features.t", v)[LANDED_AT_KEY]))
+        for v in (created, version)
+    )
     assert first < second
 
     table = catalog.read("features.t")
@@ -58,15 +74,30 @@ def test_a_versioned_merge_supersedes_what_changes_and_rewrites_nothing_else(spa
         (3, "c", dt.date(2026, 5, 1), first, second),  # left the scope: superseded with no successor
         (4, "d", dt.date(2026, 5, 1), second, None),
     ]
-    assertDataFrameEqual(table, spark.createDataFrame(expected, f"{SCHEMA}, {LANDED_AT} TIMESTAMP, {SUPERSEDED_AT} TIMESTAMP"))
+    assertDataFrameEqual(
+        table, spark.createDataFrame(expected, f"{SCHEMA}, {LANDED_AT} TIMESTAMP, {SUPERSEDED_AT} TIMESTAMP")
+    )
     assertDataFrameEqual(current_rows(table), spark.createDataFrame(after, SCHEMA))
-    assert catalog.operation_metrics("features.t", version)["numTargetRowsInserted"] == 2  # 2's new version and 4
+    assert (
+        catalog.operation_metrics("features.t", version)["numTargetRowsInserted"] == 2
+    )  # 2's new version and 4
     # The same rows again: nothing differs, no commit.
-    assert catalog.merge(spark.createDataFrame(after, SCHEMA), "features.t", keys=["id"], scope="t.day = DATE '2026-05-01'", versioned=True) == version
+    assert (
+        catalog.merge(
+            spark.createDataFrame(after, SCHEMA),
+            "features.t",
+            keys=["id"],
+            scope="t.day = DATE '2026-05-01'",
+            versioned=True,
+        )
+        == version
+    )
 
     # Written whole again (a full refresh): rows equal to a current row keep their landing time.
     again = [(1, "a", dt.date(2026, 5, 1)), (2, "B", dt.date(2026, 5, 1)), (4, "D", dt.date(2026, 5, 1))]
-    refreshed = catalog.merge(spark.createDataFrame(again, SCHEMA), "features.t", keys=["id"], replace=True, versioned=True)
+    refreshed = catalog.merge(
+        spark.createDataFrame(again, SCHEMA), "features.t", keys=["id"], replace=True, versioned=True
+    )
     third = dt.datetime.fromisoformat(str(catalog.commit_metadata("features.t", refreshed)[LANDED_AT_KEY]))
     landed = {r.id: r[LANDED_AT] for r in catalog.read("features.t").collect()}
     assert landed == {1: first, 2: second, 4: third}
@@ -82,7 +113,11 @@ def project(tmp_path: Path) -> Settings:
 
 
 def _transactions(days: range, extra: float = 0.0) -> list[tuple]:
-    return [(f"m{m}", TS(2026, 3, 1) + dt.timedelta(days=d, hours=m), float(10 * m + d) + extra, None, 1) for m in range(1, 4) for d in days]
+    return [
+        (f"m{m}", TS(2026, 3, 1) + dt.timedelta(days=d, hours=m), float(10 * m + d) + extra, None, 1)
+        for m in range(1, 4)
+        for d in days
+    ]
 
 
 @pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
@@ -94,32 +129,70 @@ def test_as_known_at_training_sets_survive_vacuum_and_never_see_late_rows(
     catalog.write(spark.createDataFrame(_transactions(range(0, 10)), TRANSACTIONS), "raw.transactions")
     first = build_feature_set(catalog, settings, decl)
     # Late transactions for days already built (within the lookback) change rows that had landed.
-    catalog.write(spark.createDataFrame(_transactions(range(9, 10), extra=0.5), TRANSACTIONS), "raw.transactions", mode="append")
+    catalog.write(
+        spark.createDataFrame(_transactions(range(9, 10), extra=0.5), TRANSACTIONS),
+        "raw.transactions",
+        mode="append",
+    )
     second = build_feature_set(catalog, settings, decl)
     assert second.merge["numTargetRowsUpdated"] > 0  # rows superseded, their new versions inserted
     landed = {
-        v: catalog.snapshot(decl.table, v).agg(F.max(LANDED_AT)).first()[0] for v in (first.version, second.version)
+        v: catalog.snapshot(decl.table, v).agg(F.max(LANDED_AT)).first()[0]
+        for v in (first.version, second.version)
     }
     assert landed[first.version] < landed[second.version]
 
     # Labels at, before and between the landings: each sees the table exactly as it was then.
-    times = [landed[first.version] - dt.timedelta(microseconds=1), landed[first.version], landed[second.version]]
+    times = [
+        landed[first.version] - dt.timedelta(microseconds=1),
+        landed[first.version],
+        landed[second.version],
+    ]
     labels = [(f"m{m}", t, float(m)) for m in range(1, 4) for t in times]
-    catalog.write(spark.createDataFrame(labels, "merchant STRING, label_ts TIMESTAMP, refunds DOUBLE"), "raw.known_labels")
+    catalog.write(
+        spark.createDataFrame(labels, "merchant STRING, label_ts TIMESTAMP, refunds DOUBLE"),
+        "raw.known_labels",
+    )
     built = build_training_set(catalog, settings, model)
     training = catalog.read(model.training_set())
-    assert training.filter(F.col("label_ts") == F.lit(times[0])).filter("merchant_activity_as_of IS NOT NULL").isEmpty()
+    assert (
+        training.filter(F.col("label_ts") == F.lit(times[0]))
+        .filter("merchant_activity_as_of IS NOT NULL")
+        .isEmpty()
+    )
     for version, at in ((first.version, times[1]), (second.version, times[2])):
-        (pinned,) = read_feature_lookups(Catalog(spark, settings), [decl], versions={decl.table: version}, joins=None)
-        spine = training.filter(F.col("label_ts") == F.lit(at)).select("merchant", "label_ts", "refunds").withColumnRenamed("merchant", "merchant_id")
-        then = assemble_features(spine, [pinned], spine_ts="label_ts").withColumnRenamed("merchant_id", "merchant")
+        (pinned,) = read_feature_lookups(
+            Catalog(spark, settings), [decl], versions={decl.table: version}, joins=None
+        )
+        spine = (
+            training.filter(F.col("label_ts") == F.lit(at))
+            .select("merchant", "label_ts", "refunds")
+            .withColumnRenamed("merchant", "merchant_id")
+        )
+        then = assemble_features(spine, [pinned], spine_ts="label_ts").withColumnRenamed(
+            "merchant_id", "merchant"
+        )
         assertDataFrameEqual(training.filter(F.col("label_ts") == F.lit(at)), then.select(*training.columns))
 
     # A third build moves on; then every table is vacuumed with zero retention, as `parity vacuum` does.
-    catalog.write(spark.createDataFrame(_transactions(range(10, 12)), TRANSACTIONS), "raw.transactions", mode="append")
+    catalog.write(
+        spark.createDataFrame(_transactions(range(10, 12)), TRANSACTIONS), "raw.transactions", mode="append"
+    )
     build_feature_set(catalog, settings, decl)
     assert manifest_versions(catalog, model.training_set())[decl.table] == {second.version}
-    assert cli.main(["vacuum", "--conf-dir", str(Path(settings.project_root) / "conf"), "--retain-hours", "0", *set_args(_overrides(settings))]) == 0
+    assert (
+        cli.main(
+            [
+                "vacuum",
+                "--conf-dir",
+                str(Path(settings.project_root) / "conf"),
+                "--retain-hours",
+                "0",
+                *set_args(_overrides(settings)),
+            ]
+        )
+        == 0
+    )
     assert f"{decl.table}: vacuumed with" in capsys.readouterr().out
     assert _property(catalog, decl.table, CHANGE_DATA_FEED) is None  # no change data feed is needed
 
@@ -132,12 +205,18 @@ def test_as_known_at_training_sets_survive_vacuum_and_never_see_late_rows(
 
 
 @pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
-def test_a_full_refresh_keeps_the_landing_times_it_can_prove_and_says_what_it_reset(spark: SparkSession, project: Settings) -> None:
+def test_a_full_refresh_keeps_the_landing_times_it_can_prove_and_says_what_it_reset(
+    spark: SparkSession, project: Settings
+) -> None:
     settings, catalog = project, Catalog(spark, project)
     decl = settings.feature_sets["merchant_activity"]
     catalog.write(spark.createDataFrame(_transactions(range(0, 6)), TRANSACTIONS), "raw.transactions")
     first = build_feature_set(catalog, settings, decl)
-    catalog.write(spark.createDataFrame(_transactions(range(5, 6), extra=0.25), TRANSACTIONS), "raw.transactions", mode="append")
+    catalog.write(
+        spark.createDataFrame(_transactions(range(5, 6), extra=0.25), TRANSACTIONS),
+        "raw.transactions",
+        mode="append",
+    )
     build_feature_set(catalog, settings, decl)  # supersedes the rows of the last days
     before = catalog.read(decl.table)
     superseded = before.filter(F.col(SUPERSEDED_AT).isNotNull()).count()
@@ -146,18 +225,27 @@ def test_a_full_refresh_keeps_the_landing_times_it_can_prove_and_says_what_it_re
     refreshed = build_feature_set(catalog, settings, decl, full_refresh=True)
     current = before.filter(F.col(SUPERSEDED_AT).isNull())
     assert refreshed.landing == {"kept": current.count(), "reset": 0, "superseded_dropped": superseded}
-    assertDataFrameEqual(catalog.read(decl.table), current)  # the same rows, each with the time it first landed
+    assertDataFrameEqual(
+        catalog.read(decl.table), current
+    )  # the same rows, each with the time it first landed
     assert first.version < refreshed.version
 
     # One merchant's amounts change at the source: its rows land now, the others keep their times.
     source = catalog.read("raw.transactions").localCheckpoint()
-    catalog.write(source.withColumn("amount", F.col("amount") + F.when(F.col("merchant_id") == "m1", 1.0).otherwise(0.0)), "raw.transactions")
+    catalog.write(
+        source.withColumn(
+            "amount", F.col("amount") + F.when(F.col("merchant_id") == "m1", 1.0).otherwise(0.0)
+        ),
+        "raw.transactions",
+    )
     changed = build_feature_set(catalog, settings, decl, full_refresh=True)
     after = current_rows(catalog.read(decl.table))
     m1 = after.filter("merchant_id = 'm1'").count()
     assert (changed.landing["kept"], changed.landing["reset"]) == (after.count() - m1, m1)
     assert changed.summary()["landing"] == changed.landing
-    landed_now = catalog.read(decl.table).filter(F.col(LANDED_AT) > F.lit(current.agg(F.max(LANDED_AT)).first()[0]))
+    landed_now = catalog.read(decl.table).filter(
+        F.col(LANDED_AT) > F.lit(current.agg(F.max(LANDED_AT)).first()[0])
+    )
     assert {r.merchant_id for r in landed_now.collect()} == {"m1"}
 
 
@@ -182,12 +270,20 @@ def test_a_table_of_the_older_layout_is_read_through_its_change_feed_and_refresh
     old = current_rows(catalog.read(decl.table)).localCheckpoint()
     shutil.rmtree(catalog.path(decl.table))
     catalog.write(old, decl.table, partition_by=["feature_date"], properties={CHANGE_DATA_FEED: "true"})
-    written_at = catalog.spark.sql(f"DESCRIBE HISTORY delta.`{catalog.path(decl.table)}`").first()["timestamp"]
+    written_at = catalog.spark.sql(f"DESCRIBE HISTORY delta.`{catalog.path(decl.table)}`").first()[
+        "timestamp"
+    ]
 
     (lookup,) = read_feature_lookups(catalog, [decl], as_known_at=True)
     assert lookup.landed_at == LANDED_AT and {r[LANDED_AT] for r in lookup.frame.collect()} == {written_at}
-    with pytest.raises(DeclarationChangedError, match=r"was built before feature rows kept their landing times .* rebuild it with full_refresh=True"):
+    with pytest.raises(
+        DeclarationChangedError,
+        match=r"was built before feature rows kept their landing times .* rebuild it with full_refresh=True",
+    ):
         build_feature_set(catalog, settings, decl)
     refreshed = build_feature_set(catalog, settings, decl, full_refresh=True)
-    assert (refreshed.landing["kept"], refreshed.landing["reset"]) == (old.count(), 0)  # the change feed proves every row
+    assert (refreshed.landing["kept"], refreshed.landing["reset"]) == (
+        old.count(),
+        0,
+    )  # the change feed proves every row
     assert {r[LANDED_AT] for r in catalog.read(decl.table).collect()} == {written_at}

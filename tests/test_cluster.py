@@ -86,12 +86,33 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
 
     try:
         master_log = work / "master.log"
-        start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(free_port())], master_log)
+        start(
+            [
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(free_port()),
+            ],
+            master_log,
+        )
         wait_for_port(port)
         for i in range(2):
             start(
-                ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory", "1536m",
-                 "--webui-port", str(free_port()), master_url],
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "1536m",
+                    "--webui-port",
+                    str(free_port()),
+                    master_url,
+                ],
                 work / f"worker{i}.log",
                 SPARK_WORKER_DIR=str(work / f"worker{i}"),
             )
@@ -120,9 +141,19 @@ def _run_here(job: str, overrides: list[str], capsys: pytest.CaptureFixture[str]
 def _run_driver(plan: dict, work: Path) -> list[dict]:
     """Run jobs in one more driver, connected to the cluster (tests/cluster_driver.py)."""
     (work / "plan.json").write_text(json.dumps(plan))
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable, "TZ": "UTC"}
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "TZ": "UTC",
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.cluster_driver", str(work / "plan.json")], capture_output=True, text=True, timeout=1200, cwd=REPO, env=env
+        [sys.executable, "-m", "tests.cluster_driver", str(work / "plan.json")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=REPO,
+        env=env,
     )
     assert proc.returncode == 0, f"the cluster driver failed:\n{proc.stderr[-4000:]}"
     results: list[dict] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -136,7 +167,9 @@ def _trials(tracking_uri: str, parent_run_id: str) -> dict[str, tuple[dict, dict
     """A sweep's trials as MLflow logged them: number -> (params, metrics but durations)."""
     client = MlflowClient(tracking_uri)
     parent = client.get_run(parent_run_id)
-    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'"
+    )
     return {run.data.tags["parity.trial"]: (run.data.params, _results(run.data.metrics)) for run in children}
 
 
@@ -152,7 +185,10 @@ def _local_sweep(spark: SparkSession, settings: Settings, model: ModelDecl) -> d
     assert isinstance(lookups, list)
     columns = LabelledColumns.of(model, *model_inputs_of(lookups))
     trained = run_declared_sweep(spark, settings.sweeps[model.sweep], frame, columns)
-    return {str(t.number): ({k: str(v) for k, v in t.params.items()}, _results(t.metrics)) for t in trained.sweep.trials}
+    return {
+        str(t.number): ({k: str(v) for k, v in t.params.items()}, _results(t.metrics))
+        for t in trained.sweep.trials
+    }
 
 
 def _executors_ran(app: AppEvents, jobs: set[int], what: str) -> None:
@@ -160,7 +196,9 @@ def _executors_ran(app: AppEvents, jobs: set[int], what: str) -> None:
     tasks = app.tasks_of(jobs)
     assert jobs and tasks, f"no task of {what} in {app.app_name} ({app.app_id})"
     ran_on = {t.executor for t in tasks}
-    assert "driver" not in ran_on and ran_on <= set(app.executors) and {t.host for t in tasks} == {"127.0.0.1"}, tasks
+    assert (
+        "driver" not in ran_on and ran_on <= set(app.executors) and {t.host for t in tasks} == {"127.0.0.1"}
+    ), tasks
 
 
 def test_each_engine_path_runs_on_the_cluster_and_gives_the_local_answer(
@@ -171,7 +209,10 @@ def test_each_engine_path_runs_on_the_cluster_and_gives_the_local_answer(
     # The local side: the jobs in this process, on the tests' local session. One MLflow store
     # serves both sides: the cluster trains, and both score with that model.
     local_root, cluster_root = tmp_path / "local", tmp_path / "cluster"
-    mlflow_store = [f"mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db", f"mlflow.artifact_root={tmp_path}/mlartifacts"]
+    mlflow_store = [
+        f"mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+        f"mlflow.artifact_root={tmp_path}/mlartifacts",
+    ]
     local_overrides = [f"storage.root={local_root}/data", *mlflow_store, *TINY_DATA]
     local = load_settings(CONF_DIR, overrides=local_overrides)
     _run_here("generate_data", local_overrides, capsys)
@@ -203,14 +244,20 @@ def test_each_engine_path_runs_on_the_cluster_and_gives_the_local_answer(
         "package": str(work_dir / "parity-lib.zip"),
         "env": "cluster",
         "overrides": cluster_overrides,
-        "jobs": [["build_training_set", churn], ["train", churn], ["score", [*churn, "--model-version", "latest"]]],
+        "jobs": [
+            ["build_training_set", churn],
+            ["train", churn],
+            ["score", [*churn, "--model-version", "latest"]],
+        ],
     }
     _, trained, scored = (r["summary"] for r in _run_driver(plan, work_dir))
     version = trained["model_version"]
     assert scored["model_version"] == version
     _run_here("score", local_overrides, capsys, *churn, "--model-version", version)
 
-    def read(settings: Settings, name: str) -> DataFrame:  # a table's rows as of now (feature rows without landing times)
+    def read(
+        settings: Settings, name: str
+    ) -> DataFrame:  # a table's rows as of now (feature rows without landing times)
         return current_rows(spark.read.format("delta").load(table_path(settings, name)))
 
     for name in FEATURE_TABLES:
@@ -234,12 +281,16 @@ def test_each_engine_path_runs_on_the_cluster_and_gives_the_local_answer(
     apps = read_apps(events)
     assert len(apps) == 2, sorted(apps)
     for worker in ("worker0", "worker1"):
-        ran = {app.name for app in (work_dir / worker).glob("app-*") if any(d.is_dir() for d in app.iterdir())}
+        ran = {
+            app.name for app in (work_dir / worker).glob("app-*") if any(d.is_dir() for d in app.iterdir())
+        }
         assert ran == set(apps), f"{worker} ran executors for {sorted(ran)}, not for each of {sorted(apps)}"
     built, driven = sorted(apps.values(), key=lambda app: app.app_id)
     _executors_ran(built, built.jobs_mapping_in_arrow("kernel"), "the Arrow feature engine")
     written = sum(t.records_written for t in built.tasks if t.executor in built.executors)
-    assert written >= sum(read(on_cluster, name).count() for name in FEATURE_TABLES), "the executors wrote fewer rows than the tables hold"
+    assert written >= sum(read(on_cluster, name).count() for name in FEATURE_TABLES), (
+        "the executors wrote fewer rows than the tables hold"
+    )
     trial_jobs = driven.jobs_in_group("parity-sweep-")
     assert len(trial_jobs) == 2, trial_jobs  # one Spark job per trial
     _executors_ran(driven, trial_jobs, "the sweep's trials")

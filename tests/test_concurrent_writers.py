@@ -69,10 +69,16 @@ def _run(job: str, argv: list[str], body: Any) -> dict[str, Any]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = run_job(job, argv, body, conf_dir=CONF_DIR)
-    return {"code": code, "stdout": out.getvalue(), "error_lines": [line for line in err.getvalue().splitlines() if line.startswith("error:")]}
+    return {
+        "code": code,
+        "stdout": out.getvalue(),
+        "error_lines": [line for line in err.getvalue().splitlines() if line.startswith("error:")],
+    }
 
 
-def _rows_that_wait(spark: Any, handover: Handover, *, start: int, stop: int, signal: str, wait_for: str) -> Any:
+def _rows_that_wait(
+    spark: Any, handover: Handover, *, start: int, stop: int, signal: str, wait_for: str
+) -> Any:
     """Rows `id` in [start, stop) whose computation signals `signal`, then waits for `wait_for`:
     a write of them has started its Delta transaction (read the table) and not committed yet."""
     from pyspark.sql import functions as F
@@ -105,15 +111,23 @@ def worker_a(root: Path) -> dict[str, Any]:
     from parity.governance.lineage import RunRecord
 
     overrides = storage_overrides(root) + TEST_SPARK
-    settings, argv, handover = load_settings(CONF_DIR, overrides=overrides), set_args(overrides), Handover(root)
+    settings, argv, handover = (
+        load_settings(CONF_DIR, overrides=overrides),
+        set_args(overrides),
+        Handover(root),
+    )
     spark = get_spark(settings)
     setup = Catalog(spark, settings, run_id=SETUP_RUN)
     for name in ("features.alone", "features.interleaved", "features.conflict"):
         setup.write(spark.range(3), name)
     # An audit table as jobs wrote it before AUDIT_RUNS had its `rollback` column.
-    old = RunRecord(OLD_AUDIT_RUN, "older_job", settings.env, "c", "g", "h", dt.datetime.now(dt.UTC), status="succeeded")
+    old = RunRecord(
+        OLD_AUDIT_RUN, "older_job", settings.env, "c", "g", "h", dt.datetime.now(dt.UTC), status="succeeded"
+    )
     older = old.to_frame(spark).drop("rollback", "model")
-    ended_required = T.StructType([T.StructField(f.name, f.dataType, f.name != "ended_at") for f in older.schema])  # as it was then
+    ended_required = T.StructType(
+        [T.StructField(f.name, f.dataType, f.name != "ended_at") for f in older.schema]
+    )  # as it was then
     setup.write(spark.createDataFrame(older.rdd, ended_required), settings.tables.audit_runs, mode="append")
     runs: dict[str, dict[str, Any]] = {}
 
@@ -135,7 +149,9 @@ def worker_a(root: Path) -> dict[str, Any]:
 
     def conflict(ctx: Any) -> None:
         ctx.catalog.write(spark.range(100, 102), "features.a_side")
-        rows = _rows_that_wait(spark, handover, start=100, stop=103, signal="a_overwriting", wait_for="b_overwrote")
+        rows = _rows_that_wait(
+            spark, handover, start=100, stop=103, signal="a_overwriting", wait_for="b_overwrote"
+        )
         ctx.catalog.write(rows, "features.conflict")
 
     runs["a_conflict"] = _run("a_conflict", argv, conflict)
@@ -144,10 +160,21 @@ def worker_a(root: Path) -> dict[str, Any]:
     audit = [row.asDict(recursive=True) for row in catalog.read(settings.tables.audit_runs).collect()]
     return {
         "runs": runs,
-        "audit": {row["job"]: row for row in audit if row["job"] not in ("b_interleaved", "b_conflict") and row["status"] != "started"},
-        "started": sorted(row["job"] for row in audit if row["status"] == "started" and row["ended_at"] is None),
-        "audit_properties": DeltaTable.forPath(spark, catalog.path(settings.tables.audit_runs)).detail().first()["properties"],
-        "rows": {name: sorted(r.id for r in catalog.read(name).collect()) for name in ("features.alone", "features.interleaved", "features.conflict")},
+        "audit": {
+            row["job"]: row
+            for row in audit
+            if row["job"] not in ("b_interleaved", "b_conflict") and row["status"] != "started"
+        },
+        "started": sorted(
+            row["job"] for row in audit if row["status"] == "started" and row["ended_at"] is None
+        ),
+        "audit_properties": DeltaTable.forPath(spark, catalog.path(settings.tables.audit_runs))
+        .detail()
+        .first()["properties"],
+        "rows": {
+            name: sorted(r.id for r in catalog.read(name).collect())
+            for name in ("features.alone", "features.interleaved", "features.conflict")
+        },
         "exists": {name: catalog.exists(name) for name in ("features.created_by_a", "features.a_side")},
     }
 
@@ -158,16 +185,26 @@ def worker_b(root: Path) -> dict[str, Any]:
     from parity.core.session import get_spark
 
     overrides = storage_overrides(root) + TEST_SPARK
-    settings, argv, handover = load_settings(CONF_DIR, overrides=overrides), set_args(overrides), Handover(root)
+    settings, argv, handover = (
+        load_settings(CONF_DIR, overrides=overrides),
+        set_args(overrides),
+        Handover(root),
+    )
     spark = get_spark(settings)  # started while A sets up
     runs: dict[str, dict[str, Any]] = {}
 
     handover.wait("a_appended")
-    runs["b_interleaved"] = _run("b_interleaved", argv, lambda ctx: ctx.catalog.write(spark.range(200, 202), "features.interleaved", mode="append"))
+    runs["b_interleaved"] = _run(
+        "b_interleaved",
+        argv,
+        lambda ctx: ctx.catalog.write(spark.range(200, 202), "features.interleaved", mode="append"),
+    )
     handover.signal("b_appended")
 
     handover.wait("a_overwriting")
-    runs["b_conflict"] = _run("b_conflict", argv, lambda ctx: ctx.catalog.write(spark.range(200, 203), "features.conflict"))
+    runs["b_conflict"] = _run(
+        "b_conflict", argv, lambda ctx: ctx.catalog.write(spark.range(200, 203), "features.conflict")
+    )
     handover.signal("b_overwrote")
     return {"runs": runs}
 
@@ -212,7 +249,11 @@ def race(tmp_path_factory: pytest.TempPathFactory) -> Race:
         logs[role] = root / f"{role}.log"
         with logs[role].open("w") as log:  # a file, not a pipe: a full pipe would stall a worker
             procs[role] = subprocess.Popen(
-                [sys.executable, "-m", "tests.test_concurrent_writers", role, str(root)], cwd=REPO, env=env, stdout=log, stderr=log
+                [sys.executable, "-m", "tests.test_concurrent_writers", role, str(root)],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=log,
             )
     deadline = time.monotonic() + 2 * WAIT_SECONDS
     while any(p.poll() is None for p in procs.values()):
@@ -225,7 +266,9 @@ def race(tmp_path_factory: pytest.TempPathFactory) -> Race:
         time.sleep(0.5)
     failed = {role: p.returncode for role, p in procs.items() if p.returncode != 0}
     if failed:
-        tails = "\n".join(f"--- {role} ({code}):\n{logs[role].read_text()[-3000:]}" for role, code in failed.items())
+        tails = "\n".join(
+            f"--- {role} ({code}):\n{logs[role].read_text()[-3000:]}" for role, code in failed.items()
+        )
         raise AssertionError(f"a worker failed: {failed}\n{tails}")
     return Race(root, *(json.loads((root / f"{role}.json").read_text()) for role in ("a", "b")))
 
@@ -233,8 +276,15 @@ def race(tmp_path_factory: pytest.TempPathFactory) -> Race:
 def test_a_failed_job_alone_puts_back_every_table_it_wrote(race: Race) -> None:
     run, audit, a = race.a["runs"]["a_alone"], race.a["audit"]["a_alone"], race.run_id("a_alone")
     assert run["code"] == 1
-    assert run["error_lines"] == ["error: a_alone: RuntimeError: A fails after its own writes (rolled back features.created_by_a, features.alone)"]
-    assert race.commits("features.alone") == [(0, "WRITE", SETUP_RUN), (1, "WRITE", a), (2, "WRITE", a), (3, "RESTORE", a)]
+    assert run["error_lines"] == [
+        "error: a_alone: RuntimeError: A fails after its own writes (rolled back features.created_by_a, features.alone)"
+    ]
+    assert race.commits("features.alone") == [
+        (0, "WRITE", SETUP_RUN),
+        (1, "WRITE", a),
+        (2, "WRITE", a),
+        (3, "RESTORE", a),
+    ]
     assert race.a["rows"]["features.alone"] == [0, 1, 2]
     assert not race.a["exists"]["features.created_by_a"]
     assert [(r["table"], r["action"], r["version"]) for r in audit["rollback"]] == [
@@ -256,8 +306,12 @@ def test_a_failed_job_leaves_a_table_another_writer_committed_to_after_it(race: 
     # No RESTORE: B's commit is the newest, and both writers' rows are in the table.
     assert race.commits("features.interleaved") == [(0, "WRITE", SETUP_RUN), (1, "WRITE", a), (2, "WRITE", b)]
     assert race.a["rows"]["features.interleaved"] == [0, 1, 2, 100, 101, 200, 201]
-    assert audit["rollback"] == [{"table": "features.interleaved", "action": "left", "version": 2, "own": [1], "others": [2]}]
-    assert audit["outputs"] == [{"table": "features.interleaved", "version": 1}]  # A's commit, still in the table
+    assert audit["rollback"] == [
+        {"table": "features.interleaved", "action": "left", "version": 2, "own": [1], "others": [2]}
+    ]
+    assert audit["outputs"] == [
+        {"table": "features.interleaved", "version": 1}
+    ]  # A's commit, still in the table
 
 
 def test_the_loser_of_two_overwrites_does_not_restore_over_the_winner(race: Race) -> None:
@@ -265,8 +319,13 @@ def test_the_loser_of_two_overwrites_does_not_restore_over_the_winner(race: Race
     assert race.b["runs"]["b_conflict"]["code"] == 0
     assert run["code"] == 1
     (line,) = run["error_lines"]
-    assert re.match(r"error: a_conflict: Concurrent\w+Exception: ", line) and line.endswith("(rolled back features.a_side)")
-    assert race.commits("features.conflict") == [(0, "WRITE", SETUP_RUN), (1, "WRITE", race.run_id("b_conflict"))]
+    assert re.match(r"error: a_conflict: Concurrent\w+Exception: ", line) and line.endswith(
+        "(rolled back features.a_side)"
+    )
+    assert race.commits("features.conflict") == [
+        (0, "WRITE", SETUP_RUN),
+        (1, "WRITE", race.run_id("b_conflict")),
+    ]
     assert race.a["rows"]["features.conflict"] == [200, 201, 202]
     assert not race.a["exists"]["features.a_side"]
     assert [(r["table"], r["action"]) for r in audit["rollback"]] == [("features.a_side", "removed")]

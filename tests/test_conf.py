@@ -24,12 +24,18 @@ def test_env_overlay_and_set_overrides_apply_in_order() -> None:
     settings = load_settings(
         CONF_DIR,
         env="cluster",
-        overrides=["spark.master=spark://127.0.0.1:7999", "data.customers=123", "feature_sets.customer_activity.lookback=5d"],
+        overrides=[
+            "spark.master=spark://127.0.0.1:7999",
+            "data.customers=123",
+            "feature_sets.customer_activity.lookback=5d",
+        ],
     )
     assert settings.spark.master == "spark://127.0.0.1:7999"
     assert settings.spark.conf["spark.cores.max"] == "2"  # from cluster.yaml
     assert settings.data.customers == 123
-    assert settings.feature_sets["customer_activity"].lookback_delta == dt.timedelta(days=5)  # a declaration, adjusted by --set
+    assert settings.feature_sets["customer_activity"].lookback_delta == dt.timedelta(
+        days=5
+    )  # a declaration, adjusted by --set
 
 
 def test_spark_conf_keys_keep_their_dots() -> None:
@@ -57,7 +63,9 @@ def test_bad_value_names_the_key() -> None:
 
 
 def test_bad_table_name_is_rejected() -> None:
-    with pytest.raises(ConfError, match=r"models\.churn\.tables\.predictions.*'scores' is not a logical table name"):
+    with pytest.raises(
+        ConfError, match=r"models\.churn\.tables\.predictions.*'scores' is not a logical table name"
+    ):
         load_settings(CONF_DIR, overrides=["models.churn.tables.predictions=scores"])
 
 
@@ -73,4 +81,6 @@ def test_malformed_set_is_rejected() -> None:
 
 def test_conf_hash_changes_with_the_conf() -> None:
     assert load_settings(CONF_DIR).conf_hash() == load_settings(CONF_DIR).conf_hash()
-    assert load_settings(CONF_DIR).conf_hash() != load_settings(CONF_DIR, overrides=["data.seed=8"]).conf_hash()
+    assert (
+        load_settings(CONF_DIR).conf_hash() != load_settings(CONF_DIR, overrides=["data.seed=8"]).conf_hash()
+    )

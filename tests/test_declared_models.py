@@ -36,7 +36,12 @@ MODEL = {
     },
     "features": [
         {"feature_set": "merchant_activity", "entity": {"merchant_id": "merchant"}},
-        {"feature_set": "merchant_activity", "entity": {"merchant_id": "acquirer"}, "prefix": "acq_", "features": ["takings_7d"]},
+        {
+            "feature_set": "merchant_activity",
+            "entity": {"merchant_id": "acquirer"},
+            "prefix": "acq_",
+            "features": ["takings_7d"],
+        },
     ],
     "sweep": "till_gbr",
     "registered_model": "till_refunds",
@@ -87,7 +92,13 @@ def project(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tu
 
 def _labels() -> list[tuple]:
     good = [
-        (f"m{m}", f"t{t}", f"m{(m % 4) + 1}", TS(2026, 3, 2) + dt.timedelta(days=d, hours=12 * t), float(m * t + d % 3))
+        (
+            f"m{m}",
+            f"t{t}",
+            f"m{(m % 4) + 1}",
+            TS(2026, 3, 2) + dt.timedelta(days=d, hours=12 * t),
+            float(m * t + d % 3),
+        )
         for m in range(1, 5)
         for t in (1, 2)
         for d in range(0, 24, 3)
@@ -112,8 +123,14 @@ def test_the_training_set_joins_as_of_each_label_through_renamed_keys_and_quaran
 
     counts = result.counts
     assert counts["labels.in"] == len(_labels()) == counts["rows.out"] + counts["labels.quarantined"]
-    quarantined = {(r.quarantine_rule, r.merchant) for r in catalog.read("quarantine.refund_labels").collect()}
-    assert quarantined == {("not_null:merchant", None), ("unique:merchant+till+label_ts", "m1"), ("not_null:refunds", "m2")}
+    quarantined = {
+        (r.quarantine_rule, r.merchant) for r in catalog.read("quarantine.refund_labels").collect()
+    }
+    assert quarantined == {
+        ("not_null:merchant", None),
+        ("unique:merchant+till+label_ts", "m1"),
+        ("not_null:refunds", "m2"),
+    }
 
     _assert_training_set_is_the_oracle(catalog, model.training_set(), counts["rows.out"])
     columns = set(catalog.read(model.training_set()).columns)
@@ -153,19 +170,41 @@ def test_a_project_of_its_own_runs_through_the_unchanged_jobs(spark: SparkSessio
     conf = tmp_path / "project" / "conf"
     for folder in ("features", "sweeps", "models"):
         (conf / folder).mkdir(parents=True)
-    (conf / "base.yaml").write_text(yaml.safe_dump({
-        "mlflow": {"experiment": "tills"},
-        "spark": {"jars_dir": str(REPO / ".jars"), "conf": {"spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": 2}},
-        "quality": {"raw.transactions": {"columns": {"merchant_id": "string", "txn_ts": "timestamp", "amount": "double", "memo": "string"}}},
-    }))
-    (conf / "dev.yaml").write_text(yaml.safe_dump({
-        "storage": {"root": "data"},  # relative: under the project folder
-        "mlflow": {"tracking_uri": "sqlite:///mlflow.db", "artifact_root": "mlartifacts"},
-        "spark": {"master": "local[2]", "conf": {"spark.ui.enabled": False}},
-    }))
+    (conf / "base.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "mlflow": {"experiment": "tills"},
+                "spark": {
+                    "jars_dir": str(REPO / ".jars"),
+                    "conf": {"spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": 2},
+                },
+                "quality": {
+                    "raw.transactions": {
+                        "columns": {
+                            "merchant_id": "string",
+                            "txn_ts": "timestamp",
+                            "amount": "double",
+                            "memo": "string",
+                        }
+                    }
+                },
+            }
+        )
+    )
+    (conf / "dev.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"root": "data"},  # relative: under the project folder
+                "mlflow": {"tracking_uri": "sqlite:///mlflow.db", "artifact_root": "mlartifacts"},
+                "spark": {"master": "local[2]", "conf": {"spark.ui.enabled": False}},
+            }
+        )
+    )
     declaration = copy.deepcopy(MERCHANT_DECLARATION)
     declaration["transforms"] = declaration["transforms"][1:]  # parity's transforms only: nothing to ship
-    declaration["transforms"][1]["params"]["aggregates"] = [a for a in declaration["transforms"][1]["params"]["aggregates"] if a["column"] != "weekend"]
+    declaration["transforms"][1]["params"]["aggregates"] = [
+        a for a in declaration["transforms"][1]["params"]["aggregates"] if a["column"] != "weekend"
+    ]
     declaration["features"] = [f for f in declaration["features"] if f["name"] != "weekend_txns_7d"]
     (conf / "features" / "merchant_activity.yaml").write_text(yaml.safe_dump(declaration))
     (conf / "sweeps" / "till_gbr.yaml").write_text(yaml.safe_dump(SWEEP))
@@ -174,7 +213,9 @@ def test_a_project_of_its_own_runs_through_the_unchanged_jobs(spark: SparkSessio
     assert settings.storage.root == str(tmp_path / "project" / "data")
     catalog = Catalog(spark, settings)
     transactions = [
-        (f"m{m}", TS(2026, 3, 1) + dt.timedelta(days=d, hours=m), float(10 * m + d), None, 1) for m in range(1, 5) for d in range(0, 20, m)
+        (f"m{m}", TS(2026, 3, 1) + dt.timedelta(days=d, hours=m), float(10 * m + d), None, 1)
+        for m in range(1, 5)
+        for d in range(0, 20, m)
     ]
     catalog.write(spark.createDataFrame(transactions, TRANSACTIONS).drop("extra"), "raw.transactions")
     catalog.write(spark.createDataFrame(_labels(), LABELS), "raw.refund_labels")
@@ -184,9 +225,14 @@ def test_a_project_of_its_own_runs_through_the_unchanged_jobs(spark: SparkSessio
     summaries = {}
     for job, args in (
         # No champion in this project: score the newest version, by name.
-        ("build_features", []), ("build_training_set", ["--model", "till_refunds"]), ("train", []), ("score", ["--model-version", "latest"]),
+        ("build_features", []),
+        ("build_training_set", ["--model", "till_refunds"]),
+        ("train", []),
+        ("score", ["--model-version", "latest"]),
     ):
-        run = submit(job, [], extra_job_args=args, conf_dir=conf)  # one model declared: --model may be left out
+        run = submit(
+            job, [], extra_job_args=args, conf_dir=conf
+        )  # one model declared: --model may be left out
         assert run.returncode == 0, f"{job} failed:\n{run.stderr[-4000:]}"
         summaries[job] = run.summary
     built = summaries["build_training_set"]
@@ -195,5 +241,10 @@ def test_a_project_of_its_own_runs_through_the_unchanged_jobs(spark: SparkSessio
     assert set(summaries["train"]["best_metric"]) == {"val_rmse"}
     predictions = catalog.read("predictions.till_refunds").toPandas()
     assert list(predictions.columns[:3]) == ["merchant", "till", "score_ts"]
-    assert sorted(zip(predictions["merchant"], predictions["till"], strict=True)) == sorted((m, t) for m, t, _ in tills)
-    assert predictions["prediction"].notna().all() and len(predictions) == summaries["score"]["counts"]["predictions.out"]
+    assert sorted(zip(predictions["merchant"], predictions["till"], strict=True)) == sorted(
+        (m, t) for m, t, _ in tills
+    )
+    assert (
+        predictions["prediction"].notna().all()
+        and len(predictions) == summaries["score"]["counts"]["predictions.out"]
+    )

@@ -34,20 +34,38 @@ def _declared(settings: Settings, name: str, **changes: object):  # type: ignore
     return decl.model_copy(update=changes)
 
 
-def test_a_single_node_sweep_runs_its_declaration_and_refits_the_best(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_a_single_node_sweep_runs_its_declaration_and_refits_the_best(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     decl = _declared(tmp_settings, "hist_gradient_boosting", max_evals=3, parallelism=2)
     finished: list[TrialResult] = []
-    trained = run_declared_sweep(spark, decl, spark.createDataFrame(_labelled()), COLUMNS, on_trial=finished.append)
+    trained = run_declared_sweep(
+        spark, decl, spark.createDataFrame(_labelled()), COLUMNS, on_trial=finished.append
+    )
 
     assert len(trained.sweep.trials) == len(finished) == 3 and trained.count("ok") == 3
-    assert trained.metrics["val_auc"] == trained.sweep.best.metrics["val_auc"] > 0.7  # the refit is the best trial again
-    assert trained.rows["rows.train"] + trained.rows["rows.valid"] + trained.rows["rows.unknown_at_cutoff"] == 300
-    assert (pd.to_datetime(trained.example["label_ts"]) >= trained.cutoff.tz_localize(None)).all()  # examples are validation rows
-    assert trained.model.predict_proba(trained.example[["activity", "segment"]]).shape == (len(trained.example), 2)
+    assert (
+        trained.metrics["val_auc"] == trained.sweep.best.metrics["val_auc"] > 0.7
+    )  # the refit is the best trial again
+    assert (
+        trained.rows["rows.train"] + trained.rows["rows.valid"] + trained.rows["rows.unknown_at_cutoff"]
+        == 300
+    )
+    assert (
+        pd.to_datetime(trained.example["label_ts"]) >= trained.cutoff.tz_localize(None)
+    ).all()  # examples are validation rows
+    assert trained.model.predict_proba(trained.example[["activity", "segment"]]).shape == (
+        len(trained.example),
+        2,
+    )
 
 
-def test_a_distributed_sweep_runs_its_trials_one_after_another(spark: SparkSession, tmp_settings: Settings) -> None:
-    decl = _declared(tmp_settings, "spark_gbt", max_evals=2, space={"max_depth": 2, "max_iter": {"quniform": [3, 4, 1]}})
+def test_a_distributed_sweep_runs_its_trials_one_after_another(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
+    decl = _declared(
+        tmp_settings, "spark_gbt", max_evals=2, space={"max_depth": 2, "max_iter": {"quniform": [3, 4, 1]}}
+    )
     trained = run_declared_sweep(spark, decl, spark.createDataFrame(_labelled()), COLUMNS)
 
     assert [t.status for t in trained.sweep.trials] == ["ok", "ok"]

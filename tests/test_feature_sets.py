@@ -44,7 +44,9 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
     """The set at hour grain, its windows computed by the day-only add_window_aggregates."""
     windows = declaration["transforms"][2]
     params = {k: v for k, v in windows["params"].items() if k != "windows"}
-    windows.update(fn="parity.transforms.add_window_aggregates", params={**params, "windows_days": [1, 7, 30]})
+    windows.update(
+        fn="parity.transforms.add_window_aggregates", params={**params, "windows_days": [1, 7, 30]}
+    )
     declaration["grain"] = "hour"
 
 
@@ -119,7 +121,9 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
         ),
         (
             "customer_profile",
-            lambda d: d["features"].append({"name": "landed_at", "type": "timestamp", "description": "clashes"}),
+            lambda d: d["features"].append(
+                {"name": "landed_at", "type": "timestamp", "description": "clashes"}
+            ),
             "feature set customer_profile declares column(s) landed_at, which every feature table holds itself; rename them",
         ),
         (
@@ -129,10 +133,26 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
         ),
     ],
     ids=[
-        "unknown-transform", "unknown-param", "bare-number", "unknown-unit", "old-and-new-field", "window-not-whole-days", "grain-mismatch",
-        "day-only-transform-at-hour-grain", "bad-grain", "missing-param", "duplicate-across-sets", "duplicate-in-set", "bad-type", "reserved-column", "bad-source"],
+        "unknown-transform",
+        "unknown-param",
+        "bare-number",
+        "unknown-unit",
+        "old-and-new-field",
+        "window-not-whole-days",
+        "grain-mismatch",
+        "day-only-transform-at-hour-grain",
+        "bad-grain",
+        "missing-param",
+        "duplicate-across-sets",
+        "duplicate-in-set",
+        "bad-type",
+        "reserved-column",
+        "bad-source",
+    ],
 )
-def test_invalid_declarations_fail_on_load_naming_the_field(tmp_path: Path, name: str, change, message: str) -> None:
+def test_invalid_declarations_fail_on_load_naming_the_field(
+    tmp_path: Path, name: str, change, message: str
+) -> None:
     conf = _conf_copy(tmp_path)
     _edit(conf, name, change)
     with pytest.raises(ConfError) as raised:
@@ -142,7 +162,9 @@ def test_invalid_declarations_fail_on_load_naming_the_field(tmp_path: Path, name
 
 @pytest.mark.parametrize("column", TABLE_COLUMNS)
 @pytest.mark.parametrize("role", ["feature", "entity", "timestamp"])
-def test_a_column_every_feature_table_holds_cannot_be_declared(settings: Settings, column: str, role: str) -> None:
+def test_a_column_every_feature_table_holds_cannot_be_declared(
+    settings: Settings, column: str, role: str
+) -> None:
     """The build adds these columns itself (the built table's columns are checked against them in
     the new-dataset test below), so a declaration naming one as a feature, a key or the time fails."""
     declaration = settings.feature_sets["customer_profile"].model_dump(mode="json")
@@ -152,44 +174,79 @@ def test_a_column_every_feature_table_holds_cannot_be_declared(settings: Setting
         declaration["entity"] = [column]
     else:
         declaration["timestamp"] = column
-    with pytest.raises(ValueError, match=f"declares column\\(s\\) {column}, which every feature table holds itself"):
+    with pytest.raises(
+        ValueError, match=f"declares column\\(s\\) {column}, which every feature table holds itself"
+    ):
         FeatureSetDecl.model_validate(declaration)
 
 
 def test_declarations_round_trip_as_models_record_them(settings: Settings) -> None:
     """A model's feature spec records each declaration as a dict; loading it back gives the same
     declaration and digests, in either form of the time fields."""
-    older = {**settings.feature_sets["customer_activity"].model_dump(mode="json"), "lookback": None, "max_age": None, "lookback_days": 2, "max_age_days": 60}
+    older = {
+        **settings.feature_sets["customer_activity"].model_dump(mode="json"),
+        "lookback": None,
+        "max_age": None,
+        "lookback_days": 2,
+        "max_age_days": 60,
+    }
     for decl in [*settings.feature_sets.values(), FeatureSetDecl.model_validate(older)]:
         again = FeatureSetDecl.model_validate(decl.model_dump(mode="json"))
         assert (again, again.code_hash(), again.table_hash()) == (decl, decl.code_hash(), decl.table_hash())
     unit_form = settings.feature_sets["customer_activity"]
-    assert (unit_form.lookback_delta, unit_form.max_age_delta) == (FeatureSetDecl.model_validate(older).lookback_delta, dt.timedelta(days=60))
+    assert (unit_form.lookback_delta, unit_form.max_age_delta) == (
+        FeatureSetDecl.model_validate(older).lookback_delta,
+        dt.timedelta(days=60),
+    )
 
 
 def test_a_declaration_twice_or_unknown_training_set_fails_on_load(tmp_path: Path) -> None:
     conf = _conf_copy(tmp_path)
     shutil.copy(conf / "features" / "customer_profile.yaml", conf / "features" / "profile_again.yaml")
-    with pytest.raises(ConfError, match=r"declared twice: features/customer_profile\.yaml and features/profile_again\.yaml"):
+    with pytest.raises(
+        ConfError, match=r"declared twice: features/customer_profile\.yaml and features/profile_again\.yaml"
+    ):
         load_settings(conf)
-    with pytest.raises(ConfError, match=r"model churn \(models/churn\.yaml\) features\[1\]\.feature_set: undeclared feature set 'churn_risk'"):
-        load_settings(CONF_DIR, overrides=["models.churn.features=[{feature_set: customer_activity}, {feature_set: churn_risk}]"])
+    with pytest.raises(
+        ConfError,
+        match=r"model churn \(models/churn\.yaml\) features\[1\]\.feature_set: undeclared feature set 'churn_risk'",
+    ):
+        load_settings(
+            CONF_DIR,
+            overrides=["models.churn.features=[{feature_set: customer_activity}, {feature_set: churn_risk}]"],
+        )
 
 
-def test_a_missing_or_retyped_column_is_named_before_any_data_is_read(spark: SparkSession, settings: Settings) -> None:
+def test_a_missing_or_retyped_column_is_named_before_any_data_is_read(
+    spark: SparkSession, settings: Settings
+) -> None:
     decl = settings.feature_sets["customer_activity"]
     conf = settings.source_quality("raw_events")
     check_declaration(spark, decl, RAW_EVENTS, conf)  # the declared pipeline fits the raw contract
 
-    without_category = source_contract(conf.model_copy(update={"columns": {k: v for k, v in conf.columns.items() if k != "category"}}))
-    with pytest.raises(DeclarationError, match=r"transforms\[2\] parity.transforms.add_rolling_aggregates cannot run: .*category"):
-        check_declaration(spark, decl, without_category, conf.model_copy(update={"columns": {}, "expectations": []}))
+    without_category = source_contract(
+        conf.model_copy(update={"columns": {k: v for k, v in conf.columns.items() if k != "category"}})
+    )
+    with pytest.raises(
+        DeclarationError,
+        match=r"transforms\[2\] parity.transforms.add_rolling_aggregates cannot run: .*category",
+    ):
+        check_declaration(
+            spark, decl, without_category, conf.model_copy(update={"columns": {}, "expectations": []})
+        )
 
     retyped = source_contract(conf.model_copy(update={"columns": {**conf.columns, "amount": "string"}}))
     with pytest.raises(MissingColumnsError, match="amount"):
         check_declaration(spark, decl, retyped, conf)
 
-    mistyped = decl.model_copy(update={"features": [f.model_copy(update={"type": "double"}) if f.name == "n_events_7d" else f for f in decl.features]})
+    mistyped = decl.model_copy(
+        update={
+            "features": [
+                f.model_copy(update={"type": "double"}) if f.name == "n_events_7d" else f
+                for f in decl.features
+            ]
+        }
+    )
     with pytest.raises(DeclarationError, match="n_events_7d is bigint, declared double"):
         check_declaration(spark, mistyped, RAW_EVENTS, conf)
 
@@ -204,12 +261,18 @@ MERCHANT_DECLARATION = {
     "event_time": "txn_ts",
     "lookback_days": 1,
     "transforms": [
-        {"fn": "tests.user_transforms.with_weekend_flag", "params": {"ts_column": "txn_ts", "output": "weekend"}},
+        {
+            "fn": "tests.user_transforms.with_weekend_flag",
+            "params": {"ts_column": "txn_ts", "output": "weekend"},
+        },
         {"fn": "parity.transforms.with_text_features", "params": {"column": "memo", "prefix": "memo"}},
         {
             "fn": "parity.transforms.add_window_aggregates",
             "params": {
-                "entity": "merchant_id", "time_column": "txn_ts", "windows_days": [7], "output": "feature_ts",
+                "entity": "merchant_id",
+                "time_column": "txn_ts",
+                "windows_days": [7],
+                "output": "feature_ts",
                 "aggregates": [
                     {"column": "amount", "fn": "sum", "name": "takings"},
                     {"column": "weekend", "fn": "sum", "name": "weekend_txns"},
@@ -221,12 +284,18 @@ MERCHANT_DECLARATION = {
     "features": [
         {"name": "takings_7d", "type": "double", "description": "Takings over 7 days."},
         {"name": "weekend_txns_7d", "type": "bigint", "description": "Weekend transactions over 7 days."},
-        {"name": "memos_with_contact_7d", "type": "bigint", "description": "Memos that held contact details."},
+        {
+            "name": "memos_with_contact_7d",
+            "type": "bigint",
+            "description": "Memos that held contact details.",
+        },
     ],
 }
 
 
-def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(spark: SparkSession, tmp_path: Path) -> None:
+def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     conf = _conf_copy(tmp_path)
     (conf / "features" / "merchant_activity.yaml").write_text(yaml.safe_dump(MERCHANT_DECLARATION))
     (conf / "dev.yaml").write_text(
@@ -239,7 +308,13 @@ def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(spark: S
     Catalog(spark, settings).write(
         spark.createDataFrame(
             [
-                ("m1", TS(2026, 3, 7, 10), 20.0, "ring 555-010-0199", 1),  # a Saturday; the memo holds a phone
+                (
+                    "m1",
+                    TS(2026, 3, 7, 10),
+                    20.0,
+                    "ring 555-010-0199",
+                    1,
+                ),  # a Saturday; the memo holds a phone
                 ("m1", TS(2026, 3, 9, 10), 5.0, "thanks", 1),
                 (None, TS(2026, 3, 9, 11), 1.0, "no merchant", 1),  # quarantined
                 ("m2", TS(2026, 3, 9, 12), 7.5, None, 1),
@@ -249,8 +324,12 @@ def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(spark: S
         "raw.transactions",
     )
     code = run_job(
-        "build_features", ["--feature-set", "merchant_activity", *set_args(overrides)], build_features,
-        conf_dir=conf, parser=load_job("build_features").parser(), check_args=check_arguments,
+        "build_features",
+        ["--feature-set", "merchant_activity", *set_args(overrides)],
+        build_features,
+        conf_dir=conf,
+        parser=load_job("build_features").parser(),
+        check_args=check_arguments,
     )
     assert code == 0
     catalog = Catalog(spark, settings)

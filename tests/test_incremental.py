@@ -81,7 +81,9 @@ def test_daily_increments_with_a_late_event_equal_one_full_build(
     late = (day == F.lit(last - dt.timedelta(days=2))) & (F.col("customer_id") % 5 == 0)  # arrives a day late
     incremental = _settings(tmp_path / "inc")
     catalog = Catalog(spark, incremental)
-    catalog.write(events.filter((day < F.lit(last - dt.timedelta(days=2))) | F.col("event_ts").isNull()), "raw.events")
+    catalog.write(
+        events.filter((day < F.lit(last - dt.timedelta(days=2))) | F.col("event_ts").isNull()), "raw.events"
+    )
     first = _build(spark, incremental)
     assert first.range.reason == "first build"
     for since in (last - dt.timedelta(days=2 - i) for i in range(3)):  # one day at a time, up to the last
@@ -95,59 +97,103 @@ def test_daily_increments_with_a_late_event_equal_one_full_build(
         assert result.counts["in"] == result.counts["out"] + result.counts["quarantined"]
 
     full = _settings(full_build)
-    assertDataFrameEqual(_table(spark, incremental, "features.customer_activity"), _table(spark, full, "features.customer_activity"))
-    assertDataFrameEqual(_table(spark, incremental, "quarantine.events"), _table(spark, full, "quarantine.events"))
+    assertDataFrameEqual(
+        _table(spark, incremental, "features.customer_activity"),
+        _table(spark, full, "features.customer_activity"),
+    )
+    assertDataFrameEqual(
+        _table(spark, incremental, "quarantine.events"), _table(spark, full, "quarantine.events")
+    )
 
     rerun = _build(spark, incremental)  # the same source version again: nothing read, no commit at all
-    assert rerun.range.reason == f"up to date: raw.events version {catalog.version('raw.events')} already built"
+    assert (
+        rerun.range.reason == f"up to date: raw.events version {catalog.version('raw.events')} already built"
+    )
     assert (rerun.version, rerun.merge, rerun.counts["in"]) == (result.version, {}, 0)
     assert Catalog(spark, incremental).version("features.customer_activity") == result.version
-    spark.sql(f"ALTER TABLE delta.`{catalog.path('features.customer_activity')}` SET TBLPROPERTIES ('team.owner' = 'growth')")  # not a build's commit
+    spark.sql(
+        f"ALTER TABLE delta.`{catalog.path('features.customer_activity')}` SET TBLPROPERTIES ('team.owner' = 'growth')"
+    )  # not a build's commit
     assert catalog.version("features.customer_activity") == result.version + 1
     assert not plan_feature_build(catalog, incremental, incremental.feature_sets[ACTIVITY]).range.up_to_date
 
 
 HOURLY = FeatureSetDecl.model_validate(
     {
-        "name": "hourly_activity", "description": "Events per customer in the last hours.", "table": "features.hourly_activity",
-        "source": "raw_events", "entity": ["customer_id"], "event_time": "event_ts", "grain": "hour", "lookback": "3h",
+        "name": "hourly_activity",
+        "description": "Events per customer in the last hours.",
+        "table": "features.hourly_activity",
+        "source": "raw_events",
+        "entity": ["customer_id"],
+        "event_time": "event_ts",
+        "grain": "hour",
+        "lookback": "3h",
         "transforms": [
             {
                 "fn": "parity.transforms.add_rolling_aggregates",
                 "params": {
-                    "entity": "customer_id", "time_column": "event_ts", "windows": ["1h", "6h", "1d"], "output": "feature_ts",
+                    "entity": "customer_id",
+                    "time_column": "event_ts",
+                    "windows": ["1h", "6h", "1d"],
+                    "output": "feature_ts",
                     "last_event_output": "last_event_ts",
-                    "aggregates": [{"column": "event_id", "fn": "count", "name": "n"}, {"column": "amount", "fn": "sum"}],
+                    "aggregates": [
+                        {"column": "event_id", "fn": "count", "name": "n"},
+                        {"column": "amount", "fn": "sum"},
+                    ],
                 },
             }
         ],
         "features": [
-            *({"name": f"{name}_{w}", "type": kind, "description": f"{name} in {w}"} for w in ("1h", "6h", "1d") for name, kind in (("n", "bigint"), ("amount_sum", "double"))),
+            *(
+                {"name": f"{name}_{w}", "type": kind, "description": f"{name} in {w}"}
+                for w in ("1h", "6h", "1d")
+                for name, kind in (("n", "bigint"), ("amount_sum", "double"))
+            ),
             {"name": "last_event_ts", "type": "timestamp", "description": "The newest event so far."},
         ],
     }
 )
 
 
-def test_hourly_increments_with_late_events_equal_one_full_build(spark: SparkSession, events: DataFrame, tmp_path: Path) -> None:
+def test_hourly_increments_with_late_events_equal_one_full_build(
+    spark: SparkSession, events: DataFrame, tmp_path: Path
+) -> None:
     """An hour-grain set built in two steps, the second with events two hours late, ends up as one full build."""
     last = events.agg(F.max("event_ts")).first()[0]
     cut = floor_to_grain(last, "day") + dt.timedelta(hours=6)
-    recent = events.filter((F.col("event_ts") >= F.lit(cut - dt.timedelta(days=2))) | F.col("event_ts").isNull())
-    late = (F.col("event_ts") >= F.lit(cut - dt.timedelta(hours=2))) & (F.col("event_ts") < F.lit(cut)) & (F.col("customer_id") % 5 == 0)
+    recent = events.filter(
+        (F.col("event_ts") >= F.lit(cut - dt.timedelta(days=2))) | F.col("event_ts").isNull()
+    )
+    late = (
+        (F.col("event_ts") >= F.lit(cut - dt.timedelta(hours=2)))
+        & (F.col("event_ts") < F.lit(cut))
+        & (F.col("customer_id") % 5 == 0)
+    )
     incremental = _settings(tmp_path)
     catalog = Catalog(spark, incremental)
     catalog.write(recent.filter((F.col("event_ts") < F.lit(cut)) & ~late), "raw.events")
     previous = build_feature_set(catalog, incremental, HOURLY)
     assert previous.range.end == grain_end(previous.watermark, "hour")  # the end of the newest event's hour
     assert not recent.filter(late).isEmpty()
-    catalog.write(recent.filter((F.col("event_ts") >= F.lit(cut)) | late), "raw.events", mode="append")  # new hours, and late events
+    catalog.write(
+        recent.filter((F.col("event_ts") >= F.lit(cut)) | late), "raw.events", mode="append"
+    )  # new hours, and late events
     result = build_feature_set(catalog, incremental, HOURLY)
-    assert result.range.start == floor_to_grain(previous.watermark, "hour") - dt.timedelta(hours=3)  # the lookback, in hours
+    assert result.range.start == floor_to_grain(previous.watermark, "hour") - dt.timedelta(
+        hours=3
+    )  # the lookback, in hours
     assert result.counts["in"] == result.counts["out"] + result.counts["quarantined"]
     built = _table(spark, incremental, HOURLY.table)
-    assert built.filter(F.minute("feature_ts") + F.second("feature_ts") > 0).isEmpty()  # stamped at whole hours
-    valid, _ = validate_source(recent, incremental.source_quality("raw_events"), source="raw.events", required=required_columns(HOURLY))
+    assert built.filter(
+        F.minute("feature_ts") + F.second("feature_ts") > 0
+    ).isEmpty()  # stamped at whole hours
+    valid, _ = validate_source(
+        recent,
+        incremental.source_quality("raw_events"),
+        source="raw.events",
+        required=required_columns(HOURLY),
+    )
     full = preview_feature_set(HOURLY, valid, newest=last)  # what one full build writes
     assertDataFrameEqual(built.drop(FEATURE_DATE), full)
 
@@ -161,32 +207,57 @@ def test_backfill_rebuilds_its_days_and_leaves_the_rest_untouched(
     before = _table(spark, settings, "features.customer_activity").localCheckpoint()
 
     fixed = dt.date(2026, 2, 10)  # the source corrects one day: every amount that day doubles
-    catalog.write(events.withColumn("amount", F.when(F.to_date("event_ts") == F.lit(fixed), F.col("amount") * 2).otherwise(F.col("amount"))), "raw.events")
+    catalog.write(
+        events.withColumn(
+            "amount",
+            F.when(F.to_date("event_ts") == F.lit(fixed), F.col("amount") * 2).otherwise(F.col("amount")),
+        ),
+        "raw.events",
+    )
     result = _build(spark, settings, backfill=(fixed, fixed))
     assert result.range.reason == f"backfill {fixed}..{fixed}"
     after = _table(spark, settings, "features.customer_activity")
 
-    in_range = (F.col("feature_ts") > F.lit(dt.datetime(2026, 2, 10))) & (F.col("feature_ts") <= F.lit(dt.datetime(2026, 2, 11)))
+    in_range = (F.col("feature_ts") > F.lit(dt.datetime(2026, 2, 10))) & (
+        F.col("feature_ts") <= F.lit(dt.datetime(2026, 2, 11))
+    )
     assertDataFrameEqual(after.filter(~in_range), before.filter(~in_range))
     reference = _settings(tmp_path / "reference")
     Catalog(spark, reference).write(catalog.read("raw.events"), "raw.events")
     _build(spark, reference)
-    assertDataFrameEqual(after.filter(in_range), _table(spark, reference, "features.customer_activity").filter(in_range))
+    assertDataFrameEqual(
+        after.filter(in_range), _table(spark, reference, "features.customer_activity").filter(in_range)
+    )
     assert after.filter(in_range).count() > 0
     assert before.filter(in_range).exceptAll(after.filter(in_range)).count() > 0  # the day really changed
-    assert not plan_feature_build(catalog, settings, settings.feature_sets[ACTIVITY]).range.up_to_date  # it read part of the source only
+    assert not plan_feature_build(
+        catalog, settings, settings.feature_sets[ACTIVITY]
+    ).range.up_to_date  # it read part of the source only
 
 
 @pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
-def test_a_changed_declaration_needs_a_full_refresh(spark: SparkSession, full_build: Path, tmp_path: Path) -> None:
+def test_a_changed_declaration_needs_a_full_refresh(
+    spark: SparkSession, full_build: Path, tmp_path: Path
+) -> None:
     settings = _copy(full_build, tmp_path)
-    join_only = _settings(tmp_path / "copy", f"feature_sets.{ACTIVITY}.max_age=10d", f"feature_sets.{ACTIVITY}.lookback=3d")
+    join_only = _settings(
+        tmp_path / "copy", f"feature_sets.{ACTIVITY}.max_age=10d", f"feature_sets.{ACTIVITY}.lookback=3d"
+    )
     assert _build(spark, join_only).range.up_to_date  # the TTL and lookback change no row: the table stands
     conf = tmp_path / "conf"  # a transform parameter changes: the table must be rebuilt to match
     shutil.copytree(CONF_DIR, conf)
     path = conf / "features" / f"{ACTIVITY}.yaml"
-    path.write_text(path.read_text().replace("values: [web, mobile, branch, phone]", "values: [web, mobile, branch, phone, kiosk]"))
-    changed = load_settings(conf, overrides=storage_overrides(tmp_path / "copy") + TEST_SPARK + [f"spark.jars_dir={settings.spark.jars_dir}"])
+    path.write_text(
+        path.read_text().replace(
+            "values: [web, mobile, branch, phone]", "values: [web, mobile, branch, phone, kiosk]"
+        )
+    )
+    changed = load_settings(
+        conf,
+        overrides=storage_overrides(tmp_path / "copy")
+        + TEST_SPARK
+        + [f"spark.jars_dir={settings.spark.jars_dir}"],
+    )
     assert changed.feature_sets[ACTIVITY].table_hash() != settings.feature_sets[ACTIVITY].table_hash()
     with pytest.raises(DeclarationChangedError, match="rebuild it with full_refresh=True"):
         _build(spark, changed)
@@ -208,11 +279,23 @@ def test_a_build_is_up_to_date_only_for_the_inputs_its_table_was_built_from(tmp_
         {"code": "another-code-digest"},  # parity's feature code changed
         {"quarantine_id": None},  # the quarantine table was deleted
     ):
-        assert plan_build(decl, built, inputs=replace(inputs, **changed)).reason == f"incremental from watermark {mark.isoformat()}"
+        assert (
+            plan_build(decl, built, inputs=replace(inputs, **changed)).reason
+            == f"incremental from watermark {mark.isoformat()}"
+        )
     assert not plan_build(decl, built).up_to_date  # the table's newest commit is not this build's
-    assert not plan_build(decl, BuildState(mark, decl.table_hash()), inputs=inputs).up_to_date  # a backfill recorded no inputs
-    assert BuildState.from_metadata({BUILD_STATE_KEY: {"declaration_hash": "h", "inputs": {"source": "raw.events"}}}).inputs is None  # another parity's record
+    assert not plan_build(
+        decl, BuildState(mark, decl.table_hash()), inputs=inputs
+    ).up_to_date  # a backfill recorded no inputs
+    assert (
+        BuildState.from_metadata(
+            {BUILD_STATE_KEY: {"declaration_hash": "h", "inputs": {"source": "raw.events"}}}
+        ).inputs
+        is None
+    )  # another parity's record
     assert plan_build(decl, built, inputs=inputs, full_refresh=True).reason == "full refresh"
-    assert plan_build(decl, built, inputs=inputs, backfill=(mark.date(), mark.date())).reason.startswith("backfill")
+    assert plan_build(decl, built, inputs=inputs, backfill=(mark.date(), mark.date())).reason.startswith(
+        "backfill"
+    )
     with pytest.raises(DeclarationChangedError):
         plan_build(decl, BuildState(mark, "another hash", inputs), inputs=inputs)

@@ -29,10 +29,14 @@ def test_every_job_parses_and_calls_one_flow_in_app() -> None:
     for path in sorted((REPO / "jobs").glob("*.py")):
         tree = ast.parse(path.read_text())
         functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)}
-        assert functions <= {"main", "parser"}, f"{path.name} defines {sorted(functions)}: its body belongs in parity.app"
+        assert functions <= {"main", "parser"}, (
+            f"{path.name} defines {sorted(functions)}: its body belongs in parity.app"
+        )
         imported = _parity_imports(tree)
         outside = sorted(m for m in imported if not m.startswith("parity.app."))
-        assert not outside, f"{path.name} imports {outside}: a job calls parity through its flow in parity.app"
+        assert not outside, (
+            f"{path.name} imports {outside}: a job calls parity through its flow in parity.app"
+        )
         flows = set(imported) - {"parity.app.jobkit"}
         assert len(flows) == 1, f"{path.name} calls {sorted(flows) or 'no flow'} in parity.app, not one flow"
 
@@ -52,7 +56,9 @@ def _parity_imports(tree: ast.Module) -> list[str]:
 
 @pytest.mark.integration
 def test_unknown_conf_key_fails_before_spark_starts(tmp_path: Path) -> None:
-    run = submit("build_features", storage_overrides(tmp_path) + ["feature_sets.customer_activity.lookbak_days=3"])
+    run = submit(
+        "build_features", storage_overrides(tmp_path) + ["feature_sets.customer_activity.lookbak_days=3"]
+    )
     assert run.returncode == 2
     assert run.error_lines == [run.stderr.strip()]  # exactly one line, and it is the error
     assert "unknown conf key 'feature_sets.customer_activity.lookbak_days'" in run.stderr
@@ -60,16 +66,28 @@ def test_unknown_conf_key_fails_before_spark_starts(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_bad_job_arguments_fail_before_spark_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run = submit("build_features", storage_overrides(tmp_path), extra_job_args=["--backfill", "--from", "2026-02-01"])
+def test_bad_job_arguments_fail_before_spark_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = submit(
+        "build_features", storage_overrides(tmp_path), extra_job_args=["--backfill", "--from", "2026-02-01"]
+    )
     assert run.returncode == 2
-    assert run.error_lines == [run.stderr.strip()] and "--backfill needs --from DAY and --to DAY" in run.stderr
+    assert (
+        run.error_lines == [run.stderr.strip()] and "--backfill needs --from DAY and --to DAY" in run.stderr
+    )
     job = _job("build_features")
     for args, message in (
-        (["--backfill", "--from", "2026-02-09", "--to", "2026-02-01"], "--from 2026-02-09 is after --to 2026-02-01"),
+        (
+            ["--backfill", "--from", "2026-02-09", "--to", "2026-02-01"],
+            "--from 2026-02-09 is after --to 2026-02-01",
+        ),
         (["--from", "2026-02-01", "--to", "2026-02-02"], "--from and --to only go with --backfill"),
         (["--backfill", "--from", "Feb 1", "--to", "2026-02-02"], "'Feb 1' is not a day (YYYY-MM-DD)"),
-        (["--full-refresh", "--backfill", "--from", "2026-02-01", "--to", "2026-02-02"], "exclude each other"),
+        (
+            ["--full-refresh", "--backfill", "--from", "2026-02-01", "--to", "2026-02-02"],
+            "exclude each other",
+        ),
         (["--feature-set", "churn_risk"], "no declared feature set(s) churn_risk"),
     ):
         assert job.main([*set_args(storage_overrides(tmp_path)), *args]) == 2, args
@@ -94,7 +112,9 @@ def test_missing_required_column_fails_before_any_write(
     settings = load_settings(CONF_DIR, overrides=overrides)
     catalog = Catalog(spark, settings)
     catalog.write(sample_data.generate_customers(spark, settings.data), settings.tables.raw_customers)
-    catalog.write(sample_data.generate_events(spark, settings.data).drop("amount"), settings.tables.raw_events)
+    catalog.write(
+        sample_data.generate_events(spark, settings.data).drop("amount"), settings.tables.raw_events
+    )
 
     args = [a for item in overrides for a in ("--set", item)]
     code = _job("build_features").main(args)
@@ -103,11 +123,18 @@ def test_missing_required_column_fails_before_any_write(
     assert code == 1
     assert err.count("\n") == 0 and err.startswith("error: build_features:")
     assert "raw.events: missing required column(s) amount" in err
-    for name in ("features.customer_activity", "features.customer_profile", "quarantine.events", "quarantine.customers"):
+    for name in (
+        "features.customer_activity",
+        "features.customer_profile",
+        "quarantine.events",
+        "quarantine.customers",
+    ):
         assert not catalog.exists(name), f"{name} was written by a failed job"
     audit = sorted(catalog.read(settings.tables.audit_runs).collect(), key=lambda r: r.ended_at is not None)
     assert [(r.job, r.status) for r in audit] == [("build_features", "started"), ("build_features", "failed")]
-    assert audit[0].run_id == audit[1].run_id and audit[0].ended_at is None  # the row appended before the first write
+    assert (
+        audit[0].run_id == audit[1].run_id and audit[0].ended_at is None
+    )  # the row appended before the first write
     assert "amount" in audit[1].error and json.loads(audit[1].summary)["status"] == "failed"
 
 
@@ -132,7 +159,10 @@ def test_a_job_failing_after_some_writes_leaves_every_table_as_it_was(
     assertDataFrameEqual(catalog.read("features.customer_activity"), spark.range(4))
     assert not catalog.exists("features.customer_profile")
     audit = catalog.read(settings.tables.audit_runs).collect()
-    assert sorted((r.job, r.status, r.outputs) for r in audit) == [("two_writes", "failed", []), ("two_writes", "started", [])]
+    assert sorted((r.job, r.status, r.outputs) for r in audit) == [
+        ("two_writes", "failed", []),
+        ("two_writes", "started", []),
+    ]
 
 
 @pytest.mark.integration
@@ -146,7 +176,9 @@ def test_a_failing_submitted_job_prints_exactly_one_error_line(tmp_path: Path) -
 
 @pytest.mark.integration
 def test_extra_arguments_cannot_replace_the_jars_or_the_master(tmp_path: Path) -> None:
-    run = submit("build_features", [*storage_overrides(tmp_path), "data.customers=10"], extra=["--jars", "x.jar"])
+    run = submit(
+        "build_features", [*storage_overrides(tmp_path), "data.customers=10"], extra=["--jars", "x.jar"]
+    )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == run.error_lines
     assert "'--jars' would replace what parity sets" in run.error_lines[0]
@@ -179,7 +211,10 @@ def test_send_requests_runs_under_the_job_contract(
     monkeypatch.setattr(Catalog, "operation_metrics", broken)  # fails after the second run's append
     assert cli.main(argv) == 1
     err = capsys.readouterr().err.strip()
-    assert err == "error: send_requests: RuntimeError: no metrics for raw.churn_requests@1 (rolled back raw.churn_requests)"
+    assert (
+        err
+        == "error: send_requests: RuntimeError: no metrics for raw.churn_requests@1 (rolled back raw.churn_requests)"
+    )
     assert catalog.read("raw.churn_requests").count() == 6  # the first run's requests, and no more
     audit = catalog.read(settings.tables.audit_runs).collect()
     assert sorted((r.job, r.status, r.model) for r in audit) == [

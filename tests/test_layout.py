@@ -38,8 +38,16 @@ def _modules() -> list[str]:
 def _lint_imports(lib: Path) -> subprocess.CompletedProcess[str]:
     """import-linter with the project's contracts, over the parity package in `lib`."""
     return subprocess.run(
-        [str(Path(sys.executable).parent / "lint-imports"), "--config", str(REPO / ".importlinter"), "--no-cache"],
-        cwd=lib, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(lib)},
+        [
+            str(Path(sys.executable).parent / "lint-imports"),
+            "--config",
+            str(REPO / ".importlinter"),
+            "--no-cache",
+        ],
+        cwd=lib,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(lib)},
     )
 
 
@@ -56,7 +64,10 @@ def test_mlflow_outside_its_rooms_breaks_the_one_door_contract(tmp_path: Path) -
         module.write("\nimport mlflow  # past governance.tracking\n")
     proc = _lint_imports(tmp_path)
     assert proc.returncode == 1 and "1 broken" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "Illegal imports of protected package mlflow" in proc.stdout and "parity.app.training_run -> mlflow" in proc.stdout
+    assert (
+        "Illegal imports of protected package mlflow" in proc.stdout
+        and "parity.app.training_run -> mlflow" in proc.stdout
+    )
 
 
 def test_no_module_imports_itself_back_through_a_cycle() -> None:
@@ -65,16 +76,25 @@ def test_no_module_imports_itself_back_through_a_cycle() -> None:
         f"{importer} -> {imported} -> ... -> {importer}"
         for importer in sorted(graph.modules)
         for imported in sorted(graph.find_modules_directly_imported_by(importer))
-        if imported != importer and not importer.startswith(imported + ".")
+        if imported != importer
+        and not importer.startswith(imported + ".")
         and graph.chain_exists(importer=imported, imported=importer)
     ]
     assert not cycles, "\n".join(cycles)
 
 
 def test_modules_and_jobs_stay_small() -> None:
-    big = {str(p.relative_to(REPO)): n for p in LIB.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    big = {
+        str(p.relative_to(REPO)): n
+        for p in LIB.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
     assert not big, f"modules over {MAX_MODULE_LINES} lines: {big}"
-    jobs = {p.name: n for p in (REPO / "jobs").glob("*.py") if (n := len(p.read_text().splitlines())) > MAX_JOB_LINES}
+    jobs = {
+        p.name: n
+        for p in (REPO / "jobs").glob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_JOB_LINES
+    }
     assert not jobs, f"jobs over {MAX_JOB_LINES} lines (move the flow into lib): {jobs}"
 
 
@@ -133,7 +153,9 @@ def test_every_module_imports_alone_with_no_side_effect() -> None:
 FLAT_0_1 = json.loads((REPO / "tests" / "fixtures" / "flat_modules_0_1.json").read_text())
 
 
-@pytest.mark.parametrize("old", sorted(name for name in FLAT_0_1 if not name.startswith("_")))  # _model_entry was private
+@pytest.mark.parametrize(
+    "old", sorted(name for name in FLAT_0_1 if not name.startswith("_"))
+)  # _model_entry was private
 def test_the_flat_0_1_import_paths_still_work(old: str) -> None:
     exported = FLAT_0_1[old]
     module = importlib.import_module(f"parity.{old}")
@@ -144,7 +166,9 @@ def test_the_flat_0_1_import_paths_still_work(old: str) -> None:
         value = getattr(where, name)
         if inspect.isfunction(value) or inspect.isclass(value):
             # The very object the library defines and uses, not a copy or a stand-in.
-            assert value.__module__.startswith("parity."), f"parity.{old}.{name} is {value.__module__}.{value.__qualname__}"
+            assert value.__module__.startswith("parity."), (
+                f"parity.{old}.{name} is {value.__module__}.{value.__qualname__}"
+            )
             defined = getattr(importlib.import_module(value.__module__), value.__qualname__, None)
             assert value is defined, f"parity.{old}.{name} is not {value.__module__}.{value.__qualname__}"
 

@@ -41,22 +41,30 @@ def catalog(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Ca
     root = tmp_path_factory.mktemp("before_layout")
     settings = load_settings(CONF_DIR, overrides=storage_overrides(root) + TEST_SPARK + SMALL_DATA)
     catalog = Catalog(spark, settings)
-    catalog.write(generate_customers(spark, settings.data), settings.tables.raw_customers)  # what the models' sets read
+    catalog.write(
+        generate_customers(spark, settings.data), settings.tables.raw_customers
+    )  # what the models' sets read
     catalog.write(generate_events(spark, settings.data), settings.tables.raw_events)
     build_declared_sets(catalog, settings, full_refresh=True)
     return catalog
 
 
 @pytest.mark.parametrize("flavor", ["sklearn", "spark"])
-def test_a_model_registered_before_the_move_scores_as_it_did(spark: SparkSession, catalog: Catalog, flavor: str) -> None:
+def test_a_model_registered_before_the_move_scores_as_it_did(
+    spark: SparkSession, catalog: Catalog, flavor: str
+) -> None:
     model = FIXTURE / flavor
     spec = load_feature_spec(str(model))
     assert spec.flavor == flavor
     assert changed_transforms(spec) == []  # parity.transforms.* still names the very same code
-    assert type(mlflow.pyfunc.load_model(str(model)).unwrap_python_model()).__module__ == "parity.model.packaged"
+    assert (
+        type(mlflow.pyfunc.load_model(str(model)).unwrap_python_model()).__module__ == "parity.model.packaged"
+    )
 
     decls = [FeatureSetDecl.model_validate(lookup["feature_set"]) for lookup in spec.feature_sets]
-    customers = catalog.read(catalog.settings.tables.raw_customers).filter(F.col(UPDATED_AT) <= F.lit(SCORE_TIME))
+    customers = catalog.read(catalog.settings.tables.raw_customers).filter(
+        F.col(UPDATED_AT) <= F.lit(SCORE_TIME)
+    )
     predictions = score(
         spark,
         scoring_spine(customers, columns=[CUSTOMER_ID], score_time=SCORE_TIME),
@@ -67,10 +75,16 @@ def test_a_model_registered_before_the_move_scores_as_it_did(spark: SparkSession
         model_version="before-layout",
         model_run_id="before-layout",
     )
-    got = predictions.select(CUSTOMER_ID, SCORE_TS, "prediction").toPandas().sort_values(CUSTOMER_ID).reset_index(drop=True)
+    got = (
+        predictions.select(CUSTOMER_ID, SCORE_TS, "prediction")
+        .toPandas()
+        .sort_values(CUSTOMER_ID)
+        .reset_index(drop=True)
+    )
     recorded = pd.read_csv(FIXTURE / f"{flavor}_predictions.csv", parse_dates=[SCORE_TS])
 
     assert got[CUSTOMER_ID].tolist() == recorded[CUSTOMER_ID].tolist()
     assert (got[SCORE_TS] == recorded[SCORE_TS]).all()
-    pd.testing.assert_series_equal(got["prediction"], recorded["prediction"], check_exact=False, rtol=1e-12, atol=1e-15)
-
+    pd.testing.assert_series_equal(
+        got["prediction"], recorded["prediction"], check_exact=False, rtol=1e-12, atol=1e-15
+    )

@@ -43,7 +43,13 @@ SCORING = [
     (6, 3, True, 20.0, "zz"),
     (7, None, None, None, None),
 ]
-SPLIT = {"ts_column": "label_ts", "label_column": "label", "numeric": NUMERIC, "categorical": CATEGORICAL, "validation_fraction": 0.3}
+SPLIT = {
+    "ts_column": "label_ts",
+    "label_column": "label",
+    "numeric": NUMERIC,
+    "categorical": CATEGORICAL,
+    "validation_fraction": 0.3,
+}
 HGB_PARAMS = {"max_leaf_nodes": 8, "min_samples_leaf": 5, "max_iter": 30}
 SPARK_LR_PARAMS = {"reg_param": 0.01, "max_iter": 30}
 
@@ -53,17 +59,30 @@ def _labelled(spark: SparkSession, n: int = 400, seed: int = 0) -> DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
-        visits, member, spend = int(rng.poisson(3)), bool(rng.random() < 0.5), round(float(rng.gamma(2.0, 10.0)), 2)
+        visits, member, spend = (
+            int(rng.poisson(3)),
+            bool(rng.random() < 0.5),
+            round(float(rng.gamma(2.0, 10.0)), 2),
+        )
         segment = str(rng.choice(["a", "b", "c"]))
         label = int(visits < 2 or (member and segment == "c"))
         values = [None if rng.random() < 0.1 else v for v in (visits, member, spend, segment)]
-        rows.append((i + 1, dt.datetime(2026, 1, 1) + dt.timedelta(days=7 * int(rng.integers(0, 10))), *values, label))
+        rows.append(
+            (i + 1, dt.datetime(2026, 1, 1) + dt.timedelta(days=7 * int(rng.integers(0, 10))), *values, label)
+        )
     return spark.createDataFrame(rows, LABELLED)
 
 
 def _spec(**overrides: object) -> FeatureSpec:
-    fields: dict = {"entity": "customer_id", "timestamp": "score_ts", "feature_sets": [], "request_time": [],
-                    "numeric": NUMERIC, "categorical": CATEGORICAL, "code_hash": "abc123"}
+    fields: dict = {
+        "entity": "customer_id",
+        "timestamp": "score_ts",
+        "feature_sets": [],
+        "request_time": [],
+        "numeric": NUMERIC,
+        "categorical": CATEGORICAL,
+        "code_hash": "abc123",
+    }
     return FeatureSpec(**{**fields, **overrides})
 
 
@@ -75,14 +94,27 @@ def _caller_rows() -> pd.DataFrame:
 
 def _p(scored: DataFrame) -> np.ndarray:
     """P(label = 1) from a Spark ML model's output, in customer_id order."""
-    return scored.orderBy("customer_id").select(vector_to_array(F.col("probability"))[1].alias("p")).toPandas()["p"].to_numpy()
+    return (
+        scored.orderBy("customer_id")
+        .select(vector_to_array(F.col("probability"))[1].alias("p"))
+        .toPandas()["p"]
+        .to_numpy()
+    )
 
 
 def test_the_packaged_spark_model_predicts_what_the_fitted_pipeline_predicts_in_session(
     spark: SparkSession, tmp_settings: Settings
 ) -> None:
     split = spark_time_split(_labelled(spark), **SPLIT)
-    model, metrics = fit_spark(get_learner("spark.logistic_regression"), SPARK_LR_PARAMS, split.train, split.valid, NUMERIC, CATEGORICAL, seed=1)
+    model, metrics = fit_spark(
+        get_learner("spark.logistic_regression"),
+        SPARK_LR_PARAMS,
+        split.train,
+        split.valid,
+        NUMERIC,
+        CATEGORICAL,
+        seed=1,
+    )
     assert metrics["val_auc"] > 0.8
     in_session = _p(model.transform(spark.createDataFrame(SCORING, FEATURES)))
 
@@ -92,7 +124,9 @@ def test_the_packaged_spark_model_predicts_what_the_fitted_pipeline_predicts_in_
 
     np.testing.assert_allclose(packaged.to_numpy(), in_session, rtol=1e-12)
     assert load_feature_spec(info.model_uri).input_contract == INPUT_CONTRACT
-    assert len(set(np.round(in_session, 6))) == len(SCORING)  # the rows are told apart: the check compares something
+    assert len(set(np.round(in_session, 6))) == len(
+        SCORING
+    )  # the rows are told apart: the check compares something
 
 
 def test_the_fitted_pipelines_prepare_raw_inputs_themselves(spark: SparkSession) -> None:
@@ -120,7 +154,15 @@ def test_the_fitted_pipelines_prepare_raw_inputs_themselves(spark: SparkSession)
     np.testing.assert_array_equal(pipeline.predict_proba(raw), pipeline.predict_proba(cast))
 
     # Spark ML: rows typed as the training set, or pre-cast to double; the caller's columns come back untouched.
-    model, _ = fit_spark(get_learner("spark.logistic_regression"), SPARK_LR_PARAMS, labelled, labelled, NUMERIC, CATEGORICAL, seed=1)
+    model, _ = fit_spark(
+        get_learner("spark.logistic_regression"),
+        SPARK_LR_PARAMS,
+        labelled,
+        labelled,
+        NUMERIC,
+        CATEGORICAL,
+        seed=1,
+    )
     typed = spark.createDataFrame(SCORING, FEATURES)
     precast = spark.createDataFrame(
         [(r[0], *(None if v is None else float(v) for v in r[1:4]), r[4]) for r in SCORING],
@@ -152,14 +194,20 @@ def test_a_spec_logged_before_the_contract_existed_reads_as_legacy() -> None:
 def test_a_legacy_sklearn_model_scores_as_before(spark: SparkSession, tmp_settings: Settings) -> None:
     data = time_split(_labelled(spark).toPandas(), **SPLIT)
     # The layout before: no preparation step; the caller prepared the inputs.
-    legacy = Pipeline(build_pipeline(get_learner("sklearn.hist_gradient_boosting"), HGB_PARAMS, NUMERIC, CATEGORICAL, seed=1).steps[1:])
+    legacy = Pipeline(
+        build_pipeline(
+            get_learner("sklearn.hist_gradient_boosting"), HGB_PARAMS, NUMERIC, CATEGORICAL, seed=1
+        ).steps[1:]
+    )
     legacy.fit(to_model_input(data.x_train, NUMERIC, CATEGORICAL), data.y_train)
     rows = _caller_rows()
     before = legacy.predict_proba(to_model_input(rows, NUMERIC, CATEGORICAL))[:, 1]
 
     with mlflow.start_run(experiment_id=configure_mlflow(tmp_settings)):
         info = log_packaged_model(legacy, _spec(), rows.head(3), registered_model=None)
-    assert load_feature_spec(info.model_uri).input_contract == LEGACY_INPUT_CONTRACT  # read off the model itself
+    assert (
+        load_feature_spec(info.model_uri).input_contract == LEGACY_INPUT_CONTRACT
+    )  # read off the model itself
     np.testing.assert_array_equal(mlflow.pyfunc.load_model(info.model_uri).predict(rows).to_numpy(), before)
 
 
@@ -172,7 +220,11 @@ def _legacy_prepared(frame: DataFrame) -> DataFrame:
 
 def test_a_legacy_spark_model_scores_as_before(spark: SparkSession) -> None:
     labelled = _labelled(spark).withColumn("label", F.col("label").cast("double"))
-    imputed, indexed, encoded = [f"_imputed_{c}" for c in NUMERIC], [f"_index_{c}" for c in CATEGORICAL], [f"_onehot_{c}" for c in CATEGORICAL]
+    imputed, indexed, encoded = (
+        [f"_imputed_{c}" for c in NUMERIC],
+        [f"_index_{c}" for c in CATEGORICAL],
+        [f"_onehot_{c}" for c in CATEGORICAL],
+    )
     # The layout before: the stages read the prepared inputs under the feature names.
     stages = [
         Imputer(strategy="median", inputCols=NUMERIC, outputCols=imputed),

@@ -47,8 +47,18 @@ def _parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return tagged[0]
 
 
-def _run_notebook(nb: nbformat.NotebookNode, *, conf_dir: Path, overrides: list[str], export_path: Path, feature_set: str) -> None:
-    _execute(nb, conf_dir=str(conf_dir), env="dev", overrides=overrides, feature_set=feature_set, sample_fraction=SAMPLE, export_path=str(export_path))
+def _run_notebook(
+    nb: nbformat.NotebookNode, *, conf_dir: Path, overrides: list[str], export_path: Path, feature_set: str
+) -> None:
+    _execute(
+        nb,
+        conf_dir=str(conf_dir),
+        env="dev",
+        overrides=overrides,
+        feature_set=feature_set,
+        sample_fraction=SAMPLE,
+        export_path=str(export_path),
+    )
 
 
 def _execute(nb: nbformat.NotebookNode, **parameters: object) -> None:
@@ -79,21 +89,31 @@ def test_notebook_uses_the_installed_package_as_it_is(notebook: Path) -> None:
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "sys":
             assert node.attr != "path", f"{notebook.name} edits sys.path"
         if isinstance(node, ast.Import | ast.ImportFrom):
-            assert not any(alias.name in {"importlib", "runpy"} for alias in node.names), f"{notebook.name} imports by file"
+            assert not any(alias.name in {"importlib", "runpy"} for alias in node.names), (
+                f"{notebook.name} imports by file"
+            )
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "parity":
             source = importlib.import_module(node.module or "")
             for alias in node.names:
                 taken.append(f"{node.module}.{alias.name}")
-                if not hasattr(source, alias.name) and importlib.util.find_spec(f"{node.module}.{alias.name}"):
-                    importlib.import_module(f"{node.module}.{alias.name}")  # a submodule, as `from ... import` finds it
+                if not hasattr(source, alias.name) and importlib.util.find_spec(
+                    f"{node.module}.{alias.name}"
+                ):
+                    importlib.import_module(
+                        f"{node.module}.{alias.name}"
+                    )  # a submodule, as `from ... import` finds it
                 assert hasattr(source, alias.name), f"{notebook.name}: {node.module} has no {alias.name}"
                 if isinstance(value := getattr(source, alias.name), ModuleType):
                     modules[alias.asname or alias.name] = value
-    assert any(name.startswith("parity.core.session.get_spark") for name in taken), f"{notebook.name} imports no parity session"
+    assert any(name.startswith("parity.core.session.get_spark") for name in taken), (
+        f"{notebook.name} imports no parity session"
+    )
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
             module = modules[node.value.id]
-            assert hasattr(module, node.attr), f"{notebook.name} reads {module.__name__}.{node.attr}, which is gone"
+            assert hasattr(module, node.attr), (
+                f"{notebook.name} reads {module.__name__}.{node.attr}, which is gone"
+            )
 
 
 def test_notebook_features_equal_the_jobs(
@@ -101,21 +121,35 @@ def test_notebook_features_equal_the_jobs(
 ) -> None:
     # The kernel must be this venv's Python, which has parity installed (no sys.path hacks).
     kernel_cmd = KernelManager(kernel_name=KERNEL).format_kernel_cmd()
-    assert kernel_cmd[0] == sys.executable, f"kernel '{KERNEL}' would run {kernel_cmd[0]}, not {sys.executable}"
+    assert kernel_cmd[0] == sys.executable, (
+        f"kernel '{KERNEL}' would run {kernel_cmd[0]}, not {sys.executable}"
+    )
     monkeypatch.setenv("TZ", "UTC")  # inherited by the kernel
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert "sys.path" not in "\n".join(cell.source for cell in nb.cells)
     export_path = tmp_path / "nb_features"
     _run_notebook(
-        nb, conf_dir=CONF_DIR, overrides=pipeline.overrides + NOTEBOOK_SPARK, export_path=export_path, feature_set=ACTIVITY
+        nb,
+        conf_dir=CONF_DIR,
+        overrides=pipeline.overrides + NOTEBOOK_SPARK,
+        export_path=export_path,
+        feature_set=ACTIVITY,
     )
-    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert any(
+        o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
 
     settings = pipeline.settings()
     decl = settings.feature_sets[ACTIVITY]
     from_job = features.sample_entities(
-        current_rows(spark.read.format("delta").load(table_path(settings, decl.table))).drop(features.FEATURE_DATE), decl, fraction=SAMPLE
+        current_rows(spark.read.format("delta").load(table_path(settings, decl.table))).drop(
+            features.FEATURE_DATE
+        ),
+        decl,
+        fraction=SAMPLE,
     )
     from_notebook = spark.read.parquet(str(export_path / ACTIVITY))
     assert from_notebook.columns == from_job.columns
@@ -130,18 +164,36 @@ def test_model_notebook_builds_the_jobs_training_set_and_logs_one_trial(
     nb = nbformat.read(MODEL_NOTEBOOK, as_version=4)
     export_path = tmp_path / "nb_training"
     overrides = pipeline.overrides + NOTEBOOK_SPARK
-    _execute(nb, conf_dir=str(CONF_DIR), env="dev", overrides=overrides, model_name="churn", sample_fraction=SAMPLE, export_path=str(export_path))
-    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    _execute(
+        nb,
+        conf_dir=str(CONF_DIR),
+        env="dev",
+        overrides=overrides,
+        model_name="churn",
+        sample_fraction=SAMPLE,
+        export_path=str(export_path),
+    )
+    assert any(
+        o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
 
     # The sample's training set is the job's, for the same label keys.
     settings = pipeline.settings()
     model = settings.model("churn")
     version = pipeline.summary("build_training_set")["outputs"][0]["version"]
-    job_set = spark.read.format("delta").option("versionAsOf", version).load(table_path(settings, model.training_set()))
+    job_set = (
+        spark.read.format("delta")
+        .option("versionAsOf", version)
+        .load(table_path(settings, model.training_set()))
+    )
     from_job = features.sample_keys(job_set, list(model.labels.keys), fraction=SAMPLE)
     # The job held its newest labels out for the promotion gate; the notebook explores them all.
     held_out_after = pipeline.summary("build_training_set")["labels_until"]
-    from_notebook = spark.read.parquet(str(export_path / "churn")).filter(F.col(model.labels.time) <= F.lit(held_out_after).cast("timestamp"))
+    from_notebook = spark.read.parquet(str(export_path / "churn")).filter(
+        F.col(model.labels.time) <= F.lit(held_out_after).cast("timestamp")
+    )
     assert from_notebook.columns == from_job.columns
     assert 0 < from_job.count() < job_set.count()
     assertDataFrameEqual(from_notebook, from_job)
@@ -149,8 +201,15 @@ def test_model_notebook_builds_the_jobs_training_set_and_logs_one_trial(
     # One trial, logged to MLflow as an exploratory run under the model's experiment.
     client = MlflowClient(settings.mlflow.tracking_uri, settings.mlflow.tracking_uri)
     runs = client.search_runs(
-        [client.get_experiment_by_name(settings.mlflow.experiment).experiment_id], filter_string="tags.`parity.notebook` = 'explore_model'"
+        [client.get_experiment_by_name(settings.mlflow.experiment).experiment_id],
+        filter_string="tags.`parity.notebook` = 'explore_model'",
     )
-    assert len(runs) == 1 and runs[0].data.tags["parity.model"] == "churn" and "best_val_auc" in runs[0].data.metrics
-    trials = client.search_runs([runs[0].info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{runs[0].info.run_id}'")
+    assert (
+        len(runs) == 1
+        and runs[0].data.tags["parity.model"] == "churn"
+        and "best_val_auc" in runs[0].data.metrics
+    )
+    trials = client.search_runs(
+        [runs[0].info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{runs[0].info.run_id}'"
+    )
     assert len(trials) == 1 and trials[0].info.status == "FINISHED"

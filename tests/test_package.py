@@ -24,7 +24,9 @@ LIB = REPO / "lib" / "parity"
 
 def _run(*cmd: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -39,13 +41,16 @@ def test_the_wheel_alone_installs_and_runs(tmp_path: Path) -> None:
     venv = tmp_path / "fresh"
     _run(sys.executable, "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"
-    site = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+    site = Path(
+        _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
+    )
     (site / "project_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     _run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", wheel)
 
     assert "usage: parity" in _run(venv / "bin" / "parity", "--help", cwd=tmp_path).stdout
     imported = _run(
-        python, "-c",
+        python,
+        "-c",
         "import importlib, pkgutil, parity\n"
         "names = [m.name for m in pkgutil.walk_packages(parity.__path__, 'parity.')]\n"
         "for name in names: importlib.import_module(name)\n"

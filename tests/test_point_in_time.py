@@ -54,23 +54,46 @@ def test_as_of_join_edge_cases(spark: SparkSession, feature_rows, strategy: str)
         SPINE,
     )
     expected = spark.createDataFrame(
-        [(1, 1, TS(2026, 1, 10), 2), (2, 1, TS(2026, 1, 9, 12), 1), (3, 1, TS(2026, 1, 10), 2), (4, 2, TS(2026, 1, 10), None),
-         (5, 3, TS(2026, 1, 15), None), (6, 1, TS(2026, 3, 1), 3), (7, 1, TS(2026, 1, 8), None)],
+        [
+            (1, 1, TS(2026, 1, 10), 2),
+            (2, 1, TS(2026, 1, 9, 12), 1),
+            (3, 1, TS(2026, 1, 10), 2),
+            (4, 2, TS(2026, 1, 10), None),
+            (5, 3, TS(2026, 1, 15), None),
+            (6, 1, TS(2026, 3, 1), 3),
+            (7, 1, TS(2026, 1, 8), None),
+        ],
         SPINE + ", v INT",
     )
     actual = as_of_join(
-        spine, feature_rows, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"], strategy=strategy
+        spine,
+        feature_rows,
+        entity="customer_id",
+        spine_ts="label_ts",
+        feature_ts="feature_ts",
+        columns=["v"],
+        strategy=strategy,
     )
     assertDataFrameEqual(actual, expected)
 
 
 @STRATEGIES
-def test_max_age_nulls_stale_features_but_keeps_the_row(spark: SparkSession, feature_rows, strategy: str) -> None:
+def test_max_age_nulls_stale_features_but_keeps_the_row(
+    spark: SparkSession, feature_rows, strategy: str
+) -> None:
     spine = spark.createDataFrame([(1, 1, TS(2026, 1, 12)), (2, 1, TS(2026, 1, 20))], SPINE)
-    expected = spark.createDataFrame([(1, 1, TS(2026, 1, 12), 3), (2, 1, TS(2026, 1, 20), None)], SPINE + ", v INT")
+    expected = spark.createDataFrame(
+        [(1, 1, TS(2026, 1, 12), 3), (2, 1, TS(2026, 1, 20), None)], SPINE + ", v INT"
+    )
     actual = as_of_join(
-        spine, feature_rows, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"],
-        max_age=dt.timedelta(days=5), strategy=strategy,
+        spine,
+        feature_rows,
+        entity="customer_id",
+        spine_ts="label_ts",
+        feature_ts="feature_ts",
+        columns=["v"],
+        max_age=dt.timedelta(days=5),
+        strategy=strategy,
     )
     assertDataFrameEqual(actual, expected)
 
@@ -78,7 +101,14 @@ def test_max_age_nulls_stale_features_but_keeps_the_row(spark: SparkSession, fea
 def test_as_of_join_names_missing_columns(spark: SparkSession, feature_rows) -> None:
     spine = spark.createDataFrame([(1, 1)], "label_id INT, customer_id LONG")
     with pytest.raises(MissingColumnsError, match="label_ts"):
-        as_of_join(spine, feature_rows, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"])
+        as_of_join(
+            spine,
+            feature_rows,
+            entity="customer_id",
+            spine_ts="label_ts",
+            feature_ts="feature_ts",
+            columns=["v"],
+        )
 
 
 def _oracle(spine: list[tuple], features: list[tuple], max_age: dt.timedelta | None) -> list[tuple]:
@@ -109,7 +139,9 @@ LABEL = st.tuples(st.integers(1, 6), WHEN)
     max_age_hours=st.sampled_from([None, 24, 72]),
     strategy=st.sampled_from(["broadcast", "sort"]),
 )
-def test_as_of_join_matches_a_brute_force_oracle(spark: SparkSession, rows, labels, known_at, max_age_hours, strategy) -> None:
+def test_as_of_join_matches_a_brute_force_oracle(
+    spark: SparkSession, rows, labels, known_at, max_age_hours, strategy
+) -> None:
     """Labels at, before and after feature rows; rows that land hours late; several versions of
     one row; duplicate times; entities without history; day boundaries."""
     features = [(e, t, t + dt.timedelta(hours=late) if known_at else t, v) for e, t, late, v in rows]
@@ -118,8 +150,13 @@ def test_as_of_join_matches_a_brute_force_oracle(spark: SparkSession, rows, labe
     actual = as_of_join(
         spark.createDataFrame(spine, SPINE),
         spark.createDataFrame(features, "customer_id LONG, feature_ts TIMESTAMP, landed_at TIMESTAMP, v INT"),
-        entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"], max_age=max_age,
-        available_at="landed_at" if known_at else None, strategy=strategy,
+        entity="customer_id",
+        spine_ts="label_ts",
+        feature_ts="feature_ts",
+        columns=["v"],
+        max_age=max_age,
+        available_at="landed_at" if known_at else None,
+        strategy=strategy,
     )
     assertDataFrameEqual(actual, spark.createDataFrame(_oracle(spine, features, max_age), SPINE + ", v INT"))
 
@@ -127,16 +164,28 @@ def test_as_of_join_matches_a_brute_force_oracle(spark: SparkSession, rows, labe
 def _windowed_set(name: str, grain: str, windows: list[str]) -> FeatureSetDecl:
     return FeatureSetDecl.model_validate(
         {
-            "name": name, "description": "event counts", "table": f"features.{name}", "source": "raw.x", "entity": ["customer_id"],
-            "event_time": "event_ts", "grain": grain,
+            "name": name,
+            "description": "event counts",
+            "table": f"features.{name}",
+            "source": "raw.x",
+            "entity": ["customer_id"],
+            "event_time": "event_ts",
+            "grain": grain,
             "transforms": [
                 {
                     "fn": "parity.transforms.add_rolling_aggregates",
-                    "params": {"entity": "customer_id", "time_column": "event_ts", "windows": windows, "output": "feature_ts",
-                               "aggregates": [{"column": "amount", "fn": "count", "name": "n"}]},
+                    "params": {
+                        "entity": "customer_id",
+                        "time_column": "event_ts",
+                        "windows": windows,
+                        "output": "feature_ts",
+                        "aggregates": [{"column": "amount", "fn": "count", "name": "n"}],
+                    },
                 }
             ],
-            "features": [{"name": f"n_{w}", "type": "bigint", "description": f"events in {w}"} for w in windows],
+            "features": [
+                {"name": f"n_{w}", "type": "bigint", "description": f"events in {w}"} for w in windows
+            ],
         }
     )
 
@@ -147,13 +196,19 @@ MINUTE = st.integers(0, 6 * 24 * 60).map(lambda m: BASE + dt.timedelta(minutes=m
 
 HOUR_AND_DAY_CASE = st.tuples(
     st.lists(st.tuples(st.integers(1, 3), MINUTE), max_size=30),
-    st.lists(st.tuples(st.integers(1, 4), MINUTE.map(lambda t: t + dt.timedelta(hours=12))), min_size=1, max_size=20),
+    st.lists(
+        st.tuples(st.integers(1, 4), MINUTE.map(lambda t: t + dt.timedelta(hours=12))),
+        min_size=1,
+        max_size=20,
+    ),
 )
 
 
 @examples(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cases=st.lists(HOUR_AND_DAY_CASE, min_size=7, max_size=7))
-def test_hour_and_day_sets_in_one_training_set_see_exactly_the_events_before_the_label(spark: SparkSession, cases) -> None:
+def test_hour_and_day_sets_in_one_training_set_see_exactly_the_events_before_the_label(
+    spark: SparkSession, cases
+) -> None:
     """An hour-grain set (6h and 30h windows, which straddle midnights) and a day-grain set
     (1d, 3d) joined onto one spine: each label sees the events of the whole hours, and of the
     whole days, before it, as brute force counts them.
@@ -162,7 +217,9 @@ def test_hour_and_day_sets_in_one_training_set_see_exactly_the_events_before_the
     Spark run checks what seven would (the first example is the minimal one)."""
     events = [(e + i * CASE_KEYS, t) for i, (case_events, _) in enumerate(cases) for e, t in case_events]
     labels = [(e + i * CASE_KEYS, t) for i, (_, case_labels) in enumerate(cases) for e, t in case_labels]
-    frame = spark.createDataFrame([(e, t, 1.0) for e, t in events], "customer_id LONG, event_ts TIMESTAMP, amount DOUBLE")
+    frame = spark.createDataFrame(
+        [(e, t, 1.0) for e, t in events], "customer_id LONG, event_ts TIMESTAMP, amount DOUBLE"
+    )
     sets = {"hourly": ("hour", ["6h", "30h"]), "daily": ("day", ["1d", "3d"])}
     lookups = []
     for name, (grain, windows) in sets.items():
@@ -183,7 +240,9 @@ def test_hour_and_day_sets_in_one_training_set_see_exactly_the_events_before_the
     assert got == expected
 
 
-def test_events_at_or_after_the_label_time_never_reach_its_features(spark: SparkSession, settings: Settings) -> None:
+def test_events_at_or_after_the_label_time_never_reach_its_features(
+    spark: SparkSession, settings: Settings
+) -> None:
     events = spark.createDataFrame(
         [
             (1, 1, TS(2026, 1, 8, 10), 10.0, "web", "fees", None),
@@ -213,10 +272,18 @@ def test_ties_and_null_times_in_feature_rows(spark: SparkSession, strategy: str)
     )
     spine = spark.createDataFrame([(1, 1, TS(2026, 1, 6)), (2, 1, TS(2026, 1, 4))], SPINE)
     actual = as_of_join(
-        spine, features, entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"], strategy=strategy
+        spine,
+        features,
+        entity="customer_id",
+        spine_ts="label_ts",
+        feature_ts="feature_ts",
+        columns=["v"],
+        strategy=strategy,
     )
     # two rows at one time resolve to the same one every run; a row without a time is never "known"
-    expected = spark.createDataFrame([(1, 1, TS(2026, 1, 6), 9), (2, 1, TS(2026, 1, 4), None)], SPINE + ", v INT")
+    expected = spark.createDataFrame(
+        [(1, 1, TS(2026, 1, 6), 9), (2, 1, TS(2026, 1, 4), None)], SPINE + ", v INT"
+    )
     assertDataFrameEqual(actual, expected)
 
 
@@ -227,14 +294,30 @@ def test_an_entity_of_several_keys(spark: SparkSession, strategy: str) -> None:
         "shop STRING, till INT, feature_ts TIMESTAMP, v INT",
     )
     spine = spark.createDataFrame(
-        [(1, "a", 1, TS(2026, 1, 2)), (2, "a", 2, TS(2026, 1, 4)), (3, "a", 1, TS(2026, 1, 4)), (4, "b", 1, TS(2026, 1, 4))],
+        [
+            (1, "a", 1, TS(2026, 1, 2)),
+            (2, "a", 2, TS(2026, 1, 4)),
+            (3, "a", 1, TS(2026, 1, 4)),
+            (4, "b", 1, TS(2026, 1, 4)),
+        ],
         "label_id INT, shop STRING, till INT, label_ts TIMESTAMP",
     )
     actual = as_of_join(
-        spine, features, entity=["shop", "till"], spine_ts="label_ts", feature_ts="feature_ts", columns=["v"], strategy=strategy
+        spine,
+        features,
+        entity=["shop", "till"],
+        spine_ts="label_ts",
+        feature_ts="feature_ts",
+        columns=["v"],
+        strategy=strategy,
     )
     expected = spark.createDataFrame(
-        [(1, "a", 1, TS(2026, 1, 2), 10), (2, "a", 2, TS(2026, 1, 4), 20), (3, "a", 1, TS(2026, 1, 4), 11), (4, "b", 1, TS(2026, 1, 4), None)],
+        [
+            (1, "a", 1, TS(2026, 1, 2), 10),
+            (2, "a", 2, TS(2026, 1, 4), 20),
+            (3, "a", 1, TS(2026, 1, 4), 11),
+            (4, "b", 1, TS(2026, 1, 4), None),
+        ],
         "label_id INT, shop STRING, till INT, label_ts TIMESTAMP, v INT",
     )
     assertDataFrameEqual(actual, expected)
@@ -243,9 +326,19 @@ def test_an_entity_of_several_keys(spark: SparkSession, strategy: str) -> None:
 def _tiny_set(name: str, entity: str, max_age_days: int | None) -> FeatureSetDecl:
     return FeatureSetDecl.model_validate(
         {
-            "name": name, "description": "a test set", "table": f"features.{name}", "source": "raw.x", "entity": [entity],
-            "event_time": "feature_ts", "max_age_days": max_age_days,
-            "transforms": [{"fn": "parity.transforms.with_alias", "params": {"column": "feature_ts", "output": "feature_ts"}}],
+            "name": name,
+            "description": "a test set",
+            "table": f"features.{name}",
+            "source": "raw.x",
+            "entity": [entity],
+            "event_time": "feature_ts",
+            "max_age_days": max_age_days,
+            "transforms": [
+                {
+                    "fn": "parity.transforms.with_alias",
+                    "params": {"column": "feature_ts", "output": "feature_ts"},
+                }
+            ],
             "features": [{"name": "v", "type": "int", "description": "a value"}],
         }
     )
@@ -272,11 +365,18 @@ def test_three_lookups_through_renamed_keys_and_prefixes_match_the_oracle(spark:
         shift = i * CASE_KEYS
         for rows, into in ((rows_a, a), (rows_b, b), (rows_c, c)):
             into += [(e + shift, ts, landed, v) for e, ts, landed, v in rows]
-        spine_rows += [(len(spine_rows) + n, customer + shift, account + shift, ts) for n, (customer, account, ts) in enumerate(labels)]
-    spine = spark.createDataFrame(spine_rows, "label_id INT, customer_id LONG, account LONG, label_ts TIMESTAMP")
+        spine_rows += [
+            (len(spine_rows) + n, customer + shift, account + shift, ts)
+            for n, (customer, account, ts) in enumerate(labels)
+        ]
+    spine = spark.createDataFrame(
+        spine_rows, "label_id INT, customer_id LONG, account LONG, label_ts TIMESTAMP"
+    )
     tables = {}
     for name, rows, entity in (("a", a, "customer_id"), ("b", b, "customer_id"), ("c", c, "holder")):
-        tables[name] = spark.createDataFrame([(e, ts, v) for e, ts, _, v in rows], f"{entity} LONG, feature_ts TIMESTAMP, v INT")
+        tables[name] = spark.createDataFrame(
+            [(e, ts, v) for e, ts, _, v in rows], f"{entity} LONG, feature_ts TIMESTAMP, v INT"
+        )
     lookups = [
         FeatureLookup(_tiny_set("a", "customer_id", 1), 0, tables["a"]),
         FeatureLookup(_tiny_set("b", "customer_id", None), 0, tables["b"], prefix="b_"),
@@ -286,12 +386,25 @@ def test_three_lookups_through_renamed_keys_and_prefixes_match_the_oracle(spark:
     assert shared.columns[:4] == ["label_id", "customer_id", "account", "label_ts"]
 
     def oracle(rows: list[tuple], key: int, ts: dt.datetime, max_age_days: int | None) -> int | None:
-        known = [(fts, v) for e, fts, _, v in rows if e == key and fts <= ts and (max_age_days is None or fts >= ts - dt.timedelta(days=max_age_days))]
+        known = [
+            (fts, v)
+            for e, fts, _, v in rows
+            if e == key
+            and fts <= ts
+            and (max_age_days is None or fts >= ts - dt.timedelta(days=max_age_days))
+        ]
         return max(known)[1] if known else None
 
     got = {r.label_id: (r.v, r.b_v, r.c_v) for r in shared.collect()}
     assert len(got) == len(spine_rows)
     for label_id, customer, account, ts in spine_rows:
-        assert got[label_id] == (oracle(a, customer, ts, 1), oracle(b, customer, ts, None), oracle(c, account, ts, 3)), label_id
+        assert got[label_id] == (
+            oracle(a, customer, ts, 1),
+            oracle(b, customer, ts, None),
+            oracle(c, account, ts, 3),
+        ), label_id
     # The broadcast strategy: the same rows.
-    assertDataFrameEqual(assemble_features(spine, lookups, spine_ts="label_ts", strategy="broadcast").select(*shared.columns), shared)
+    assertDataFrameEqual(
+        assemble_features(spine, lookups, spine_ts="label_ts", strategy="broadcast").select(*shared.columns),
+        shared,
+    )

@@ -28,7 +28,9 @@ def _quality(*expectations: dict[str, object], **extra: object) -> SourceQuality
 
 
 def test_missing_and_retyped_columns_are_named(spark: SparkSession) -> None:
-    df = spark.createDataFrame([(1, 1, TS(2026, 1, 1), "12.5")], "event_id LONG, customer_id LONG, event_ts TIMESTAMP, amount STRING")
+    df = spark.createDataFrame(
+        [(1, 1, TS(2026, 1, 1), "12.5")], "event_id LONG, customer_id LONG, event_ts TIMESTAMP, amount STRING"
+    )
     with pytest.raises(MissingColumnsError) as caught:
         require_columns(df, RAW_EVENTS, source="raw.events")
     message = str(caught.value)
@@ -52,9 +54,14 @@ def test_quarantine_reconciles_and_records_rule_and_reason(spark: SparkSession) 
     valid, quarantined = validate_source(events, declared, source="raw.events")
     assert valid.count() + quarantined.count() == events.count()
     assert sorted((r.event_id, r.amount) for r in valid.collect()) == [(1, 10.0), (7, 3.0)]
-    assert "unexpected" not in valid.columns and "unexpected" not in quarantined.columns  # new columns are ignored
+    assert (
+        "unexpected" not in valid.columns and "unexpected" not in quarantined.columns
+    )  # new columns are ignored
     assert quarantined.select(SOURCE_ROW_HASH).distinct().count() == quarantined.count()
-    reasons = {(r.event_id, r.amount): (r.quarantine_rule, r.quarantine_reason, r.note) for r in quarantined.collect()}
+    reasons = {
+        (r.event_id, r.amount): (r.quarantine_rule, r.quarantine_reason, r.note)
+        for r in quarantined.collect()
+    }
     assert reasons == {
         (2, 10.0): ("not_null:customer_id", "customer_id is null", None),
         (3, 10.0): ("not_null:event_ts", "event_ts is null", None),
@@ -67,13 +74,17 @@ def test_quarantine_reconciles_and_records_rule_and_reason(spark: SparkSession) 
 
 def test_entity_and_event_time_must_be_present_even_when_no_expectation_says_so(spark: SparkSession) -> None:
     events = spark.createDataFrame([(1, None, TS(2026, 1, 1), -5.0, "web", "fees", None)], RAW_EVENTS)
-    valid, quarantined = validate_source(events, SourceQualityConf(), source="raw.events", required=["customer_id", "event_ts"])
+    valid, quarantined = validate_source(
+        events, SourceQualityConf(), source="raw.events", required=["customer_id", "event_ts"]
+    )
     assert valid.count() == 0 and quarantined.first().quarantine_rule == "not_null:customer_id"
 
 
 def test_range_with_both_bounds(spark: SparkSession) -> None:
     df = spark.createDataFrame([(1, 0.5), (2, 1.5), (3, None)], "id INT, x DOUBLE")
-    valid, quarantined = apply_expectations(df, _quality({"rule": "range", "column": "x", "min": 0, "max": 1}).expectations, source="t")
+    valid, quarantined = apply_expectations(
+        df, _quality({"rule": "range", "column": "x", "min": 0, "max": 1}).expectations, source="t"
+    )
     assert sorted(r.id for r in valid.collect()) == [1, 3]
     assert [(r.id, r.quarantine_reason) for r in quarantined.collect()] == [(2, "x is outside [0.0, 1.0]")]
 
@@ -81,21 +92,28 @@ def test_range_with_both_bounds(spark: SparkSession) -> None:
 def test_expectations_on_missing_columns_are_named(spark: SparkSession) -> None:
     df = spark.createDataFrame([(1,)], "id INT")
     with pytest.raises(MissingColumnsError, match="missing column"):
-        apply_expectations(df, _quality({"rule": "unique", "columns": ["id", "day"]}).expectations, source="t")
+        apply_expectations(
+            df, _quality({"rule": "unique", "columns": ["id", "day"]}).expectations, source="t"
+        )
 
 
 def test_freshness(spark: SparkSession) -> None:
     df = spark.createDataFrame([(TS(2026, 1, 10, 12),)], "event_ts TIMESTAMP")
     fresh = _quality(time_column="event_ts", max_staleness_hours=24)
     check_freshness(df, fresh, source="raw.events", now=TS(2026, 1, 11, 6, tzinfo=dt.UTC))
-    with pytest.raises(StaleSourceError, match=r"raw\.events is stale: newest event_ts is 2026-01-10 12:00:00"):
+    with pytest.raises(
+        StaleSourceError, match=r"raw\.events is stale: newest event_ts is 2026-01-10 12:00:00"
+    ):
         check_freshness(df, fresh, source="raw.events", now=TS(2026, 1, 12, tzinfo=dt.UTC))
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("quality.raw_events.expectations=[{rule: not_empty, column: x}]", "quality.raw_events.expectations.0"),
+        (
+            "quality.raw_events.expectations=[{rule: not_empty, column: x}]",
+            "quality.raw_events.expectations.0",
+        ),
         ("quality.raw_events.expectations=[{rule: range, column: amount}]", "needs min, max or both"),
         ("quality.raw_event.expectations=[]", r"quality has no source\(s\) raw_event"),
         ("quality.raw_events.columns={amount: money}", "quality.raw_events.columns.amount"),
@@ -109,10 +127,12 @@ def test_bad_expectations_fail_on_load(override: str, message: str) -> None:
 
 def test_quarantine_empties_the_declared_pii_columns_and_redacts_free_text(spark: SparkSession) -> None:
     rows = spark.createDataFrame(
-        [(None, "ana@example.com", "call ana@example.com"), (7, "ben@example.com", "fine")], "account LONG, email STRING, memo STRING"
+        [(None, "ana@example.com", "call ana@example.com"), (7, "ben@example.com", "fine")],
+        "account LONG, email STRING, memo STRING",
     )
     declared = SourceQualityConf(
-        columns={"account": "bigint", "email": "string", "memo": "string"}, pii=["email"],
+        columns={"account": "bigint", "email": "string", "memo": "string"},
+        pii=["email"],
         expectations=[{"rule": "not_null", "column": "account"}],  # type: ignore[list-item]
     )
     valid, quarantined = validate_source(rows, declared, source="raw.accounts")
@@ -120,5 +140,7 @@ def test_quarantine_empties_the_declared_pii_columns_and_redacts_free_text(spark
     (bad,) = quarantined.collect()
     assert bad["email"] is None  # a declared PII column: emptied
     assert "ana@example.com" not in bad["memo"]  # free text: redacted
-    undeclared = validate_source(rows, declared.model_copy(update={"pii": []}), source="raw.accounts")[1].first()
+    undeclared = validate_source(rows, declared.model_copy(update={"pii": []}), source="raw.accounts")[
+        1
+    ].first()
     assert undeclared is not None and undeclared["email"] != "ana@example.com"  # still redacted as free text

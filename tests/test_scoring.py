@@ -28,8 +28,16 @@ SCORE_TIME = dt.datetime(2026, 6, 1, 12)
 
 def _spec(**fields: object) -> FeatureSpec:
     defaults: dict = {
-        "entity": "customer", "timestamp": "score_ts", "feature_sets": [], "request_time": [], "numeric": ["activity", "spend"],
-        "categorical": ["segment"], "code_hash": "", "input_contract": INPUT_CONTRACT, "keys": list(KEYS), "columns": KEYS,
+        "entity": "customer",
+        "timestamp": "score_ts",
+        "feature_sets": [],
+        "request_time": [],
+        "numeric": ["activity", "spend"],
+        "categorical": ["segment"],
+        "code_hash": "",
+        "input_contract": INPUT_CONTRACT,
+        "keys": list(KEYS),
+        "columns": KEYS,
     }
     return FeatureSpec(**{**defaults, **fields})
 
@@ -37,19 +45,40 @@ def _spec(**fields: object) -> FeatureSpec:
 def test_null_blank_and_malformed_keys_are_quarantined_with_a_reason(spark: SparkSession) -> None:
     # The population keeps its customer ids as text: they are cast, and one that is no number is malformed.
     population = spark.createDataFrame(
-        [("1", "web"), ("1", "web"), ("01", "web"), ("2", "web"), ("007", "app"), (None, "web"), ("x1", "web"), ("3", None), ("3", "  "), ("4", "app")],
+        [
+            ("1", "web"),
+            ("1", "web"),
+            ("01", "web"),
+            ("2", "web"),
+            ("007", "app"),
+            (None, "web"),
+            ("x1", "web"),
+            ("3", None),
+            ("3", "  "),
+            ("4", "app"),
+        ],
         "customer string, channel string",
     )
     valid, quarantined = batch.split_population(population, _spec(), source="raw.population")
 
-    assertDataFrameEqual(valid, spark.createDataFrame([(1, "web"), (2, "web"), (7, "app"), (4, "app")], "customer bigint, channel string"))
+    assertDataFrameEqual(
+        valid,
+        spark.createDataFrame(
+            [(1, "web"), (2, "web"), (7, "app"), (4, "app")], "customer bigint, channel string"
+        ),
+    )
     expected = spark.createDataFrame(
         [
             (None, "web", "not_null:customer", "customer is null"),
             ("x1", "web", "malformed:customer", "customer is not a bigint"),
             ("3", None, "not_null:channel", "channel is null"),
             ("3", "  ", "malformed:channel", "channel is not a string"),
-            ("1", "web", "duplicate:customer,channel", "another row holds the same key once cast to its declared type"),  # "01" came first
+            (
+                "1",
+                "web",
+                "duplicate:customer,channel",
+                "another row holds the same key once cast to its declared type",
+            ),  # "01" came first
         ],
         "customer string, channel string, quarantine_rule string, quarantine_reason string",
     )
@@ -81,16 +110,35 @@ def _training_rows(n: int = 400, seed: int = 0) -> pd.DataFrame:
 
 def _fitted(spark: SparkSession, flavor: str, spec: FeatureSpec, rows: pd.DataFrame) -> object:
     if flavor == "sklearn":
-        data = time_split(rows, ts_column="label_ts", label_column=LABEL, numeric=spec.numeric, categorical=spec.categorical, validation_fraction=0.3)
-        params = {"learning_rate": 0.1, "max_leaf_nodes": 8, "min_samples_leaf": 5, "l2_regularization": 0.1, "max_iter": 20}
+        data = time_split(
+            rows,
+            ts_column="label_ts",
+            label_column=LABEL,
+            numeric=spec.numeric,
+            categorical=spec.categorical,
+            validation_fraction=0.3,
+        )
+        params = {
+            "learning_rate": 0.1,
+            "max_leaf_nodes": 8,
+            "min_samples_leaf": 5,
+            "l2_regularization": 0.1,
+            "max_iter": 20,
+        }
         return fit_and_evaluate(get_learner("sklearn.hist_gradient_boosting"), params, data, seed=1)[0]
     frame = spark.createDataFrame(rows.drop(columns="label_ts"))
     params = {"reg_param": 0.01, "elastic_net_param": 0.0, "max_iter": 20}
-    return fit_spark(get_learner("spark.logistic_regression"), params, frame, frame, spec.numeric, spec.categorical, seed=1)[0]
+    return fit_spark(
+        get_learner("spark.logistic_regression"), params, frame, frame, spec.numeric, spec.categorical, seed=1
+    )[0]
 
 
-@pytest.mark.parametrize("flavor", ["sklearn", pytest.param("spark", marks=pytest.mark.integration)])  # a Spark ML fit: make test
-def test_the_predictor_gives_what_the_packaged_models_own_predict_gives(spark: SparkSession, tmp_settings: Settings, flavor: str) -> None:
+@pytest.mark.parametrize(
+    "flavor", ["sklearn", pytest.param("spark", marks=pytest.mark.integration)]
+)  # a Spark ML fit: make test
+def test_the_predictor_gives_what_the_packaged_models_own_predict_gives(
+    spark: SparkSession, tmp_settings: Settings, flavor: str
+) -> None:
     spec = _spec(flavor=flavor)
     training = _training_rows()
     fitted = _fitted(spark, flavor, spec, training)
@@ -105,19 +153,33 @@ def test_the_predictor_gives_what_the_packaged_models_own_predict_gives(spark: S
         info = log_packaged_model(fitted, spec, rows.head(3), registered_model=f"scoring_{flavor}")
     uri = f"models:/scoring_{flavor}/{info.registered_model_version}"
 
-    assembled = spark.createDataFrame(rows, "customer bigint, channel string, score_ts timestamp, activity double, spend double, segment string")
+    assembled = spark.createDataFrame(
+        rows,
+        "customer bigint, channel string, score_ts timestamp, activity double, spend double, segment string",
+    )
     got = batch.predict_rows(spark, assembled.repartition(3), spec, model_uri=uri, batch_rows=40).toPandas()
     own = mlflow.pyfunc.load_model(uri).predict(rows)
 
     got = got.sort_values("customer").reset_index(drop=True)
-    pd.testing.assert_frame_equal(got[["customer", "channel", "score_ts"]], rows[["customer", "channel", "score_ts"]], check_dtype=False)
+    pd.testing.assert_frame_equal(
+        got[["customer", "channel", "score_ts"]], rows[["customer", "channel", "score_ts"]], check_dtype=False
+    )
     np.testing.assert_allclose(got["prediction"].to_numpy(), own.to_numpy(), rtol=1e-12)
     assert got["prediction"].between(0, 1).all() and got["prediction"].nunique() > 10
 
 
 def _slice_rows(spark: SparkSession, version: str, at: dt.datetime, predictions: list[float]) -> DataFrame:
-    rows = spark.createDataFrame([(i + 1, at, p) for i, p in enumerate(predictions)], "customer bigint, score_ts timestamp, prediction double")
-    return batch.with_lineage(rows, model_name="m", model_version=version, model_run_id=f"train{version}", scoring_run_id=f"score{version}")
+    rows = spark.createDataFrame(
+        [(i + 1, at, p) for i, p in enumerate(predictions)],
+        "customer bigint, score_ts timestamp, prediction double",
+    )
+    return batch.with_lineage(
+        rows,
+        model_name="m",
+        model_version=version,
+        model_run_id=f"train{version}",
+        scoring_run_id=f"score{version}",
+    )
 
 
 def test_rescoring_a_slice_replaces_that_slice_only(spark: SparkSession, tmp_settings: Settings) -> None:
@@ -125,7 +187,14 @@ def test_rescoring_a_slice_replaces_that_slice_only(spark: SparkSession, tmp_set
     later = SCORE_TIME + dt.timedelta(days=1)
 
     def write(version: str, at: dt.datetime, predictions: list[float]) -> int:
-        return batch.write_slice(catalog, _slice_rows(spark, version, at, predictions), name, model_name="m", model_version=version, score_time=at)
+        return batch.write_slice(
+            catalog,
+            _slice_rows(spark, version, at, predictions),
+            name,
+            model_name="m",
+            model_version=version,
+            score_time=at,
+        )
 
     assert write("1", SCORE_TIME, [0.1, 0.2, 0.3]) == 3  # the champion...
     assert write("2", SCORE_TIME, [0.5, 0.6]) == 2  # ...and a challenger shadow-scored at the same time
@@ -136,22 +205,47 @@ def test_rescoring_a_slice_replaces_that_slice_only(spark: SparkSession, tmp_set
 
     table = catalog.read(name).select("model_version", "score_ts", "prediction").toPandas()
     got = {(v, ts.to_pydatetime(), p) for v, ts, p in table.itertuples(index=False)}
-    assert got == {("1", SCORE_TIME, 0.15), ("1", SCORE_TIME, 0.25), ("2", SCORE_TIME, 0.5), ("2", SCORE_TIME, 0.6), ("1", later, 0.9)}
+    assert got == {
+        ("1", SCORE_TIME, 0.15),
+        ("1", SCORE_TIME, 0.25),
+        ("2", SCORE_TIME, 0.5),
+        ("2", SCORE_TIME, 0.6),
+        ("1", later, 0.9),
+    }
     assert catalog.read(name).filter(F.col("scoring_run_id").isNull()).count() == 0
     details = spark.sql(f"DESCRIBE DETAIL delta.`{catalog.path(name)}`").first()
     assert details is not None and details["partitionColumns"] == ["score_date"]
 
 
-def test_a_predictions_table_from_before_slices_is_rewritten_in_one_commit(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_a_predictions_table_from_before_slices_is_rewritten_in_one_commit(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     catalog, name = Catalog(spark, tmp_settings), "predictions.older"
     older = _slice_rows(spark, "1", SCORE_TIME, [0.1, 0.2]).drop("scoring_run_id", "score_date")
-    older = older.unionByName(_slice_rows(spark, "1", SCORE_TIME - dt.timedelta(days=7), [0.7]).drop("scoring_run_id", "score_date"))
+    older = older.unionByName(
+        _slice_rows(spark, "1", SCORE_TIME - dt.timedelta(days=7), [0.7]).drop("scoring_run_id", "score_date")
+    )
     catalog.write(older, name)
     first = catalog.version(name)
 
-    assert batch.write_slice(catalog, _slice_rows(spark, "1", SCORE_TIME, [0.3]), name, model_name="m", model_version="1", score_time=SCORE_TIME) == 1
+    assert (
+        batch.write_slice(
+            catalog,
+            _slice_rows(spark, "1", SCORE_TIME, [0.3]),
+            name,
+            model_name="m",
+            model_version="1",
+            score_time=SCORE_TIME,
+        )
+        == 1
+    )
     assert catalog.version(name) == first + 1
-    table = catalog.read(name).select("score_ts", "prediction", "scoring_run_id", "score_date").toPandas().sort_values("prediction")
+    table = (
+        catalog.read(name)
+        .select("score_ts", "prediction", "scoring_run_id", "score_date")
+        .toPandas()
+        .sort_values("prediction")
+    )
     assert table["prediction"].tolist() == [0.3, 0.7]  # the rescored slice replaced, the older day kept
     assert table["scoring_run_id"].tolist() == ["score1", None]
     assert table["score_date"].astype(str).tolist() == ["2026-06-01", "2026-05-25"]

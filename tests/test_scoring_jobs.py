@@ -37,7 +37,16 @@ def _run(job: str, overrides: list[str], capsys: pytest.CaptureFixture[str], *ar
 
 
 def _score(pipeline: PipelineRun, capsys: pytest.CaptureFixture[str], *args: str) -> dict:
-    return _run("score", pipeline.overrides + TEST_SPARK, capsys, "--model", "churn", "--score-time", SCORE_TIME, *args)
+    return _run(
+        "score",
+        pipeline.overrides + TEST_SPARK,
+        capsys,
+        "--model",
+        "churn",
+        "--score-time",
+        SCORE_TIME,
+        *args,
+    )
 
 
 def _inputs(summary: dict) -> list[tuple[str, int]]:
@@ -55,13 +64,18 @@ def _feature_tables(settings: Settings, model: str) -> list[str]:
 
 
 def test_the_version_resolved_at_the_start_is_on_every_row_and_slices_stay_apart(
-    pipeline: PipelineRun, spark: SparkSession, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    pipeline: PipelineRun,
+    spark: SparkSession,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = pipeline.settings()
     configure_mlflow(settings)
     client, name = MlflowClient(), settings.model("churn").registered_model
     trained = pipeline.summary("train")["model_version"]
-    other = str(client.copy_model_version(f"models:/{name}/{trained}", name).version)  # a second version: the same model, copied
+    other = str(
+        client.copy_model_version(f"models:/{name}/{trained}", name).version
+    )  # a second version: the same model, copied
     client.set_registered_model_alias(name, "challenger", trained)
 
     # The alias moves while the run is under way, after the run resolved it...
@@ -77,23 +91,37 @@ def test_the_version_resolved_at_the_start_is_on_every_row_and_slices_stay_apart
     assert str(client.get_model_version_by_alias(name, "challenger").version) == other
     # ...and every row it wrote carries the version resolved at the start.
     catalog = Catalog(spark, settings)
-    predictions = catalog.read(settings.model("churn").predictions()).filter(F.col("score_ts") == F.lit(SCORE_TIME).cast("timestamp"))
+    predictions = catalog.read(settings.model("churn").predictions()).filter(
+        F.col("score_ts") == F.lit(SCORE_TIME).cast("timestamp")
+    )
     assert first["model_version"] == trained and first["slice"]["model_version"] == trained
     assert {r[0] for r in predictions.select("model_version").distinct().collect()} == {trained}
     assert predictions.filter(F.col("scoring_run_id") != first["run_id"]).count() == 0
     # Its inputs are the population and the feature tables, at the versions read, as the README lists them.
-    listed = _newest(catalog, [settings.model("churn").scoring.population.table, *_feature_tables(settings, "churn")])
+    listed = _newest(
+        catalog, [settings.model("churn").scoring.population.table, *_feature_tables(settings, "churn")]
+    )
     assert _inputs(first) == listed and len(listed) == 3
 
     # The other version, shadow-scored at the same time, adds its own slice...
     shadow = _score(pipeline, capsys, "--model-version", other)
-    table = catalog.read(settings.model("churn").predictions()).filter(F.col("score_ts") == F.lit(SCORE_TIME).cast("timestamp"))
+    table = catalog.read(settings.model("churn").predictions()).filter(
+        F.col("score_ts") == F.lit(SCORE_TIME).cast("timestamp")
+    )
     by_version = {r["model_version"]: r["count"] for r in table.groupBy("model_version").count().collect()}
-    assert by_version == {trained: first["counts"]["predictions.out"], other: shadow["counts"]["predictions.out"]}
+    assert by_version == {
+        trained: first["counts"]["predictions.out"],
+        other: shadow["counts"]["predictions.out"],
+    }
     # ...and rescoring the first replaces its slice only.
     again = _score(pipeline, capsys, "--model-version", trained)
-    table = catalog.read(settings.model("churn").predictions()).filter(F.col("score_ts") == F.lit(SCORE_TIME).cast("timestamp"))
-    runs = {r["model_version"]: r["scoring_run_id"] for r in table.select("model_version", "scoring_run_id").distinct().collect()}
+    table = catalog.read(settings.model("churn").predictions()).filter(
+        F.col("score_ts") == F.lit(SCORE_TIME).cast("timestamp")
+    )
+    runs = {
+        r["model_version"]: r["scoring_run_id"]
+        for r in table.select("model_version", "scoring_run_id").distinct().collect()
+    }
     assert runs == {trained: again["run_id"], other: shadow["run_id"]}
     assert table.count() == first["counts"]["predictions.out"] + shadow["counts"]["predictions.out"]
     # A rescoring reads its own predictions table to check its columns: a probe, not an input.
@@ -105,17 +133,40 @@ def test_a_population_with_bad_keys_is_scored_and_its_bad_keys_quarantined(
 ) -> None:
     settings = pipeline.settings()
     catalog = Catalog(spark, settings)
-    ids = [str(r[0]) for r in catalog.read(settings.tables.raw_customers).select("customer_id").distinct().orderBy("customer_id").limit(40).collect()]
-    rows = [(i,) for i in ids] + [(None,), ("abc",), ("",), ("abc",)] + [(i,) for i in ids[:5]]  # ids as text, some bad, some twice
+    ids = [
+        str(r[0])
+        for r in catalog.read(settings.tables.raw_customers)
+        .select("customer_id")
+        .distinct()
+        .orderBy("customer_id")
+        .limit(40)
+        .collect()
+    ]
+    rows = (
+        [(i,) for i in ids] + [(None,), ("abc",), ("",), ("abc",)] + [(i,) for i in ids[:5]]
+    )  # ids as text, some bad, some twice
     catalog.write(spark.createDataFrame(rows, "customer_id string"), "raw.score_population")
 
-    summary = _score(pipeline, capsys, "--population", "raw.score_population", "--model-version", pipeline.summary("train")["model_version"])
+    summary = _score(
+        pipeline,
+        capsys,
+        "--population",
+        "raw.score_population",
+        "--model-version",
+        pipeline.summary("train")["model_version"],
+    )
     counts = summary["counts"]
     assert counts == {"keys.in": 43, "predictions.out": 40, "keys.quarantined": 3}
     assert summary["population"] == "raw.score_population"
     quarantined = catalog.read(settings.model("churn").scoring_quarantine()).toPandas()
-    assert sorted(quarantined["quarantine_rule"]) == ["malformed:customer_id", "malformed:customer_id", "not_null:customer_id"]
-    assert set(quarantined["scoring_run_id"]) == {summary["run_id"]} and set(quarantined["model_version"]) == {summary["model_version"]}
+    assert sorted(quarantined["quarantine_rule"]) == [
+        "malformed:customer_id",
+        "malformed:customer_id",
+        "not_null:customer_id",
+    ]
+    assert set(quarantined["scoring_run_id"]) == {summary["run_id"]} and set(
+        quarantined["model_version"]
+    ) == {summary["model_version"]}
 
 
 @pytest.mark.parametrize(
@@ -126,7 +177,9 @@ def test_a_population_with_bad_keys_is_scored_and_its_bad_keys_quarantined(
         (["--score-time", "yesterday"], "--score-time 'yesterday' is not an ISO 8601 time"),
     ],
 )
-def test_bad_arguments_are_refused_before_spark_starts(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_are_refused_before_spark_starts(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _score_job().main(["--model", "churn", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: score: ") and message in err
@@ -159,15 +212,25 @@ def test_each_run_records_as_inputs_what_the_readme_lists_and_nothing_else(
         listed[scored["run_id"]] = _newest(catalog, [model.scoring.population.table, *features])
     ids = [r[0] for r in catalog.read(settings.tables.raw_customers).select("customer_id").limit(5).collect()]
     requests = [(customer, dt.datetime(2026, 3, 20), f"r-{i}") for i, customer in enumerate(ids)]
-    catalog.write(spark.createDataFrame(requests, "customer_id bigint, requested_at timestamp, request_id string"), stream.requests)
+    catalog.write(
+        spark.createDataFrame(requests, "customer_id bigint, requested_at timestamp, request_id string"),
+        stream.requests,
+    )
     for expected_batches in (1, 0):  # the second finds nothing new: no batch read a feature table
         streamed = _run("score_stream", overrides, capsys, "--model", "churn", "--available-now")
         assert streamed["counts"]["batches"] == expected_batches
-        listed[streamed["run_id"]] = _newest(catalog, [stream.requests, *(features if expected_batches else [])])
+        listed[streamed["run_id"]] = _newest(
+            catalog, [stream.requests, *(features if expected_batches else [])]
+        )
 
     audit = catalog.read(settings.tables.audit_runs).filter(F.col("ended_at").isNotNull()).collect()
     recorded = {row["run_id"]: sorted((i["table"], i["version"]) for i in row["inputs"]) for row in audit}
     assert recorded == listed
     assert {table for inputs in recorded.values() for table, _ in inputs}.isdisjoint(
-        [model.predictions(), model.scoring_quarantine(), model.stream_predictions(), model.stream_quarantine()]
+        [
+            model.predictions(),
+            model.scoring_quarantine(),
+            model.stream_predictions(),
+            model.stream_quarantine(),
+        ]
     )

@@ -23,9 +23,18 @@ STORES = "store_id STRING, region STRING, floor_m2 DOUBLE"
 SPINE = "label_id INT, store_id STRING, label_ts TIMESTAMP"
 STORE_PROFILE = FeatureSetDecl.model_validate(
     {
-        "name": "store_profile", "description": "Store attributes, as each build saw them.", "table": "features.store_profile",
-        "source": "raw.stores", "entity": ["store_id"], "kind": "snapshot",
-        "transforms": [{"fn": "parity.transforms.with_buckets", "params": {"column": "floor_m2", "boundaries": [500], "output": "large"}}],
+        "name": "store_profile",
+        "description": "Store attributes, as each build saw them.",
+        "table": "features.store_profile",
+        "source": "raw.stores",
+        "entity": ["store_id"],
+        "kind": "snapshot",
+        "transforms": [
+            {
+                "fn": "parity.transforms.with_buckets",
+                "params": {"column": "floor_m2", "boundaries": [500], "output": "large"},
+            }
+        ],
         "features": [
             {"name": "region", "type": "string", "description": "Region."},
             {"name": "floor_m2", "type": "double", "description": "Floor area."},
@@ -46,11 +55,21 @@ def test_a_snapshot_writes_only_the_entities_whose_values_changed(spark: SparkSe
     """The rule each snapshot build applies, on inline rows: against each entity's newest row,
     changed and unseen entities get a row at the build's time, unchanged ones none."""
     held = spark.createDataFrame(
-        [("a", T1, "north", 300.0, 0), ("a", T2, "west", 300.0, 0), ("b", T1, "south", 900.0, 1), ("c", T1, None, 5.0, 0)],
+        [
+            ("a", T1, "north", 300.0, 0),
+            ("a", T2, "west", 300.0, 0),
+            ("b", T1, "south", 900.0, 1),
+            ("c", T1, None, 5.0, 0),
+        ],
         "store_id STRING, feature_ts TIMESTAMP, region STRING, floor_m2 DOUBLE, large INT",
     )
     snapshot = spark.createDataFrame(
-        [("a", T3, "west", 300.0, 0), ("b", T3, "south", 950.0, 1), ("c", T3, None, 5.0, 0), ("d", T3, "east", 10.0, 0)],
+        [
+            ("a", T3, "west", 300.0, 0),
+            ("b", T3, "south", 950.0, 1),
+            ("c", T3, None, 5.0, 0),
+            ("d", T3, "east", 10.0, 0),
+        ],
         "store_id STRING, feature_ts TIMESTAMP, region STRING, floor_m2 DOUBLE, large INT",
     )
     # a: as its newest row (its older one differs); b: floor area changed; c: unchanged, nulls
@@ -63,28 +82,55 @@ def test_a_snapshot_writes_only_the_entities_whose_values_changed(spark: SparkSe
 
 
 @pytest.mark.integration  # a scenario of several builds (make test; the inner loop keeps the unit tests)
-def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     catalog = Catalog(spark, tmp_settings)
-    catalog.write(spark.createDataFrame([("a", "north", 300.0), ("b", "south", 900.0), ("b", "east", 10.0)], STORES), "raw.stores")
+    catalog.write(
+        spark.createDataFrame([("a", "north", 300.0), ("b", "south", 900.0), ("b", "east", 10.0)], STORES),
+        "raw.stores",
+    )
     first = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1)
     assert first.range.reason == "first build" and first.watermark == T1
-    assert first.counts == {"in": 3, "out": 2, "quarantined": 1, "rows_written": 2}  # b twice in one snapshot: one quarantined
+    assert first.counts == {
+        "in": 3,
+        "out": 2,
+        "quarantined": 1,
+        "rows_written": 2,
+    }  # b twice in one snapshot: one quarantined
 
     fixed = [("a", "north", 300.0), ("b", "south", 900.0)]
     catalog.write(spark.createDataFrame(fixed, STORES), "raw.stores")
-    second = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T2)  # b changed; a did not: no row for it
+    second = build_feature_set(
+        catalog, tmp_settings, STORE_PROFILE, now=T2
+    )  # b changed; a did not: no row for it
     assert second.counts["rows_written"] == 1
     catalog.write(spark.createDataFrame(fixed, STORES), "raw.stores")  # a new source version, the same rows
     unchanged = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T2 + dt.timedelta(hours=1))
     assert (unchanged.version, unchanged.counts["rows_written"]) == (second.version, 0)  # no commit at all
     catalog.write(spark.createDataFrame([("a", "west", 800.0), ("b", "south", 900.0)], STORES), "raw.stores")
     third = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T3)
-    assert third.counts["rows_written"] == 1 and third.range.start == T2  # the build that committed nothing recorded nothing
+    assert (
+        third.counts["rows_written"] == 1 and third.range.start == T2
+    )  # the build that committed nothing recorded nothing
 
     table = current_rows(catalog.read(STORE_PROFILE.table)).select("store_id", "feature_ts", "region")
     expected = [("a", T1, "north"), ("b", T1, "east"), ("b", T2, "south"), ("a", T3, "west")]
-    assertDataFrameEqual(table, spark.createDataFrame(expected, "store_id STRING, feature_ts TIMESTAMP, region STRING"))
-    seen = _labels(spark, catalog, [("a", T1 - dt.timedelta(hours=1)), ("a", T1), ("a", T3 - dt.timedelta(seconds=1)), ("a", T3), ("b", T2 - dt.timedelta(hours=1)), ("b", T3 + dt.timedelta(days=9))])
+    assertDataFrameEqual(
+        table, spark.createDataFrame(expected, "store_id STRING, feature_ts TIMESTAMP, region STRING")
+    )
+    seen = _labels(
+        spark,
+        catalog,
+        [
+            ("a", T1 - dt.timedelta(hours=1)),
+            ("a", T1),
+            ("a", T3 - dt.timedelta(seconds=1)),
+            ("a", T3),
+            ("b", T2 - dt.timedelta(hours=1)),
+            ("b", T3 + dt.timedelta(days=9)),
+        ],
+    )
     assert seen == {
         0: (None, None, None),  # before the first build: nothing was known
         1: ("north", 300.0, 0),
@@ -95,25 +141,63 @@ def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(spa
     }
     with pytest.raises(ValueError, match="store_profile is a snapshot: it has no past to backfill"):
         build_feature_set(catalog, tmp_settings, STORE_PROFILE, backfill=(T1.date(), T1.date()))
-    catalog.write(catalog.read("raw.stores").localCheckpoint(), "raw.stores")  # a new source version: not up to date
+    catalog.write(
+        catalog.read("raw.stores").localCheckpoint(), "raw.stores"
+    )  # a new source version: not up to date
     with pytest.raises(ValueError, match="is not after its last build's"):  # stamps only move forward
         build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1)
-    with pytest.raises(ValueError, match="is a snapshot: its rows are written only when values change, so max_age does not apply"):
+    with pytest.raises(
+        ValueError,
+        match="is a snapshot: its rows are written only when values change, so max_age does not apply",
+    ):
         FeatureSetDecl.model_validate({**STORE_PROFILE.model_dump(mode="json"), "max_age": "30d"})
 
 
-def test_assume_valid_since_stamps_the_first_build_on_the_users_word(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_assume_valid_since_stamps_the_first_build_on_the_users_word(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     catalog = Catalog(spark, tmp_settings)
     catalog.write(spark.createDataFrame([("a", "north", 300.0)], STORES), "raw.stores")
     with pytest.raises(ValueError, match="applies to snapshot feature sets, and none is being built"):
-        build_declared_sets(catalog, tmp_settings, ["customer_profile"], assume_valid_since=dt.date(2026, 1, 1))
-    with pytest.raises(ValueError, match=r"is after this build .* values cannot be vouched for in the future"):
-        build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1, assume_valid_since=T1.date() + dt.timedelta(days=1))
-    vouched = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1, assume_valid_since=dt.date(2026, 1, 1))
+        build_declared_sets(
+            catalog, tmp_settings, ["customer_profile"], assume_valid_since=dt.date(2026, 1, 1)
+        )
+    with pytest.raises(
+        ValueError, match=r"is after this build .* values cannot be vouched for in the future"
+    ):
+        build_feature_set(
+            catalog, tmp_settings, STORE_PROFILE, now=T1, assume_valid_since=T1.date() + dt.timedelta(days=1)
+        )
+    vouched = build_feature_set(
+        catalog, tmp_settings, STORE_PROFILE, now=T1, assume_valid_since=dt.date(2026, 1, 1)
+    )
     assert vouched.summary()["assumed_valid_since"] == "2026-01-01"
-    assert catalog.commit_metadata(STORE_PROFILE.table, vouched.version)["parity.build"]["assumed_valid_since"] == "2026-01-01"  # type: ignore[index]
-    assert _labels(spark, catalog, [("a", TS(2025, 12, 31)), ("a", TS(2026, 1, 1))]) == {0: (None, None, None), 1: ("north", 300.0, 0)}
-    with pytest.raises(ValueError, match=r"stamps the first build of features\.store_profile, which exists already; add full_refresh=True"):
-        build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T2, assume_valid_since=dt.date(2026, 1, 1))
-    assert build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T2, assume_valid_since=dt.date(2026, 2, 1), full_refresh=True).counts["rows_written"] == 1
-    assert current_rows(catalog.read(STORE_PROFILE.table)).select(F.max("feature_ts")).first()[0] == TS(2026, 2, 1)
+    assert (
+        catalog.commit_metadata(STORE_PROFILE.table, vouched.version)["parity.build"]["assumed_valid_since"]
+        == "2026-01-01"
+    )  # type: ignore[index]
+    assert _labels(spark, catalog, [("a", TS(2025, 12, 31)), ("a", TS(2026, 1, 1))]) == {
+        0: (None, None, None),
+        1: ("north", 300.0, 0),
+    }
+    with pytest.raises(
+        ValueError,
+        match=r"stamps the first build of features\.store_profile, which exists already; add full_refresh=True",
+    ):
+        build_feature_set(
+            catalog, tmp_settings, STORE_PROFILE, now=T2, assume_valid_since=dt.date(2026, 1, 1)
+        )
+    assert (
+        build_feature_set(
+            catalog,
+            tmp_settings,
+            STORE_PROFILE,
+            now=T2,
+            assume_valid_since=dt.date(2026, 2, 1),
+            full_refresh=True,
+        ).counts["rows_written"]
+        == 1
+    )
+    assert current_rows(catalog.read(STORE_PROFILE.table)).select(F.max("feature_ts")).first()[0] == TS(
+        2026, 2, 1
+    )

@@ -52,7 +52,9 @@ class MemoryStore:
         kept = self.tables[name][-1].rows if options.mode == "append" and name in self.tables else []
         self.tables.setdefault(name, []).append(_Version("WRITE", dict(metadata), [*kept, *df]))
 
-    def merge(self, df: Any, name: str, options: MergeOptions, *, compared_with: int, metadata: Mapping[str, object]) -> bool:
+    def merge(
+        self, df: Any, name: str, options: MergeOptions, *, compared_with: int, metadata: Mapping[str, object]
+    ) -> bool:
         rows = sorted({*self.read(name, compared_with), *df})
         if rows == self.tables[name][-1].rows:
             return False
@@ -62,7 +64,10 @@ class MemoryStore:
     def commits(self, name: str, *, after: int | None, upto: int) -> list[Commit]:
         first = 0 if after is None else after + 1
         versions = self.tables[name]
-        return [Commit(v, versions[v].operation, v - 1 if v else None, versions[v].metadata) for v in range(upto, first - 1, -1)]
+        return [
+            Commit(v, versions[v].operation, v - 1 if v else None, versions[v].metadata)
+            for v in range(upto, first - 1, -1)
+        ]
 
     def restore(self, name: str, version: int, metadata: Mapping[str, object]) -> None:
         self.tables[name].append(_Version("RESTORE", dict(metadata), self.read(name, version)))
@@ -79,13 +84,21 @@ def test_a_run_records_and_rolls_back_only_its_own_commits_on_any_table_store() 
     theirs.write([9], "features.alone", WriteOptions(), {})  # 0
     assert ours.write([3], "features.shared", WriteOptions(mode="append"), {"note": "ours"}) == 1
     assert ours.merge([7], "features.alone", MergeOptions(keys=["id"]), {}, compared_with=0) == 1
-    assert ours.merge([7], "features.alone", MergeOptions(keys=["id"]), {}, compared_with=1) == 1  # nothing differs: no commit
+    assert (
+        ours.merge([7], "features.alone", MergeOptions(keys=["id"]), {}, compared_with=1) == 1
+    )  # nothing differs: no commit
     ours.write([5], "features.created", WriteOptions(), {})  # 0
     theirs.write([4], "features.shared", WriteOptions(mode="append"), {})  # 2, after ours
     ours.used("raw.events", 3)
-    assert ours.outputs == [TableVersion("features.shared", 1), TableVersion("features.alone", 1), TableVersion("features.created", 0)]
+    assert ours.outputs == [
+        TableVersion("features.shared", 1),
+        TableVersion("features.alone", 1),
+        TableVersion("features.created", 0),
+    ]
     metadata = store.commits("features.shared", after=0, upto=1)[0].metadata
-    assert metadata["note"] == "ours" and metadata[RUN_ID_KEY] == "ours"  # the caller's metadata, and who committed
+    assert (
+        metadata["note"] == "ours" and metadata[RUN_ID_KEY] == "ours"
+    )  # the caller's metadata, and who committed
 
     assert ours.rollback() == [
         RollbackOutcome("features.created", "removed", None, own=(0,)),

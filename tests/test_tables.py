@@ -33,7 +33,12 @@ from tests.support import CONF_DIR, set_args, storage_overrides
 
 
 def _another_writer_commits(
-    monkeypatch: pytest.MonkeyPatch, owner: type, method: str, commit: Callable[[], object], *, before: bool = False
+    monkeypatch: pytest.MonkeyPatch,
+    owner: type,
+    method: str,
+    commit: Callable[[], object],
+    *,
+    before: bool = False,
 ) -> None:
     """Make the next call of `owner.method` let another writer `commit` right after it (or just before)."""
     original = getattr(owner, method)
@@ -58,7 +63,10 @@ def _failing(spark: SparkSession):
 
 
 def test_logical_names_map_under_storage_root(tmp_settings: Settings) -> None:
-    assert table_path(tmp_settings, "features.customer_activity") == f"{tmp_settings.storage.root}/features/customer_activity"
+    assert (
+        table_path(tmp_settings, "features.customer_activity")
+        == f"{tmp_settings.storage.root}/features/customer_activity"
+    )
     with pytest.raises(ValueError, match="zones"):
         table_path(tmp_settings, "scratch.thing")
 
@@ -75,7 +83,9 @@ def test_reads_are_pinned_and_recorded(spark: SparkSession, tmp_settings: Settin
         catalog.read("raw.missing")
 
 
-def test_probes_record_nothing_and_a_stream_records_where_it_starts(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_probes_record_nothing_and_a_stream_records_where_it_starts(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     Catalog(spark, tmp_settings).write(spark.range(3), "raw.numbers")
     catalog = Catalog(spark, tmp_settings)
     assert catalog.exists("raw.numbers") and catalog.version("raw.numbers") == 0
@@ -114,7 +124,10 @@ def test_rollback_puts_every_written_table_back(spark: SparkSession, tmp_setting
     job.write(spark.range(7), "features.existing", mode="append")
     job.write(spark.range(5), "features.created")
     outcomes = job.rollback()
-    assert [(o.table, o.action, o.version) for o in outcomes] == [("features.created", "removed", None), ("features.existing", "restored", 0)]
+    assert [(o.table, o.action, o.version) for o in outcomes] == [
+        ("features.created", "removed", None),
+        ("features.existing", "restored", 0),
+    ]
     assertDataFrameEqual(setup.read("features.existing"), spark.range(3))
     assert not setup.exists("features.created")
     assert job.outputs == []
@@ -133,12 +146,19 @@ def test_content_digest_depends_on_rows_not_their_order(spark: SparkSession) -> 
     assert digest_of(frame.agg(F.max("id").alias("top"), *digest_aggregates(frame)).first()) == digest
 
 
-def test_operation_metrics_are_read_from_the_commit_as_the_history_has_them(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_operation_metrics_are_read_from_the_commit_as_the_history_has_them(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     catalog = Catalog(spark, tmp_settings)
     catalog.write(spark.range(7), "raw.numbers")
     version = catalog.write(spark.range(5, 12), "raw.numbers", mode="append")
     from_log = catalog.operation_metrics("raw.numbers", version)
-    history = DeltaTable.forPath(spark, catalog.path("raw.numbers")).history().filter(f"version = {version}").first()
+    history = (
+        DeltaTable.forPath(spark, catalog.path("raw.numbers"))
+        .history()
+        .filter(f"version = {version}")
+        .first()
+    )
     assert history is not None
     assert from_log == {k: int(v) for k, v in history["operationMetrics"].items()}
     assert from_log["numOutputRows"] == 7
@@ -162,7 +182,14 @@ def test_vacuum_keeps_every_version_a_live_manifest_names(
     assert catalog.manifest_entry("features.guarded", 0) == pinned  # still readable, the same rows
 
     # The command does the same for the tables the conf names (here: the training set).
-    args = ["vacuum", "--conf-dir", str(CONF_DIR), "--retain-hours", "0", *set_args(storage_overrides(Path(tmp_settings.storage.root).parent) + TEST_SPARK)]
+    args = [
+        "vacuum",
+        "--conf-dir",
+        str(CONF_DIR),
+        "--retain-hours",
+        "0",
+        *set_args(storage_overrides(Path(tmp_settings.storage.root).parent) + TEST_SPARK),
+    ]
     assert cli.main(args) == 0
     assert "training.churn: vacuumed with 0 h retention" in capsys.readouterr().out
 
@@ -172,15 +199,28 @@ def test_vacuum_keeps_every_version_a_live_manifest_names(
         catalog.snapshot("features.unguarded", 0).collect()
 
 
-def test_every_commit_carries_the_run_id_with_the_callers_metadata(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_every_commit_carries_the_run_id_with_the_callers_metadata(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     catalog = Catalog(spark, tmp_settings, run_id="run-1")
-    version = catalog.write(spark.range(3), "training.churn", commit_metadata={"manifest": [{"table": "raw.labels", "version": 4}]})
-    merged = catalog.merge(spark.range(5), "training.churn", keys=["id"], commit_metadata={"parity.build": {"watermark": None}})
+    version = catalog.write(
+        spark.range(3),
+        "training.churn",
+        commit_metadata={"manifest": [{"table": "raw.labels", "version": 4}]},
+    )
+    merged = catalog.merge(
+        spark.range(5), "training.churn", keys=["id"], commit_metadata={"parity.build": {"watermark": None}}
+    )
 
-    written, upserted = catalog.commit_metadata("training.churn", version), catalog.commit_metadata("training.churn", merged)
+    written, upserted = (
+        catalog.commit_metadata("training.churn", version),
+        catalog.commit_metadata("training.churn", merged),
+    )
     assert written["manifest"] == [{"table": "raw.labels", "version": 4}] and written[RUN_ID_KEY] == "run-1"
     assert upserted["parity.build"] == {"watermark": None} and upserted[RUN_ID_KEY] == "run-1"
-    assert written[COMMIT_ID_KEY] != upserted[COMMIT_ID_KEY]  # each write its own: that is how it finds its version
+    assert (
+        written[COMMIT_ID_KEY] != upserted[COMMIT_ID_KEY]
+    )  # each write its own: that is how it finds its version
     assert catalog.latest_commit_metadata("training.churn", "manifest") == written
     assert manifest_versions(catalog, "training.churn") == {"raw.labels": {4}}
     assert len(Catalog(spark, tmp_settings).run_id) == 32  # a catalog made without a run id draws one
@@ -191,7 +231,12 @@ def test_a_write_records_its_own_commit_when_another_writer_commits_after_it(
 ) -> None:
     ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
     theirs.write(spark.range(3), "features.shared")
-    _another_writer_commits(monkeypatch, DataFrameWriter, "save", lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"))
+    _another_writer_commits(
+        monkeypatch,
+        DataFrameWriter,
+        "save",
+        lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"),
+    )
 
     assert ours.write(spark.range(5, 7), "features.shared", mode="append") == 1  # not 2, the newest
     assert ours.outputs == [TableVersion("features.shared", 1)]
@@ -203,11 +248,18 @@ def test_a_merge_records_its_own_commit_when_another_writer_commits_after_it(
 ) -> None:
     ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
     theirs.write(spark.range(3), "features.shared")
-    _another_writer_commits(monkeypatch, DeltaMergeBuilder, "execute", lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"))
+    _another_writer_commits(
+        monkeypatch,
+        DeltaMergeBuilder,
+        "execute",
+        lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"),
+    )
 
     assert ours.merge(spark.range(2, 5), "features.shared", keys=["id"]) == 1
     assert ours.outputs == [TableVersion("features.shared", 1)]
-    assert ours.merge(spark.range(2, 5), "features.shared", keys=["id"]) == 2  # nothing differs: no commit, the version compared with
+    assert (
+        ours.merge(spark.range(2, 5), "features.shared", keys=["id"]) == 2
+    )  # nothing differs: no commit, the version compared with
     assert ours.outputs == [TableVersion("features.shared", 1)]
 
 
@@ -217,7 +269,11 @@ def test_rollback_keeps_a_commit_another_writer_made_before_its_own(
     ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
     theirs.write(spark.range(3), "features.shared")
     _another_writer_commits(
-        monkeypatch, DataFrameWriter, "save", lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"), before=True
+        monkeypatch,
+        DataFrameWriter,
+        "save",
+        lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"),
+        before=True,
     )
     assert ours.write(spark.range(100), "features.shared") == 2  # read version 0; theirs landed as 1 first
 
@@ -225,8 +281,14 @@ def test_rollback_keeps_a_commit_another_writer_made_before_its_own(
     assertDataFrameEqual(theirs.read("features.shared"), spark.range(3).union(spark.range(10, 12)))
 
 
-def test_rollback_leaves_a_table_another_writer_committed_to_after_it(spark: SparkSession, tmp_settings: Settings) -> None:
-    setup, ours, theirs = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
+def test_rollback_leaves_a_table_another_writer_committed_to_after_it(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
+    setup, ours, theirs = (
+        Catalog(spark, tmp_settings),
+        Catalog(spark, tmp_settings),
+        Catalog(spark, tmp_settings),
+    )
     setup.write(spark.range(3), "features.shared")
     setup.write(spark.range(3), "features.alone")
     ours.write(spark.range(5, 7), "features.shared", mode="append")  # 1
@@ -240,10 +302,16 @@ def test_rollback_leaves_a_table_another_writer_committed_to_after_it(spark: Spa
         RollbackOutcome("features.alone", "restored", 0, own=(1,)),
         RollbackOutcome("features.shared", "left", 3, own=(1, 3), others=(2,)),
     ]
-    assert outcomes[1].describe() == "left features.shared at version 3: another writer committed version 2 after this run's versions 1, 3"
+    assert (
+        outcomes[1].describe()
+        == "left features.shared at version 3: another writer committed version 2 after this run's versions 1, 3"
+    )
     assert setup.version("features.shared") == 3  # no RESTORE: the other writer's rows stay
     assertDataFrameEqual(setup.read("features.alone"), spark.range(3))
-    assert ours.outputs == [TableVersion("features.shared", 1), TableVersion("features.shared", 3)]  # still in the table
+    assert ours.outputs == [
+        TableVersion("features.shared", 1),
+        TableVersion("features.shared", 3),
+    ]  # still in the table
 
 
 def test_a_rollback_racing_another_writer_puts_that_writers_commit_back(
@@ -254,7 +322,11 @@ def test_a_rollback_racing_another_writer_puts_that_writers_commit_back(
     ours.write(spark.range(5, 7), "features.shared", mode="append")  # 1
     # Between the rollback's look at the history and its RESTORE, the other writer commits 2.
     _another_writer_commits(
-        monkeypatch, DeltaTable, "restoreToVersion", lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"), before=True
+        monkeypatch,
+        DeltaTable,
+        "restoreToVersion",
+        lambda: theirs.write(spark.range(10, 12), "features.shared", mode="append"),
+        before=True,
     )
 
     assert ours.rollback() == [RollbackOutcome("features.shared", "left", 4, own=(1,), others=(2,))]
@@ -262,9 +334,15 @@ def test_a_rollback_racing_another_writer_puts_that_writers_commit_back(
     assertDataFrameEqual(theirs.read("features.shared"), theirs.snapshot("features.shared", 2))
 
 
-def test_the_build_state_after_a_rollback_is_the_restored_versions(spark: SparkSession, tmp_settings: Settings) -> None:
+def test_the_build_state_after_a_rollback_is_the_restored_versions(
+    spark: SparkSession, tmp_settings: Settings
+) -> None:
     setup, job = Catalog(spark, tmp_settings), Catalog(spark, tmp_settings)
-    setup.write(spark.range(3), "features.built", commit_metadata={"parity.build": {"watermark": "2026-01-01"}})
+    setup.write(
+        spark.range(3), "features.built", commit_metadata={"parity.build": {"watermark": "2026-01-01"}}
+    )
     job.write(spark.range(5), "features.built", commit_metadata={"parity.build": {"watermark": "2026-02-01"}})
     job.rollback()
-    assert setup.latest_commit_metadata("features.built", "parity.build")["parity.build"] == {"watermark": "2026-01-01"}
+    assert setup.latest_commit_metadata("features.built", "parity.build")["parity.build"] == {
+        "watermark": "2026-01-01"
+    }

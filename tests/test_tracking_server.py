@@ -60,23 +60,53 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.chown(path, pwd.getpwnam("nobody").pw_uid, -1, follow_symlinks=False)
         as_postgres = ["runuser", "-u", "nobody", "--"]
     data = work / "data"
-    init = subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "parity", "--auth=trust", "--encoding=UTF8"],
-                          capture_output=True, text=True)
+    init = subprocess.run(
+        [
+            *as_postgres,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "parity",
+            "--auth=trust",
+            "--encoding=UTF8",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert init.returncode == 0, f"initdb failed:\n{init.stdout[-2000:]}{init.stderr[-2000:]}"
     port = free_port()
     log = (work / "postgres.log").open("wb")
     proc = subprocess.Popen(
-        [*as_postgres, str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(work), "-c", "listen_addresses=127.0.0.1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            *as_postgres,
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(work),
+            "-c",
+            "listen_addresses=127.0.0.1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         wait_for_port(port)
         for _ in range(60):
-            ready = subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True)
+            ready = subprocess.run(
+                [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            )
             if ready.returncode == 0:
                 break
             time.sleep(0.5)
-        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "parity", "mlflow"], check=True)
+        subprocess.run(
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "parity", "mlflow"],
+            check=True,
+        )
         yield f"postgresql+psycopg://parity@127.0.0.1:{port}/mlflow"
     finally:
         _stop(proc, signal.SIGINT)  # a fast shutdown
@@ -90,9 +120,24 @@ def tracking_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> 
     port = free_port()
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     proc = subprocess.Popen(
-        [str(mlflow_bin), "server", "--backend-store-uri", postgres, "--artifacts-destination", (work / "artifacts").as_uri(),
-         "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        stdout=(work / "server.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(mlflow_bin),
+            "server",
+            "--backend-store-uri",
+            postgres,
+            "--artifacts-destination",
+            (work / "artifacts").as_uri(),
+            "--serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        stdout=(work / "server.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -105,7 +150,9 @@ def tracking_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> 
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"mlflow server did not come up:\n{(work / 'server.log').read_text()[-3000:]}")
+                raise AssertionError(
+                    f"mlflow server did not come up:\n{(work / 'server.log').read_text()[-3000:]}"
+                )
             time.sleep(1)
         yield url
     finally:
@@ -130,11 +177,15 @@ def test_a_parallel_sweep_logs_every_trial_to_a_server_on_postgresql(
 
     client = MlflowClient(tracking_server, tracking_server)
     parent = client.get_run(summary["mlflow_run_id"])
-    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     assert len(children) == 6 and all("val_auc" in c.data.metrics for c in children)
     assert client.get_model_version_by_alias("parity_churn", "challenger").version == summary["model_version"]
     assert parent.info.artifact_uri.startswith("mlflow-artifacts:")  # artifacts went through the server
     # The runs really are in PostgreSQL.
     with psycopg.connect(postgres.replace("postgresql+psycopg", "postgresql")) as db:
-        stored = db.execute("select count(*) from runs where experiment_id = %s", (int(parent.info.experiment_id),)).fetchone()
+        stored = db.execute(
+            "select count(*) from runs where experiment_id = %s", (int(parent.info.experiment_id),)
+        ).fetchone()
     assert stored is not None and stored[0] == 7  # the sweep's parent and its six trials

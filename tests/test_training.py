@@ -29,7 +29,13 @@ from parity.training.splits import time_split
 from tests.support import caller_rows
 
 HGB = get_learner("sklearn.hist_gradient_boosting")
-PARAMS = {"learning_rate": 0.1, "max_leaf_nodes": 8, "min_samples_leaf": 5, "l2_regularization": 0.1, "max_iter": 20}
+PARAMS = {
+    "learning_rate": 0.1,
+    "max_leaf_nodes": 8,
+    "min_samples_leaf": 5,
+    "l2_regularization": 0.1,
+    "max_iter": 20,
+}
 
 
 def _labelled(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -38,7 +44,8 @@ def _labelled(n: int = 400, seed: int = 0) -> pd.DataFrame:
     activity[rng.random(n) < 0.1] = np.nan
     return pd.DataFrame(
         {
-            "label_ts": pd.to_datetime("2026-01-01", utc=True) + pd.to_timedelta(rng.integers(0, 10, n) * 7, unit="D"),
+            "label_ts": pd.to_datetime("2026-01-01", utc=True)
+            + pd.to_timedelta(rng.integers(0, 10, n) * 7, unit="D"),
             "activity": activity,
             "segment": rng.choice(["a", "b", None], n),
             "label": (np.nan_to_num(activity, nan=0) < 2).astype(int),
@@ -49,7 +56,11 @@ def _labelled(n: int = 400, seed: int = 0) -> pd.DataFrame:
 def test_time_split_validates_on_later_labels_only() -> None:
     frame = _labelled()
     data = time_split(
-        frame, ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
+        frame,
+        ts_column="label_ts",
+        label_column="label",
+        numeric=["activity"],
+        categorical=["segment"],
         validation_fraction=0.3,
     )
     train_ts = frame.loc[data.x_train.index, "label_ts"]
@@ -62,8 +73,14 @@ def test_time_split_validates_on_later_labels_only() -> None:
 def test_time_split_refuses_a_single_class_side() -> None:
     frame = _labelled().assign(label=0)
     with pytest.raises(ValueError, match="fewer than two classes"):
-        time_split(frame, ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
-                   validation_fraction=0.3)
+        time_split(
+            frame,
+            ts_column="label_ts",
+            label_column="label",
+            numeric=["activity"],
+            categorical=["segment"],
+            validation_fraction=0.3,
+        )
 
 
 def _double(x: np.ndarray) -> np.ndarray:
@@ -79,14 +96,24 @@ def test_untrusted_types_are_refused_before_saving() -> None:
 
 def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_path: Path) -> None:
     data = time_split(
-        _labelled(), ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
+        _labelled(),
+        ts_column="label_ts",
+        label_column="label",
+        numeric=["activity"],
+        categorical=["segment"],
         validation_fraction=0.3,
     )
     pipeline, metrics = fit_and_evaluate(HGB, PARAMS, data, seed=1)
     assert metrics["val_auc"] > 0.9
     spec = FeatureSpec(
-        entity="customer_id", timestamp="score_ts", feature_sets=[], request_time=[], numeric=["activity"],
-        categorical=["segment"], code_hash="abc123", input_contract=INPUT_CONTRACT,
+        entity="customer_id",
+        timestamp="score_ts",
+        feature_sets=[],
+        request_time=[],
+        numeric=["activity"],
+        categorical=["segment"],
+        code_hash="abc123",
+        input_contract=INPUT_CONTRACT,
     )
     unseen = pd.DataFrame({"activity": [np.nan, 2.0], "segment": ["zz", None]})  # a level training never saw
     rows = caller_rows(pd.concat([data.x_valid, unseen], ignore_index=True))
@@ -102,20 +129,35 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
         loaded.predict(rows[["customer_id", "score_ts"]])
     # The spec as given, and the library wheel the model carries, whose digest loading checked.
     logged = load_feature_spec(uri)
-    assert logged == dataclasses.replace(spec, code=logged.code) and logged.code["wheel"].startswith("parity-")
+    assert logged == dataclasses.replace(spec, code=logged.code) and logged.code["wheel"].startswith(
+        "parity-"
+    )
     local = Path(mlflow.artifacts.download_artifacts(uri))
     assert check_code_artifact(local / "artifacts" / CODE_ARTIFACT, logged.code) is not None
     files = {p.name for p in local.rglob("*")}
-    assert "model.skops" in files and logged.code["wheel"] in files and not any(name.endswith((".pkl", ".pickle")) for name in files)
+    assert (
+        "model.skops" in files
+        and logged.code["wheel"] in files
+        and not any(name.endswith((".pkl", ".pickle")) for name in files)
+    )
 
 
 def test_training_leaves_out_labels_not_yet_known_at_the_cutoff() -> None:
     frame = _labelled().assign(label_available_at=lambda f: f["label_ts"] + pd.Timedelta(days=14))
     data = time_split(
-        frame, ts_column="label_ts", label_column="label", numeric=["activity"], categorical=["segment"],
-        validation_fraction=0.3, available_column="label_available_at",
+        frame,
+        ts_column="label_ts",
+        label_column="label",
+        numeric=["activity"],
+        categorical=["segment"],
+        validation_fraction=0.3,
+        available_column="label_available_at",
     )
     known = frame.loc[data.x_train.index, "label_available_at"]
     assert known.max() <= data.cutoff
-    assert data.unknown_at_cutoff == ((frame["label_ts"] < data.cutoff) & (frame["label_available_at"] > data.cutoff)).sum() > 0
+    assert (
+        data.unknown_at_cutoff
+        == ((frame["label_ts"] < data.cutoff) & (frame["label_available_at"] > data.cutoff)).sum()
+        > 0
+    )
     assert len(data.x_train) + len(data.x_valid) + data.unknown_at_cutoff == len(frame)

@@ -167,9 +167,16 @@ def run_parsed(
     catalog = Catalog(spark, settings, run_id=record.run_id)  # every commit of the run carries its id
     ctx = JobContext(settings=settings, spark=spark, catalog=catalog, args=args, record=record)
     try:  # before the first write: a run killed from here on shows as started and never finished
-        append_audit(Catalog(spark, settings, run_id=record.run_id), record.to_frame(spark, started=True), settings.tables.audit_runs, nullable=("ended_at",))
+        append_audit(
+            Catalog(spark, settings, run_id=record.run_id),
+            record.to_frame(spark, started=True),
+            settings.tables.audit_runs,
+            nullable=("ended_at",),
+        )
     except Exception as exc:
-        print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}", file=sys.stderr)
+        print(
+            f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}", file=sys.stderr
+        )
         return EXIT_FAILED
     try:
         body(ctx)
@@ -184,8 +191,15 @@ def run_parsed(
     try:
         _append_audit(ctx)
     except Exception as exc:  # a run without its lineage row is a failed run: undo its writes too
-        note = _rollback_note(catalog, record) if record.status == "succeeded" and not keep_writes_on_failure else ""
-        print(f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}{note}", file=sys.stderr)
+        note = (
+            _rollback_note(catalog, record)
+            if record.status == "succeeded" and not keep_writes_on_failure
+            else ""
+        )
+        print(
+            f"error: {job}: cannot append to {settings.tables.audit_runs}: {_one_line(exc)}{note}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if record.status != "succeeded":
         log = os.environ.get("PARITY_SPARK_LOG")
@@ -214,7 +228,9 @@ def _append_audit(ctx: JobContext) -> None:
     """Append the run's closing row to audit.runs; the audit write is not itself recorded as an
     output. (The run's `started` row made the table append-only and fit for it.)"""
     audit = Catalog(ctx.spark, ctx.settings, run_id=ctx.record.run_id)
-    audit.write(ctx.record.to_frame(ctx.spark), ctx.settings.tables.audit_runs, mode="append", merge_schema=True)
+    audit.write(
+        ctx.record.to_frame(ctx.spark), ctx.settings.tables.audit_runs, mode="append", merge_schema=True
+    )
 
 
 def run_model_job(
@@ -232,7 +248,12 @@ def run_model_job(
     declared models, as does anything `check_args` refuses; the summary and the audit row name
     the model."""
     parser = parser or job_parser(job)
-    parser.add_argument("--model", default=None, metavar="NAME", help="the declared model (conf/models/NAME.yaml); optional when only one is")
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME",
+        help="the declared model (conf/models/NAME.yaml); optional when only one is",
+    )
 
     def check(args: argparse.Namespace, settings: Settings) -> None:
         try:
@@ -249,5 +270,12 @@ def run_model_job(
         return settings.model(args.model).name
 
     return run_job(
-        job, argv, model_body, conf_dir=conf_dir, parser=parser, check_args=check, keep_writes_on_failure=keep_writes_on_failure, model_of=model_of
+        job,
+        argv,
+        model_body,
+        conf_dir=conf_dir,
+        parser=parser,
+        check_args=check,
+        keep_writes_on_failure=keep_writes_on_failure,
+        model_of=model_of,
     )

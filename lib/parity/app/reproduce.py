@@ -73,38 +73,79 @@ def reproduce(args: argparse.Namespace) -> dict[str, Any]:
             local = tracking.download_artifacts(uri, tmp)
             spec = FeatureSpec.from_json((local / "artifacts" / f"{SPEC_ARTIFACT}.json").read_text())
             if not spec.code:
-                raise ReproduceError(f"model {model.registered_model} v{version} carries no code artifact: it was packaged before models did")
+                raise ReproduceError(
+                    f"model {model.registered_model} v{version} carries no code artifact: it was packaged before models did"
+                )
             wheel = check_code_artifact(local / "artifacts" / CODE_ARTIFACT, spec.code)
-            requirements = (local / "requirements.txt").read_text().split() if (local / "requirements.txt").is_file() else []
+            requirements = (
+                (local / "requirements.txt").read_text().split()
+                if (local / "requirements.txt").is_file()
+                else []
+            )
             manifest = tracking.load_run_dict(run_id, MANIFEST_ARTIFACT)
             recorded = manifest.get("training_set", {})
             if "digest" not in recorded:
-                raise ReproduceError(f"the training run {run_id} recorded no digest of its training set: it was trained before runs did")
+                raise ReproduceError(
+                    f"the training run {run_id} recorded no digest of its training set: it was trained before runs did"
+                )
             differ = _requirements_differ(requirements)
             if differ:
-                raise ReproduceError(f"this environment's packages differ from the model's requirements: {'; '.join(differ)}")
+                raise ReproduceError(
+                    f"this environment's packages differ from the model's requirements: {'; '.join(differ)}"
+                )
             folder = Path(settings.project_root) / "build" / "reproduce" / f"{model.name}-v{version}"
             python = make_environment(folder, wheel)  # type: ignore[arg-type]
     except ReproduceError:
         raise
-    except (CodeArtifactError, registry.ModelNotFoundError, tracking.ArtifactNotFoundError, OSError, subprocess.SubprocessError, ValueError) as exc:
+    except (
+        CodeArtifactError,
+        registry.ModelNotFoundError,
+        tracking.ArtifactNotFoundError,
+        OSError,
+        subprocess.SubprocessError,
+        ValueError,
+    ) as exc:
         raise ReproduceError(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}") from exc
     command = [
-        str(python), "-m", "parity.app.cli", "reproduce-worker", "--conf-dir", str(Path(args.conf_dir).resolve()), "--model", model.name,
-        "--table", str(recorded["table"]), "--table-version", str(recorded["version"]), "--digest", str(recorded["digest"]),
-        *(["--env", args.env] if args.env else []), *[a for item in args.overrides for a in ("--set", item)],
+        str(python),
+        "-m",
+        "parity.app.cli",
+        "reproduce-worker",
+        "--conf-dir",
+        str(Path(args.conf_dir).resolve()),
+        "--model",
+        model.name,
+        "--table",
+        str(recorded["table"]),
+        "--table-version",
+        str(recorded["version"]),
+        "--digest",
+        str(recorded["digest"]),
+        *(["--env", args.env] if args.env else []),
+        *[a for item in args.overrides for a in ("--set", item)],
     ]
-    environment = {**os.environ, "PYSPARK_PYTHON": str(python), "PYSPARK_DRIVER_PYTHON": str(python), "TZ": "UTC"}
+    environment = {
+        **os.environ,
+        "PYSPARK_PYTHON": str(python),
+        "PYSPARK_DRIVER_PYTHON": str(python),
+        "TZ": "UTC",
+    }
     try:
-        done = subprocess.run(command, cwd=folder, env=environment, capture_output=True, text=True, timeout=args.timeout)
+        done = subprocess.run(
+            command, cwd=folder, env=environment, capture_output=True, text=True, timeout=args.timeout
+        )
     except subprocess.TimeoutExpired:
-        raise ReproduceError(f"the rebuild in {folder} took longer than {args.timeout:g} s (--timeout)") from None
+        raise ReproduceError(
+            f"the rebuild in {folder} took longer than {args.timeout:g} s (--timeout)"
+        ) from None
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        raise ReproduceError(f"the rebuild in {folder} failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+        raise ReproduceError(
+            f"the rebuild in {folder} failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}"
+        )
     return {**json.loads(lines[-1]), "model": model.name, "model_version": version, "code": spec.code}
 
 
@@ -128,16 +169,33 @@ def make_environment(folder: Path, wheel: Path) -> Path:
     """A fresh virtual environment in `folder` with the model's parity wheel installed, and the
     project environment's third-party packages visible; its Python."""
     shutil.rmtree(folder, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True
+    )
     python = folder / "bin" / "python"
     packages = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     # Third-party packages only: .pth files in that folder (the project's editable parity among them) are not read.
     (Path(packages) / PTH).write_text(sysconfig.get_paths()["purelib"] + "\n")
     installed = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
     )
     if installed.returncode != 0:
         raise ReproduceError(f"cannot install {wheel.name} into {folder}: {installed.stderr.strip()[-500:]}")
@@ -154,26 +212,49 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     from parity.features.training_sets import MANIFEST, plan_training_set
 
     here = Path(parity.__file__).resolve()
-    result: dict[str, Any] = {"training_set": f"{args.table}@{args.table_version}", "recorded_digest": args.digest, "parity_from": str(here.parent)}
+    result: dict[str, Any] = {
+        "training_set": f"{args.table}@{args.table_version}",
+        "recorded_digest": args.digest,
+        "parity_from": str(here.parent),
+    }
     if not here.is_relative_to(Path(sys.prefix).resolve()):
-        return {**result, "reproduced": False, "problem": f"parity was imported from {here}, not from the model's wheel"}
+        return {
+            **result,
+            "reproduced": False,
+            "problem": f"parity was imported from {here}, not from the model's wheel",
+        }
     settings = _settings(args)
     model = settings.model(args.model)
     catalog = Catalog(get_spark(settings), settings)
     built_with = catalog.commit_metadata(args.table, args.table_version)
     if MANIFEST not in built_with:
-        return {**result, "reproduced": False, "problem": f"{args.table}@{args.table_version} records no manifest (its commit is gone from the table's log)"}
+        return {
+            **result,
+            "reproduced": False,
+            "problem": f"{args.table}@{args.table_version} records no manifest (its commit is gone from the table's log)",
+        }
     for entry in built_with[MANIFEST]:  # type: ignore[attr-defined]
         name, version = str(entry["table"]), int(entry["version"])
         try:
             now = catalog.manifest_entry(name, version)
         except Exception as exc:  # a vacuumed version, a removed table
-            return {**result, "reproduced": False, "problem": f"input {name}@{version} is gone: {str(exc).strip().splitlines()[0][:300]}"}
+            return {
+                **result,
+                "reproduced": False,
+                "problem": f"input {name}@{version} is gone: {str(exc).strip().splitlines()[0][:300]}",
+            }
         if now["digest"] != entry.get("digest"):
-            return {**result, "reproduced": False,
-                    "problem": f"input {name}@{version} no longer holds the rows it held (digest {now['digest']}, recorded {entry.get('digest')})"}
+            return {
+                **result,
+                "reproduced": False,
+                "problem": f"input {name}@{version} no longer holds the rows it held (digest {now['digest']}, recorded {entry.get('digest')})",
+            }
     plan = plan_training_set(catalog, settings, model, rebuild=int(args.table_version))
     result["rebuilt_digest"] = content_digest(plan.training)
     if result["rebuilt_digest"] != args.digest:
-        return {**result, "reproduced": False, "problem": f"the rebuilt training set has digest {result['rebuilt_digest']}, not the recorded {args.digest}"}
+        return {
+            **result,
+            "reproduced": False,
+            "problem": f"the rebuilt training set has digest {result['rebuilt_digest']}, not the recorded {args.digest}",
+        }
     return {**result, "reproduced": True}

@@ -25,14 +25,26 @@ from parity.scoring.batch import read_lookups
 
 def add_version_argument(parser: argparse.ArgumentParser) -> None:
     """`--model-version`, which a scoring job resolves once, at its start."""
-    parser.add_argument("--model-version", default=None, metavar="N|@ALIAS|latest", help="default: conf scoring.model_version")
+    parser.add_argument(
+        "--model-version", default=None, metavar="N|@ALIAS|latest", help="default: conf scoring.model_version"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The score job's own arguments."""
     add_version_argument(parser)
-    parser.add_argument("--population", default=None, metavar="TABLE", help="score this table's keys instead of the declared population")
-    parser.add_argument("--score-time", default=None, metavar="TIME", help="score as of this UTC time (ISO 8601) instead of the model's rule")
+    parser.add_argument(
+        "--population",
+        default=None,
+        metavar="TABLE",
+        help="score this table's keys instead of the declared population",
+    )
+    parser.add_argument(
+        "--score-time",
+        default=None,
+        metavar="TIME",
+        help="score as of this UTC time (ISO 8601) instead of the model's rule",
+    )
 
 
 def check_arguments(args: argparse.Namespace, settings: Settings) -> None:
@@ -52,19 +64,29 @@ def _iso_time(text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--score-time '{text}' is not an ISO 8601 time (e.g. 2026-06-01T00:00:00; UTC unless it has an offset)") from None
+        raise ValueError(
+            f"--score-time '{text}' is not an ISO 8601 time (e.g. 2026-06-01T00:00:00; UTC unless it has an offset)"
+        ) from None
 
 
 def score(ctx: JobContext, model: ModelDecl) -> None:
     """Score the model's population as of the scoring time into its predictions table (the score job's body)."""
     settings, args = ctx.settings, ctx.args
     tracking.configure_mlflow(settings)
-    resolved = resolve_model(model, args.model_version or settings.scoring.model_version, allow_code_mismatch=settings.scoring.allow_code_mismatch)
+    resolved = resolve_model(
+        model,
+        args.model_version or settings.scoring.model_version,
+        allow_code_mismatch=settings.scoring.allow_code_mismatch,
+    )
     ctx.record.mlflow_run_id, ctx.record.model_version = resolved.run_id, resolved.version
     lookups = read_lookups(ctx.catalog, resolved.spec)
     score_time = args.score_time or settings.scoring.score_time or _score_time(model, lookups)
     population_table = args.population or model.scoring.population.table
-    population = batch.declared_population(ctx.catalog.read(population_table), model.scoring.population if args.population is None else None, score_time)
+    population = batch.declared_population(
+        ctx.catalog.read(population_table),
+        model.scoring.population if args.population is None else None,
+        score_time,
+    )
     keys, quarantined = batch.split_population(population, resolved.spec, source=population_table)
     spine = keys.withColumn(SCORE_TS, F.lit(score_time).cast("timestamp"))
     predictions = batch.score(
@@ -83,10 +105,19 @@ def score(ctx: JobContext, model: ModelDecl) -> None:
     lineage = resolved.lineage(ctx.record.run_id)
     keys_in = population.select(*resolved.spec.caller_columns).distinct().count()
     started = time.perf_counter()
-    scored = batch.write_slice(ctx.catalog, batch.with_lineage(predictions, **lineage), model.predictions(), **_slice(resolved, score_time))
+    scored = batch.write_slice(
+        ctx.catalog,
+        batch.with_lineage(predictions, **lineage),
+        model.predictions(),
+        **_slice(resolved, score_time),
+    )
     scoring_seconds = time.perf_counter() - started
-    rejected = batch.with_lineage(quarantined.withColumn(SCORE_TS, F.lit(score_time).cast("timestamp")), **lineage)
-    held = batch.write_slice(ctx.catalog, rejected, model.scoring_quarantine(), **_slice(resolved, score_time))
+    rejected = batch.with_lineage(
+        quarantined.withColumn(SCORE_TS, F.lit(score_time).cast("timestamp")), **lineage
+    )
+    held = batch.write_slice(
+        ctx.catalog, rejected, model.scoring_quarantine(), **_slice(resolved, score_time)
+    )
 
     ctx.counts.update({"keys.in": keys_in, "predictions.out": scored, "keys.quarantined": held})
     ctx.summary_extra(

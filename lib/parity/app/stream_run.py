@@ -32,14 +32,18 @@ PAUSE_FILE_ENV = "PARITY_TEST_STREAM_PAUSE_FILE"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The score_stream job's own arguments."""
     add_version_argument(parser)
-    parser.add_argument("--available-now", action="store_true", help="score every request there is, then stop")
+    parser.add_argument(
+        "--available-now", action="store_true", help="score every request there is, then stop"
+    )
 
 
 def check_stream_arguments(args: argparse.Namespace, settings: Settings) -> None:
     """Refuse a model that declares no stream, or a bad model version, before Spark starts."""
     model = settings.model(args.model)
     if model.scoring.stream is None:
-        raise UsageError(f"score_stream: model {model.name} declares no scoring.stream (a requests table to score); see the README")
+        raise UsageError(
+            f"score_stream: model {model.name} declares no scoring.stream (a requests table to score); see the README"
+        )
     check_arguments(args, settings)
 
 
@@ -55,27 +59,55 @@ def score_stream(ctx: JobContext, model: ModelDecl) -> None:
     if stream is None:  # check_stream_arguments refuses it first; a caller of this body may not have
         raise UsageError(f"score_stream: model {model.name} declares no scoring.stream")
     tracking.configure_mlflow(settings)
-    resolved = resolve_model(model, args.model_version or settings.scoring.model_version, allow_code_mismatch=settings.scoring.allow_code_mismatch)
+    resolved = resolve_model(
+        model,
+        args.model_version or settings.scoring.model_version,
+        allow_code_mismatch=settings.scoring.allow_code_mismatch,
+    )
     ctx.record.mlflow_run_id, ctx.record.model_version = resolved.run_id, resolved.version
     spark, catalog, spec = ctx.spark, ctx.catalog, resolved.spec
     if not catalog.exists(stream.requests):
-        raise TableNotFoundError(f"{stream.requests} (scoring.stream.requests) does not exist yet: a producer appends requests to it (`parity send-requests` appends samples)")
+        raise TableNotFoundError(
+            f"{stream.requests} (scoring.stream.requests) does not exist yet: a producer appends requests to it (`parity send-requests` appends samples)"
+        )
     columns = catalog.schema(stream.requests).fieldNames()
-    missing = [c for c in [*spec.caller_columns, stream.request_time, *([stream.request_id] if stream.request_id else [])] if c not in columns]
+    missing = [
+        c
+        for c in [
+            *spec.caller_columns,
+            stream.request_time,
+            *([stream.request_id] if stream.request_id else []),
+        ]
+        if c not in columns
+    ]
     if missing:
         raise MissingColumnsError(f"{stream.requests}: missing required column(s) {', '.join(missing)}")
     batch.check_feature_tables(catalog, spec)  # before the stream starts; each batch reads (and records) them
     fitted = batch.load_model(resolved.uri, allow_code_mismatch=settings.scoring.allow_code_mismatch)
     scorer = StreamScorer(
-        catalog=catalog, spec=spec, stream=stream, model=ship_model(spark, fitted, spec) if spec.flavor == "sklearn" else fitted,
-        model_uri=resolved.uri, lineage=resolved.lineage(ctx.record.run_id), read_lookups=lambda: read_lookups(catalog, spec),
-        predictions_table=model.stream_predictions(), quarantine_table=model.stream_quarantine(),
-        strategy=settings.scoring.asof_strategy, batch_rows=settings.scoring.batch_rows, after_predictions=_pause_hook(),
+        catalog=catalog,
+        spec=spec,
+        stream=stream,
+        model=ship_model(spark, fitted, spec) if spec.flavor == "sklearn" else fitted,
+        model_uri=resolved.uri,
+        lineage=resolved.lineage(ctx.record.run_id),
+        read_lookups=lambda: read_lookups(catalog, spec),
+        predictions_table=model.stream_predictions(),
+        quarantine_table=model.stream_quarantine(),
+        strategy=settings.scoring.asof_strategy,
+        batch_rows=settings.scoring.batch_rows,
+        after_predictions=_pause_hook(),
     )
     requests = catalog.read_stream(stream.requests, maxFilesPerTrigger=str(stream.max_files_per_batch))
     writer = requests.writeStream.foreachBatch(scorer)
-    writer = writer.option("checkpointLocation", checkpoint_location(settings, model)).queryName(f"score_stream_{model.name}")
-    writer = writer.trigger(availableNow=True) if args.available_now else writer.trigger(processingTime=f"{stream.trigger_seconds} seconds")
+    writer = writer.option("checkpointLocation", checkpoint_location(settings, model)).queryName(
+        f"score_stream_{model.name}"
+    )
+    writer = (
+        writer.trigger(availableNow=True)
+        if args.available_now
+        else writer.trigger(processingTime=f"{stream.trigger_seconds} seconds")
+    )
     started = time.perf_counter()
     query = writer.start()
     scorer.start(str(query.id))
@@ -86,8 +118,12 @@ def score_stream(ctx: JobContext, model: ModelDecl) -> None:
     finally:  # what the committed batches did is recorded, however the stream ended
         ctx.counts.update(scorer.counts.as_counts())
         ctx.summary_extra(
-            model=model.name, model_name=resolved.name, model_uri=resolved.uri, stream_query_id=str(query.id),
-            checkpoint=checkpoint_location(settings, model), seconds={"streaming": round(time.perf_counter() - started, 3)},
+            model=model.name,
+            model_name=resolved.name,
+            model_uri=resolved.uri,
+            stream_query_id=str(query.id),
+            checkpoint=checkpoint_location(settings, model),
+            seconds={"streaming": round(time.perf_counter() - started, 3)},
         )
 
 

@@ -45,7 +45,11 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
         entity=next(iter(labels.keys)),
         timestamp=SCORE_TS,
         feature_sets=list(lookups),
-        request_time=[r.model_dump(mode="json") for lookup in lookups for r in FeatureSetDecl.model_validate(lookup["feature_set"]).request_time],
+        request_time=[
+            r.model_dump(mode="json")
+            for lookup in lookups
+            for r in FeatureSetDecl.model_validate(lookup["feature_set"]).request_time
+        ],
         numeric=numeric,
         categorical=categorical,
         code_hash=ctx.record.code_hash,
@@ -61,8 +65,12 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
     columns = LabelledColumns.of(model, numeric, categorical)
 
     experiment_id = tracking.configure_mlflow(settings)
-    trainer = model_events.current_identity(settings.mlflow.tracking_uri)  # before any work: who trains is recorded with the version
-    with tracking.start_run(experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}") as parent_run_id:
+    trainer = model_events.current_identity(
+        settings.mlflow.tracking_uri
+    )  # before any work: who trains is recorded with the version
+    with tracking.start_run(
+        experiment_id, run_name=f"sweep-{sweep_decl.name}-{ctx.record.run_id[:8]}"
+    ) as parent_run_id:
         tracking.set_tags(
             {
                 "parity.job_run_id": ctx.record.run_id,
@@ -79,7 +87,13 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
         tracking.log_sweep_declaration(sweep_decl)
         tracking.log_dict(json.loads(spec.to_json()), "feature_spec.json")
         checks = _data_checks(frame, built_with, model)
-        tracking.set_tags({"parity.data_checks": "passed" if checks and all(c["passed"] for c in checks.values()) else "failed"})
+        tracking.set_tags(
+            {
+                "parity.data_checks": "passed"
+                if checks and all(c["passed"] for c in checks.values())
+                else "failed"
+            }
+        )
         # The digest of the rows trained on: `parity reproduce` rebuilds the set from its manifest and compares.
         trained_on = {**spec.training_set, "digest": content_digest(frame)}
         manifest = {"training_set": trained_on, "inputs": built_with.get("manifest", []), "checks": checks}
@@ -92,20 +106,36 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
         trained = run_declared_sweep(ctx.spark, sweep_decl, frame, columns, on_trial=log)
         _log_outcome(trained)
         # The input example: what a caller gives (keys, mapped columns, time, and the features it may pass assembled); no PII.
-        example = trained.example.rename(columns={labels.time: SCORE_TS})[[*spec.caller_columns, SCORE_TS, *numeric, *categorical]]
+        example = trained.example.rename(columns={labels.time: SCORE_TS})[
+            [*spec.caller_columns, SCORE_TS, *numeric, *categorical]
+        ]
         info = log_packaged_model(trained.model, spec, example, registered_model=model.registered_model)
     model_version = str(info.registered_model_version)
     registry.tag_model_version(
         model.registered_model,
         model_version,
-        {"parity.training_run": parent_run_id, "parity.training_set": f"{name}@{version}", "parity.sweep": sweep_decl.name},
+        {
+            "parity.training_run": parent_run_id,
+            "parity.training_set": f"{name}@{version}",
+            "parity.sweep": sweep_decl.name,
+        },
     )
     registry.set_alias(model.registered_model, registry.CHALLENGER, model_version)
     registered = model_events.ModelEvent(
-        model_events.REGISTERED, model.name, model.registered_model, model_version, trainer, settings.env, ctx.record.run_id,
+        model_events.REGISTERED,
+        model.name,
+        model.registered_model,
+        model_version,
+        trainer,
+        settings.env,
+        ctx.record.run_id,
         reason=f"trained by sweep {sweep_decl.name} on {name}@{version}",
     )
-    model_events.append_events(Catalog(ctx.spark, settings, run_id=ctx.record.run_id), [registered], settings.tables.audit_model_events)
+    model_events.append_events(
+        Catalog(ctx.spark, settings, run_id=ctx.record.run_id),
+        [registered],
+        settings.tables.audit_model_events,
+    )
     ctx.summary_extra(trained_by=trainer, data_checks=checks)
     _report(ctx, model, sweep_decl, trained, parent_run_id, model_version)
 
@@ -125,17 +155,28 @@ def _log_outcome(trained: TrainedSweep) -> None:
     tracking.log_params({f"best.{k}": v for k, v in result.best.params.items()})
     tracking.log_metrics({f"best_{k}": v for k, v in trained.metrics.items()})
     tracking.log_metrics(
-        {"best_trial": result.best.number, "failed_trials": trained.count("failed"), "cancelled_trials": trained.count("cancelled")}
+        {
+            "best_trial": result.best.number,
+            "failed_trials": trained.count("failed"),
+            "cancelled_trials": trained.count("cancelled"),
+        }
     )
     tracking.set_tags({"parity.stopped_by": result.stopped_by})
 
 
-def _report(ctx: JobContext, model: ModelDecl, decl: SweepDecl, trained: TrainedSweep, run_id: str, model_version: str) -> None:
+def _report(
+    ctx: JobContext, model: ModelDecl, decl: SweepDecl, trained: TrainedSweep, run_id: str, model_version: str
+) -> None:
     """The job's lineage and summary: the MLflow run, the model version, the counts, the best metric."""
     result = trained.sweep
     ctx.record.mlflow_run_id, ctx.record.model_version = run_id, model_version
     ctx.counts.update(
-        {**trained.rows, "trials": len(result.trials), "trials.failed": trained.count("failed"), "trials.cancelled": trained.count("cancelled")}
+        {
+            **trained.rows,
+            "trials": len(result.trials),
+            "trials.failed": trained.count("failed"),
+            "trials.cancelled": trained.count("cancelled"),
+        }
     )
     ctx.summary_extra(
         model=model.name,
@@ -149,16 +190,37 @@ def _report(ctx: JobContext, model: ModelDecl, decl: SweepDecl, trained: Trained
     )
 
 
-def _log_inputs(ctx: JobContext, model: ModelDecl, frame: DataFrame, version: int, built_with: dict[str, Any]) -> None:
+def _log_inputs(
+    ctx: JobContext, model: ModelDecl, frame: DataFrame, version: int, built_with: dict[str, Any]
+) -> None:
     """The training set and every table its manifest names, as MLflow Delta dataset inputs,
     profiled by the row counts their commit and their manifest entries record."""
     table = model.training_set()
     digest = str(built_with.get("digest") or f"{table}@{version}")
-    rows = ctx.catalog.operation_metrics(table, version).get("numOutputRows")  # a training set is written whole
-    tracking.log_delta_input(frame, table=table, path=ctx.catalog.path(table), version=version, digest=digest, rows=rows, context="training", targets=model.labels.label.name)
+    rows = ctx.catalog.operation_metrics(table, version).get(
+        "numOutputRows"
+    )  # a training set is written whole
+    tracking.log_delta_input(
+        frame,
+        table=table,
+        path=ctx.catalog.path(table),
+        version=version,
+        digest=digest,
+        rows=rows,
+        context="training",
+        targets=model.labels.label.name,
+    )
     for entry in built_with.get("manifest", []):
         name, pinned, pinned_digest = entry["table"], int(entry["version"]), str(entry.get("digest", ""))
-        source = ctx.catalog.snapshot(name, pinned)  # lineage already has them, through the training set's manifest
+        source = ctx.catalog.snapshot(
+            name, pinned
+        )  # lineage already has them, through the training set's manifest
         tracking.log_delta_input(
-            source, table=name, path=ctx.catalog.path(name), version=pinned, digest=pinned_digest, rows=digest_rows(pinned_digest), context="feature_table"
+            source,
+            table=name,
+            path=ctx.catalog.path(name),
+            version=pinned,
+            digest=pinned_digest,
+            rows=digest_rows(pinned_digest),
+            context="feature_table",
         )

@@ -25,4 +25,6 @@ QUARANTINE_REASON = "quarantine_reason"
 
 def struct_of(columns: Mapping[str, str]) -> T.StructType:
     """A schema from column name -> Spark type name (`bigint`, `timestamp`, ... as conf declares them)."""
-    return T.StructType([T.StructField(name, T.DataType.fromDDL(type_name), True) for name, type_name in columns.items()])
+    return T.StructType(
+        [T.StructField(name, T.DataType.fromDDL(type_name), True) for name, type_name in columns.items()]
+    )

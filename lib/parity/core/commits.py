@@ -46,7 +46,9 @@ __all__ = [  # `latest_version`, `table_id` and `table_properties` moved to `par
 RUN_ID_KEY = "parity.run_id"  # in every commit's metadata: the run (catalog) that made it
 COMMIT_ID_KEY = "parity.commit_id"  # in every commit's metadata: which write of that run made it
 ROLLBACK_OF_KEY = "parity.rollback_of"  # in a rollback's RESTORE: the first version it undid
-USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"  # metadata of commits with no write option
+USER_METADATA_CONF = (
+    "spark.databricks.delta.commitInfo.userMetadata"  # metadata of commits with no write option
+)
 
 RollbackAction = Literal["restored", "removed", "left"]
 
@@ -82,7 +84,9 @@ def commits_between(spark: SparkSession, path: str, *, after: int | None, upto: 
     """
     first = 0 if after is None else after + 1
     try:
-        return [_commit(delta_log.logged_commit(spark, path, version)) for version in range(upto, first - 1, -1)]
+        return [
+            _commit(delta_log.logged_commit(spark, path, version)) for version in range(upto, first - 1, -1)
+        ]
     except Exception:  # a missing commit file, or an API change in a later Delta: ask the history
         history = DeltaTable.forPath(spark, path).history()
         rows = (
@@ -106,7 +110,11 @@ def commits_between(spark: SparkSession, path: str, *, after: int | None, upto: 
 def _commit(logged: delta_log.LoggedCommit) -> Commit:
     """A commit of the log, its metadata parsed and its metrics counted."""
     return Commit(
-        logged.version, logged.operation, logged.read_version, parse_metadata(logged.user_metadata), _counts(logged.metrics)
+        logged.version,
+        logged.operation,
+        logged.read_version,
+        parse_metadata(logged.user_metadata),
+        _counts(logged.metrics),
     )
 
 
@@ -151,7 +159,11 @@ def interval_days(interval: str) -> float:
     """Days in a Delta interval property such as 'interval 30 days' (unknown units count as 0)."""
     parts = interval.lower().replace("interval", "").split()
     units = {"day": 1.0, "days": 1.0, "hour": 1 / 24, "hours": 1 / 24, "week": 7.0, "weeks": 7.0}
-    return float(parts[0]) * units.get(parts[1], 0.0) if len(parts) == 2 and parts[0].replace(".", "").isdigit() else 0.0
+    return (
+        float(parts[0]) * units.get(parts[1], 0.0)
+        if len(parts) == 2 and parts[0].replace(".", "").isdigit()
+        else 0.0
+    )
 
 
 @dataclass(frozen=True)
@@ -183,14 +195,22 @@ class RollbackOutcome:
         )
 
     def as_dict(self) -> dict[str, object]:
-        return {"table": self.table, "action": self.action, "version": self.version, "own": list(self.own), "others": list(self.others)}
+        return {
+            "table": self.table,
+            "action": self.action,
+            "version": self.version,
+            "own": list(self.own),
+            "others": list(self.others),
+        }
 
 
 def _versions(versions: tuple[int, ...]) -> str:
     return ("version " if len(versions) == 1 else "versions ") + ", ".join(str(v) for v in versions)
 
 
-def ensure_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str], *, nullable: tuple[str, ...] = ()) -> None:
+def ensure_table_properties(
+    spark: SparkSession, path: str, properties: Mapping[str, str], *, nullable: tuple[str, ...] = ()
+) -> None:
     """Give an existing table the `properties` it lacks (or holds other values of), and let its
     `nullable` columns hold nulls: each change one ALTER TABLE commit, none when nothing differs."""
     current = table_properties(spark, path) if properties else {}

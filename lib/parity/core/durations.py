@@ -13,7 +13,11 @@ from typing import Literal
 
 Grain = Literal["hour", "day"]
 GRAINS: dict[str, dt.timedelta] = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
-UNITS: dict[str, dt.timedelta] = {"h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
+UNITS: dict[str, dt.timedelta] = {
+    "h": dt.timedelta(hours=1),
+    "d": dt.timedelta(days=1),
+    "w": dt.timedelta(weeks=1),
+}
 _DURATION = re.compile(r"^(\d+)([hdw])$")
 _EPOCH = dt.datetime(1970, 1, 1)
 
@@ -26,8 +30,14 @@ def parse_duration(text: object, *, field: str | None = None) -> dt.timedelta:
     """
     match = _DURATION.match(str(text).strip().lower()) if isinstance(text, str) else None
     if match is None:
-        hint = f"; a bare number has no unit: write {text}d for days or {text}h for hours" if isinstance(text, int) else ""
-        raise ValueError(f"{field + ': ' if field else ''}{text!r} is not a duration such as 6h, 1d or 2w (h hours, d days, w weeks){hint}")
+        hint = (
+            f"; a bare number has no unit: write {text}d for days or {text}h for hours"
+            if isinstance(text, int)
+            else ""
+        )
+        raise ValueError(
+            f"{field + ': ' if field else ''}{text!r} is not a duration such as 6h, 1d or 2w (h hours, d days, w weeks){hint}"
+        )
     return int(match.group(1)) * UNITS[match.group(2)]
 
 
@@ -49,7 +59,9 @@ def slots(length: dt.timedelta, grain: Grain, *, field: str = "duration") -> int
     """
     step = GRAINS[grain]
     if length % step:
-        raise ValueError(f"{field}: {length} is not a whole number of {grain}s; at {grain} grain use multiples of {_label(step)}")
+        raise ValueError(
+            f"{field}: {length} is not a whole number of {grain}s; at {grain} grain use multiples of {_label(step)}"
+        )
     return length // step
 
 

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(
+    package: str, exports: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """A module `__getattr__` and `__dir__` that import `exports[name]` (a submodule of
     `package`) when `name` is first asked for.
 
@@ -26,7 +28,9 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         where = exports[name]
-        return getattr(importlib.import_module(where if where.startswith("parity.") else f"{package}.{where}"), name)
+        return getattr(
+            importlib.import_module(where if where.startswith("parity.") else f"{package}.{where}"), name
+        )
 
     def __dir__() -> list[str]:  # noqa: N807
         return sorted(exports)

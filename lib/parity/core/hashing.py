@@ -76,7 +76,9 @@ def bytes_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:DIGITS]
 
 
-def declaration_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]], scheme: str = SCHEME) -> str:
+def declaration_digest(
+    data: dict[str, Any], functions: Iterable[Callable[..., Any]], scheme: str = SCHEME
+) -> str:
     """A digest of a declaration and the source code of every function it names, in order."""
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
     for function in functions:
@@ -99,7 +101,9 @@ def package_digest(package: str, scheme: str = SCHEME) -> str:
     return module_digest([root, *(importlib.import_module(name) for name in names)], scheme)
 
 
-def closure_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]], scheme: str = SCHEME) -> str:
+def closure_digest(
+    data: dict[str, Any], functions: Iterable[Callable[..., Any]], scheme: str = SCHEME
+) -> str:
     """A digest of a declaration and the source code of everything its functions reach (`closure`).
 
     In `ast1`, where code lives is not what it computes: each function or class counts by its
@@ -109,7 +113,9 @@ def closure_digest(data: dict[str, Any], functions: Iterable[Callable[..., Any]]
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
     blocks = []
     for reached in closure(list(functions)):
-        where = reached.__qualname__ if scheme == AST_SCHEME else f"{reached.__module__}.{reached.__qualname__}"
+        where = (
+            reached.__qualname__ if scheme == AST_SCHEME else f"{reached.__module__}.{reached.__qualname__}"
+        )
         constants = "".join(f"{name}={value}\n" for name, value in sorted(_constants(reached).items()))
         blocks.append(f"{where}\n".encode() + code_form(reached, scheme) + constants.encode())
     for block in sorted(blocks) if scheme == AST_SCHEME else blocks:
@@ -130,7 +136,9 @@ def code_form(item: Any, scheme: str = SCHEME) -> bytes:
         return (kept.get(_tree_key(source), source) if kept else source).encode()
     if scheme != AST_SCHEME:
         known = f"{AST_SCHEME}, {TEXT_SCHEME}"
-        raise UnknownHashSchemeError(f"digest scheme {scheme!r} is not one this parity knows ({known}): upgrade parity")
+        raise UnknownHashSchemeError(
+            f"digest scheme {scheme!r} is not one this parity knows ({known}): upgrade parity"
+        )
     return _tree_bytes(source)
 
 
@@ -199,10 +207,17 @@ def source_texts(package: str) -> dict[str, str | None]:
     defined at a module's top level, by `_tree_key` (None where two texts of one tree differ).
     Taken before a formatter runs, for `kept_texts` after it."""
     root = importlib.import_module(package)
-    modules = [root, *(importlib.import_module(m.name) for m in pkgutil.walk_packages(root.__path__, f"{package}."))]
+    modules = [
+        root,
+        *(importlib.import_module(m.name) for m in pkgutil.walk_packages(root.__path__, f"{package}.")),
+    ]
     texts: dict[str, str | None] = {}
     for module in modules:
-        defined = [v for v in vars(module).values() if _is_code(v) and getattr(v, "__module__", "") == module.__name__]
+        defined = [
+            v
+            for v in vars(module).values()
+            if _is_code(v) and getattr(v, "__module__", "") == module.__name__
+        ]
         for item in [module, *defined]:
             try:
                 text = inspect.getsource(item)
@@ -265,7 +280,9 @@ def _references(item: Any) -> list[Any]:
     for name in names:
         value = item.__globals__.get(name)
         if isinstance(value, ModuleType):
-            found += [getattr(value, attribute) for attribute in names if _is_code(getattr(value, attribute, None))]
+            found += [
+                getattr(value, attribute) for attribute in names if _is_code(getattr(value, attribute, None))
+            ]
         elif value is not None and _is_code(value):
             found.append(inspect.unwrap(value))
     for cell in item.__closure__ or ():
@@ -292,7 +309,11 @@ def _constants(item: Any) -> dict[str, str]:
         if isinstance(value, _CONSTANT_TYPES):
             found[name] = _constant_text(value)
         elif isinstance(value, ModuleType) and _package(value) == _package(item):
-            found |= {f"{name}.{a}": _constant_text(getattr(value, a)) for a in names if isinstance(getattr(value, a, None), _CONSTANT_TYPES)}
+            found |= {
+                f"{name}.{a}": _constant_text(getattr(value, a))
+                for a in names
+                if isinstance(getattr(value, a, None), _CONSTANT_TYPES)
+            }
     return found
 
 

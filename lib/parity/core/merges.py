@@ -56,14 +56,23 @@ def upsert(
     # from the scope; `df` is computed once, in it.
     current = target.filter(F.expr(scope)) if scope else target
     position = {c: i for i, c in enumerate(df.columns)}
-    theirs = current.select(*[F.col(f"`{c}`").alias(f"_parity_t{i}") for c, i in position.items()], F.lit(True).alias("_parity_held"))
+    theirs = current.select(
+        *[F.col(f"`{c}`").alias(f"_parity_t{i}") for c, i in position.items()],
+        F.lit(True).alias("_parity_held"),
+    )
     ours = df.withColumn("_parity_new", F.lit(True))
-    joined = ours.join(theirs, [ours[f"`{k}`"].eqNullSafe(theirs[f"_parity_t{position[k]}"]) for k in keys], "full_outer")
+    joined = ours.join(
+        theirs, [ours[f"`{k}`"].eqNullSafe(theirs[f"_parity_t{position[k]}"]) for k in keys], "full_outer"
+    )
     new, held = F.col("_parity_new").isNotNull(), F.col("_parity_held").isNotNull()
     differs = F.lit(False)
     for c, i in position.items():
         differs |= ~F.col(f"`{c}`").eqNullSafe(F.col(f"_parity_t{i}"))
-    changed, gone = new & held & differs, held & ~new & F.lit(bool(scope))  # without a scope nothing is deleted
+    changed, gone = (
+        new & held & differs,
+        held & ~new & F.lit(bool(scope)),
+    )  # without a scope nothing is deleted
+
     def flag(tombstone: bool, insert_only: bool) -> Column:
         return F.struct(F.lit(tombstone).alias("t"), F.lit(insert_only).alias("i"))
 
@@ -75,14 +84,24 @@ def upsert(
     source = (
         joined.filter((new & ~held) | changed | gone)
         .select(
-            *[F.when(new, F.col(f"`{c}`")).otherwise(F.col(f"_parity_t{i}")).alias(c) for c, i in position.items()],
+            *[
+                F.when(new, F.col(f"`{c}`")).otherwise(F.col(f"_parity_t{i}")).alias(c)
+                for c, i in position.items()
+            ],
             (new & ~held).alias(_NEW_KEY),
             F.explode(flags).alias("_f"),
         )
-        .select(*[F.col(f"`{c}`") for c in position], F.col("_f.t").alias(_TOMBSTONE), F.col("_f.i").alias(_INSERT_ONLY), _NEW_KEY)
+        .select(
+            *[F.col(f"`{c}`") for c in position],
+            F.col("_f.t").alias(_TOMBSTONE),
+            F.col("_f.i").alias(_INSERT_ONLY),
+            _NEW_KEY,
+        )
     )
     source = source.localCheckpoint()
-    tally = source.agg(F.count(F.lit(1)).alias("rows"), F.count_if(~F.col(_NEW_KEY)).alias("old_keys")).first()
+    tally = source.agg(
+        F.count(F.lit(1)).alias("rows"), F.count_if(~F.col(_NEW_KEY)).alias("old_keys")
+    ).first()
     if tally is None or tally["rows"] == 0:
         return None
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys) + f" AND NOT s.{_INSERT_ONLY}"
@@ -94,7 +113,9 @@ def upsert(
     if not versioned:
         merge = table.merge(source.alias("s"), on)
         if not inserts_only:
-            merge = merge.whenMatchedDelete(condition=f"s.{_TOMBSTONE}").whenMatchedUpdate(condition=f"NOT s.{_TOMBSTONE}", set=values)
+            merge = merge.whenMatchedDelete(condition=f"s.{_TOMBSTONE}").whenMatchedUpdate(
+                condition=f"NOT s.{_TOMBSTONE}", set=values
+            )
         return merge.whenNotMatchedInsert(condition=f"NOT s.{_TOMBSTONE}", values=values), None
     landed_at = now()  # the rows to merge are computed (checkpointed): what remains is the MERGE's own write
     at = F.lit(landed_at).cast("timestamp")
@@ -102,6 +123,7 @@ def upsert(
     if not inserts_only:
         merge = merge.whenMatchedUpdate(set={f"`{SUPERSEDED_AT}`": at})
     merge = merge.whenNotMatchedInsert(
-        condition=f"NOT s.{_TOMBSTONE}", values={**values, f"`{LANDED_AT}`": at, f"`{SUPERSEDED_AT}`": F.lit(None).cast("timestamp")}
+        condition=f"NOT s.{_TOMBSTONE}",
+        values={**values, f"`{LANDED_AT}`": at, f"`{SUPERSEDED_AT}`": F.lit(None).cast("timestamp")},
     )
     return merge, landed_at

@@ -58,7 +58,9 @@ class TableHistory:
             return []
         history = self._history(name).select("version", "userMetadata")
         rows = (
-            history.filter(F.col("userMetadata").contains(json.dumps(containing))).orderBy(F.desc("version")).collect()
+            history.filter(F.col("userMetadata").contains(json.dumps(containing)))
+            .orderBy(F.desc("version"))
+            .collect()
         )
         found = [parse_metadata(row["userMetadata"]) for row in rows]
         return [metadata for metadata in found if containing in metadata]

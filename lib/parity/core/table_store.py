@@ -98,7 +98,13 @@ class TableStore(Protocol):
         ...
 
     def merge(
-        self, df: DataFrame, name: str, options: MergeOptions, *, compared_with: int, metadata: Mapping[str, object]
+        self,
+        df: DataFrame,
+        name: str,
+        options: MergeOptions,
+        *,
+        compared_with: int,
+        metadata: Mapping[str, object],
     ) -> bool:
         """Upsert `df` into the table as it is at `compared_with`, as one commit carrying
         `metadata`; False when nothing differs, and nothing was committed."""
@@ -125,7 +131,9 @@ def pinned_version(store: TableStore, name: str, version: int | None = None) -> 
     """
     current = store.version(name) if version is None else version
     if current is None:
-        raise TableNotFoundError(f"table {name} does not exist at {store.path(name)}; run the job that builds it first")
+        raise TableNotFoundError(
+            f"table {name} does not exist at {store.path(name)}; run the job that builds it first"
+        )
     return current
 
 
@@ -177,7 +185,13 @@ class DeltaTableStore:
         writer.save(self.path(name))
 
     def merge(
-        self, df: DataFrame, name: str, options: MergeOptions, *, compared_with: int, metadata: Mapping[str, object]
+        self,
+        df: DataFrame,
+        name: str,
+        options: MergeOptions,
+        *,
+        compared_with: int,
+        metadata: Mapping[str, object],
     ) -> bool:
         """See `TableStore.merge`; a versioned MERGE adds its landing time to the metadata
         (`LANDED_AT_KEY`), taken once the rows to merge are computed."""
@@ -215,4 +229,6 @@ class DeltaTableStore:
     def vacuum(self, name: str, *, retain_hours: float, protect: set[int] | None = None) -> float:
         """VACUUM a table, keeping every `protect`ed version readable (`vacuum_protecting`);
         the retention, in hours, it ran with."""
-        return vacuum_protecting(self.spark, self.path(name), name=name, retain_hours=retain_hours, protect=protect)
+        return vacuum_protecting(
+            self.spark, self.path(name), name=name, retain_hours=retain_hours, protect=protect
+        )

@@ -58,7 +58,9 @@ class RunTransaction:
         """Record that a version of a table fed this run's results (an input of its lineage)."""
         _add(self.inputs, TableVersion(name, version))
 
-    def write(self, df: DataFrame, name: str, options: WriteOptions, commit_metadata: Mapping[str, object]) -> int:
+    def write(
+        self, df: DataFrame, name: str, options: WriteOptions, commit_metadata: Mapping[str, object]
+    ) -> int:
         """Write `df` as one commit of this run, and record the version it created (see `Catalog.write`).
 
         Raises:
@@ -140,7 +142,9 @@ class RunTransaction:
             # commit too: put the table back as the RESTORE found it, and leave it there.
             again = self._restore(name, restore.read_version, after=restore.version)
             late = tuple(range(newest + 1, restore.version))
-            return RollbackOutcome(name, "left", again.version if again else restore.version, tuple(own), late)
+            return RollbackOutcome(
+                name, "left", again.version if again else restore.version, tuple(own), late
+            )
         return RollbackOutcome(name, "restored", target, tuple(own))
 
     def _restore(self, name: str, version: int, *, after: int) -> Commit | None:

@@ -15,7 +15,9 @@ class VersionExpiredError(LookupError):
     """A version to protect has no log entry left."""
 
 
-def vacuum_protecting(spark: SparkSession, path: str, *, name: str, retain_hours: float, protect: set[int] | None = None) -> float:
+def vacuum_protecting(
+    spark: SparkSession, path: str, *, name: str, retain_hours: float, protect: set[int] | None = None
+) -> float:
     """VACUUM the Delta table at `path` (logical name `name`), keeping every `protect`ed version readable.
 
     The retention used is the larger of `retain_hours` and the age of the oldest protected
@@ -39,13 +41,19 @@ def vacuum_protecting(spark: SparkSession, path: str, *, name: str, retain_hours
         hours = max(hours, math.ceil(age) + 1.0)
         days = math.ceil(hours / 24) + 1
         current = table.detail().select("properties").first()
-        log_retention = (current["properties"] if current else {}).get("delta.logRetentionDuration", "interval 30 days")
+        log_retention = (current["properties"] if current else {}).get(
+            "delta.logRetentionDuration", "interval 30 days"
+        )
         if interval_days(log_retention) < days:
-            spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval {days} days')")
+            spark.sql(
+                f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval {days} days')"
+            )
     settings = {
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",  # the guard above replaces Delta's 7-day check
         # VACUUM lists files with this many tasks (10,000 by default): a few per core is plenty.
-        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(4 * spark.sparkContext.defaultParallelism),
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(
+            4 * spark.sparkContext.defaultParallelism
+        ),
     }
     with session_conf(spark, settings):
         table.vacuum(hours)

@@ -56,7 +56,9 @@ def proven_rows(previous: DataFrame, history: DataFrame | None = None) -> DataFr
     if history is None:
         return None
     columns = previous.columns
-    written = history.groupBy(*[F.col(f"`{c}`").alias(f"_h{i}") for i, c in enumerate(columns)]).agg(F.max(LANDED_AT).alias(LANDED_AT))
+    written = history.groupBy(*[F.col(f"`{c}`").alias(f"_h{i}") for i, c in enumerate(columns)]).agg(
+        F.max(LANDED_AT).alias(LANDED_AT)
+    )
     same = F.lit(True)
     for i, c in enumerate(columns):
         same &= previous[f"`{c}`"].eqNullSafe(written[f"_h{i}"])
@@ -71,7 +73,11 @@ def with_proven_landing(df: DataFrame, proven: DataFrame | None) -> DataFrame:
     """
     columns = df.columns
     if proven is None or not _same_types(df, proven, columns):
-        return df.select(*[F.col(f"`{c}`") for c in columns], F.lit(None).cast("timestamp").alias(LANDED_AT), F.lit(None).cast("timestamp").alias(SUPERSEDED_AT))
+        return df.select(
+            *[F.col(f"`{c}`") for c in columns],
+            F.lit(None).cast("timestamp").alias(LANDED_AT),
+            F.lit(None).cast("timestamp").alias(SUPERSEDED_AT),
+        )
     known = proven.groupBy(*[F.col(f"`{c}`").alias(f"_p{i}") for i, c in enumerate(columns)]).agg(
         F.min(LANDED_AT).alias("_landed")  # the earliest landing of identical rows
     )
@@ -79,7 +85,9 @@ def with_proven_landing(df: DataFrame, proven: DataFrame | None) -> DataFrame:
     for i, c in enumerate(columns):
         same &= df[f"`{c}`"].eqNullSafe(known[f"_p{i}"])
     return df.join(known, same, "left").select(
-        *[df[f"`{c}`"] for c in columns], F.col("_landed").alias(LANDED_AT), F.lit(None).cast("timestamp").alias(SUPERSEDED_AT)
+        *[df[f"`{c}`"] for c in columns],
+        F.col("_landed").alias(LANDED_AT),
+        F.lit(None).cast("timestamp").alias(SUPERSEDED_AT),
     )
 
 

@@ -83,9 +83,9 @@ def _ts(start: dt.date, day: Column, seconds: Column) -> Column:
 def _latent(spark: SparkSession, conf: DataConf) -> DataFrame:
     """One row per customer with latent traits; shared by the three sources."""
     s = conf.seed
-    latent = spark.range(1, conf.customers + 1, numPartitions=max(2, conf.customers // 20000)).withColumnRenamed(
-        "id", CUSTOMER_ID
-    )
+    latent = spark.range(
+        1, conf.customers + 1, numPartitions=max(2, conf.customers // 20000)
+    ).withColumnRenamed("id", CUSTOMER_ID)
     # withColumns, not a chain of withColumn: each withColumn is one more plan to analyse.
     signup_day = F.floor(_uniform(s, "signup", CUSTOMER_ID) * conf.days * 0.6).cast("int")
     return latent.withColumns(
@@ -93,7 +93,9 @@ def _latent(spark: SparkSession, conf: DataConf) -> DataFrame:
             "signup_day": signup_day,
             "rate": F.exp(F.lit(-1.2) + 0.8 * _normal(s, "rate", CUSTOMER_ID)),
             "disengages": _uniform(s, "churner", CUSTOMER_ID) < 0.35,
-            "decline_start": (signup_day + 20 + _uniform(s, "decline", CUSTOMER_ID) * (conf.days - signup_day)).cast("int"),
+            "decline_start": (
+                signup_day + 20 + _uniform(s, "decline", CUSTOMER_ID) * (conf.days - signup_day)
+            ).cast("int"),
             "decline_days": (7 + _uniform(s, "decline_len", CUSTOMER_ID) * 35).cast("int"),
             "amount_mu": F.lit(3.0) + 0.7 * _normal(s, "amount", CUSTOMER_ID),
             "segment_draw": _uniform(s, "segment", CUSTOMER_ID),
@@ -110,8 +112,13 @@ def generate_customers(spark: SparkSession, conf: DataConf) -> DataFrame:
     base = latent.withColumns(
         {
             NAME: F.initcap(F.concat_ws(" ", first, last)),
-            EMAIL: F.concat(first, F.lit("."), last, F.col(CUSTOMER_ID).cast("string"), F.lit("@example.com")),
-            PHONE: F.concat(F.lit("+1-555-"), F.lpad((_uniform(s, "phone", CUSTOMER_ID) * 10_000_000).cast("long").cast("string"), 7, "0")),
+            EMAIL: F.concat(
+                first, F.lit("."), last, F.col(CUSTOMER_ID).cast("string"), F.lit("@example.com")
+            ),
+            PHONE: F.concat(
+                F.lit("+1-555-"),
+                F.lpad((_uniform(s, "phone", CUSTOMER_ID) * 10_000_000).cast("long").cast("string"), 7, "0"),
+            ),
             REGION: _pick(REGIONS, _uniform(s, "region", CUSTOMER_ID)),
             SIGNUP_TS: _ts(conf.start, F.col("signup_day"), _uniform(s, "signup_s", CUSTOMER_ID) * 86400),
         }
@@ -123,11 +130,17 @@ def generate_customers(spark: SparkSession, conf: DataConf) -> DataFrame:
             UPDATED_AT: F.col(SIGNUP_TS),
         }
     )
-    change_day = F.col("signup_day") + 1 + (_uniform(s, "change_day", CUSTOMER_ID) * (conf.days - F.col("signup_day") - 1)).cast("int")
+    change_day = (
+        F.col("signup_day")
+        + 1
+        + (_uniform(s, "change_day", CUSTOMER_ID) * (conf.days - F.col("signup_day") - 1)).cast("int")
+    )
     changed = base.filter(_uniform(s, "changes", CUSTOMER_ID) < 0.3).withColumns(
         {
             SEGMENT: _pick(SEGMENTS, _uniform(s, "segment2", CUSTOMER_ID)),
-            CREDIT_LIMIT: F.round(F.exp(F.col("amount_mu") + 2.5 + 0.3 * _normal(s, "limit2", CUSTOMER_ID)), 0),
+            CREDIT_LIMIT: F.round(
+                F.exp(F.col("amount_mu") + 2.5 + 0.3 * _normal(s, "limit2", CUSTOMER_ID)), 0
+            ),
             UPDATED_AT: _ts(conf.start, change_day, _uniform(s, "change_s", CUSTOMER_ID) * 86400),
         }
     )
@@ -138,16 +151,14 @@ def generate_customers(spark: SparkSession, conf: DataConf) -> DataFrame:
 def _daily_slots(spark: SparkSession, conf: DataConf) -> DataFrame:
     """Candidate event slots per customer and day, with the probability that each fires."""
     latent = _latent(spark, conf)
-    days = latent.select(
-        "*", F.explode(F.sequence(F.col("signup_day"), F.lit(conf.days - 1))).alias("day")
-    )
+    days = latent.select("*", F.explode(F.sequence(F.col("signup_day"), F.lit(conf.days - 1))).alias("day"))
     decline = F.when(~F.col("disengages") | (F.col("day") < F.col("decline_start")), F.lit(1.0)).otherwise(
         F.greatest(F.lit(0.0), 1.0 - (F.col("day") - F.col("decline_start")) / F.col("decline_days"))
     )
     weekly = 1.0 + 0.3 * F.sin(2 * math.pi * F.col("day") / 7.0)
-    return days.withColumn("fire_p", F.least(F.lit(1.0), F.col("rate") * decline * weekly / SLOTS_PER_DAY)).select(
-        "*", F.explode(F.sequence(F.lit(0), F.lit(SLOTS_PER_DAY - 1))).alias("slot")
-    )
+    return days.withColumn(
+        "fire_p", F.least(F.lit(1.0), F.col("rate") * decline * weekly / SLOTS_PER_DAY)
+    ).select("*", F.explode(F.sequence(F.lit(0), F.lit(SLOTS_PER_DAY - 1))).alias("slot"))
 
 
 def generate_events(spark: SparkSession, conf: DataConf) -> DataFrame:
@@ -159,7 +170,11 @@ def generate_events(spark: SparkSession, conf: DataConf) -> DataFrame:
     """
     s = conf.seed
     keys = (CUSTOMER_ID, "day", "slot")
-    customers = generate_customers(spark, conf).filter(F.col(UPDATED_AT) == F.col(SIGNUP_TS)).select(CUSTOMER_ID, EMAIL, PHONE)
+    customers = (
+        generate_customers(spark, conf)
+        .filter(F.col(UPDATED_AT) == F.col(SIGNUP_TS))
+        .select(CUSTOMER_ID, EMAIL, PHONE)
+    )
     fired = _daily_slots(spark, conf).filter(_uniform(s, "fire", *keys) < F.col("fire_p"))
     note_draw = _uniform(s, "note", *keys)
     notes = F.when(note_draw < 0.03, F.concat(F.lit("please email me at "), F.col(EMAIL)))
@@ -170,7 +185,9 @@ def generate_events(spark: SparkSession, conf: DataConf) -> DataFrame:
     bad = _uniform(s, "bad", *keys)
     amount = F.round(F.exp(F.col("amount_mu") + 0.6 * _normal(s, "amt", *keys)), 2)
     bad_customer = (bad >= conf.bad_row_rate / 2) & (bad < conf.bad_row_rate)
-    events = fired.join(customers, CUSTOMER_ID).withColumns(  # every column from the joined row, before any is replaced
+    events = fired.join(
+        customers, CUSTOMER_ID
+    ).withColumns(  # every column from the joined row, before any is replaced
         {
             EVENT_ID: F.col(CUSTOMER_ID) * 100_000 + F.col("day") * SLOTS_PER_DAY + F.col("slot"),
             EVENT_TS: _ts(conf.start, F.col("day"), _uniform(s, "second", *keys) * 86400),
@@ -194,7 +211,9 @@ def generate_labels(spark: SparkSession, conf: DataConf) -> DataFrame:
     horizon = conf.label_horizon_days
     label_days = list(range(conf.first_label_day, conf.days - horizon + 1, conf.label_every_days))
     latent = _latent(spark, conf)
-    spine = latent.select(CUSTOMER_ID, "signup_day", F.explode(F.array(*[F.lit(d) for d in label_days])).alias("label_day"))
+    spine = latent.select(
+        CUSTOMER_ID, "signup_day", F.explode(F.array(*[F.lit(d) for d in label_days])).alias("label_day")
+    )
     spine = spine.filter(F.col("label_day") > F.col("signup_day"))
     active_days = (
         _daily_slots(spark, conf)
@@ -229,7 +248,9 @@ def generate_customer_channels(spark: SparkSession, conf: DataConf) -> DataFrame
     channel-spend model scores). Its key columns are named `customer` and `channel`."""
     customers = generate_customers(spark, conf).filter(F.col(UPDATED_AT) == F.col(SIGNUP_TS))
     channels = F.explode(F.array(*[F.lit(c) for c in CHANNELS]))
-    frame = customers.select(F.col(CUSTOMER_ID).alias(CUSTOMER), channels.alias(CHANNEL), F.col(SIGNUP_TS).alias(SINCE))
+    frame = customers.select(
+        F.col(CUSTOMER_ID).alias(CUSTOMER), channels.alias(CHANNEL), F.col(SIGNUP_TS).alias(SINCE)
+    )
     return frame.select(*[F.col(f.name).cast(f.dataType) for f in RAW_CUSTOMER_CHANNELS.fields])
 
 
@@ -240,15 +261,27 @@ def generate_channel_spend(spark: SparkSession, conf: DataConf, events: DataFram
     """
     horizon = conf.label_horizon_days
     label_days = list(range(conf.first_label_day, conf.days - horizon + 1, conf.label_every_days))
-    spine = generate_customer_channels(spark, conf).select(
-        CUSTOMER, CHANNEL, F.explode(F.array(*[_ts(conf.start, F.lit(d), F.lit(0)) for d in label_days])).alias(LABEL_TS)
-    ).filter(F.col(LABEL_TS) > F.col(SINCE))
+    spine = (
+        generate_customer_channels(spark, conf)
+        .select(
+            CUSTOMER,
+            CHANNEL,
+            F.explode(F.array(*[_ts(conf.start, F.lit(d), F.lit(0)) for d in label_days])).alias(LABEL_TS),
+        )
+        .filter(F.col(LABEL_TS) > F.col(SINCE))
+    )
     spent = events.filter((F.col(AMOUNT) >= 0) & F.col(CUSTOMER_ID).isNotNull()).select(
         F.col(CUSTOMER_ID).alias("_customer"), F.col(CHANNEL).alias("_channel"), EVENT_TS, AMOUNT
     )
-    ahead = (F.col(EVENT_TS) >= F.col(LABEL_TS)) & (F.col(EVENT_TS) < F.col(LABEL_TS) + F.expr(f"INTERVAL {horizon} DAYS"))
-    joined = spine.join(spent, (F.col("_customer") == F.col(CUSTOMER)) & (F.col("_channel") == F.col(CHANNEL)) & ahead, "left")
-    labels = joined.groupBy(CUSTOMER, CHANNEL, LABEL_TS).agg(F.round(F.coalesce(F.sum(AMOUNT), F.lit(0.0)), 2).alias(SPEND))
+    ahead = (F.col(EVENT_TS) >= F.col(LABEL_TS)) & (
+        F.col(EVENT_TS) < F.col(LABEL_TS) + F.expr(f"INTERVAL {horizon} DAYS")
+    )
+    joined = spine.join(
+        spent, (F.col("_customer") == F.col(CUSTOMER)) & (F.col("_channel") == F.col(CHANNEL)) & ahead, "left"
+    )
+    labels = joined.groupBy(CUSTOMER, CHANNEL, LABEL_TS).agg(
+        F.round(F.coalesce(F.sum(AMOUNT), F.lit(0.0)), 2).alias(SPEND)
+    )
     labels = labels.withColumn(LABEL_AVAILABLE_AT, F.col(LABEL_TS) + F.expr(f"INTERVAL {horizon} DAYS"))
     return labels.select(*[F.col(f.name).cast(f.dataType) for f in RAW_CHANNEL_SPEND.fields])
 
@@ -269,7 +302,9 @@ def write_sample_sources(catalog: Catalog, settings: Settings) -> dict[str, int]
         tables.raw_events: lambda: generate_events(spark, conf),
         tables.raw_labels: lambda: generate_labels(spark, conf),
         tables.raw_customer_channels: lambda: generate_customer_channels(spark, conf),
-        tables.raw_channel_spend: lambda: generate_channel_spend(spark, conf, catalog.snapshot(tables.raw_events, written[tables.raw_events])),
+        tables.raw_channel_spend: lambda: generate_channel_spend(
+            spark, conf, catalog.snapshot(tables.raw_events, written[tables.raw_events])
+        ),
     }
     for name, frame in sources.items():
         written[name] = version = catalog.write(frame(), name)

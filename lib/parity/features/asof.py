@@ -69,20 +69,29 @@ def as_of_join(
     """
     keys = [entity] if isinstance(entity, str) else list(entity)
     extra = [available_at] if available_at else []
-    for frame, needed, side in ((spine, [*keys, spine_ts], "spine"), (features, [*keys, feature_ts, *columns, *extra], "features")):
+    for frame, needed, side in (
+        (spine, [*keys, spine_ts], "spine"),
+        (features, [*keys, feature_ts, *columns, *extra], "features"),
+    ):
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise MissingColumnsError(f"as_of_join {side}: missing column(s) {', '.join(missing)}")
     clash = [c for c in [*columns, *([matched_ts] if matched_ts else [])] if c in spine.columns]
     if clash:
         raise ValueError(f"as_of_join: spine already has column(s) {', '.join(clash)}")
-    rows = _feature_rows(features, keys=keys, feature_ts=feature_ts, columns=columns, available_at=available_at)
+    rows = _feature_rows(
+        features, keys=keys, feature_ts=feature_ts, columns=columns, available_at=available_at
+    )
     if strategy == "sort":
         return _sorted_as_of(spine, _Side(rows, columns, max_age, matched_ts), keys=keys, spine_ts=spine_ts)
-    return _broadcast_as_of(spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts)
+    return _broadcast_as_of(
+        spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts
+    )
 
 
-def _feature_rows(features: DataFrame, *, keys: list[str], feature_ts: str, columns: list[str], available_at: str | None) -> DataFrame:
+def _feature_rows(
+    features: DataFrame, *, keys: list[str], feature_ts: str, columns: list[str], available_at: str | None
+) -> DataFrame:
     """Feature rows as (keys, _f = feature time, _a = availability time, values), without the
     rows that lack a key or a time."""
     usable = F.col(feature_ts).isNotNull()
@@ -157,7 +166,9 @@ def _sorted_as_of(spine: DataFrame, side: _Side, *, keys: list[str], spine_ts: s
     # measured slower than sorting them along: 17.7 s against 12.5 s at 1M x 10M; so did one
     # pass shared by three tables on the same keys, 32.2 s against 29.5 s for a pass each:
     # BENCHMARKS.md.)
-    feature = side.rows.select(F.struct("_f", "_a", *side.columns).alias("_feature")).schema["_feature"].dataType
+    feature = (
+        side.rows.select(F.struct("_f", "_a", *side.columns).alias("_feature")).schema["_feature"].dataType
+    )
     spine_struct = spine.select(F.struct(*spine.columns).alias("s")).schema["s"].dataType
     spine_rows = spine.select(
         _entity_key(keys),
@@ -181,7 +192,9 @@ def _sorted_as_of(spine: DataFrame, side: _Side, *, keys: list[str], spine_ts: s
     )
     fresh = F.lit(True)
     if side.max_age is not None:
-        fresh = F.col("_latest._f") >= F.col("_ts") - F.expr(f"INTERVAL {int(side.max_age.total_seconds())} SECONDS")
+        fresh = F.col("_latest._f") >= F.col("_ts") - F.expr(
+            f"INTERVAL {int(side.max_age.total_seconds())} SECONDS"
+        )
     selected = [F.col(f"_spine.`{c}`").alias(c) for c in spine.columns]
     selected += [F.when(fresh, F.col(f"_latest.`{c}`")).alias(c) for c in side.columns]
     if side.matched_ts is not None:
@@ -249,7 +262,9 @@ def add_request_time_features(df: DataFrame, decl: FeatureSetDecl, *, as_of_colu
     Needs: `as_of_column` and the columns the transforms read. Adds: each request-time output.
     """
     for feature in decl.request_time:
-        df = df.transform(feature.function(), as_of_column=as_of_column, output=feature.output.name, **feature.params)
+        df = df.transform(
+            feature.function(), as_of_column=as_of_column, output=feature.output.name, **feature.params
+        )
     return df
 
 
@@ -278,7 +293,13 @@ def assemble_features(
             assembled = _sorted_as_of(assembled, side, keys=keys, spine_ts=spine_ts)
         else:
             assembled = _broadcast_as_of(
-                assembled, side.rows, keys=keys, spine_ts=spine_ts, columns=side.columns, max_age=side.max_age, matched_ts=side.matched_ts
+                assembled,
+                side.rows,
+                keys=keys,
+                spine_ts=spine_ts,
+                columns=side.columns,
+                max_age=side.max_age,
+                matched_ts=side.matched_ts,
             )
     for lookup, name in zip(lookups, staged, strict=True):
         assembled = _finish_lookup(assembled, lookup, name, spine_ts=spine_ts)
@@ -299,20 +320,32 @@ def _side(lookup: FeatureLookup, staged: Callable[[str], str]) -> _Side:
         *([lookup.landed_at] if lookup.landed_at else []),
     )
     columns = [staged(name) for name in decl.feature_names()]
-    rows = _feature_rows(features, keys=lookup.spine_keys(), feature_ts=decl.timestamp, columns=columns, available_at=lookup.landed_at)
+    rows = _feature_rows(
+        features,
+        keys=lookup.spine_keys(),
+        feature_ts=decl.timestamp,
+        columns=columns,
+        available_at=lookup.landed_at,
+    )
     return _Side(rows, columns, decl.max_age_delta, lookup.matched_column)
 
 
-def _finish_lookup(assembled: DataFrame, lookup: FeatureLookup, staged: Callable[[str], str], *, spine_ts: str) -> DataFrame:
+def _finish_lookup(
+    assembled: DataFrame, lookup: FeatureLookup, staged: Callable[[str], str], *, spine_ts: str
+) -> DataFrame:
     """A joined lookup's features under their declared names, its request-time features added,
     and what it keeps renamed with its prefix (the rest dropped)."""
     decl = lookup.feature_set
     declared = [*decl.feature_names(), *(r.output.name for r in decl.request_time)]
     held = {c: f"_held_{lookup.name}_{c}" for c in assembled.columns if c in declared}
-    assembled = assembled.withColumnsRenamed(held).withColumnsRenamed({staged(name): name for name in decl.feature_names()})
+    assembled = assembled.withColumnsRenamed(held).withColumnsRenamed(
+        {staged(name): name for name in decl.feature_names()}
+    )
     assembled = add_request_time_features(assembled, decl, as_of_column=spine_ts)
     outputs = lookup.outputs()
-    assembled = assembled.drop(*[n for n in declared if n not in outputs]).withColumnsRenamed({n: p for n, p in outputs.items() if n != p})
+    assembled = assembled.drop(*[n for n in declared if n not in outputs]).withColumnsRenamed(
+        {n: p for n, p in outputs.items() if n != p}
+    )
     return assembled.withColumnsRenamed({aside: name for name, aside in held.items()})
 
 
@@ -377,5 +410,9 @@ def read_feature_lookups(
             landed_at = LANDED_AT
         else:
             frame = current_rows(frame)
-        lookups.append(FeatureLookup(decl, version, frame, decl.code_hash(), landed_at, join.keys, join.prefix, join.kept))
+        lookups.append(
+            FeatureLookup(
+                decl, version, frame, decl.code_hash(), landed_at, join.keys, join.prefix, join.kept
+            )
+        )
     return lookups

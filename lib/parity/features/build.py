@@ -82,8 +82,12 @@ class BuildResult:
     quarantine_rules: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # where the build's time went
-    landing: dict[str, object] = field(default_factory=dict)  # a full refresh: the landing times it kept and reset
-    assumed_valid_since: dt.date | None = None  # a snapshot's first build, stamped at that day on the user's word
+    landing: dict[str, object] = field(
+        default_factory=dict
+    )  # a full refresh: the landing times it kept and reset
+    assumed_valid_since: dt.date | None = (
+        None  # a snapshot's first build, stamped at that day on the user's word
+    )
 
     def summary(self) -> dict[str, object]:
         """What a job reports of this build."""
@@ -93,12 +97,18 @@ class BuildResult:
             "quarantine_table": self.quarantine_table,
             "range": self.range.as_dict(),
             "watermark": self.watermark,
-            "merge": {k: v for k, v in self.merge.items() if k.startswith("numTarget") or k == "numOutputRows"},
+            "merge": {
+                k: v for k, v in self.merge.items() if k.startswith("numTarget") or k == "numOutputRows"
+            },
             "quarantine_rules": self.quarantine_rules,
             "ignored_columns": self.ignored_columns,
             "seconds": self.seconds,
             **({"landing": self.landing} if self.landing else {}),
-            **({"assumed_valid_since": self.assumed_valid_since.isoformat()} if self.assumed_valid_since else {}),
+            **(
+                {"assumed_valid_since": self.assumed_valid_since.isoformat()}
+                if self.assumed_valid_since
+                else {}
+            ),
         }
 
 
@@ -115,7 +125,9 @@ class PlannedBuild:
     inputs: BuildInputs | None  # what the build reads; None for a backfill, which reads part of the source
     table_version: int | None  # the feature table's version when planned (None before its first build)
     stamp: dt.datetime | None = None  # a snapshot set's: the feature time of the rows it writes
-    assumed_valid_since: dt.date | None = None  # a snapshot's first build, stamped at that day by the user's word
+    assumed_valid_since: dt.date | None = (
+        None  # a snapshot's first build, stamped at that day by the user's word
+    )
 
 
 def plan_feature_build(
@@ -146,7 +158,10 @@ def plan_feature_build(
     if decl.kind == "snapshot":
         conf = snapshot_quality(decl, conf)
     elif assume_valid_since is not None:
-        raise BuildOptionError("feature set {name} has event times: {assume_valid_since} applies to snapshot sets only", name=decl.name)
+        raise BuildOptionError(
+            "feature set {name} has event times: {assume_valid_since} applies to snapshot sets only",
+            name=decl.name,
+        )
     source, source_version = catalog.read_versioned(source_table)
     if conf.columns:
         require_columns(source, source_contract(conf), source=source_table)
@@ -154,39 +169,77 @@ def plan_feature_build(
     if now is not None:
         quality.check_freshness(source, conf, source=source_table, now=now)
     inputs = BuildInputs(
-        source_table, source_version, catalog.table_id(source_table), json_digest(conf.model_dump(mode="json")),
-        transform_code_hash(SCHEME), catalog.table_id(quarantine_table(source_table)),
+        source_table,
+        source_version,
+        catalog.table_id(source_table),
+        json_digest(conf.model_dump(mode="json")),
+        transform_code_hash(SCHEME),
+        catalog.table_id(quarantine_table(source_table)),
     )
     # The newest commit's build state, if the newest commit is a build's: then nothing (no
     # rollback, OPTIMIZE or other writer) has touched the table since, and it may be up to date.
     table_version = catalog.version(decl.table)
-    if table_version is not None and not full_refresh and not is_versioned(catalog.snapshot(decl.table, table_version)):
+    if (
+        table_version is not None
+        and not full_refresh
+        and not is_versioned(catalog.snapshot(decl.table, table_version))
+    ):
         raise DeclarationChangedError(
-            f"{decl.table} was built before feature rows kept their landing times (landed_at, superseded_at)", table=decl.table
+            f"{decl.table} was built before feature rows kept their landing times (landed_at, superseded_at)",
+            table=decl.table,
         )
-    newest = None if table_version is None else BuildState.from_metadata(catalog.commit_metadata(decl.table, table_version))
+    newest = (
+        None
+        if table_version is None
+        else BuildState.from_metadata(catalog.commit_metadata(decl.table, table_version))
+    )
     state = newest
-    if state is None and table_version is not None:  # a newer commit is not a build's: the live build state is further back
+    if (
+        state is None and table_version is not None
+    ):  # a newer commit is not a build's: the live build state is further back
         state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY))
     compared = inputs_as_recorded(inputs, state) if newest is not None else None
     build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, inputs=compared)
     stamp = None
     if decl.kind == "snapshot":
-        if table_version is not None and state is None and not full_refresh:  # a first build would restart its history
-            raise BuildOptionError("{table} holds a snapshot history but no build state; {full_refresh} restarts it, if that is what you want", table=decl.table)
+        if (
+            table_version is not None and state is None and not full_refresh
+        ):  # a first build would restart its history
+            raise BuildOptionError(
+                "{table} holds a snapshot history but no build state; {full_refresh} restarts it, if that is what you want",
+                table=decl.table,
+            )
         if assume_valid_since is not None and table_version is not None and not full_refresh:
-            raise BuildOptionError("{assume_valid_since} stamps the first build of {table}, which exists already; add {full_refresh} to restart it", table=decl.table)
+            raise BuildOptionError(
+                "{assume_valid_since} stamps the first build of {table}, which exists already; add {full_refresh} to restart it",
+                table=decl.table,
+            )
         stamp = utc_naive(now or dt.datetime.now(dt.UTC))
         if assume_valid_since is not None:
             if assume_valid_since > stamp.date():
                 raise BuildOptionError(
                     "{assume_valid_since} {day} is after this build ({today}): values cannot be vouched for in the future",
-                    table=decl.table, day=assume_valid_since, today=stamp.date(),
+                    table=decl.table,
+                    day=assume_valid_since,
+                    today=stamp.date(),
                 )
             stamp = midnight(assume_valid_since)
         if build.start is not None and not build.up_to_date and stamp <= build.start:
-            raise ValueError(f"{decl.table}: this build's time {stamp.isoformat()} is not after its last build's, {build.start.isoformat()}")
-    return PlannedBuild(decl, source_table, source, conf, state, build, None if backfill else inputs, table_version, stamp, assume_valid_since)
+            raise ValueError(
+                f"{decl.table}: this build's time {stamp.isoformat()} is not after its last build's, {build.start.isoformat()}"
+            )
+    return PlannedBuild(
+        decl,
+        source_table,
+        source,
+        conf,
+        state,
+        build,
+        None if backfill else inputs,
+        table_version,
+        stamp,
+        assume_valid_since,
+    )
 
 
 def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
@@ -198,7 +251,9 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     """
     decl, source, build, state = planned.decl, planned.source, planned.range, planned.state
     quarantine_name = quarantine_table(planned.source_table)
-    ignored = quality.unexpected_columns(source, source_contract(planned.conf)) if planned.conf.columns else []
+    ignored = (
+        quality.unexpected_columns(source, source_contract(planned.conf)) if planned.conf.columns else []
+    )
     if build.up_to_date and state is not None:  # nothing new since the last build: read and write nothing
         return BuildResult(
             feature_set=decl.name,
@@ -219,25 +274,47 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         seconds[step], clock = round(now - clock, 3), now
 
     read = read_slice(source, decl, build).cache()  # read once: validated, and counted apart from the split
-    valid, quarantined = validate_source(read, planned.conf, source=planned.source_table, required=required_columns(decl))
+    valid, quarantined = validate_source(
+        read, planned.conf, source=planned.source_table, required=required_columns(decl)
+    )
     valid = valid.cache()
-    own_quarantine = new_rows(quarantined, decl, build)  # usually empty: tallied only when rows in and out differ
+    own_quarantine = new_rows(
+        quarantined, decl, build
+    )  # usually empty: tallied only when rows in and out differ
     try:
-        newest, valid_count, read_count = _newest_and_counts(decl, read, valid, build)  # one Spark action for all three
+        newest, valid_count, read_count = _newest_and_counts(
+            decl, read, valid, build
+        )  # one Spark action for all three
         marks = [m for m in (state.watermark if state else None, newest) if m is not None]
-        watermark = planned.stamp or (max(marks) if marks else None)  # a snapshot's: the time it stamps its rows with
+        watermark = planned.stamp or (
+            max(marks) if marks else None
+        )  # a snapshot's: the time it stamps its rows with
         end = build.end if build.end is not None else (planned.stamp or period_end(decl, watermark))
         build = BuildRange(build.start, end, build.read_from, build.reason)
-        tally = {} if read_count == valid_count else {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
+        tally = (
+            {}
+            if read_count == valid_count
+            else {r[0]: int(r[1]) for r in own_quarantine.groupBy(QUARANTINE_RULE).count().collect()}
+        )
         lap("validate")
         if tally or not catalog.exists(quarantine_name):
-            catalog.merge(own_quarantine, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE])
+            catalog.merge(
+                own_quarantine,
+                quarantine_name,
+                keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE],
+            )
         lap("quarantine")
-        computed = compute_feature_set(decl, valid, stamped_at=planned.stamp).filter(build.output_filter(decl.timestamp))
+        computed = compute_feature_set(decl, valid, stamped_at=planned.stamp).filter(
+            build.output_filter(decl.timestamp)
+        )
         if decl.kind == "snapshot" and build.start is not None and planned.table_version is not None:
-            computed = changed_rows(decl, computed, current_rows(catalog.snapshot(decl.table, planned.table_version)))
+            computed = changed_rows(
+                decl, computed, current_rows(catalog.snapshot(decl.table, planned.table_version))
+            )
         if planned.assumed_valid_since is not None:
-            log.warning("%s: rows stamped %s, on the user's word (--assume-valid-since)", decl.table, planned.stamp)
+            log.warning(
+                "%s: rows stamped %s, on the user's word (--assume-valid-since)", decl.table, planned.stamp
+            )
         metadata: dict[str, object] = {
             BUILD_STATE_KEY: {
                 "watermark": iso(watermark),
@@ -245,8 +322,14 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
                 HASH_SCHEME_KEY: SCHEME,  # of the declaration hash and the inputs' code digest
                 "range": build.as_dict(),
                 "source": planned.source_table,
-                **({"assumed_valid_since": planned.assumed_valid_since.isoformat()} if planned.assumed_valid_since else {}),
-                "inputs": None if planned.inputs is None else replace(planned.inputs, quarantine_id=catalog.table_id(quarantine_name)).as_dict(),
+                **(
+                    {"assumed_valid_since": planned.assumed_valid_since.isoformat()}
+                    if planned.assumed_valid_since
+                    else {}
+                ),
+                "inputs": None
+                if planned.inputs is None
+                else replace(planned.inputs, quarantine_id=catalog.table_id(quarantine_name)).as_dict(),
             }
         }
         before = catalog.version(decl.table)
@@ -257,7 +340,9 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
             dated,
             decl.table,
             keys=[*decl.entity, decl.timestamp],
-            scope=None if decl.kind == "snapshot" else build.target_predicate(decl.timestamp),  # a snapshot only adds rows
+            scope=None
+            if decl.kind == "snapshot"
+            else build.target_predicate(decl.timestamp),  # a snapshot only adds rows
             partition_by=[FEATURE_DATE],
             commit_metadata=metadata,
             replace=build.start is None,
@@ -265,7 +350,11 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
         )
         lap("compute and merge")
         merged = catalog.operation_metrics(decl.table, version) if version != before else {}
-        landing = _landing_report(catalog, decl.table, before, version) if build.start is None and before is not None else {}
+        landing = (
+            _landing_report(catalog, decl.table, before, version)
+            if build.start is None and before is not None
+            else {}
+        )
         counts = {
             "in": read_count,  # counted apart from the split, to reconcile
             "out": valid_count,
@@ -293,7 +382,9 @@ def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
     )
 
 
-def _newest_and_counts(decl: FeatureSetDecl, read: DataFrame, valid: DataFrame, build: BuildRange) -> tuple[dt.datetime | None, int, int]:
+def _newest_and_counts(
+    decl: FeatureSetDecl, read: DataFrame, valid: DataFrame, build: BuildRange
+) -> tuple[dt.datetime | None, int, int]:
     """The newest event time among validated rows (what the watermark becomes; None for a
     snapshot), and how many rows are the build's own (`new_rows`) among the validated and
     among those read, in one Spark action. The two counts differ by the rows quarantined."""
@@ -308,22 +399,34 @@ def _landing_report(catalog: Catalog, table: str, before: int, version: int) -> 
     """What a full refresh did to landing times: rows that kept theirs (equal to a current row
     of the table replaced), rows that landed with it, and superseded versions dropped."""
     landed = dt.datetime.fromisoformat(str(catalog.commit_metadata(table, version)[LANDED_AT_KEY]))
-    written = catalog.snapshot(table, version).agg(
-        F.count_if(F.col(LANDED_AT) < F.lit(landed)).alias("kept"), F.count_if(F.col(LANDED_AT) >= F.lit(landed)).alias("reset")
-    ).first()
+    written = (
+        catalog.snapshot(table, version)
+        .agg(
+            F.count_if(F.col(LANDED_AT) < F.lit(landed)).alias("kept"),
+            F.count_if(F.col(LANDED_AT) >= F.lit(landed)).alias("reset"),
+        )
+        .first()
+    )
     replaced = catalog.snapshot(table, before)
-    report: dict[str, object] = {"kept": int(written["kept"]), "reset": int(written["reset"])} if written is not None else {}
+    report: dict[str, object] = (
+        {"kept": int(written["kept"]), "reset": int(written["reset"])} if written is not None else {}
+    )
     if is_versioned(replaced):
         report["superseded_dropped"] = replaced.filter(F.col(SUPERSEDED_AT).isNotNull()).count()
     else:
-        report["note"] = f"{table}@{before} was of the older layout: landing times kept where its change data feed proves them"
+        report["note"] = (
+            f"{table}@{before} was of the older layout: landing times kept where its change data feed proves them"
+        )
     return report
 
 
 def _rows_written(metrics: dict[str, int]) -> int:
     """Rows a commit wrote: all of them for a WRITE, those inserted, updated or deleted for a MERGE."""
     if "numTargetRowsInserted" in metrics:
-        return sum(metrics.get(k, 0) for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"))
+        return sum(
+            metrics.get(k, 0)
+            for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
+        )
     return metrics.get("numOutputRows", 0)
 
 
@@ -339,7 +442,13 @@ def build_feature_set(
 ) -> BuildResult:
     """Plan and run one feature set build (see `plan_feature_build` and `run_feature_build`)."""
     planned = plan_feature_build(
-        catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now, assume_valid_since=assume_valid_since
+        catalog,
+        settings,
+        decl,
+        backfill=backfill,
+        full_refresh=full_refresh,
+        now=now,
+        assume_valid_since=assume_valid_since,
     )
     return run_feature_build(catalog, planned)
 
@@ -365,18 +474,29 @@ def build_declared_sets(
     """
     chosen = declared_sets(settings, names)
     if assume_valid_since is not None and not any(decl.kind == "snapshot" for decl in chosen):
-        raise BuildOptionError("{assume_valid_since} applies to snapshot feature sets, and none is being built")
-    restarted = [decl.name for decl in chosen if decl.kind == "snapshot" and full_refresh and not names and catalog.exists(decl.table)]
+        raise BuildOptionError(
+            "{assume_valid_since} applies to snapshot feature sets, and none is being built"
+        )
+    restarted = [
+        decl.name
+        for decl in chosen
+        if decl.kind == "snapshot" and full_refresh and not names and catalog.exists(decl.table)
+    ]
     if restarted:  # a snapshot's source holds only the present: its history cannot be rebuilt
         raise BuildOptionError(
-            "{full_refresh} would restart the history of snapshot feature set(s) {sets}; name them with {feature_sets} to do so", sets=", ".join(restarted)
+            "{full_refresh} would restart the history of snapshot feature set(s) {sets}; name them with {feature_sets} to do so",
+            sets=", ".join(restarted),
         )
     plans = [
         plan_feature_build(
-            catalog, settings, decl, backfill=backfill, full_refresh=full_refresh, now=now,
+            catalog,
+            settings,
+            decl,
+            backfill=backfill,
+            full_refresh=full_refresh,
+            now=now,
             assume_valid_since=assume_valid_since if decl.kind == "snapshot" else None,
         )
         for decl in chosen
     ]
     return [run_feature_build(catalog, planned) for planned in plans]
-

@@ -26,12 +26,14 @@ class DeclarationError(ValueError):
     """A feature set declaration does not fit its source: the message names the set, step and column."""
 
 
-
 def history(decl: FeatureSetDecl) -> dt.timedelta:
     """How much source data before an output row's period computing the row reads."""
     if decl.history_delta is not None:
         return decl.history_delta
-    return max((transforms.history(step.function(), decl.step_params(step)) for step in decl.transforms), default=dt.timedelta(0))
+    return max(
+        (transforms.history(step.function(), decl.step_params(step)) for step in decl.transforms),
+        default=dt.timedelta(0),
+    )
 
 
 def history_days(decl: FeatureSetDecl) -> int:
@@ -39,8 +41,9 @@ def history_days(decl: FeatureSetDecl) -> int:
     return math.ceil(history(decl) / dt.timedelta(days=1))
 
 
-
-def compute_feature_set(decl: FeatureSetDecl, source: DataFrame, *, stamped_at: dt.datetime | None = None) -> DataFrame:
+def compute_feature_set(
+    decl: FeatureSetDecl, source: DataFrame, *, stamped_at: dt.datetime | None = None
+) -> DataFrame:
     """Run a declaration's transforms over (validated) source rows and select its outputs.
 
     A snapshot set's rows are stamped with `stamped_at` (its build's time; now by default).
@@ -62,13 +65,19 @@ def compute_feature_set(decl: FeatureSetDecl, source: DataFrame, *, stamped_at: 
             ) from None
     if decl.kind == "snapshot":
         if decl.timestamp in df.columns:
-            raise DeclarationError(f"feature set {decl.name} is a snapshot: its builds stamp {decl.timestamp}, so its transforms must not produce it")
-        df = df.withColumn(decl.timestamp, F.lit(stamped_at).cast("timestamp") if stamped_at else F.current_timestamp())
+            raise DeclarationError(
+                f"feature set {decl.name} is a snapshot: its builds stamp {decl.timestamp}, so its transforms must not produce it"
+            )
+        df = df.withColumn(
+            decl.timestamp, F.lit(stamped_at).cast("timestamp") if stamped_at else F.current_timestamp()
+        )
     expected = {decl.timestamp: "timestamp", **{f.name: f.type for f in decl.features}}
     actual = dict(df.dtypes)
     missing = [c for c in [*decl.entity, *expected] if c not in actual]
     if missing:
-        raise DeclarationError(f"feature set {decl.name}: its transforms do not produce declared column(s) {', '.join(missing)}")
+        raise DeclarationError(
+            f"feature set {decl.name}: its transforms do not produce declared column(s) {', '.join(missing)}"
+        )
     retyped = [f"{c} is {actual[c]}, declared {kind}" for c, kind in expected.items() if actual[c] != kind]
     if retyped:
         raise DeclarationError(f"feature set {decl.name}: {'; '.join(retyped)}")
@@ -108,7 +117,6 @@ def newest_event_time(decl: FeatureSetDecl, valid: DataFrame) -> dt.datetime | N
     return None if newest is None else newest["newest"]
 
 
-
 def check_declaration(
     spark: SparkSession, decl: FeatureSetDecl, source_schema: T.StructType, conf: SourceQualityConf
 ) -> None:
@@ -121,14 +129,15 @@ def check_declaration(
     empty = spark.createDataFrame([], source_schema)
     valid, _ = validate_source(empty, conf, source=decl.source, required=required_columns(decl))
     if decl.event_time is not None and decl.event_time not in valid.columns:
-        raise MissingColumnsError(f"feature set {decl.name}: source {decl.source} has no event_time column {decl.event_time}")
+        raise MissingColumnsError(
+            f"feature set {decl.name}: source {decl.source} has no event_time column {decl.event_time}"
+        )
     _ = compute_feature_set(decl, valid).schema
 
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
 
 
 def declared_sets(settings: Settings, names: list[str] | None = None) -> list[FeatureSetDecl]:
@@ -140,5 +149,7 @@ def declared_sets(settings: Settings, names: list[str] | None = None) -> list[Fe
     chosen = names or sorted(settings.feature_sets)
     unknown = [n for n in chosen if n not in settings.feature_sets]
     if unknown:
-        raise ValueError(f"no declared feature set(s) {', '.join(unknown)}; declared: {', '.join(sorted(settings.feature_sets))}")
+        raise ValueError(
+            f"no declared feature set(s) {', '.join(unknown)}; declared: {', '.join(sorted(settings.feature_sets))}"
+        )
     return [settings.feature_sets[n] for n in chosen]

@@ -49,7 +49,11 @@ class BuildOptionError(ValueError):
     the build's parameter (`full_refresh=True`), the command line as its flag (`parity.app.wording`).
     """
 
-    OPTIONS: ClassVar[Mapping[str, str]] = {"full_refresh": "full_refresh=True", "assume_valid_since": "assume_valid_since", "feature_sets": "names"}
+    OPTIONS: ClassVar[Mapping[str, str]] = {
+        "full_refresh": "full_refresh=True",
+        "assume_valid_since": "assume_valid_since",
+        "feature_sets": "names",
+    }
 
     def __init__(self, template: str, **values: object) -> None:
         self.template, self.values = template, values
@@ -58,7 +62,6 @@ class BuildOptionError(ValueError):
     def say(self, options: Mapping[str, str]) -> str:
         """The message, each option said as `options` says it."""
         return self.template.format(**options, **self.values)
-
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ class BuildRange:
     end: dt.datetime | None
     read_from: dt.datetime | None
     reason: str
-    up_to_date: bool = False  # the table already holds what this source version gives: nothing to read or write
+    up_to_date: bool = (
+        False  # the table already holds what this source version gives: nothing to read or write
+    )
 
     def output_filter(self, column: str) -> Column:
         condition = F.lit(True)
@@ -87,13 +92,24 @@ class BuildRange:
         """The range as SQL over the target table, partition column included, for MERGE pruning."""
         parts = []
         if self.start is not None:
-            parts += [f"{alias}.{FEATURE_DATE} >= DATE '{self.start.date()}'", f"{alias}.`{column}` > TIMESTAMP '{self.start}'"]
+            parts += [
+                f"{alias}.{FEATURE_DATE} >= DATE '{self.start.date()}'",
+                f"{alias}.`{column}` > TIMESTAMP '{self.start}'",
+            ]
         if self.end is not None:
-            parts += [f"{alias}.{FEATURE_DATE} <= DATE '{self.end.date()}'", f"{alias}.`{column}` <= TIMESTAMP '{self.end}'"]
+            parts += [
+                f"{alias}.{FEATURE_DATE} <= DATE '{self.end.date()}'",
+                f"{alias}.`{column}` <= TIMESTAMP '{self.end}'",
+            ]
         return " AND ".join(parts) or None
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"start": iso(self.start), "end": iso(self.end), "read_from": iso(self.read_from), "reason": self.reason}
+        return {
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "read_from": iso(self.read_from),
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -203,18 +219,33 @@ def plan_build(
     if state.declaration_hash != current:
         raise DeclarationChangedError(
             f"feature set {decl.name} changed since {decl.table} was built (declaration hash {state.declaration_hash} -> {current})",
-            table=decl.table, recorded=state.declaration_hash, now=current,
+            table=decl.table,
+            recorded=state.declaration_hash,
+            now=current,
         )
     if backfill is not None:
         first, last = backfill
         start = midnight(first)
-        return BuildRange(start, midnight(last + dt.timedelta(days=1)), start - reads, f"backfill {first}..{last}")
+        return BuildRange(
+            start, midnight(last + dt.timedelta(days=1)), start - reads, f"backfill {first}..{last}"
+        )
     if inputs is not None and state.inputs == inputs:
-        return BuildRange(None, None, None, f"up to date: {inputs.source} version {inputs.source_version} already built", up_to_date=True)
+        return BuildRange(
+            None,
+            None,
+            None,
+            f"up to date: {inputs.source} version {inputs.source_version} already built",
+            up_to_date=True,
+        )
     if state.watermark is None:
         return BuildRange(None, None, None, "no watermark recorded")
     if decl.kind == "snapshot":  # every entity, against its newest row: those that changed get a row
-        return BuildRange(state.watermark, None, None, f"snapshot: the entities changed since the build of {state.watermark.isoformat()}")
+        return BuildRange(
+            state.watermark,
+            None,
+            None,
+            f"snapshot: the entities changed since the build of {state.watermark.isoformat()}",
+        )
     start = floor_to_grain(floor_to_grain(state.watermark, decl.grain) - decl.lookback_delta, decl.grain)
     return BuildRange(start, None, start - reads, f"incremental from watermark {state.watermark.isoformat()}")
 
@@ -250,4 +281,6 @@ def preview_feature_set(decl: FeatureSetDecl, valid: DataFrame, *, newest: dt.da
     declared columns, up to the end of the period of `newest` (the newest event of the whole source,
     see `newest_event_time`, so that a sample ends where the job's table ends). For notebooks.
     """
-    return compute_feature_set(decl, valid).filter(BuildRange(None, period_end(decl, newest), None, "preview").output_filter(decl.timestamp))
+    return compute_feature_set(decl, valid).filter(
+        BuildRange(None, period_end(decl, newest), None, "preview").output_filter(decl.timestamp)
+    )

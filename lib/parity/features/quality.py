@@ -95,7 +95,9 @@ def allowed_values(column: str, values: list[str | int | float]) -> Rule:
     """Null passes (declare not_null for that); any other value must be one of `values`."""
     shown = ", ".join(str(v) for v in values)
     return Rule(
-        f"allowed_values:{column}", F.col(column).isNull() | F.col(column).isin(values), f"{column} is not one of {shown}"
+        f"allowed_values:{column}",
+        F.col(column).isNull() | F.col(column).isin(values),
+        f"{column} is not one of {shown}",
     )
 
 
@@ -126,10 +128,14 @@ def apply_expectations(
         else:
             rank = f"_unique_rank_{index}"
             order = [F.col(c).asc_nulls_last() for c in df.columns]
-            df = df.withColumn(rank, F.row_number().over(Window.partitionBy(*expectation.columns).orderBy(*order)))
+            df = df.withColumn(
+                rank, F.row_number().over(Window.partitionBy(*expectation.columns).orderBy(*order))
+            )
             helpers.append(rank)
             keys = ", ".join(expectation.columns)
-            rules.append(Rule(f"unique:{'+'.join(expectation.columns)}", F.col(rank) == 1, f"duplicate {keys}"))
+            rules.append(
+                Rule(f"unique:{'+'.join(expectation.columns)}", F.col(rank) == 1, f"duplicate {keys}")
+            )
     valid, quarantined = split_valid(df, rules)
     return valid.drop(*helpers), quarantined.drop(*helpers)
 

@@ -45,7 +45,10 @@ def arrow_supported(df: DataFrame, aggregates: Sequence[Mapping[str, Any]]) -> b
     numeric = (*_INTEGRAL, *_FLOATING)
     return all(
         str(spec["column"]) in types
-        and (spec["fn"] in ("count", "count_distinct") or (spec["fn"] in ARROW_FUNCTIONS and isinstance(types[str(spec["column"])], numeric)))
+        and (
+            spec["fn"] in ("count", "count_distinct")
+            or (spec["fn"] in ARROW_FUNCTIONS and isinstance(types[str(spec["column"])], numeric))
+        )
         for spec in aggregates
     )
 
@@ -81,15 +84,31 @@ def rolling_arrow(
     types = {f.name: f.dataType for f in df.schema.fields}
     fields = [T.StructField(k, types[k]) for k in keys] + [T.StructField(output, T.TimestampType())]
     pairs = [(length, i, spec) for _, length in spans for i, spec in enumerate(aggregates)]
-    fields += [T.StructField(name, _output_type(spec, types[str(spec["column"])])) for name, (_, _, spec) in zip(names, pairs, strict=True)]
+    fields += [
+        T.StructField(name, _output_type(spec, types[str(spec["column"])]))
+        for name, (_, _, spec) in zip(names, pairs, strict=True)
+    ]
     if last_event_output is not None:
         fields.append(T.StructField(last_event_output, T.TimestampType()))
-    columns = list(dict.fromkeys([*keys, time_column, *sorted({str(spec["column"]) for spec in aggregates})]))  # an aggregate may count a key or the time
-    floating = sorted({str(spec["column"]) for spec in aggregates if isinstance(types[str(spec["column"])], _FLOATING)})
+    columns = list(
+        dict.fromkeys([*keys, time_column, *sorted({str(spec["column"]) for spec in aggregates})])
+    )  # an aggregate may count a key or the time
+    floating = sorted(
+        {str(spec["column"]) for spec in aggregates if isinstance(types[str(spec["column"])], _FLOATING)}
+    )
     plan = {
-        "keys": keys, "time": time_column, "output": output, "step": step, "last_event": last_event_output,
-        "lengths": sorted({length for _, length in spans}), "longest": spans[-1][1], "floating": floating,
-        "windows": [(length, i, str(spec["column"]), str(spec["fn"]), name) for (length, i, spec), name in zip(pairs, names, strict=True)],
+        "keys": keys,
+        "time": time_column,
+        "output": output,
+        "step": step,
+        "last_event": last_event_output,
+        "lengths": sorted({length for _, length in spans}),
+        "longest": spans[-1][1],
+        "floating": floating,
+        "windows": [
+            (length, i, str(spec["column"]), str(spec["fn"]), name)
+            for (length, i, spec), name in zip(pairs, names, strict=True)
+        ],
         "aggregates": [(i, str(spec["column"]), str(spec["fn"])) for i, spec in enumerate(aggregates)],
     }
     hashed = df.select(*columns, F.xxhash64(*[F.col(k) for k in keys]).alias(_HASH))
@@ -117,7 +136,9 @@ def whole_entities(batches: Iterator[Any], rows: int) -> Iterator[Any]:
         if held < rows or batch.num_rows == 0:
             continue
         hashes = batch.column(_HASH)
-        cut = pc.index(hashes, hashes[-1]).as_py()  # where the batch's last hash value starts: it may go on in the next
+        cut = pc.index(
+            hashes, hashes[-1]
+        ).as_py()  # where the batch's last hash value starts: it may go on in the next
         if cut == 0 or held - (batch.num_rows - cut) < rows:  # (at 0 it may have begun in an earlier batch)
             continue
         yield pa.Table.from_batches([*pending[:-1], batch.slice(0, cut)])
@@ -149,8 +170,17 @@ def rolling_kernel(table: Any, plan: Mapping[str, Any]) -> Any:
         if fn in ("sum", "mean") and floating:
             exact = value.cast(pl.Float64)
             whole = exact.floor()  # value - floor(value) is exact in floating point
-            partials.append(whole.cast(pl.Int64).cast(pl.Int128).sum().alias(f"_s{i}"))  # sums in 128 bits: overflow is caught, not wrapped
-            partials.append(((exact - whole) * _NANOS).round(0, mode="half_away_from_zero").cast(pl.Int64).cast(pl.Int128).sum().alias(f"_r{i}"))
+            partials.append(
+                whole.cast(pl.Int64).cast(pl.Int128).sum().alias(f"_s{i}")
+            )  # sums in 128 bits: overflow is caught, not wrapped
+            partials.append(
+                ((exact - whole) * _NANOS)
+                .round(0, mode="half_away_from_zero")
+                .cast(pl.Int64)
+                .cast(pl.Int128)
+                .sum()
+                .alias(f"_r{i}")
+            )
         elif fn in ("sum", "mean"):
             partials.append(value.cast(pl.Int128).sum().alias(f"_s{i}"))
         if fn in ("min", "max"):
@@ -159,13 +189,17 @@ def rolling_kernel(table: Any, plan: Mapping[str, Any]) -> Any:
             partials.append(value.drop_nulls().unique().alias(f"_d{i}"))
     tiles = events.group_by(*keys, (pl.col(time).dt.epoch("us") // step).alias("_slot")).agg(partials)
     # Candidate periods: each tile's own, and the period its events leave each window.
-    candidates = pl.concat([tiles.select(*keys, (pl.col("_slot") + shift).alias("_slot")) for shift in [0, *plan["lengths"]]]).unique()
+    candidates = pl.concat(
+        [tiles.select(*keys, (pl.col("_slot") + shift).alias("_slot")) for shift in [0, *plan["lengths"]]]
+    ).unique()
     grid = candidates.join(tiles, on=[*keys, "_slot"], how="left", nulls_equal=True).sort(*keys, "_slot")
     stamped = pl.from_epoch((pl.col("_slot") + 1) * step, time_unit="us").dt.replace_time_zone("UTC")
     parts = [grid.select(*keys, stamped.alias(plan["output"]))]
     for length in plan["lengths"]:
         wanted = [w for w in plan["windows"] if w[0] == length]
-        rolled = grid.rolling(index_column="_slot", period=f"{length}i", group_by=keys).agg(_window_columns(wanted, plan["floating"]))
+        rolled = grid.rolling(index_column="_slot", period=f"{length}i", group_by=keys).agg(
+            _window_columns(wanted, plan["floating"])
+        )
         parts.append(pl.DataFrame(_finish(_aligned(rolled, grid, keys), wanted, plan["floating"])))
     if plan["last_event"] is not None:
         latest = grid.rolling(index_column="_slot", period=f"{plan['longest'] + 1}i", group_by=keys).agg(
@@ -173,10 +207,17 @@ def rolling_kernel(table: Any, plan: Mapping[str, Any]) -> Any:
         )
         parts.append(_aligned(latest, grid, keys).select(plan["last_event"]))
     result = pl.concat(parts, how="horizontal")
-    ordered = [*keys, plan["output"], *[name for *_, name in plan["windows"]], *([plan["last_event"]] if plan["last_event"] else [])]
+    ordered = [
+        *keys,
+        plan["output"],
+        *[name for *_, name in plan["windows"]],
+        *([plan["last_event"]] if plan["last_event"] else []),
+    ]
     out = result.select(ordered).to_arrow()
     for key in keys:  # polars holds strings as large strings: back to the types the keys came in
-        out = out.set_column(out.schema.get_field_index(key), key, out.column(key).cast(table.schema.field(key).type))
+        out = out.set_column(
+            out.schema.get_field_index(key), key, out.column(key).cast(table.schema.field(key).type)
+        )
     return out
 
 
@@ -214,7 +255,14 @@ def _window_columns(windows: list[tuple[int, int, str, str, str]], floating: lis
         if fn in ("min", "max"):
             out.append(_extreme(pl.col(f"_m{i}"), fn, column in floating).alias(name))
         if fn == "count_distinct":
-            out.append(pl.col(f"_d{i}").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().n_unique().cast(pl.Int64).alias(name))
+            out.append(
+                pl.col(f"_d{i}")
+                .list.explode(keep_nulls=False, empty_as_null=False)
+                .drop_nulls()
+                .n_unique()
+                .cast(pl.Int64)
+                .alias(name)
+            )
     return out
 
 
@@ -238,7 +286,9 @@ def _finish(rolled: Any, windows: list[tuple[int, int, str, str, str]], floating
             continue
         total = sums.to_numpy().astype(np.float64)
         if column in floating:
-            total = total + _long(rolled.get_column(f"{name}:r"), column).to_numpy().astype(np.float64) / _NANOS
+            total = (
+                total + _long(rolled.get_column(f"{name}:r"), column).to_numpy().astype(np.float64) / _NANOS
+            )
         if fn == "sum":
             out.append(pl.Series(name, total))
             continue
@@ -253,5 +303,7 @@ def _long(sums: Any, column: str) -> Any:
     import polars as pl
 
     if len(sums) and (sums.max() > _LONG_MAX or sums.min() < -_LONG_MAX - 1):
-        raise OverflowError(f"add_rolling_aggregates: a window sum of {column} overflows a long (beyond 9.2e18 in magnitude)")
+        raise OverflowError(
+            f"add_rolling_aggregates: a window sum of {column} overflows a long (beyond 9.2e18 in magnitude)"
+        )
     return sums.cast(pl.Int64)

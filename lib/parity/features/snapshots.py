@@ -21,7 +21,10 @@ from parity.core.conf import FeatureSetDecl, SourceQualityConf, UniqueExpectatio
 def snapshot_quality(decl: FeatureSetDecl, conf: SourceQualityConf) -> SourceQualityConf:
     """The source's quality conf with one row per entity required: a second row of an entity in
     one snapshot goes to quarantine (under `unique:<keys>`) rather than make two current values."""
-    if any(isinstance(e, UniqueExpectation) and sorted(e.columns) == sorted(decl.entity) for e in conf.expectations):
+    if any(
+        isinstance(e, UniqueExpectation) and sorted(e.columns) == sorted(decl.entity)
+        for e in conf.expectations
+    ):
         return conf
     unique = UniqueExpectation(rule="unique", columns=list(decl.entity))
     return conf.model_copy(update={"expectations": [*conf.expectations, unique]})
@@ -38,7 +41,10 @@ def changed_rows(decl: FeatureSetDecl, computed: DataFrame, table: DataFrame) ->
     held = (
         table.withColumn("_rank", F.row_number().over(newest))
         .filter("_rank = 1")
-        .select(*[F.col(k).alias(f"_k{i}") for i, k in enumerate(decl.entity)], *[F.col(f).alias(f"_was_{f}") for f in features])
+        .select(
+            *[F.col(k).alias(f"_k{i}") for i, k in enumerate(decl.entity)],
+            *[F.col(f).alias(f"_was_{f}") for f in features],
+        )
     )
     on = [computed[k].eqNullSafe(held[f"_k{i}"]) for i, k in enumerate(decl.entity)]
     joined = computed.join(held, on, "left")

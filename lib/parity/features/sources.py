@@ -68,4 +68,3 @@ def required_columns(decl: FeatureSetDecl) -> list[str]:
 def quarantine_table(source_table: str) -> str:
     """Where the rows of a raw source that fail validation go: quarantine.<source>."""
     return f"quarantine.{source_table.partition('.')[2]}"
-

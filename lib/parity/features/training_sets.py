@@ -96,7 +96,10 @@ def plan_training_set(
     labels_decl, name = model.labels, model.training_set()
     if rebuild is None:
         decls = [settings.feature_sets[lookup.feature_set] for lookup in model.features]
-        joins = [LookupJoin(lookup_keys(lookup, decl), lookup.prefix, lookup.features) for lookup, decl in zip(model.features, decls, strict=True)]
+        joins = [
+            LookupJoin(lookup_keys(lookup, decl), lookup.prefix, lookup.features)
+            for lookup, decl in zip(model.features, decls, strict=True)
+        ]
         pinned: dict[str, int] = {}
         as_known_at, known_at = model.training.as_known_at, model.training.labels_known_at
         labels_until: dt.datetime | None = None
@@ -121,7 +124,9 @@ def plan_training_set(
     if holdout_days is not None:
         newest = labels.agg(F.max(labels_decl.time)).first()
         if newest is None or newest[0] is None:
-            raise ValueError(f"model {model.name}: {labels_decl.table} holds no labels to hold {holdout_days} days of out")
+            raise ValueError(
+                f"model {model.name}: {labels_decl.table} holds no labels to hold {holdout_days} days of out"
+            )
         labels_until = newest[0] - dt.timedelta(days=holdout_days)
     if labels_until is not None:
         labels = labels.filter(F.col(labels_decl.time) <= F.lit(labels_until))
@@ -135,12 +140,21 @@ def plan_training_set(
     valid, quarantined = validate_source(labels, label_expectations(model), source=labels_decl.table)
     lookups = asof.read_feature_lookups(catalog, decls, as_known_at=as_known_at, versions=pinned, joins=joins)
     spine = valid.select(*labels_decl.contract())
-    training = asof.assemble_features(spine, lookups, spine_ts=labels_decl.time, strategy=model.training.asof_strategy)
-    return TrainingSetPlan(model, labels, labels_version, valid, quarantined, lookups, training, known_at, recorded, labels_until)
+    training = asof.assemble_features(
+        spine, lookups, spine_ts=labels_decl.time, strategy=model.training.asof_strategy
+    )
+    return TrainingSetPlan(
+        model, labels, labels_version, valid, quarantined, lookups, training, known_at, recorded, labels_until
+    )
 
 
 def build_training_set(
-    catalog: Catalog, settings: Settings, model: ModelDecl, *, rebuild: int | None = None, holdout_days: int | None = None
+    catalog: Catalog,
+    settings: Settings,
+    model: ModelDecl,
+    *,
+    rebuild: int | None = None,
+    holdout_days: int | None = None,
 ) -> TrainingSetResult:
     """Join a model's labels to its feature lookups as of each label's time and write a new
     version of its training set (and its bad labels to quarantine.<labels table>).
@@ -159,14 +173,20 @@ def build_training_set(
     try:
         rejected = quarantined.count()
         if rejected or not catalog.exists(quarantine_name):
-            catalog.merge(quarantined, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE])
+            catalog.merge(
+                quarantined, quarantine_name, keys=[SOURCE_ROW_HASH, QUARANTINE_RULE, SOURCE_ROW_OCCURRENCE]
+            )
     finally:
         quarantined.unpersist()
     # The inputs, pinned: table, version, commit time and content digest of each (a set looked up twice, once).
     manifest = [catalog.manifest_entry(labels_decl.table, plan.labels_version)]
     for table, version in dict.fromkeys((lookup.table, lookup.version) for lookup in lookups):
         manifest.append(catalog.manifest_entry(table, version))
-    changed = [f"{now['table']}@{now['version']}" for now, entry in zip(manifest, plan.recorded, strict=False) if now != entry]
+    changed = [
+        f"{now['table']}@{now['version']}"
+        for now, entry in zip(manifest, plan.recorded, strict=False)
+        if now != entry
+    ]
     if changed:  # a vacuumed or rewritten input cannot give the same training set: stop before writing
         raise ValueError(f"input(s) {', '.join(changed)} no longer match the manifest of {name}@{rebuild}")
     labels_in = plan.labels.count()
@@ -186,11 +206,17 @@ def build_training_set(
     written = catalog.snapshot(name, version)
     # A label without a feature row known at its time keeps its row with nulls; count them per lookup.
     matched = {lookup.name: lookup.matched_column for lookup in lookups}
-    positive = [F.count_if(F.col(labels_decl.label.name).cast("double") == 1).alias("positive")] if model.task == "binary" else []
+    positive = (
+        [F.count_if(F.col(labels_decl.label.name).cast("double") == 1).alias("positive")]
+        if model.task == "binary"
+        else []
+    )
     out = written.agg(
         F.count(F.lit(1)).alias("rows"),
         *positive,
-        F.count_if(reduce(operator.or_, [F.col(c).isNull() for c in matched.values()])).alias("without_features"),  # any of them
+        F.count_if(reduce(operator.or_, [F.col(c).isNull() for c in matched.values()])).alias(
+            "without_features"
+        ),  # any of them
         *[F.count_if(F.col(c).isNull()).alias(lookup) for lookup, c in matched.items()],
         *digest_aggregates(written),  # the digest of what was written, in the same pass
     ).first()
@@ -206,7 +232,9 @@ def build_training_set(
     return TrainingSetResult(version, manifest, digest_of(out), counts, plan.labels_until)
 
 
-def check_training_set(training: DataFrame, built_with: dict[str, Any], checks: TrainingChecks) -> dict[str, dict[str, Any]]:
+def check_training_set(
+    training: DataFrame, built_with: dict[str, Any], checks: TrainingChecks
+) -> dict[str, dict[str, Any]]:
     """A training set's data checks against `checks`: the share of its labels without a feature
     row of some lookup at their time, and the share of the labels considered that were
     quarantined, each with its threshold and whether it passed.
@@ -219,16 +247,29 @@ def check_training_set(training: DataFrame, built_with: dict[str, Any], checks: 
     counts = built_with.get(LABEL_COUNTS)
     if not isinstance(counts, dict):
         raise ValueError("the training set records no label counts; rebuild it with build_training_set")
-    matched = [f"{lookup.get('prefix') or ''}{lookup['feature_set']['name']}_as_of" for lookup in built_with.get(FEATURE_LOOKUPS, [])]
+    matched = [
+        f"{lookup.get('prefix') or ''}{lookup['feature_set']['name']}_as_of"
+        for lookup in built_with.get(FEATURE_LOOKUPS, [])
+    ]
     row = training.agg(
         F.count(F.lit(1)).alias("rows"),
-        F.count_if(reduce(operator.or_, [F.col(c).isNull() for c in matched], F.lit(False))).alias("without_features"),
+        F.count_if(reduce(operator.or_, [F.col(c).isNull() for c in matched], F.lit(False))).alias(
+            "without_features"
+        ),
     ).first()
     rows, without = (int(row["rows"]), int(row["without_features"])) if row is not None else (0, 0)
     considered, quarantined = int(counts["labels.in"]), int(counts["labels.quarantined"])
     shares = {
-        "without_features": (without / rows if rows else 1.0, checks.max_without_features, f"{without} of {rows} labels"),
-        "quarantined": (quarantined / considered if considered else 1.0, checks.max_quarantined, f"{quarantined} of {considered} labels"),
+        "without_features": (
+            without / rows if rows else 1.0,
+            checks.max_without_features,
+            f"{without} of {rows} labels",
+        ),
+        "quarantined": (
+            quarantined / considered if considered else 1.0,
+            checks.max_quarantined,
+            f"{quarantined} of {considered} labels",
+        ),
     }
     return {
         name: {"share": round(share, 6), "max": limit, "passed": share <= limit, "detail": detail}
@@ -240,11 +281,18 @@ def label_expectations(model: ModelDecl) -> SourceQualityConf:
     """What a model's labels must hold: their typed columns; keys, time and label (and
     available-at) not null; one label per (keys, time); a binary label 0 or 1."""
     labels = model.labels
-    required = [*labels.keys, labels.time, labels.label.name, *([labels.available_at] if labels.available_at else [])]
+    required = [
+        *labels.keys,
+        labels.time,
+        labels.label.name,
+        *([labels.available_at] if labels.available_at else []),
+    ]
     expectations: list[Expectation] = [NotNullExpectation(rule="not_null", column=c) for c in required]
     expectations.append(UniqueExpectation(rule="unique", columns=[*labels.keys, labels.time]))
     if model.task == "binary" and labels.label.type != "boolean":
-        expectations.append(AllowedValuesExpectation(rule="allowed_values", column=labels.label.name, values=[0, 1]))
+        expectations.append(
+            AllowedValuesExpectation(rule="allowed_values", column=labels.label.name, values=[0, 1])
+        )
     return SourceQualityConf(columns=labels.contract(), expectations=expectations)
 
 

@@ -215,10 +215,14 @@ def add_window_aggregates(
     keys = [entity] if isinstance(entity, str) else list(entity)
     windows = sorted(set(int(w) for w in windows_days))
     if not windows or windows[0] <= 0:
-        raise ValueError(f"add_window_aggregates: windows_days must be positive day counts, got {list(windows_days)}")
+        raise ValueError(
+            f"add_window_aggregates: windows_days must be positive day counts, got {list(windows_days)}"
+        )
     for spec in aggregates:
         if spec.get("fn") not in AGGREGATE_FUNCTIONS:
-            raise ValueError(f"add_window_aggregates: fn {spec.get('fn')!r} is not one of {', '.join(AGGREGATE_FUNCTIONS)}")
+            raise ValueError(
+                f"add_window_aggregates: fn {spec.get('fn')!r} is not one of {', '.join(AGGREGATE_FUNCTIONS)}"
+            )
     day_number = F.datediff(F.to_date(F.col(time_column)), F.lit(_EPOCH))
 
     # Daily tiles: partial aggregates per entity and day (hash partitioning on the entity keeps
@@ -246,7 +250,12 @@ def add_window_aggregates(
     # Candidate days: each tile's own day, and the day its events leave each window. Every tile
     # is copied to those days with empty partials, then merged back per day (no join, no shuffle).
     parts = [c for c in tiles.columns if c not in keys and c != "_day"]
-    shifts = F.array(*[F.struct((F.col("_day") + shift).alias("day"), F.lit(shift == 0).alias("own")) for shift in [0, *windows]])
+    shifts = F.array(
+        *[
+            F.struct((F.col("_day") + shift).alias("day"), F.lit(shift == 0).alias("own"))
+            for shift in [0, *windows]
+        ]
+    )
     copies = tiles.select(*keys, *parts, F.explode(shifts).alias("_at"))
     grid = copies.groupBy(*keys, F.col("_at.day").alias("_day")).agg(
         *[F.first(F.when(F.col("_at.own"), F.col(p)), ignorenulls=True).alias(p) for p in parts]
@@ -270,10 +279,14 @@ def add_window_aggregates(
             elif fn == "max":
                 column = F.max(f"_m{i}").over(frame)
             else:
-                column = F.size(F.array_distinct(F.flatten(F.collect_list(f"_d{i}").over(frame)))).cast("long")
+                column = F.size(F.array_distinct(F.flatten(F.collect_list(f"_d{i}").over(frame)))).cast(
+                    "long"
+                )
             features.append(column.alias(name))
     if last_event_output is not None:
-        features.append(F.max("_last_event").over(ordered.rangeBetween(-windows[-1], 0)).alias(last_event_output))
+        features.append(
+            F.max("_last_event").over(ordered.rangeBetween(-windows[-1], 0)).alias(last_event_output)
+        )
     stamped = F.to_timestamp(F.date_add(F.lit(_EPOCH), F.col("_day") + 1)).alias(output)
     return grid.select(*keys, stamped, *features)
 
@@ -295,9 +308,13 @@ def _rolling_windows(windows: Sequence[str], grain: Grain) -> list[tuple[str, in
     spans: dict[str, int] = {}
     for window in windows:
         label = duration_label(window)
-        spans[label] = slots(parse_duration(window, field=f"window {window!r}"), grain, field=f"window {label}")
+        spans[label] = slots(
+            parse_duration(window, field=f"window {window!r}"), grain, field=f"window {label}"
+        )
     if not spans or min(spans.values()) <= 0:
-        raise ValueError(f"add_rolling_aggregates: windows must be positive durations such as 6h or 7d, got {list(windows)}")
+        raise ValueError(
+            f"add_rolling_aggregates: windows must be positive durations such as 6h or 7d, got {list(windows)}"
+        )
     return sorted(spans.items(), key=lambda item: (item[1], item[0]))
 
 
@@ -305,13 +322,17 @@ def _check_rolling(params: Mapping[str, Any]) -> None:
     _rolling_windows(params["windows"], params.get("grain", "day"))
     _check_aggregates(params["aggregates"])
     if params.get("engine", "auto") not in ("auto", "arrow", "spark"):
-        raise ValueError(f"add_rolling_aggregates: engine must be auto, arrow or spark, got {params['engine']!r}")
+        raise ValueError(
+            f"add_rolling_aggregates: engine must be auto, arrow or spark, got {params['engine']!r}"
+        )
 
 
 def _check_aggregates(aggregates: Sequence[Mapping[str, Any]]) -> None:
     for spec in aggregates:
         if spec.get("fn") not in AGGREGATE_FUNCTIONS:
-            raise ValueError(f"aggregate fn {spec.get('fn')!r} is not one of {', '.join(AGGREGATE_FUNCTIONS)}")
+            raise ValueError(
+                f"aggregate fn {spec.get('fn')!r} is not one of {', '.join(AGGREGATE_FUNCTIONS)}"
+            )
 
 
 @checks_params(_check_rolling)
@@ -362,11 +383,20 @@ def add_rolling_aggregates(
     step = GRAINS[grain] // dt.timedelta(microseconds=1)
     supported = arrow_supported(df, aggregates)
     if engine == "arrow" and not supported:
-        raise ValueError("add_rolling_aggregates: the arrow engine computes count and count_distinct of any column, and sum, mean, min and max of numeric ones only")
+        raise ValueError(
+            "add_rolling_aggregates: the arrow engine computes count and count_distinct of any column, and sum, mean, min and max of numeric ones only"
+        )
     if engine != "spark" and supported:
         return rolling_arrow(
-            df, keys=keys, time_column=time_column, spans=spans, aggregates=aggregates, names=rolling_aggregate_names(windows, aggregates, grain),
-            output=output, step=step, last_event_output=last_event_output,
+            df,
+            keys=keys,
+            time_column=time_column,
+            spans=spans,
+            aggregates=aggregates,
+            names=rolling_aggregate_names(windows, aggregates, grain),
+            output=output,
+            step=step,
+            last_event_output=last_event_output,
         )
     micros = F.unix_micros(F.col(time_column))
     period = ((micros - F.pmod(micros, F.lit(step))) / F.lit(step)).cast("long")  # exact: a whole multiple
@@ -374,13 +404,22 @@ def add_rolling_aggregates(
     # Tiles: partial aggregates per entity and period (hash partitioning on the entity keeps
     # every later step, tiles, candidate periods and windows, free of further shuffles).
     floating = {name for name, kind in df.dtypes if kind in ("float", "double")}
-    tiles = df.repartition(*keys).groupBy(*keys, period.alias("_slot")).agg(*_partials(aggregates, time_column, floating))
+    tiles = (
+        df.repartition(*keys)
+        .groupBy(*keys, period.alias("_slot"))
+        .agg(*_partials(aggregates, time_column, floating))
+    )
 
     # Candidate periods: each tile's own, and the period its events leave each window. Every
     # tile is copied to those periods with empty partials, then merged back per period (no
     # join, no shuffle).
     parts = [c for c in tiles.columns if c not in keys and c != "_slot"]
-    shifts = F.array(*[F.struct((F.col("_slot") + shift).alias("at"), F.lit(shift == 0).alias("own")) for shift in sorted({0, *(n for _, n in spans)})])
+    shifts = F.array(
+        *[
+            F.struct((F.col("_slot") + shift).alias("at"), F.lit(shift == 0).alias("own"))
+            for shift in sorted({0, *(n for _, n in spans)})
+        ]
+    )
     copies = tiles.select(*keys, *parts, F.explode(shifts).alias("_at"))
     grid = copies.groupBy(*keys, F.col("_at.at").alias("_slot")).agg(
         *[F.first(F.when(F.col("_at.own"), F.col(p)), ignorenulls=True).alias(p) for p in parts]
@@ -388,12 +427,16 @@ def add_rolling_aggregates(
 
     ordered = Window.partitionBy(*keys).orderBy("_slot")
     features = [
-        _window_value(spec, i, ordered.rangeBetween(-(length - 1), 0), spec["column"] in floating).alias(f"{_aggregate_name(spec)}_{label}")
+        _window_value(spec, i, ordered.rangeBetween(-(length - 1), 0), spec["column"] in floating).alias(
+            f"{_aggregate_name(spec)}_{label}"
+        )
         for label, length in spans
         for i, spec in enumerate(aggregates)
     ]
     if last_event_output is not None:
-        features.append(F.max("_last_event").over(ordered.rangeBetween(-spans[-1][1], 0)).alias(last_event_output))
+        features.append(
+            F.max("_last_event").over(ordered.rangeBetween(-spans[-1][1], 0)).alias(last_event_output)
+        )
     stamped = F.timestamp_micros((F.col("_slot") + 1) * F.lit(step)).alias(output)
     return grid.select(*keys, stamped, *features)
 
@@ -435,11 +478,21 @@ def _window_value(spec: Mapping[str, Any], i: int, frame: WindowSpec, floating: 
     return F.size(F.array_distinct(F.flatten(F.collect_list(f"_d{i}").over(frame)))).cast("long")
 
 
-def rolling_aggregate_names(windows: Sequence[str], aggregates: Sequence[Mapping[str, Any]], grain: Grain = "day") -> list[str]:
+def rolling_aggregate_names(
+    windows: Sequence[str], aggregates: Sequence[Mapping[str, Any]], grain: Grain = "day"
+) -> list[str]:
     """The columns `add_rolling_aggregates` adds for these windows and aggregates, in its order."""
-    return [f"{_aggregate_name(spec)}_{label}" for label, _ in _rolling_windows(windows, grain) for spec in aggregates]
+    return [
+        f"{_aggregate_name(spec)}_{label}"
+        for label, _ in _rolling_windows(windows, grain)
+        for spec in aggregates
+    ]
 
 
 def window_aggregate_names(windows_days: Sequence[int], aggregates: Sequence[Mapping[str, Any]]) -> list[str]:
     """The columns `add_window_aggregates` adds for these windows and aggregates, in its order."""
-    return [window_feature_name(_aggregate_name(spec), days) for days in sorted(set(windows_days)) for spec in aggregates]
+    return [
+        window_feature_name(_aggregate_name(spec), days)
+        for days in sorted(set(windows_days))
+        for spec in aggregates
+    ]

@@ -38,7 +38,12 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from parity.governance.lineage import AUDIT_RUNS, RunRecord, git_sha
-    from parity.governance.registry import ModelNotFoundError, resolve_model_version, set_alias, tag_model_version
+    from parity.governance.registry import (
+        ModelNotFoundError,
+        resolve_model_version,
+        set_alias,
+        tag_model_version,
+    )
     from parity.governance.tracking import (
         FinishedTrial,
         configure_mlflow,

@@ -26,7 +26,9 @@ from parity.core.commits import RollbackOutcome, ensure_table_properties, table_
 STARTED = "started"  # the status of the row a job appends before its first write
 APPEND_ONLY = {"delta.appendOnly": "true"}  # audit tables: Delta refuses DELETE, UPDATE and overwrite
 
-_TABLE_VERSION = T.StructType([T.StructField("table", T.StringType()), T.StructField("version", T.LongType())])
+_TABLE_VERSION = T.StructType(
+    [T.StructField("table", T.StringType()), T.StructField("version", T.LongType())]
+)
 # What a failed run's rollback did to each table it wrote: restored (to `version`), removed, or
 # left at `version` because another writer committed after it (those commits are `others`).
 _ROLLBACK_OUTCOME = T.StructType(
@@ -70,7 +72,11 @@ def git_sha(project_root: str) -> str:
         return "unknown"
     try:
         sha = subprocess.run(
-            ["git", "-C", project_root, "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+            ["git", "-C", project_root, "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", project_root, "status", "--porcelain", "--untracked-files=no"],
@@ -173,6 +179,8 @@ def append_audit(catalog: Catalog, rows: DataFrame, table: str, *, nullable: tup
                 f"{table} has delta.appendOnly={protected}: its protection was turned off, and its rows may have been changed "
                 "since (see its Delta history); set it back only after reviewing that history"
             )
-        ensure_table_properties(catalog.spark, catalog.path(table), {} if protected else APPEND_ONLY, nullable=nullable)
+        ensure_table_properties(
+            catalog.spark, catalog.path(table), {} if protected else APPEND_ONLY, nullable=nullable
+        )
         return catalog.write(rows, table, mode="append", merge_schema=True)
     return catalog.write(rows, table, mode="append", merge_schema=True, properties=APPEND_ONLY)

@@ -76,8 +76,18 @@ def runs_from_rows(rows: Iterable[dict[str, Any]]) -> list[Run]:
         if model and version:
             (outputs if row["job"] == "train" else inputs).append(Node("model", model, str(version)))
         by_id[row["run_id"]] = Run(
-            row["run_id"], row["job"], row["status"], model, row.get("started_at"), row.get("ended_at"), row.get("code_hash") or "",
-            row.get("git_sha") or "", row.get("mlflow_run_id"), inputs, outputs, summary,
+            row["run_id"],
+            row["job"],
+            row["status"],
+            model,
+            row.get("started_at"),
+            row.get("ended_at"),
+            row.get("code_hash") or "",
+            row.get("git_sha") or "",
+            row.get("mlflow_run_id"),
+            inputs,
+            outputs,
+            summary,
         )
     return sorted(by_id.values(), key=lambda r: (str(r.started_at), r.run_id))
 
@@ -92,7 +102,11 @@ class Step:
 
     def as_dict(self) -> dict[str, Any]:
         run = self.run
-        details: dict[str, Any] = {k: run.summary[k] for k in ("manifest", "training_set_digest", "labels_until", "outcome", "checks", "score_ts") if k in run.summary}
+        details: dict[str, Any] = {
+            k: run.summary[k]
+            for k in ("manifest", "training_set_digest", "labels_until", "outcome", "checks", "score_ts")
+            if k in run.summary
+        }
         return {
             "depth": self.depth,
             "via": self.via.label(),
@@ -155,6 +169,8 @@ def as_table(steps: list[Step], pending: list[Run]) -> str:
         )
     if pending:
         lines.append("")
-        lines.append("unfinished runs (a started row and no end: killed, or still going; any commits they made were not rolled back):")
+        lines.append(
+            "unfinished runs (a started row and no end: killed, or still going; any commits they made were not rolled back):"
+        )
         lines += [f"  {r.job:<18} {r.run_id[:12]}  started {r.started_at}" for r in pending]
     return "\n".join(lines)

@@ -29,8 +29,20 @@ from pyspark.sql import types as T
 from parity.core.catalog import Catalog
 from parity.governance.lineage import append_audit
 
-REGISTERED, APPROVED, PROMOTED, REFUSED, ROLLED_BACK = "registered", "approved", "promoted", "refused", "rolled_back"
-_CHECK = T.StructType([T.StructField("check", T.StringType()), T.StructField("passed", T.BooleanType()), T.StructField("detail", T.StringType())])
+REGISTERED, APPROVED, PROMOTED, REFUSED, ROLLED_BACK = (
+    "registered",
+    "approved",
+    "promoted",
+    "refused",
+    "rolled_back",
+)
+_CHECK = T.StructType(
+    [
+        T.StructField("check", T.StringType()),
+        T.StructField("passed", T.BooleanType()),
+        T.StructField("detail", T.StringType()),
+    ]
+)
 MODEL_EVENTS = T.StructType(
     [
         T.StructField("event_id", T.StringType(), False),
@@ -82,8 +94,18 @@ class ModelEvent:
     def as_row(self) -> tuple[object, ...]:
         checks = [(c.check, c.passed, c.detail) for c in self.checks]
         return (
-            self.event_id, self.at, self.event, self.model, self.registered_model, self.version, self.actor,
-            self.reason, self.previous_version, checks, self.env, self.run_id,
+            self.event_id,
+            self.at,
+            self.event,
+            self.model,
+            self.registered_model,
+            self.version,
+            self.actor,
+            self.reason,
+            self.previous_version,
+            checks,
+            self.env,
+            self.run_id,
         )
 
 
@@ -108,7 +130,9 @@ def current_identity(tracking_uri: str, *, authenticated: bool = False) -> str:
             timeout=30,
         )
         if answer.status_code in (401, 403):
-            raise IdentityError(f"the tracking server at {tracking_uri} refused the credentials of {username} (HTTP {answer.status_code})")
+            raise IdentityError(
+                f"the tracking server at {tracking_uri} refused the credentials of {username} (HTTP {answer.status_code})"
+            )
         if answer.ok:
             return str(answer.json()["user"]["username"])
     if authenticated:
@@ -133,12 +157,26 @@ def read_events(catalog: Catalog, table: str, registered_model: str) -> list[Mod
     """Every event of one registered model, oldest first (none when the table does not exist yet)."""
     if not catalog.exists(table):
         return []
-    rows = catalog.read(table).filter(F.col("registered_model") == registered_model).orderBy("at", "event_id").collect()
+    rows = (
+        catalog.read(table)
+        .filter(F.col("registered_model") == registered_model)
+        .orderBy("at", "event_id")
+        .collect()
+    )
     return [
         ModelEvent(
-            event=r["event"], model=r["model"], registered_model=r["registered_model"], version=r["version"], actor=r["actor"],
-            env=r["env"], run_id=r["run_id"], reason=r["reason"], previous_version=r["previous_version"],
-            checks=[CheckResult(c["check"], c["passed"], c["detail"]) for c in r["checks"] or []], at=r["at"], event_id=r["event_id"],
+            event=r["event"],
+            model=r["model"],
+            registered_model=r["registered_model"],
+            version=r["version"],
+            actor=r["actor"],
+            env=r["env"],
+            run_id=r["run_id"],
+            reason=r["reason"],
+            previous_version=r["previous_version"],
+            checks=[CheckResult(c["check"], c["passed"], c["detail"]) for c in r["checks"] or []],
+            at=r["at"],
+            event_id=r["event_id"],
         )
         for r in rows
     ]

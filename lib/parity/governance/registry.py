@@ -15,7 +15,10 @@ from parity.core.conf import ModelDecl
 from parity.model.packaged import load_feature_spec
 from parity.model.spec import FeatureSpec, check_transform_code
 
-CHAMPION, CHALLENGER = "champion", "challenger"  # the aliases: what scoring uses, what training registered last
+CHAMPION, CHALLENGER = (
+    "champion",
+    "challenger",
+)  # the aliases: what scoring uses, what training registered last
 
 _REQUEST = re.compile(r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$")
 
@@ -28,7 +31,9 @@ class NoChampionError(ModelNotFoundError):
     """No version of `registered_model` (the declared `model`) is at `@alias` (for `@champion`: none was promoted yet)."""
 
     def __init__(self, registered_model: str, model: str, alias: str) -> None:
-        super().__init__(f"registered model '{registered_model}' has no @{alias}: promote a version through the gate, or name another version")
+        super().__init__(
+            f"registered model '{registered_model}' has no @{alias}: promote a version through the gate, or name another version"
+        )
         self.registered_model, self.model, self.alias = registered_model, model, alias
 
 
@@ -39,7 +44,9 @@ def check_version_request(wanted: str) -> None:
         ValueError: naming the request and the forms it may take.
     """
     if not _REQUEST.match(wanted):
-        raise ValueError(f"model version '{wanted}' is not a version number, @alias (e.g. @champion) or latest")
+        raise ValueError(
+            f"model version '{wanted}' is not a version number, @alias (e.g. @champion) or latest"
+        )
 
 
 def resolve_model_version(name: str, wanted: str) -> tuple[str, str, str]:
@@ -56,7 +63,9 @@ def resolve_model_version(name: str, wanted: str) -> tuple[str, str, str]:
         if wanted == "latest":
             versions = client.search_model_versions(f"name = '{name}'")
             if not versions:
-                raise ModelNotFoundError(f"registered model '{name}' has no versions; run the train job first")
+                raise ModelNotFoundError(
+                    f"registered model '{name}' has no versions; run the train job first"
+                )
             found = max(versions, key=lambda v: int(v.version))
         elif wanted.startswith("@"):
             found = client.get_model_version_by_alias(name, wanted[1:])
@@ -108,7 +117,12 @@ class ResolvedModel:
     spec: FeatureSpec
 
     def lineage(self, scoring_run_id: str) -> dict[str, str]:
-        return {"model_name": self.name, "model_version": self.version, "model_run_id": self.run_id, "scoring_run_id": scoring_run_id}
+        return {
+            "model_name": self.name,
+            "model_version": self.version,
+            "model_run_id": self.run_id,
+            "scoring_run_id": scoring_run_id,
+        }
 
 
 def resolve_model(model: ModelDecl, wanted: str, *, allow_code_mismatch: bool) -> ResolvedModel:

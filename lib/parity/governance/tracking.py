@@ -77,17 +77,28 @@ def log_trial(parent_run_id: str, experiment_id: str, trial: FinishedTrial) -> s
     run = client.create_run(
         experiment_id,
         run_name=f"trial-{trial.number:03d}",
-        tags={"mlflow.parentRunId": parent_run_id, "parity.trial": str(trial.number), "parity.trial_status": trial.status},
+        tags={
+            "mlflow.parentRunId": parent_run_id,
+            "parity.trial": str(trial.number),
+            "parity.trial_status": trial.status,
+        },
     )
     run_id = run.info.run_id
     now = int(time.time() * 1000)
     client.log_batch(
         run_id,
-        metrics=[Metric(k, v, now, 0) for k, v in trial.metrics.items()] + [Metric("trial_seconds", trial.seconds, now, 0)],
+        metrics=[Metric(k, v, now, 0) for k, v in trial.metrics.items()]
+        + [Metric("trial_seconds", trial.seconds, now, 0)],
         params=[Param(k, str(v)) for k, v in trial.params.items()],
         tags=[RunTag("parity.error", trial.error[:500])] if trial.error else [],
     )
-    status = RunStatus.FINISHED if trial.status == "ok" else RunStatus.KILLED if trial.status == "cancelled" else RunStatus.FAILED
+    status = (
+        RunStatus.FINISHED
+        if trial.status == "ok"
+        else RunStatus.KILLED
+        if trial.status == "cancelled"
+        else RunStatus.FAILED
+    )
     client.set_terminated(run_id, status=RunStatus.to_string(status))
     return run_id
 
@@ -96,7 +107,17 @@ class DeltaVersionDataset(SparkDataset):
     """A pinned Delta table version as an MLflow dataset, profiled by the row count parity
     already knows (MLflow's own profile would run a Spark job per table to estimate it)."""
 
-    def __init__(self, df: DataFrame, *, path: str, version: int, name: str, digest: str, rows: int | None, targets: str | None = None):
+    def __init__(
+        self,
+        df: DataFrame,
+        *,
+        path: str,
+        version: int,
+        name: str,
+        digest: str,
+        rows: int | None,
+        targets: str | None = None,
+    ):
         # As text, as MLflow's from_spark passes it: DeltaDatasetSource.to_dict leaves out a version 0.
         source = DeltaDatasetSource(path=path, delta_table_version=str(version))  # type: ignore[arg-type]
         super().__init__(df, source, targets=targets, name=name, digest=digest)
@@ -108,11 +129,27 @@ class DeltaVersionDataset(SparkDataset):
 
 
 def log_delta_input(
-    spark_frame: DataFrame, *, table: str, path: str, version: int, digest: str, rows: int | None, context: str, targets: str | None = None
+    spark_frame: DataFrame,
+    *,
+    table: str,
+    path: str,
+    version: int,
+    digest: str,
+    rows: int | None,
+    context: str,
+    targets: str | None = None,
 ) -> None:
     """Record a Delta table version the active run read, as an MLflow dataset input (source: Delta
     path + version; profile: its `rows`, when known)."""
-    dataset = DeltaVersionDataset(spark_frame, path=path, version=version, name=f"{table}@{version}", digest=digest[:36], rows=rows, targets=targets)
+    dataset = DeltaVersionDataset(
+        spark_frame,
+        path=path,
+        version=version,
+        name=f"{table}@{version}",
+        digest=digest[:36],
+        rows=rows,
+        targets=targets,
+    )
     mlflow.log_input(dataset, context=context)
 
 
@@ -122,9 +159,15 @@ def log_sweep_declaration(decl: SweepDecl) -> None:
     mlflow.log_dict(decl.space, "search_space.json")
     mlflow.log_params(
         {
-            "sweep": decl.name, "learner": decl.learner, "algorithm": decl.algorithm, "max_evals": decl.max_evals,
-            "parallelism": decl.parallelism, "timeout_seconds": decl.timeout_seconds, "seed": decl.seed,
-            "objective": f"{decl.objective.direction} {decl.objective.metric}", "validation": f"time_split {decl.validation.fraction}",
+            "sweep": decl.name,
+            "learner": decl.learner,
+            "algorithm": decl.algorithm,
+            "max_evals": decl.max_evals,
+            "parallelism": decl.parallelism,
+            "timeout_seconds": decl.timeout_seconds,
+            "seed": decl.seed,
+            "objective": f"{decl.objective.direction} {decl.objective.metric}",
+            "validation": f"time_split {decl.validation.fraction}",
             "early_stop_evals": decl.early_stop.no_improvement_evals if decl.early_stop else None,
         }
     )

@@ -38,9 +38,16 @@ def write_wheel(folder: Path) -> Path:
     version = parity.__version__
     info = f"parity-{version}.dist-info"
     files = dict(sorted(_package_files(importlib.resources.files("parity"), "parity")))
-    files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: parity\nVersion: {version}\nSummary: {parity.__doc__.splitlines()[0] if parity.__doc__ else ''}\n".encode()
-    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: parity.model.code_artifact\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    record = "".join(f"{name},{record_hash(data)},{len(data)}\n" for name, data in files.items()) + f"{info}/RECORD,,\n"
+    files[f"{info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: parity\nVersion: {version}\nSummary: {parity.__doc__.splitlines()[0] if parity.__doc__ else ''}\n".encode()
+    )
+    files[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: parity.model.code_artifact\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record = (
+        "".join(f"{name},{record_hash(data)},{len(data)}\n" for name, data in files.items())
+        + f"{info}/RECORD,,\n"
+    )
     files[f"{info}/RECORD"] = record.encode()
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / wheel_name(version)
@@ -83,8 +90,12 @@ def check_code_artifact(folder: Path | None, recorded: dict[str, str]) -> Path |
         return None
     wheel = None if folder is None else Path(folder) / recorded["wheel"]
     if wheel is None or not wheel.is_file():
-        raise CodeArtifactError(f"the model's code artifact {recorded['wheel']} is gone from its {CODE_ARTIFACT} artifact")
+        raise CodeArtifactError(
+            f"the model's code artifact {recorded['wheel']} is gone from its {CODE_ARTIFACT} artifact"
+        )
     found = bytes_digest(wheel.read_bytes())
     if found != recorded["digest"]:
-        raise CodeArtifactError(f"the model's code artifact {recorded['wheel']} has digest {found}, not the {recorded['digest']} recorded when it was trained")
+        raise CodeArtifactError(
+            f"the model's code artifact {recorded['wheel']} has digest {found}, not the {recorded['digest']} recorded when it was trained"
+        )
     return wheel

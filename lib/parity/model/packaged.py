@@ -31,8 +31,19 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from sklearn.pipeline import Pipeline
 
 from parity.model.code_artifact import CODE_ARTIFACT, check_code_artifact, code_record, write_wheel
-from parity.model.spec import FeatureSpec, MissingFeaturesError, caller_signature, check_transform_code, signature_types
-from parity.training.inputs import INPUT_CONTRACT, LEGACY_INPUT_CONTRACT, PrepareModelInputs, spark_input_stage
+from parity.model.spec import (
+    FeatureSpec,
+    MissingFeaturesError,
+    caller_signature,
+    check_transform_code,
+    signature_types,
+)
+from parity.training.inputs import (
+    INPUT_CONTRACT,
+    LEGACY_INPUT_CONTRACT,
+    PrepareModelInputs,
+    spark_input_stage,
+)
 
 # Types a fitted parity pipeline holds that skops does not trust out of the box. Saving fails
 # if a pipeline holds any other untrusted type, so this list is reviewed when learners change.
@@ -62,7 +73,11 @@ def input_contract_of(model: Any, flavor: str) -> int:
         return INPUT_CONTRACT if isinstance(first, PrepareModelInputs) else LEGACY_INPUT_CONTRACT
     from pyspark.ml.feature import SQLTransformer
 
-    return INPUT_CONTRACT if model.stages and isinstance(model.stages[0], SQLTransformer) else LEGACY_INPUT_CONTRACT
+    return (
+        INPUT_CONTRACT
+        if model.stages and isinstance(model.stages[0], SQLTransformer)
+        else LEGACY_INPUT_CONTRACT
+    )
 
 
 def with_input_preparation(model: Any, spec: FeatureSpec) -> Any:
@@ -107,7 +122,11 @@ def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> p
             "parity.scoring assembles them from the feature tables its spec names"
         )
     if spec.flavor == "sklearn":
-        predicted = model.predict(model_input) if spec.task == "regression" else model.predict_proba(model_input)[:, 1]
+        predicted = (
+            model.predict(model_input)
+            if spec.task == "regression"
+            else model.predict_proba(model_input)[:, 1]
+        )
         return pd.Series(predicted, index=model_input.index, name="prediction", dtype="float64")
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import SparkSession
@@ -116,9 +135,17 @@ def predict_frame(model: Any, spec: FeatureSpec, model_input: pd.DataFrame) -> p
 
     spark = SparkSession.builder.getOrCreate()
     types = signature_types(spec)
-    schema = StructType([*(StructField(c, types[c]) for c in spec.inputs), StructField(_ROW, LongType(), nullable=False)])
-    rows = spark.createDataFrame(model_input[spec.inputs].assign(**{_ROW: range(len(model_input))}), schema=schema)
-    predicted = F.col("prediction").cast("double") if spec.task == "regression" else vector_to_array(F.col("probability"))[1]
+    schema = StructType(
+        [*(StructField(c, types[c]) for c in spec.inputs), StructField(_ROW, LongType(), nullable=False)]
+    )
+    rows = spark.createDataFrame(
+        model_input[spec.inputs].assign(**{_ROW: range(len(model_input))}), schema=schema
+    )
+    predicted = (
+        F.col("prediction").cast("double")
+        if spec.task == "regression"
+        else vector_to_array(F.col("probability"))[1]
+    )
     scored = model.transform(rows).select(_ROW, predicted.alias("p")).toPandas()
     by_row = scored.set_index(_ROW)["p"].sort_index()
     return pd.Series(by_row.to_numpy(), index=model_input.index, name="prediction")
@@ -131,7 +158,9 @@ class ParityModel(PythonModel):
         self.spec = FeatureSpec.from_json(Path(context.artifacts[SPEC_ARTIFACT]).read_text())
         code = context.artifacts.get(CODE_ARTIFACT)
         check_code_artifact(Path(code) if code else None, self.spec.code)
-        check_transform_code(self.spec, allow_mismatch=bool((context.model_config or {}).get(ALLOW_CODE_MISMATCH, False)))
+        check_transform_code(
+            self.spec, allow_mismatch=bool((context.model_config or {}).get(ALLOW_CODE_MISMATCH, False))
+        )
         if self.spec.flavor == "spark":
             from pyspark.ml import PipelineModel
 
@@ -140,7 +169,9 @@ class ParityModel(PythonModel):
             fitted = mlflow.sklearn.load_model(context.artifacts[ESTIMATOR_ARTIFACT])
         self.model = with_input_preparation(fitted, self.spec)
 
-    def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.Series:
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.Series:
         return predict_frame(self.model, self.spec, model_input)
 
 
@@ -153,7 +184,9 @@ def check_trusted(pipeline: Pipeline) -> None:
     untrusted = set(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
     unknown = sorted(untrusted - set(SKOPS_TRUSTED_TYPES))
     if unknown:
-        raise UntrustedModelTypesError(f"fitted pipeline holds types not in SKOPS_TRUSTED_TYPES: {', '.join(unknown)}")
+        raise UntrustedModelTypesError(
+            f"fitted pipeline holds types not in SKOPS_TRUSTED_TYPES: {', '.join(unknown)}"
+        )
 
 
 def log_packaged_model(
@@ -173,7 +206,10 @@ def log_packaged_model(
         if spec.flavor == "sklearn":
             check_trusted(model)
             mlflow.sklearn.save_model(
-                model, str(estimator_dir), serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                model,
+                str(estimator_dir),
+                serialization_format="skops",
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
                 pip_requirements=pip_requirements(spec),
             )
         else:
@@ -181,14 +217,20 @@ def log_packaged_model(
         # Read as a resource, not by path: spark-submit imports parity from a zip (--py-files),
         # where ENTRY_POINT is no file MLflow can open.
         entry_point = Path(tmp) / ENTRY_POINT.name
-        entry_point.write_bytes(importlib.resources.files(__package__).joinpath(ENTRY_POINT.name).read_bytes())
+        entry_point.write_bytes(
+            importlib.resources.files(__package__).joinpath(ENTRY_POINT.name).read_bytes()
+        )
         spec_file = Path(tmp) / "feature_spec.json"
         spec_file.write_text(spec.to_json())
         signature = caller_signature(spec)
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=str(entry_point),
-            artifacts={ESTIMATOR_ARTIFACT: str(estimator_dir), SPEC_ARTIFACT: str(spec_file), CODE_ARTIFACT: str(code_dir)},
+            artifacts={
+                ESTIMATOR_ARTIFACT: str(estimator_dir),
+                SPEC_ARTIFACT: str(spec_file),
+                CODE_ARTIFACT: str(code_dir),
+            },
             signature=signature,
             input_example=example,
             registered_model_name=registered_model,
@@ -227,4 +269,6 @@ def _as_signature_types(example: pd.DataFrame, spec: FeatureSpec) -> pd.DataFram
     """Caller rows with the pandas types of the model's signature, which MLflow checks an input example against."""
     timestamps = pd.to_datetime(example[spec.timestamp]).dt.tz_localize(None)
     frame = example.assign(**{spec.timestamp: timestamps})
-    return pd.DataFrame({c.name: frame[c.name].astype(c.type.to_pandas()) for c in caller_signature(spec).inputs.inputs})
+    return pd.DataFrame(
+        {c.name: frame[c.name].astype(c.type.to_pandas()) for c in caller_signature(spec).inputs.inputs}
+    )

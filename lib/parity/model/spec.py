@@ -62,7 +62,9 @@ class FeatureSpec:
     task: Literal["binary", "regression"] = "binary"
     keys: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
-    code: dict[str, str] = field(default_factory=dict)  # the library wheel the model carries (parity.model.code_artifact)
+    code: dict[str, str] = field(
+        default_factory=dict
+    )  # the library wheel the model carries (parity.model.code_artifact)
 
     @property
     def inputs(self) -> list[str]:
@@ -128,8 +130,14 @@ class MissingFeaturesError(ValueError):
 
 # Spark types (as conf names them) as MLflow signature types.
 _SIGNATURE_TYPES = {
-    "boolean": DataType.boolean, "int": DataType.integer, "bigint": DataType.long, "float": DataType.float,
-    "double": DataType.double, "string": DataType.string, "date": DataType.datetime, "timestamp": DataType.datetime,
+    "boolean": DataType.boolean,
+    "int": DataType.integer,
+    "bigint": DataType.long,
+    "float": DataType.float,
+    "double": DataType.double,
+    "string": DataType.string,
+    "date": DataType.datetime,
+    "timestamp": DataType.datetime,
 }
 
 
@@ -137,7 +145,9 @@ def caller_signature(spec: FeatureSpec) -> ModelSignature:
     """What a caller provides: the keys and the columns the lookups map from, and a time
     (required), and the model's features (optional: batch scoring passes them assembled from
     the spec's feature tables)."""
-    inputs: list[ColSpec | TensorSpec] = [ColSpec(_SIGNATURE_TYPES[kind], name) for name, kind in spec.caller_columns.items()]
+    inputs: list[ColSpec | TensorSpec] = [
+        ColSpec(_SIGNATURE_TYPES[kind], name) for name, kind in spec.caller_columns.items()
+    ]
     inputs.append(ColSpec(DataType.datetime, spec.timestamp))
     inputs += [ColSpec(DataType.double, name, required=False) for name in spec.numeric]
     inputs += [ColSpec(DataType.string, name, required=False) for name in spec.categorical]
@@ -149,4 +159,3 @@ def signature_types(spec: FeatureSpec) -> dict[str, Any]:
     categorical string): how values travel to the model, which MLflow enforces; the model
     prepares them itself."""
     return {f.name: f.dataType for f in caller_signature(spec).inputs.as_spark_schema().fields}
-

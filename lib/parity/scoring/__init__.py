@@ -23,4 +23,10 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
-    from parity.scoring.batch import default_score_time, model_input_columns, replace_predicate, score, scoring_spine
+    from parity.scoring.batch import (
+        default_score_time,
+        model_input_columns,
+        replace_predicate,
+        score,
+        scoring_spine,
+    )

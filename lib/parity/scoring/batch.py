@@ -71,7 +71,12 @@ def split_population(population: DataFrame, spec: FeatureSpec, *, source: str) -
 
 
 def split_valid_keys(
-    rows: DataFrame, columns: dict[str, str], *, source: str, carry: list[str] | None = None, distinct: bool = False
+    rows: DataFrame,
+    columns: dict[str, str],
+    *,
+    source: str,
+    carry: list[str] | None = None,
+    distinct: bool = False,
 ) -> tuple[DataFrame, DataFrame]:
     """Rows whose `columns` (name -> Spark type) all hold a value of their type, and the rest.
 
@@ -98,15 +103,25 @@ def split_valid_keys(
     typed = {name: _typed(raw, name, kind) for name, kind in columns.items()}
     rules: list[Rule] = [Rule(f"not_null:{c}", F.col(c).isNotNull(), f"{c} is null") for c in columns]
     for name, kind in columns.items():
-        well_formed = typed[name].isNotNull() & (F.trim(typed[name]) != "" if kind == "string" else F.lit(True))
+        well_formed = typed[name].isNotNull() & (
+            F.trim(typed[name]) != "" if kind == "string" else F.lit(True)
+        )
         rules.append(Rule(f"malformed:{name}", F.col(name).isNull() | well_formed, f"{name} is not a {kind}"))
     valid, quarantined = split_valid(raw, rules)
     if distinct and any(raw.schema[c].dataType != T.DataType.fromDDL(kind) for c, kind in columns.items()):
-        ranked = valid.withColumn(_RANK, F.row_number().over(Window.partitionBy(*typed.values()).orderBy(*columns)))
-        doubles = ranked.filter(F.col(_RANK) > 1).drop(_RANK).select(
-            *raw.columns,
-            F.lit(f"duplicate:{','.join(columns)}").alias(QUARANTINE_RULE),
-            F.lit("another row holds the same key once cast to its declared type").alias(QUARANTINE_REASON),
+        ranked = valid.withColumn(
+            _RANK, F.row_number().over(Window.partitionBy(*typed.values()).orderBy(*columns))
+        )
+        doubles = (
+            ranked.filter(F.col(_RANK) > 1)
+            .drop(_RANK)
+            .select(
+                *raw.columns,
+                F.lit(f"duplicate:{','.join(columns)}").alias(QUARANTINE_RULE),
+                F.lit("another row holds the same key once cast to its declared type").alias(
+                    QUARANTINE_REASON
+                ),
+            )
         )
         valid, quarantined = ranked.filter(F.col(_RANK) == 1).drop(_RANK), quarantined.unionByName(doubles)
     valid = valid.select(*(value.alias(name) for name, value in typed.items()), *carry)
@@ -133,7 +148,9 @@ def default_score_time(lookups: list[FeatureLookup]) -> dt.datetime:
     return newest["newest"]
 
 
-def slice_predicate(model_name: str, model_version: str, score_time: dt.datetime, *, by_date: bool = True) -> str:
+def slice_predicate(
+    model_name: str, model_version: str, score_time: dt.datetime, *, by_date: bool = True
+) -> str:
     """The Delta replaceWhere of one slice (model, version, score time) of a predictions or
     scoring-quarantine table: rescoring it replaces exactly its rows, and no other slice's.
     `by_date` names the slice's partition too (a table partitioned by score date)."""
@@ -155,18 +172,27 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def with_lineage(rows: DataFrame, *, model_name: str, model_version: str, model_run_id: str, scoring_run_id: str) -> DataFrame:
+def with_lineage(
+    rows: DataFrame, *, model_name: str, model_version: str, model_run_id: str, scoring_run_id: str
+) -> DataFrame:
     """Stamp scored (or quarantined) rows with the model that scored them, the run that wrote
     them, and the score date they are partitioned by (a column the rows hold already is kept).
 
     Needs: score_ts. Adds: model_name, model_version, model_run_id, scoring_run_id, score_date.
     """
-    stamps = {MODEL_NAME: model_name, MODEL_VERSION: model_version, MODEL_RUN_ID: model_run_id, SCORING_RUN_ID: scoring_run_id}
+    stamps = {
+        MODEL_NAME: model_name,
+        MODEL_VERSION: model_version,
+        MODEL_RUN_ID: model_run_id,
+        SCORING_RUN_ID: scoring_run_id,
+    }
     added = [F.lit(value).alias(name) for name, value in stamps.items() if name not in rows.columns]
     return rows.select(*rows.columns, *added, F.to_date(SCORE_TS).alias(SCORE_DATE))
 
 
-def declared_population(rows: DataFrame, declared: PopulationDecl | None, score_time: dt.datetime) -> DataFrame:
+def declared_population(
+    rows: DataFrame, declared: PopulationDecl | None, score_time: dt.datetime
+) -> DataFrame:
     """The population a model scores at `score_time`: the rows its declaration's `filter` keeps,
     once `known_from` has reached the score time (all rows without a declaration)."""
     if declared is not None and declared.filter:
@@ -176,7 +202,15 @@ def declared_population(rows: DataFrame, declared: PopulationDecl | None, score_
     return rows
 
 
-def write_slice(catalog: Catalog, rows: DataFrame, name: str, *, model_name: str, model_version: str, score_time: dt.datetime) -> int:
+def write_slice(
+    catalog: Catalog,
+    rows: DataFrame,
+    name: str,
+    *,
+    model_name: str,
+    model_version: str,
+    score_time: dt.datetime,
+) -> int:
     """Write one slice (model, version, score time) of a predictions or scoring-quarantine table
     in one commit, replacing that slice's rows and no others, partitioned by score date.
 
@@ -190,9 +224,15 @@ def write_slice(catalog: Catalog, rows: DataFrame, name: str, *, model_name: str
     before = catalog.version(name)  # the run's own output: read here, never recorded as an input
     if before is not None and SCORE_DATE not in catalog.schema(name).fieldNames():
         older = catalog.snapshot(name, before)
-        kept = older.filter(~F.coalesce(F.expr(slice_predicate(model_name, model_version, score_time, by_date=False)), F.lit(False)))
+        kept = older.filter(
+            ~F.coalesce(
+                F.expr(slice_predicate(model_name, model_version, score_time, by_date=False)), F.lit(False)
+            )
+        )
         kept = kept.withColumn(SCORE_DATE, F.to_date(SCORE_TS))
-        version = catalog.write(rows.unionByName(kept, allowMissingColumns=True), name, partition_by=[SCORE_DATE])
+        version = catalog.write(
+            rows.unionByName(kept, allowMissingColumns=True), name, partition_by=[SCORE_DATE]
+        )
     else:
         replace = predicate if before is not None else None
         version = catalog.write(rows, name, replace_where=replace, partition_by=[SCORE_DATE])
@@ -214,7 +254,11 @@ def _as_signature_types(spec: FeatureSpec, columns: dict[str, Column]) -> list[C
 def load_model(model_uri: str, *, allow_code_mismatch: bool = False) -> Any:
     """The packaged model's fitted pipeline, loaded once on the driver (its transform code
     checked), as it predicts: prepared inputs included (see `parity.model.packaged`)."""
-    return mlflow.pyfunc.load_model(model_uri, model_config={ALLOW_CODE_MISMATCH: allow_code_mismatch}).unwrap_python_model().model
+    return (
+        mlflow.pyfunc.load_model(model_uri, model_config={ALLOW_CODE_MISMATCH: allow_code_mismatch})
+        .unwrap_python_model()
+        .model
+    )
 
 
 def score(
@@ -242,8 +286,15 @@ def score(
     """
     assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS, strategy=strategy)
     predicted = predict_rows(
-        spark, assembled, spec, model_uri=model_uri, model=model, predictor=predictor, batch_rows=batch_rows,
-        allow_code_mismatch=allow_code_mismatch, carry=carry,
+        spark,
+        assembled,
+        spec,
+        model_uri=model_uri,
+        model=model,
+        predictor=predictor,
+        batch_rows=batch_rows,
+        allow_code_mismatch=allow_code_mismatch,
+        carry=carry,
     )
     return predicted.select(
         *predicted.columns,
@@ -280,15 +331,27 @@ def predict_rows(
     keep = [*spec.key_columns, SCORE_TS, *(carry or [])]
     if predictor == "spark_udf" and spec.flavor == "sklearn":
         model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
-        predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local", model_config=model_config)
-        caller = {**{c: F.col(c) for c in spec.caller_columns}, spec.timestamp: F.col(SCORE_TS), **{c: F.col(c) for c in spec.inputs}}
-        return assembled.select(*keep, predict(F.struct(*_as_signature_types(spec, caller))).alias(PREDICTION))
+        predict = mlflow.pyfunc.spark_udf(
+            spark, model_uri, result_type="double", env_manager="local", model_config=model_config
+        )
+        caller = {
+            **{c: F.col(c) for c in spec.caller_columns},
+            spec.timestamp: F.col(SCORE_TS),
+            **{c: F.col(c) for c in spec.inputs},
+        }
+        return assembled.select(
+            *keep, predict(F.struct(*_as_signature_types(spec, caller))).alias(PREDICTION)
+        )
     fitted = model if model is not None else load_model(model_uri, allow_code_mismatch=allow_code_mismatch)
     rows = assembled.select(*keep, *model_input_columns(spec))
     if spec.flavor == "sklearn":
         shipped = fitted if isinstance(fitted, ShippedModel) else ship_model(spark, fitted, spec)
         return predict_batches(rows, shipped, keep=keep, batch_rows=batch_rows)
-    prediction = vector_to_array(F.col("probability"))[1] if spec.task == "binary" else F.col("prediction").cast("double")
+    prediction = (
+        vector_to_array(F.col("probability"))[1]
+        if spec.task == "binary"
+        else F.col("prediction").cast("double")
+    )
     return fitted.transform(rows).select(*keep, prediction.alias(PREDICTION))
 
 

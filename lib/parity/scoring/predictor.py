@@ -109,7 +109,9 @@ def predict_batches(
             for chunk in _chunks(batches, batch_rows):
                 table = pa.Table.from_batches(chunk)
                 predicted = predict_frame(model, shipped.spec, table.select(inputs).to_pandas())
-                out = table.select(keep).append_column(PREDICTION, pa.array(predicted.to_numpy(), type=pa.float64()))
+                out = table.select(keep).append_column(
+                    PREDICTION, pa.array(predicted.to_numpy(), type=pa.float64())
+                )
                 yield from out.to_batches()
 
     return rows.select(*keep, *(c for c in inputs if c not in keep)).mapInArrow(predict, schema)

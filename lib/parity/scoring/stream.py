@@ -51,7 +51,14 @@ def split_requests(requests: DataFrame, spec: FeatureSpec, stream: StreamDecl) -
 
 
 def sample_requests(
-    population: DataFrame, columns: list[str], stream: StreamDecl, *, count: int, at: dt.datetime, tag: str, malformed: int = 0
+    population: DataFrame,
+    columns: list[str],
+    stream: StreamDecl,
+    *,
+    count: int,
+    at: dt.datetime,
+    tag: str,
+    malformed: int = 0,
 ) -> DataFrame:
     """`count` scoring requests for distinct population rows, as a producer appends them: the
     caller `columns`, the request time `at`, and a request id `<tag>-<n>` (if declared); then
@@ -61,7 +68,9 @@ def sample_requests(
     """
     keys = population.select(*columns).dropna().distinct()
     picked = keys.orderBy(F.xxhash64(*columns, F.lit(tag))).limit(count)
-    bad = picked.limit(malformed).withColumn(columns[0], F.lit(None).cast(population.schema[columns[0]].dataType))
+    bad = picked.limit(malformed).withColumn(
+        columns[0], F.lit(None).cast(population.schema[columns[0]].dataType)
+    )
     rows = picked.unionByName(bad).withColumn(stream.request_time, F.lit(at).cast("timestamp"))
     if stream.request_id:
         numbered = F.row_number().over(Window.orderBy(*columns))
@@ -83,8 +92,12 @@ class StreamCounts:
 
     def as_counts(self) -> dict[str, int]:
         return {
-            "requests.in": self.requests_in, "predictions.out": self.predictions_out, "requests.quarantined": self.quarantined,
-            "requests.already_committed": self.already_committed, "batches": self.batches, "batches.replayed": self.replayed,
+            "requests.in": self.requests_in,
+            "predictions.out": self.predictions_out,
+            "requests.quarantined": self.quarantined,
+            "requests.already_committed": self.already_committed,
+            "batches": self.batches,
+            "batches.replayed": self.replayed,
         }
 
 
@@ -138,20 +151,38 @@ class StreamScorer:
             valid, quarantined = split_requests(requests, self.spec, self.stream)
             scorable = valid.count()
             carry = [c for c in valid.columns if c not in (*self.spec.caller_columns, SCORE_TS)]
-            metadata: dict[str, object] = {STREAM_BATCH_KEY: {"batch": batch_id, "features": {lookup.table: lookup.version for lookup in lookups}}}
+            metadata: dict[str, object] = {
+                STREAM_BATCH_KEY: {
+                    "batch": batch_id,
+                    "features": {lookup.table: lookup.version for lookup in lookups},
+                }
+            }
             written: int | None = 0
             if scorable:
                 scored = batch.score(
-                    self.catalog.spark, valid, lookups, self.spec, model_uri=self.model_uri, model_name=self.lineage["model_name"],
-                    model_version=self.lineage["model_version"], model_run_id=self.lineage["model_run_id"], strategy=self.strategy,
-                    batch_rows=self.batch_rows, model=self.model, carry=carry,
+                    self.catalog.spark,
+                    valid,
+                    lookups,
+                    self.spec,
+                    model_uri=self.model_uri,
+                    model_name=self.lineage["model_name"],
+                    model_version=self.lineage["model_version"],
+                    model_run_id=self.lineage["model_run_id"],
+                    strategy=self.strategy,
+                    batch_rows=self.batch_rows,
+                    model=self.model,
+                    carry=carry,
                 )
-                written = self._append(batch.with_lineage(scored, **self.lineage), self.predictions_table, txn, metadata)
+                written = self._append(
+                    batch.with_lineage(scored, **self.lineage), self.predictions_table, txn, metadata
+                )
             if self.after_predictions is not None:
                 self.after_predictions(batch_id)
             held: int | None = 0
             if taken > scorable:
-                held = self._append(batch.with_lineage(quarantined, **self.lineage), self.quarantine_table, txn, metadata)
+                held = self._append(
+                    batch.with_lineage(quarantined, **self.lineage), self.quarantine_table, txn, metadata
+                )
         finally:
             requests.unpersist()
         already = (scorable if written is None else 0) + (taken - scorable if held is None else 0)
@@ -162,12 +193,16 @@ class StreamScorer:
         self.counts.quarantined += held or 0
         self.counts.already_committed += already
 
-    def _append(self, rows: DataFrame, name: str, txn: tuple[str, int], metadata: dict[str, object]) -> int | None:
+    def _append(
+        self, rows: DataFrame, name: str, txn: tuple[str, int], metadata: dict[str, object]
+    ) -> int | None:
         """Append the batch's rows (at least one) to one table as its transaction `txn`; the rows
         written, or None when that transaction was committed already (no new version)."""
         before = self.catalog.version(name)
         stamped = rows.withColumn(STREAM_BATCH, F.lit(txn[1]).cast("long"))
-        version = self.catalog.write(stamped, name, mode="append", partition_by=[SCORE_DATE], txn=txn, commit_metadata=metadata)
+        version = self.catalog.write(
+            stamped, name, mode="append", partition_by=[SCORE_DATE], txn=txn, commit_metadata=metadata
+        )
         if before is not None and version == before:
             return None
         return int(self.catalog.operation_metrics(name, version).get("numOutputRows", 0))

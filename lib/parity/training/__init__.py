@@ -43,4 +43,10 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 if TYPE_CHECKING:
     from parity.training.declared_sweep import LabelledColumns, TrainedSweep, run_declared_sweep
     from parity.training.inputs import model_inputs, to_model_input
-    from parity.training.splits import SparkTrainingData, TrainingData, spark_time_split, split_cutoff, time_split
+    from parity.training.splits import (
+        SparkTrainingData,
+        TrainingData,
+        spark_time_split,
+        split_cutoff,
+        time_split,
+    )

@@ -109,7 +109,11 @@ def _single_node(
     finally:
         shipped.destroy()
     model, metrics = learners.fit_and_evaluate(learner, result.best.params, data, seed=seed)
-    rows = {"rows.train": len(data.y_train), "rows.valid": len(data.y_valid), "rows.unknown_at_cutoff": data.unknown_at_cutoff}
+    rows = {
+        "rows.train": len(data.y_train),
+        "rows.valid": len(data.y_valid),
+        "rows.unknown_at_cutoff": data.unknown_at_cutoff,
+    }
     return TrainedSweep(result, model, metrics, labelled.loc[data.x_valid.index[:5]], rows, data.cutoff)
 
 
@@ -125,13 +129,21 @@ def _distributed(
     data = splits.spark_time_split(frame, **split)
 
     def fit(params: dict[str, Any]) -> tuple[Any, dict[str, float]]:
-        return learners.fit_spark(learner, params, data.train, data.valid, data.numeric, data.categorical, seed=decl.seed)
+        return learners.fit_spark(
+            learner, params, data.train, data.valid, data.numeric, data.categorical, seed=decl.seed
+        )
 
-    result = _sweep(DriverRunner(lambda params: fit(params)[1], parallelism=decl.parallelism, spark=spark), decl, on_trial)
+    result = _sweep(
+        DriverRunner(lambda params: fit(params)[1], parallelism=decl.parallelism, spark=spark), decl, on_trial
+    )
     model, metrics = fit(result.best.params)
     late = F.col(split["ts_column"]) >= F.lit(data.cutoff.to_pydatetime())
     example = frame.filter(late).limit(5).toPandas()
-    rows = {"rows.train": data.rows_train, "rows.valid": data.rows_valid, "rows.unknown_at_cutoff": data.unknown_at_cutoff}
+    rows = {
+        "rows.train": data.rows_train,
+        "rows.valid": data.rows_valid,
+        "rows.unknown_at_cutoff": data.unknown_at_cutoff,
+    }
     return TrainedSweep(result, model, metrics, example, rows, data.cutoff)
 
 

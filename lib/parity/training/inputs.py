@@ -47,7 +47,16 @@ def model_inputs_of(lookups: list[dict[str, Any]]) -> tuple[list[str], list[str]
     """The (numeric, categorical) columns a model consumes, from the lookups its training set
     recorded (`parity.features.asof.describe_lookups`): each set's kept features and request-time
     features, under the lookup's prefix, in declaration order."""
-    return _inputs([(FeatureSetDecl.model_validate(lookup["feature_set"]), str(lookup.get("prefix") or ""), lookup.get("features")) for lookup in lookups])
+    return _inputs(
+        [
+            (
+                FeatureSetDecl.model_validate(lookup["feature_set"]),
+                str(lookup.get("prefix") or ""),
+                lookup.get("features"),
+            )
+            for lookup in lookups
+        ]
+    )
 
 
 def _inputs(lookups: list[tuple[FeatureSetDecl, str, list[str] | None]]) -> tuple[list[str], list[str]]:
@@ -113,7 +122,9 @@ def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def spark_input_stage(numeric: list[str], categorical: list[str], *, in_place: bool = False) -> SQLTransformer:
+def spark_input_stage(
+    numeric: list[str], categorical: list[str], *, in_place: bool = False
+) -> SQLTransformer:
     """The first stage of a Spark ML pipeline: numeric inputs cast to double, categorical ones to
     string with null as `MISSING_LEVEL`.
 
@@ -124,7 +135,9 @@ def spark_input_stage(numeric: list[str], categorical: list[str], *, in_place: b
     from pyspark.ml.feature import SQLTransformer
 
     prepared = {name: f"CAST({_quoted(name)} AS DOUBLE)" for name in numeric}
-    prepared |= {name: f"COALESCE(CAST({_quoted(name)} AS STRING), '{MISSING_LEVEL}')" for name in categorical}
+    prepared |= {
+        name: f"COALESCE(CAST({_quoted(name)} AS STRING), '{MISSING_LEVEL}')" for name in categorical
+    }
     if not prepared:
         return SQLTransformer(statement="SELECT * FROM __THIS__")
     if in_place:
@@ -132,5 +145,7 @@ def spark_input_stage(numeric: list[str], categorical: list[str], *, in_place: b
         columns = [f"{expression} AS {_quoted(name)}" for name, expression in prepared.items()]
     else:
         kept = "*"
-        columns = [f"{expression} AS {_quoted(spark_input_column(name))}" for name, expression in prepared.items()]
+        columns = [
+            f"{expression} AS {_quoted(spark_input_column(name))}" for name, expression in prepared.items()
+        ]
     return SQLTransformer(statement=f"SELECT {', '.join([kept, *columns])} FROM __THIS__")

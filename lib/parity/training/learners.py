@@ -74,7 +74,9 @@ def _hist_gradient_boosting(params: dict[str, Any], seed: int) -> HistGradientBo
 
 
 def _hist_gradient_boosting_regressor(params: dict[str, Any], seed: int) -> HistGradientBoostingRegressor:
-    return HistGradientBoostingRegressor(loss=str(params.get("loss", "squared_error")), **_hist_params(params, seed))
+    return HistGradientBoostingRegressor(
+        loss=str(params.get("loss", "squared_error")), **_hist_params(params, seed)
+    )
 
 
 def _logistic_regression(params: dict[str, Any], seed: int) -> LogisticRegression:
@@ -152,12 +154,23 @@ def get_learner(name: str) -> Learner:
 # --- single-node (scikit-learn) ---------------------------------------------------------------
 
 
-def build_pipeline(learner: Learner, params: dict[str, Any], numeric: list[str], categorical: list[str], *, seed: int) -> Pipeline:
+def build_pipeline(
+    learner: Learner, params: dict[str, Any], numeric: list[str], categorical: list[str], *, seed: int
+) -> Pipeline:
     """Unfitted: input preparation, preprocessing (median impute + scale numeric; impute + one-hot
     categorical), then the estimator."""
     preprocess = ColumnTransformer(
         [
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", StandardScaler())]), numeric),
+            (
+                "numeric",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                numeric,
+            ),
             (
                 "categorical",
                 Pipeline(
@@ -171,10 +184,14 @@ def build_pipeline(learner: Learner, params: dict[str, Any], numeric: list[str],
         ]
     )
     prepare = PrepareModelInputs(numeric, categorical)
-    return Pipeline([("prepare", prepare), ("preprocess", preprocess), ("estimator", learner.make(params, seed))])
+    return Pipeline(
+        [("prepare", prepare), ("preprocess", preprocess), ("estimator", learner.make(params, seed))]
+    )
 
 
-def fit_and_evaluate(learner: Learner, params: dict[str, Any], data: TrainingData, *, seed: int) -> tuple[Pipeline, dict[str, float]]:
+def fit_and_evaluate(
+    learner: Learner, params: dict[str, Any], data: TrainingData, *, seed: int
+) -> tuple[Pipeline, dict[str, float]]:
     """Fit on the training split and measure on the validation split (single-node learners)."""
     started = time.perf_counter()
     pipeline = build_pipeline(learner, params, data.numeric, data.categorical, seed=seed)
@@ -221,7 +238,14 @@ def holdout_metric(metric: str, labels: Any, predictions: Any) -> float:
 
 
 def fit_spark(
-    learner: Learner, params: dict[str, Any], train: DataFrame, valid: DataFrame, numeric: list[str], categorical: list[str], *, seed: int
+    learner: Learner,
+    params: dict[str, Any],
+    train: DataFrame,
+    valid: DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    *,
+    seed: int,
 ) -> tuple[PipelineModel, dict[str, float]]:
     """Fit a Spark ML pipeline on `train` and measure it on `valid` (both hold the inputs and `label`).
 
@@ -243,12 +267,16 @@ def fit_spark(
     encoded = [f"_onehot_{c}" for c in categorical]
     stages: list[Any] = [spark_input_stage(numeric, categorical)]
     if numeric:
-        stages.append(Imputer(strategy="median", inputCols=[spark_input_column(c) for c in numeric], outputCols=imputed))
+        stages.append(
+            Imputer(strategy="median", inputCols=[spark_input_column(c) for c in numeric], outputCols=imputed)
+        )
     if categorical:
         inputs = [spark_input_column(c) for c in categorical]
         stages.append(StringIndexer(inputCols=inputs, outputCols=indexed, handleInvalid="keep"))
         stages.append(SparkOneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep"))
-    stages.append(VectorAssembler(inputCols=[*imputed, *encoded], outputCol="_assembled", handleInvalid="keep"))
+    stages.append(
+        VectorAssembler(inputCols=[*imputed, *encoded], outputCol="_assembled", handleInvalid="keep")
+    )
     stages.append(SparkScaler(inputCol="_assembled", outputCol="features", withMean=False, withStd=True))
     stages.append(learner.make(params, seed))
 
@@ -261,7 +289,11 @@ def fit_spark(
         from pyspark.ml.evaluation import RegressionEvaluator
 
         def error(metric: Literal["rmse", "mae"], scored: DataFrame) -> float:
-            return float(RegressionEvaluator(labelCol=LABEL, predictionCol="prediction", metricName=metric).evaluate(scored))
+            return float(
+                RegressionEvaluator(labelCol=LABEL, predictionCol="prediction", metricName=metric).evaluate(
+                    scored
+                )
+            )
 
         metrics = {
             "val_rmse": error("rmse", scored_valid),
@@ -269,9 +301,15 @@ def fit_spark(
             "train_rmse": error("rmse", model.transform(labelled(train))),
         }
     else:
-        evaluator = BinaryClassificationEvaluator(labelCol=LABEL, rawPredictionCol="rawPrediction", metricName="areaUnderROC")
-        p = F.least(F.greatest(vector_to_array(F.col("probability"))[1], F.lit(_EPSILON)), F.lit(1 - _EPSILON))
-        loss = scored_valid.select(F.avg(-(F.col(LABEL) * F.log(p) + (1 - F.col(LABEL)) * F.log(1 - p)))).first()
+        evaluator = BinaryClassificationEvaluator(
+            labelCol=LABEL, rawPredictionCol="rawPrediction", metricName="areaUnderROC"
+        )
+        p = F.least(
+            F.greatest(vector_to_array(F.col("probability"))[1], F.lit(_EPSILON)), F.lit(1 - _EPSILON)
+        )
+        loss = scored_valid.select(
+            F.avg(-(F.col(LABEL) * F.log(p) + (1 - F.col(LABEL)) * F.log(1 - p)))
+        ).first()
         metrics = {
             "val_auc": float(evaluator.evaluate(scored_valid)),
             "val_log_loss": float(loss[0]) if loss and loss[0] is not None else float(np.nan),

@@ -46,7 +46,10 @@ def _expression(value: Any, label: str) -> Any:
         return value  # a constant
     kind, args = next(iter(value.items()))
     if kind == "choice":
-        return hp.choice(label, [build_space(o, f"{label}/{i}/") if isinstance(o, Mapping) else o for i, o in enumerate(args)])
+        return hp.choice(
+            label,
+            [build_space(o, f"{label}/{i}/") if isinstance(o, Mapping) else o for i, o in enumerate(args)],
+        )
     low, high = float(args[0]), float(args[1])
     if kind == "uniform":
         return hp.uniform(label, low, high)

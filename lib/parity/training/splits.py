@@ -40,7 +40,9 @@ def split_cutoff(times: Any, validation_fraction: float, *, ts_column: str) -> p
     """
     distinct = np.sort(pd.to_datetime(pd.Series(times), utc=True).unique())
     if len(distinct) < 2:
-        raise ValueError(f"a time split needs at least two distinct {ts_column} values, found {len(distinct)}")
+        raise ValueError(
+            f"a time split needs at least two distinct {ts_column} values, found {len(distinct)}"
+        )
     cutoff_index = min(len(distinct) - 1, max(1, round(len(distinct) * (1 - validation_fraction))))
     return pd.Timestamp(distinct[cutoff_index])
 
@@ -77,10 +79,15 @@ def time_split(
     y = frame[label_column].to_numpy(dtype="int64" if task == "binary" else "float64")
     x = frame[[*numeric, *categorical]]
     unknown = int((~is_valid & ~is_train).sum())
-    data = TrainingData(x[is_train], y[is_train], x[is_valid], y[is_valid], numeric, categorical, cutoff, unknown)
+    data = TrainingData(
+        x[is_train], y[is_train], x[is_valid], y[is_valid], numeric, categorical, cutoff, unknown
+    )
     for side, labels in (("training", data.y_train), ("validation", data.y_valid)):
         if len(labels) == 0 or (task == "binary" and len(np.unique(labels)) < 2):
-            raise ValueError(f"the {side} split has {len(labels)} rows" + (" and fewer than two classes" if task == "binary" else ""))
+            raise ValueError(
+                f"the {side} split has {len(labels)} rows"
+                + (" and fewer than two classes" if task == "binary" else "")
+            )
     return data
 
 
@@ -131,11 +138,15 @@ def spark_time_split(
         if task == "binary":
             per_class = {row[0]: row[1] for row in part.groupBy("label").count().collect()}
             if len(per_class) < 2:
-                raise ValueError(f"the {side} split has {sum(per_class.values())} rows and fewer than two classes")
+                raise ValueError(
+                    f"the {side} split has {sum(per_class.values())} rows and fewer than two classes"
+                )
             counts[side] = sum(per_class.values())
         else:
             counts[side] = part.count()
             if counts[side] == 0:
                 raise ValueError(f"the {side} split has 0 rows")
     unknown = frame.filter(~is_valid & ~is_train).count() if available_column is not None else 0
-    return SparkTrainingData(train, valid, numeric, categorical, cutoff, counts["training"], counts["validation"], unknown)
+    return SparkTrainingData(
+        train, valid, numeric, categorical, cutoff, counts["training"], counts["validation"], unknown
+    )

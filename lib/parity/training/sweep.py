@@ -74,7 +74,12 @@ def run_trial(objective: Objective, params: dict[str, Any]) -> dict[str, Any]:
         return {"status": "ok", "metrics": metrics, "seconds": time.perf_counter() - started}
     except Exception as exc:  # any error of a trial is recorded, and the sweep goes on
         error = f"{type(exc).__name__}: {exc}"
-        return {"status": "failed", "error": error, "trace": traceback.format_exc(limit=5), "seconds": time.perf_counter() - started}
+        return {
+            "status": "failed",
+            "error": error,
+            "trace": traceback.format_exc(limit=5),
+            "seconds": time.perf_counter() - started,
+        }
 
 
 class Runner(Protocol):
@@ -130,7 +135,9 @@ class SparkTaskRunner:
     def _run(self, params: dict[str, Any]) -> dict[str, Any]:
         self._sc.setJobGroup(self._group, "parity sweep trial", interruptOnCancel=True)
         objective = self._objective
-        outcome: dict[str, Any] = self._sc.parallelize([params], 1).map(lambda p: run_trial(objective, p)).collect()[0]
+        outcome: dict[str, Any] = (
+            self._sc.parallelize([params], 1).map(lambda p: run_trial(objective, p)).collect()[0]
+        )
         return outcome
 
     def cancel(self) -> None:
@@ -180,13 +187,21 @@ def run_sweep(
         status = outcome["status"]
         metrics = dict(outcome.get("metrics", {}))
         if status == "ok" and metric not in metrics:
-            status, outcome = "failed", {**outcome, "error": f"the objective reported no '{metric}' (got {', '.join(metrics) or 'none'})"}
+            status, outcome = (
+                "failed",
+                {
+                    **outcome,
+                    "error": f"the objective reported no '{metric}' (got {', '.join(metrics) or 'none'})",
+                },
+            )
         loss = sign * metrics[metric] if status == "ok" else None
         doc["state"] = JOB_STATE_DONE
         doc["result"] = {"status": STATUS_OK, "loss": loss} if loss is not None else {"status": STATUS_FAIL}
         doc["refresh_time"] = time.time()
         trials.refresh()
-        result = TrialResult(doc["tid"], params, status, metrics, float(outcome.get("seconds", 0.0)), outcome.get("error"))
+        result = TrialResult(
+            doc["tid"], params, status, metrics, float(outcome.get("seconds", 0.0)), outcome.get("error")
+        )
         results.append(result)
         if loss is not None and loss < best_loss:
             best_loss, since_best = loss, 0
@@ -222,7 +237,15 @@ def run_sweep(
                     future.cancel()
                     running.pop(future)
                     seconds = time.time() - doc["book_time"]
-                    finish(doc, params, {"status": "cancelled", "error": f"cancelled at the sweep's timeout of {timeout_seconds} s", "seconds": seconds})
+                    finish(
+                        doc,
+                        params,
+                        {
+                            "status": "cancelled",
+                            "error": f"cancelled at the sweep's timeout of {timeout_seconds} s",
+                            "seconds": seconds,
+                        },
+                    )
             if early_stop_evals and since_best >= early_stop_evals and stopped_by == "max_evals":
                 stopped_by = "early_stop"  # let running trials finish; start no more
     finally:
@@ -230,7 +253,9 @@ def run_sweep(
     succeeded = [r for r in results if r.status == "ok"]
     if not succeeded:
         errors = sorted({r.error or r.status for r in results})
-        raise NoSuccessfulTrialError(f"every one of {len(results)} trials failed; errors: {'; '.join(errors)[:1000]}")
+        raise NoSuccessfulTrialError(
+            f"every one of {len(results)} trials failed; errors: {'; '.join(errors)[:1000]}"
+        )
     best = min(succeeded, key=lambda r: sign * r.metrics[metric])
     return SweepResult(sorted(results, key=lambda r: r.number), best, stopped_by, time.monotonic() - started)
 

@@ -13,7 +13,15 @@ Everything a user imports is re-exported here (and from the old path `parity.con
 
 from __future__ import annotations
 
-from parity.core.conf.base import SPARK_TYPES, ZONES, ConfError, SparkType, StrictModel, check_table_name, is_table_name
+from parity.core.conf.base import (
+    SPARK_TYPES,
+    ZONES,
+    ConfError,
+    SparkType,
+    StrictModel,
+    check_table_name,
+    is_table_name,
+)
 from parity.core.conf.environment import DataConf, MlflowConf, SparkConf, StorageConf, TablesConf
 from parity.core.conf.expectations import (
     AllowedValuesExpectation,
@@ -30,7 +38,13 @@ from parity.core.conf.feature_sets import (
     TransformStep,
     resolve_callable,
 )
-from parity.core.conf.learner_names import HOLDOUT_METRICS, LEARNER_NAMES, TASK_METRICS, LearnerInfo, learner_info
+from parity.core.conf.learner_names import (
+    HOLDOUT_METRICS,
+    LEARNER_NAMES,
+    TASK_METRICS,
+    LearnerInfo,
+    learner_info,
+)
 from parity.core.conf.loader import DEFAULT_ENV, FEATURES_DIR, SWEEPS_DIR, load_settings, parse_override
 from parity.core.conf.models import (
     MODELS_DIR,

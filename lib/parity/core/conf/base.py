@@ -8,7 +8,13 @@ from pydantic import BaseModel, ConfigDict
 
 ZONES = ("raw", "features", "training", "predictions", "quarantine", "monitoring", "audit")
 SPARK_TYPES = ("boolean", "int", "bigint", "float", "double", "string", "date", "timestamp")
-NUMERIC_TYPES = ("boolean", "int", "bigint", "float", "double")  # model inputs as numbers; string ones are categorical
+NUMERIC_TYPES = (
+    "boolean",
+    "int",
+    "bigint",
+    "float",
+    "double",
+)  # model inputs as numbers; string ones are categorical
 SparkType = Literal["boolean", "int", "bigint", "float", "double", "string", "date", "timestamp"]
 
 
@@ -30,7 +36,9 @@ def check_table_name(value: str) -> str:
     """
     zone, _, name = value.partition(".")
     if zone not in ZONES or not name or "." in name or "/" in name:
-        raise ValueError(f"'{value}' is not a logical table name <zone>.<name> with zone in {', '.join(ZONES)}")
+        raise ValueError(
+            f"'{value}' is not a logical table name <zone>.<name> with zone in {', '.join(ZONES)}"
+        )
     return value
 
 

@@ -15,16 +15,22 @@ class StorageConf(StrictModel):
 
 
 class MlflowConf(StrictModel):
-    tracking_uri: str = Field(description="sqlite:///file (the embedded default) or http(s):// an `mlflow server`.")
+    tracking_uri: str = Field(
+        description="sqlite:///file (the embedded default) or http(s):// an `mlflow server`."
+    )
     artifact_root: str | None = Field(
-        None, description="Where a new experiment stores run artifacts; unset: the tracking server's own (mlflow server --serve-artifacts)."
+        None,
+        description="Where a new experiment stores run artifacts; unset: the tracking server's own (mlflow server --serve-artifacts).",
     )
 
     @model_validator(mode="after")
     def _artifacts_somewhere(self) -> MlflowConf:
         if self.artifact_root is None and not self.tracking_uri.startswith(("http://", "https://")):
-            raise ValueError("mlflow.artifact_root is required unless mlflow.tracking_uri is an mlflow server (http:// or https://)")
+            raise ValueError(
+                "mlflow.artifact_root is required unless mlflow.tracking_uri is an mlflow server (http:// or https://)"
+            )
         return self
+
     experiment: str = "parity"
 
 
@@ -47,7 +53,6 @@ class SparkConf(StrictModel):
         return value
 
 
-
 class TablesConf(StrictModel):
     """Logical names of the tables each part reads and writes."""
 
@@ -65,7 +70,6 @@ class TablesConf(StrictModel):
         return check_table_name(value)
 
 
-
 class DataConf(StrictModel):
     """Scale and shape of the generated sample data (jobs/generate_data.py)."""
 
@@ -77,4 +81,3 @@ class DataConf(StrictModel):
     label_every_days: int = Field(14, gt=0)
     first_label_day: int = Field(45, ge=1)
     bad_row_rate: float = Field(0.002, ge=0, lt=1)
-

@@ -46,7 +46,6 @@ Expectation = Annotated[
 ]
 
 
-
 class SourceQualityConf(StrictModel):
     """The contract and expectations of one raw source.
 
@@ -59,7 +58,9 @@ class SourceQualityConf(StrictModel):
     """
 
     columns: dict[str, SparkType] = Field(default_factory=dict)
-    pii: list[str] = Field(default_factory=list, description="Columns holding personal data: emptied in quarantine rows.")
+    pii: list[str] = Field(
+        default_factory=list, description="Columns holding personal data: emptied in quarantine rows."
+    )
     expectations: list[Expectation] = Field(default_factory=list)
     time_column: str | None = None
     max_staleness_hours: float | None = Field(None, gt=0)
@@ -69,4 +70,3 @@ class SourceQualityConf(StrictModel):
         if self.max_staleness_hours is not None and self.time_column is None:
             raise ValueError("max_staleness_hours needs time_column")
         return self
-

@@ -57,11 +57,14 @@ def _check_params(path: str, params: dict[str, Any], supplied: tuple[str, ...] =
         return
     unknown = sorted(set(params) - set(keyword))
     if unknown:
-        raise ValueError(f"{path} takes no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(keyword))}")
-    missing = sorted(n for n, p in keyword.items() if p.default is p.empty and n not in params and n not in supplied)
+        raise ValueError(
+            f"{path} takes no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(keyword))}"
+        )
+    missing = sorted(
+        n for n, p in keyword.items() if p.default is p.empty and n not in params and n not in supplied
+    )
     if missing:
         raise ValueError(f"{path} needs parameter(s) {', '.join(missing)}")
-
 
 
 class FeatureColumn(StrictModel):
@@ -128,18 +131,27 @@ class FeatureSetDecl(StrictModel):
     source: str = Field(description="A key of `tables:` (e.g. raw_events) or a logical table name (raw.x).")
     entity: list[str] = Field(min_length=1)
     kind: Literal["events", "snapshot"] = Field(
-        "events", description="events: rows from timed source events; snapshot: a source without event time, stamped by each build."
+        "events",
+        description="events: rows from timed source events; snapshot: a source without event time, stamped by each build.",
     )
-    event_time: str | None = Field(None, description="The source's event-time column: what watermarks and backfills use (events sets).")
+    event_time: str | None = Field(
+        None, description="The source's event-time column: what watermarks and backfills use (events sets)."
+    )
     timestamp: str = "feature_ts"
     transforms: list[TransformStep] = Field(min_length=1)
     features: list[FeatureColumn] = Field(min_length=1)
     request_time: list[RequestTimeFeature] = Field(default_factory=list)
     grain: Grain = "day"
-    lookback: Duration | None = Field(None, description="Reprocess this much before the watermark (late events), e.g. 6h or 2d.")
-    max_age: Duration | None = Field(None, description="A joined row older than this counts as unknown (null).")
+    lookback: Duration | None = Field(
+        None, description="Reprocess this much before the watermark (late events), e.g. 6h or 2d."
+    )
+    max_age: Duration | None = Field(
+        None, description="A joined row older than this counts as unknown (null)."
+    )
     history: Duration | None = Field(None, description="Override the source history the transforms declare.")
-    lookback_days: int | None = Field(None, ge=0, description="`lookback` in days (the older form); 2 when neither is given.")
+    lookback_days: int | None = Field(
+        None, ge=0, description="`lookback` in days (the older form); 2 when neither is given."
+    )
     history_days: int | None = Field(None, ge=0, description="`history` in days (the older form).")
     max_age_days: int | None = Field(None, gt=0, description="`max_age` in days (the older form).")
 
@@ -158,19 +170,31 @@ class FeatureSetDecl(StrictModel):
             raise ValueError(f"duplicate feature name(s) {', '.join(duplicates)} in feature set {self.name}")
         keys = sorted(set(names) & {*self.entity, self.timestamp})
         if keys:
-            raise ValueError(f"feature set {self.name} declares its key or time column(s) {', '.join(keys)} as features")
+            raise ValueError(
+                f"feature set {self.name} declares its key or time column(s) {', '.join(keys)} as features"
+            )
         reserved = sorted(set(names + [*self.entity, self.timestamp]) & set(TABLE_COLUMNS))
         if reserved:
-            raise ValueError(f"feature set {self.name} declares column(s) {', '.join(reserved)}, which every feature table holds itself; rename them")
+            raise ValueError(
+                f"feature set {self.name} declares column(s) {', '.join(reserved)}, which every feature table holds itself; rename them"
+            )
         return self
 
     @model_validator(mode="after")
     def _times(self) -> FeatureSetDecl:
-        for new, old in (("lookback", "lookback_days"), ("max_age", "max_age_days"), ("history", "history_days")):
+        for new, old in (
+            ("lookback", "lookback_days"),
+            ("max_age", "max_age_days"),
+            ("history", "history_days"),
+        ):
             if getattr(self, new) is not None and getattr(self, old) is not None:
-                raise ValueError(f"feature set {self.name} gives both {new} and {old}: keep {new} (with its unit, e.g. 2d)")
+                raise ValueError(
+                    f"feature set {self.name} gives both {new} and {old}: keep {new} (with its unit, e.g. 2d)"
+                )
         if self.kind == "events" and self.event_time is None:
-            raise ValueError(f"feature set {self.name} needs event_time (the source's event-time column), or kind: snapshot for a source without one")
+            raise ValueError(
+                f"feature set {self.name} needs event_time (the source's event-time column), or kind: snapshot for a source without one"
+            )
         if self.kind == "snapshot":
             self._check_snapshot()
         if self.max_age is not None and not parse_duration(self.max_age):
@@ -178,8 +202,14 @@ class FeatureSetDecl(StrictModel):
         for index, step in enumerate(self.transforms):
             takes_grain = "grain" in inspect.signature(step.function()).parameters
             if takes_grain and step.params.get("grain", self.grain) != self.grain:
-                raise ValueError(f"feature set {self.name}: transforms[{index}] {step.fn} has grain {step.params['grain']}, the set has grain {self.grain}")
-            if not takes_grain and self.grain != "day" and getattr(step.function(), "reads_history", None) is not None:
+                raise ValueError(
+                    f"feature set {self.name}: transforms[{index}] {step.fn} has grain {step.params['grain']}, the set has grain {self.grain}"
+                )
+            if (
+                not takes_grain
+                and self.grain != "day"
+                and getattr(step.function(), "reads_history", None) is not None
+            ):
                 raise ValueError(
                     f"feature set {self.name}: transforms[{index}] {step.fn} computes whole-day windows only; "
                     "at hour grain use parity.transforms.add_rolling_aggregates"
@@ -191,12 +221,20 @@ class FeatureSetDecl(StrictModel):
 
     def _check_snapshot(self) -> None:
         if self.event_time is not None:
-            raise ValueError(f"feature set {self.name} is a snapshot: its rows are stamped by each build, so it takes no event_time")
-        if self.max_age_delta is not None:  # an unchanged attribute is not written again, so its row ages while it holds
-            raise ValueError(f"feature set {self.name} is a snapshot: its rows are written only when values change, so max_age does not apply")
+            raise ValueError(
+                f"feature set {self.name} is a snapshot: its rows are stamped by each build, so it takes no event_time"
+            )
+        if (
+            self.max_age_delta is not None
+        ):  # an unchanged attribute is not written again, so its row ages while it holds
+            raise ValueError(
+                f"feature set {self.name} is a snapshot: its rows are written only when values change, so max_age does not apply"
+            )
         for index, step in enumerate(self.transforms):
             if getattr(step.function(), "reads_history", None) is not None:
-                raise ValueError(f"feature set {self.name} is a snapshot: transforms[{index}] {step.fn} reads event history, which a snapshot has none of")
+                raise ValueError(
+                    f"feature set {self.name} is a snapshot: transforms[{index}] {step.fn} reads event history, which a snapshot has none of"
+                )
 
     @property
     def lookback_delta(self) -> dt.timedelta:
@@ -255,7 +293,19 @@ class FeatureSetDecl(StrictModel):
         transforms (with their code) and the outputs' names and types. Descriptions, the
         lookback, the TTL and request-time features do not change a row, so they are left out;
         a table built under another table hash must be rebuilt in full."""
-        decides = self._digested({"table", "source", "entity", "kind", "event_time", "timestamp", "transforms", "history_days", "history", "grain"})
+        decides = self._digested(
+            {
+                "table",
+                "source",
+                "entity",
+                "kind",
+                "event_time",
+                "timestamp",
+                "transforms",
+                "history_days",
+                "history",
+                "grain",
+            }
+        )
         decides["features"] = [[f.name, f.type] for f in self.features]
         return declaration_digest(decides, [step.function() for step in self.transforms], scheme)
-

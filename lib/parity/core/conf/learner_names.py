@@ -42,32 +42,61 @@ LEARNER_NAMES: dict[str, LearnerInfo] = {
     info.name: info
     for info in (
         LearnerInfo(
-            "sklearn.hist_gradient_boosting", "single_node",
-            frozenset({"learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_iter", "max_depth"}),
+            "sklearn.hist_gradient_boosting",
+            "single_node",
+            frozenset(
+                {
+                    "learning_rate",
+                    "max_leaf_nodes",
+                    "min_samples_leaf",
+                    "l2_regularization",
+                    "max_iter",
+                    "max_depth",
+                }
+            ),
             "scikit-learn HistGradientBoostingClassifier",
         ),
         LearnerInfo(
-            "sklearn.logistic_regression", "single_node", frozenset({"C", "penalty", "max_iter"}),
+            "sklearn.logistic_regression",
+            "single_node",
+            frozenset({"C", "penalty", "max_iter"}),
             "scikit-learn LogisticRegression (penalty l1 or l2)",
         ),
         LearnerInfo(
-            "spark.gbt", "distributed",
+            "spark.gbt",
+            "distributed",
             frozenset({"max_depth", "max_iter", "step_size", "subsampling_rate", "min_instances_per_node"}),
             "Spark ML GBTClassifier",
         ),
         LearnerInfo(
-            "spark.logistic_regression", "distributed", frozenset({"reg_param", "elastic_net_param", "max_iter"}),
+            "spark.logistic_regression",
+            "distributed",
+            frozenset({"reg_param", "elastic_net_param", "max_iter"}),
             "Spark ML LogisticRegression",
         ),
         LearnerInfo(
-            "sklearn.hist_gradient_boosting_regressor", "single_node",
-            frozenset({"learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_iter", "max_depth", "loss"}),
-            "scikit-learn HistGradientBoostingRegressor", "regression",
+            "sklearn.hist_gradient_boosting_regressor",
+            "single_node",
+            frozenset(
+                {
+                    "learning_rate",
+                    "max_leaf_nodes",
+                    "min_samples_leaf",
+                    "l2_regularization",
+                    "max_iter",
+                    "max_depth",
+                    "loss",
+                }
+            ),
+            "scikit-learn HistGradientBoostingRegressor",
+            "regression",
         ),
         LearnerInfo(
-            "spark.gbt_regressor", "distributed",
+            "spark.gbt_regressor",
+            "distributed",
             frozenset({"max_depth", "max_iter", "step_size", "subsampling_rate", "min_instances_per_node"}),
-            "Spark ML GBTRegressor", "regression",
+            "Spark ML GBTRegressor",
+            "regression",
         ),
     )
 }

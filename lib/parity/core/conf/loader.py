@@ -73,11 +73,19 @@ def _apply_override(tree: dict[str, Any], parts: list[str], value: Any) -> None:
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     current: Any = model
     for part in loc[:-1]:
-        field = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+        field = (
+            current.model_fields.get(part)
+            if isinstance(current, type) and issubclass(current, BaseModel)
+            else None
+        )
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
             return []
         current = field.annotation
-    return sorted(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+    return (
+        sorted(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+    )
 
 
 def _describe(exc: ValidationError, sources: str) -> str:
@@ -91,7 +99,9 @@ def _describe(exc: ValidationError, sources: str) -> str:
             hint = f"; known keys here: {', '.join(known)}" if known else ""
             messages.append(f"unknown conf key '{key}' (from {origin}){hint}")
         elif error["type"] == "missing":
-            messages.append(f"conf key '{key}' is required (from {origin}); set it in a conf file or with --set {key}=...")
+            messages.append(
+                f"conf key '{key}' is required (from {origin}); set it in a conf file or with --set {key}=..."
+            )
         else:
             text = str(error["msg"]).removeprefix("Value error, ")
             shown = error.get("input")
@@ -135,12 +145,16 @@ def _read_declarations(folder: Path, kind: str, *, file_is_name: bool = False) -
         if file_is_name and path.stem != name:
             raise ConfError(f"{folder.name}/{path.name} declares {kind} '{name}'; name the file {name}.yaml")
         if name in found:
-            raise ConfError(f"{kind} '{name}' is declared twice: {folder.name}/{origin[name]} and {folder.name}/{path.name}")
+            raise ConfError(
+                f"{kind} '{name}' is declared twice: {folder.name}/{origin[name]} and {folder.name}/{path.name}"
+            )
         found[name], origin[name] = declaration, path.name
     return found
 
 
-def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[str] | None = None) -> Settings:
+def load_settings(
+    conf_dir: str | Path, env: str | None = None, overrides: list[str] | None = None
+) -> Settings:
     """Load `base.yaml`, overlay `<env>.yaml` and the `--set` overrides, then validate.
 
     Args:
@@ -160,9 +174,15 @@ def load_settings(conf_dir: str | Path, env: str | None = None, overrides: list[
         known = sorted(p.stem for p in conf_path.glob("*.yaml") if p.stem != "base")
         raise ConfError(f"unknown env '{env}': no {env}.yaml in {conf_path} (known: {', '.join(known)})")
     tree = _deep_merge(_read_yaml(base_file), _read_yaml(env_file))
-    tree["feature_sets"] = _deep_merge(_read_declarations(conf_path / FEATURES_DIR, "feature set"), tree.get("feature_sets") or {})
-    tree["sweeps"] = _deep_merge(_read_declarations(conf_path / SWEEPS_DIR, "sweep"), tree.get("sweeps") or {})
-    tree["models"] = _deep_merge(_read_declarations(conf_path / MODELS_DIR, "model", file_is_name=True), tree.get("models") or {})
+    tree["feature_sets"] = _deep_merge(
+        _read_declarations(conf_path / FEATURES_DIR, "feature set"), tree.get("feature_sets") or {}
+    )
+    tree["sweeps"] = _deep_merge(
+        _read_declarations(conf_path / SWEEPS_DIR, "sweep"), tree.get("sweeps") or {}
+    )
+    tree["models"] = _deep_merge(
+        _read_declarations(conf_path / MODELS_DIR, "model", file_is_name=True), tree.get("models") or {}
+    )
     for item in overrides or []:
         parts, value = parse_override(item)
         _apply_override(tree, parts, value)

@@ -52,8 +52,12 @@ class LabelsDecl(StrictModel):
     keys: dict[str, SparkType] = Field(min_length=1, description="Key column -> Spark type, in order.")
     time: str = Field(description="The label time (a timestamp): features are joined as of it, never later.")
     label: LabelColumn
-    available_at: str | None = Field(None, description="When each label's outcome became known (a timestamp); optional.")
-    columns: dict[str, SparkType] = Field(default_factory=dict, description="Other typed columns the lookups map from.")
+    available_at: str | None = Field(
+        None, description="When each label's outcome became known (a timestamp); optional."
+    )
+    columns: dict[str, SparkType] = Field(
+        default_factory=dict, description="Other typed columns the lookups map from."
+    )
     filter: str | None = Field(None, description="A Spark SQL condition: only the labels it keeps are used.")
 
     @field_validator("table")
@@ -63,10 +67,18 @@ class LabelsDecl(StrictModel):
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> LabelsDecl:
-        named = [*self.keys, self.time, self.label.name, *([self.available_at] if self.available_at else []), *self.columns]
+        named = [
+            *self.keys,
+            self.time,
+            self.label.name,
+            *([self.available_at] if self.available_at else []),
+            *self.columns,
+        ]
         twice = sorted({c for c in named if named.count(c) > 1})
         if twice:
-            raise ValueError(f"labels name column(s) {', '.join(twice)} more than once (keys, time, label, available_at, columns)")
+            raise ValueError(
+                f"labels name column(s) {', '.join(twice)} more than once (keys, time, label, available_at, columns)"
+            )
         return self
 
     def contract(self) -> dict[str, str]:
@@ -89,7 +101,9 @@ class FeatureLookupDecl(StrictModel):
     """
 
     feature_set: str
-    entity: dict[str, str] = Field(default_factory=dict, description="The set's entity key -> the label column that supplies it.")
+    entity: dict[str, str] = Field(
+        default_factory=dict, description="The set's entity key -> the label column that supplies it."
+    )
     prefix: str = Field("", pattern=r"^([a-z_][a-z0-9_]*)?$")
     features: list[str] | None = Field(None, min_length=1)
 
@@ -101,11 +115,21 @@ class FeatureLookupDecl(StrictModel):
 class ModelTables(StrictModel):
     training_set: str | None = Field(None, description="Default: training.<model>.")
     predictions: str | None = Field(None, description="Default: predictions.<model>.")
-    scoring_quarantine: str | None = Field(None, description="Population keys scoring refused, with the reason. Default: quarantine.scoring_<model>.")
-    stream_predictions: str | None = Field(None, description="Predictions of the scoring requests. Default: predictions.<model>_stream.")
-    stream_quarantine: str | None = Field(None, description="Scoring requests refused, with the reason. Default: quarantine.scoring_<model>_stream.")
+    scoring_quarantine: str | None = Field(
+        None,
+        description="Population keys scoring refused, with the reason. Default: quarantine.scoring_<model>.",
+    )
+    stream_predictions: str | None = Field(
+        None, description="Predictions of the scoring requests. Default: predictions.<model>_stream."
+    )
+    stream_quarantine: str | None = Field(
+        None,
+        description="Scoring requests refused, with the reason. Default: quarantine.scoring_<model>_stream.",
+    )
 
-    @field_validator("training_set", "predictions", "scoring_quarantine", "stream_predictions", "stream_quarantine")
+    @field_validator(
+        "training_set", "predictions", "scoring_quarantine", "stream_predictions", "stream_quarantine"
+    )
     @classmethod
     def _table_name(cls, value: str | None) -> str | None:
         return None if value is None else check_table_name(value)
@@ -117,9 +141,14 @@ class TrainingChecks(StrictModel):
     refuses a model trained on a set that failed them."""
 
     max_without_features: float = Field(
-        0.1, ge=0, le=1, description="The largest share of labels that may lack a feature row of any lookup at their time."
+        0.1,
+        ge=0,
+        le=1,
+        description="The largest share of labels that may lack a feature row of any lookup at their time.",
     )
-    max_quarantined: float = Field(0.01, ge=0, le=1, description="The largest share of labels that may be quarantined.")
+    max_quarantined: float = Field(
+        0.01, ge=0, le=1, description="The largest share of labels that may be quarantined."
+    )
 
 
 class ModelTraining(StrictModel):
@@ -129,12 +158,17 @@ class ModelTraining(StrictModel):
         "Right for tables built day by day in production; a table built in one go after the fact knows nothing earlier.",
     )
     asof_strategy: Literal["broadcast", "sort"] = Field(
-        "sort", description="sort: one sort per entity, no size limit; broadcast: needs the distinct (keys, label time) in memory."
+        "sort",
+        description="sort: one sort per entity, no size limit; broadcast: needs the distinct (keys, label time) in memory.",
     )
     labels_known_at: dt.datetime | None = Field(
-        None, description="Train only on labels whose outcome was known by then (labels.available_at); default: all."
+        None,
+        description="Train only on labels whose outcome was known by then (labels.available_at); default: all.",
     )
-    checks: TrainingChecks = Field(default_factory=TrainingChecks, description="What a training set must pass for its models to be promoted.")
+    checks: TrainingChecks = Field(
+        default_factory=TrainingChecks,
+        description="What a training set must pass for its models to be promoted.",
+    )
 
 
 class PromotionDecl(StrictModel):
@@ -146,10 +180,19 @@ class PromotionDecl(StrictModel):
     least `min_labels` such labels exist). With no champion yet, it must reach `floor`.
     """
 
-    metric: str | None = Field(None, description="auc or log_loss (binary), rmse or mae (regression); default auc / rmse.")
-    margin: float = Field(0.0, ge=0, description="How much worse than the champion's the candidate's metric may be.")
-    min_labels: int = Field(100, ge=1, description="The fewest labels after the candidate's cutoff the gate validates on.")
-    floor: float | None = Field(None, description="What a first champion's metric must reach (e.g. auc 0.6); none: a first promotion is refused.")
+    metric: str | None = Field(
+        None, description="auc or log_loss (binary), rmse or mae (regression); default auc / rmse."
+    )
+    margin: float = Field(
+        0.0, ge=0, description="How much worse than the champion's the candidate's metric may be."
+    )
+    min_labels: int = Field(
+        100, ge=1, description="The fewest labels after the candidate's cutoff the gate validates on."
+    )
+    floor: float | None = Field(
+        None,
+        description="What a first champion's metric must reach (e.g. auc 0.6); none: a first promotion is refused.",
+    )
 
     def metric_for(self, task: str) -> str:
         return self.metric or next(iter(HOLDOUT_METRICS[task]))
@@ -160,7 +203,9 @@ class PopulationDecl(StrictModel):
 
     table: str
     filter: str | None = Field(None, description="A Spark SQL condition: only the rows it keeps are scored.")
-    known_from: str | None = Field(None, description="A timestamp column: a row is in the population once the score time reaches it.")
+    known_from: str | None = Field(
+        None, description="A timestamp column: a row is in the population once the score time reaches it."
+    )
 
     @field_validator("table")
     @classmethod
@@ -171,12 +216,25 @@ class PopulationDecl(StrictModel):
 class StreamDecl(StrictModel):
     """Near-time scoring (`score_stream`): a Delta table of scoring requests any producer appends to."""
 
-    requests: str = Field(description="The requests table: the model's keys (and lookup columns) and a request time per row.")
+    requests: str = Field(
+        description="The requests table: the model's keys (and lookup columns) and a request time per row."
+    )
     request_time: str = Field(min_length=1, description="The timestamp column each request is scored as of.")
-    request_id: str | None = Field(None, description="A column carried to each prediction, naming its request.")
-    trigger_seconds: float = Field(5.0, gt=0, description="A running stream starts a micro-batch this often (Spark's processing-time trigger).")
-    max_files_per_batch: int = Field(1000, ge=1, description="New files of the requests table one micro-batch takes at most.")
-    checkpoint: str | None = Field(None, description="The stream's checkpoint folder. Default: <storage.root>/_checkpoints/score_stream/<model>.")
+    request_id: str | None = Field(
+        None, description="A column carried to each prediction, naming its request."
+    )
+    trigger_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="A running stream starts a micro-batch this often (Spark's processing-time trigger).",
+    )
+    max_files_per_batch: int = Field(
+        1000, ge=1, description="New files of the requests table one micro-batch takes at most."
+    )
+    checkpoint: str | None = Field(
+        None,
+        description="The stream's checkpoint folder. Default: <storage.root>/_checkpoints/score_stream/<model>.",
+    )
 
     @field_validator("requests")
     @classmethod
@@ -186,7 +244,9 @@ class StreamDecl(StrictModel):
 
 class ModelScoring(StrictModel):
     population: PopulationDecl
-    stream: StreamDecl | None = Field(None, description="Near-time scoring of a requests table; none: the model is scored in batch only.")
+    stream: StreamDecl | None = Field(
+        None, description="Near-time scoring of a requests table; none: the model is scored in batch only."
+    )
     score_time: ScoreTimeRule = Field(
         "newest_features",
         description="newest_features: the newest feature time of the first lookup; now: the job's start (UTC). "
@@ -218,7 +278,9 @@ class ModelDecl(StrictModel):
             )
         metrics = HOLDOUT_METRICS[self.task]
         if self.promotion.metric is not None and self.promotion.metric not in metrics:
-            raise ValueError(f"promotion.metric is {self.promotion.metric}, which a {self.task} model is not measured by; use one of {', '.join(metrics)}")
+            raise ValueError(
+                f"promotion.metric is {self.promotion.metric}, which a {self.task} model is not measured by; use one of {', '.join(metrics)}"
+            )
         return self
 
     def training_set(self) -> str:
@@ -282,11 +344,15 @@ def check_model(
         field = f"{where} features[{i}]"
         if lookup.feature_set not in feature_sets:
             known = ", ".join(sorted(feature_sets)) or "none (add conf/features/*.yaml)"
-            raise ValueError(f"{field}.feature_set: undeclared feature set '{lookup.feature_set}'; declared: {known}")
+            raise ValueError(
+                f"{field}.feature_set: undeclared feature set '{lookup.feature_set}'; declared: {known}"
+            )
         decl = feature_sets[lookup.feature_set]
         stray = sorted(set(lookup.entity) - set(decl.entity))
         if stray:
-            raise ValueError(f"{field}.entity maps {', '.join(stray)}, which feature set {decl.name} is not keyed by; its keys: {', '.join(decl.entity)}")
+            raise ValueError(
+                f"{field}.entity maps {', '.join(stray)}, which feature set {decl.name} is not keyed by; its keys: {', '.join(decl.entity)}"
+            )
         for key, column in lookup_keys(lookup, decl).items():
             if column not in columns:
                 raise ValueError(
@@ -295,17 +361,27 @@ def check_model(
                 )
             wanted = key_type(decl, key)
             if wanted is None:
-                raise ValueError(f"{field}.entity: the type of feature set {decl.name}'s key {key} is not declared; add it to its source's contract (quality.<source>.columns)")
+                raise ValueError(
+                    f"{field}.entity: the type of feature set {decl.name}'s key {key} is not declared; add it to its source's contract (quality.<source>.columns)"
+                )
             if columns[column] != wanted:
-                raise ValueError(f"{field}.entity: label column {column} is {columns[column]}, but feature set {decl.name}'s key {key} is {wanted}")
+                raise ValueError(
+                    f"{field}.entity: label column {column} is {columns[column]}, but feature set {decl.name}'s key {key} is {wanted}"
+                )
         declared = [f.name for f in decl.features] + [r.output.name for r in decl.request_time]
         shadowed = sorted(set(declared) & set(model.labels.contract()))
         if shadowed:
-            raise ValueError(f"{field}: feature set {decl.name} has feature(s) named like label column(s) {', '.join(shadowed)}; rename one of them")
+            raise ValueError(
+                f"{field}: feature set {decl.name} has feature(s) named like label column(s) {', '.join(shadowed)}; rename one of them"
+            )
         unknown = sorted(set(lookup.features or []) - set(declared))
         if unknown:
-            raise ValueError(f"{field}.features: feature set {decl.name} has no feature(s) {', '.join(unknown)}")
+            raise ValueError(
+                f"{field}.features: feature set {decl.name} has no feature(s) {', '.join(unknown)}"
+            )
         for name in [*lookup_outputs(lookup, decl).values(), f"{lookup.name()}_as_of"]:
             if name in owners:
-                raise ValueError(f"{field}: column '{name}' is added by both {owners[name]} and lookup {lookup.name()}; give one of them a prefix")
+                raise ValueError(
+                    f"{field}: column '{name}' is added by both {owners[name]} and lookup {lookup.name()}; give one of them a prefix"
+                )
             owners[name] = f"lookup {lookup.name()}"

@@ -19,7 +19,10 @@ from parity.core.hashing import json_digest
 # Keys that moved into model declarations (conf/models/<name>.yaml): an old conf that sets one
 # fails, naming its new place.
 MOVED_KEYS = {
-    ("training", "feature_sets"): "models.<name>.features (a list of lookups: feature_set, entity, prefix, features)",
+    (
+        "training",
+        "feature_sets",
+    ): "models.<name>.features (a list of lookups: feature_set, entity, prefix, features)",
     ("training", "sweep"): "models.<name>.sweep",
     ("training", "as_known_at"): "models.<name>.training.as_known_at",
     ("training", "asof_strategy"): "models.<name>.training.asof_strategy",
@@ -35,20 +38,26 @@ class ScoringConf(StrictModel):
 
     asof_strategy: Literal["broadcast", "sort"] = "sort"
     allow_code_mismatch: bool = Field(
-        False, description="Score with a model whose transform code hash differs from the installed code's (not advised)."
+        False,
+        description="Score with a model whose transform code hash differs from the installed code's (not advised).",
     )
     model_version: str = Field(
         "@champion",
         pattern=r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$",
         description="'@champion' (the version the promotion gate let through), another '@alias', a version number, or 'latest'.",
     )
-    batch_rows: int = Field(100_000, ge=1, description="Rows per predict call of a single-node model (parity.scoring.predictor).")
+    batch_rows: int = Field(
+        100_000, ge=1, description="Rows per predict call of a single-node model (parity.scoring.predictor)."
+    )
 
     @field_validator("model_version", mode="before")
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    score_time: dt.datetime | None = Field(None, description="A fixed scoring time (UTC); default: the model's scoring.score_time rule.")
+
+    score_time: dt.datetime | None = Field(
+        None, description="A fixed scoring time (UTC); default: the model's scoring.score_time rule."
+    )
 
     @field_validator("score_time")
     @classmethod
@@ -60,10 +69,12 @@ class GovernanceConf(StrictModel):
     """What the promotion gate asks of this environment."""
 
     require_approval: bool = Field(
-        False, description="A promotion needs a recorded approval (parity approve) by someone other than the trainer (prod: true)."
+        False,
+        description="A promotion needs a recorded approval (parity approve) by someone other than the trainer (prod: true).",
     )
     require_authenticated_identity: bool = Field(
-        False, description="Approvals, promotions and rollbacks act only as a user the tracking server authenticated, never as the OS user (prod: true)."
+        False,
+        description="Approvals, promotions and rollbacks act only as a user the tracking server authenticated, never as the OS user (prod: true).",
     )
 
 
@@ -78,11 +89,15 @@ class Settings(StrictModel):
     feature_sets: dict[str, FeatureSetDecl] = Field(
         default_factory=dict, description="Declared feature sets, from conf/features/*.yaml, by name."
     )
-    sweeps: dict[str, SweepDecl] = Field(default_factory=dict, description="Declared sweeps, from conf/sweeps/*.yaml, by name.")
+    sweeps: dict[str, SweepDecl] = Field(
+        default_factory=dict, description="Declared sweeps, from conf/sweeps/*.yaml, by name."
+    )
     quality: dict[str, SourceQualityConf] = Field(
         default_factory=dict, description="Per source, keyed by its `tables` key (e.g. raw_events)."
     )
-    models: dict[str, ModelDecl] = Field(default_factory=dict, description="Declared models, from conf/models/*.yaml, by name.")
+    models: dict[str, ModelDecl] = Field(
+        default_factory=dict, description="Declared models, from conf/models/*.yaml, by name."
+    )
     scoring: ScoringConf = ScoringConf()
     governance: GovernanceConf = GovernanceConf()
 
@@ -92,7 +107,9 @@ class Settings(StrictModel):
         if isinstance(data, dict):
             for (section, key), place in MOVED_KEYS.items():
                 if isinstance(data.get(section), dict) and key in data[section]:
-                    raise ValueError(f"conf key '{section}.{key}' moved into the model declaration: set {place} in conf/models/<name>.yaml")
+                    raise ValueError(
+                        f"conf key '{section}.{key}' moved into the model declaration: set {place} in conf/models/<name>.yaml"
+                    )
         return data
 
     @model_validator(mode="after")
@@ -113,9 +130,17 @@ class Settings(StrictModel):
         writers: dict[str, str] = {}
         for model in self.models.values():
             check_model(model, self.feature_sets, self.sweeps, self.entity_key_type)
-            for table in (model.training_set(), model.predictions(), model.scoring_quarantine(), model.stream_predictions(), model.stream_quarantine()):
+            for table in (
+                model.training_set(),
+                model.predictions(),
+                model.scoring_quarantine(),
+                model.stream_predictions(),
+                model.stream_quarantine(),
+            ):
                 if table in writers:
-                    raise ValueError(f"models {writers[table]} and {model.name} both write {table}; set tables: in one of them")
+                    raise ValueError(
+                        f"models {writers[table]} and {model.name} both write {table}; set tables: in one of them"
+                    )
                 writers[table] = model.name
         return self
 

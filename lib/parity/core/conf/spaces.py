@@ -49,7 +49,9 @@ def check_distribution(value: Any, label: str, name: str) -> set[str]:
         return {name}  # a constant
     kinds = [k for k in value if k in DISTRIBUTIONS]
     if len(value) != 1 or len(kinds) != 1:
-        raise ValueError(f"{label}: give exactly one of {', '.join(DISTRIBUTIONS)} (got {', '.join(map(str, value)) or 'nothing'})")
+        raise ValueError(
+            f"{label}: give exactly one of {', '.join(DISTRIBUTIONS)} (got {', '.join(map(str, value)) or 'nothing'})"
+        )
     kind, args = kinds[0], value[kinds[0]]
     if kind == "choice":
         if not isinstance(args, list) or not args:
@@ -60,7 +62,9 @@ def check_distribution(value: Any, label: str, name: str) -> set[str]:
         return names
     numbers = args if isinstance(args, list) else []
     expected = 3 if kind == "quniform" else 2
-    if len(numbers) != expected or not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+    if len(numbers) != expected or not all(
+        isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
+    ):
         shape = "[low, high, step]" if kind == "quniform" else "[low, high]"
         raise ValueError(f"{label}: {kind} takes {shape} as numbers, got {args!r}")
     low, high = float(numbers[0]), float(numbers[1])

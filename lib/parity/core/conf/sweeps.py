@@ -19,7 +19,9 @@ class SweepObjective(StrictModel):
 
 
 class EarlyStop(StrictModel):
-    no_improvement_evals: int = Field(gt=0, description="Stop when the best objective has not improved for this many finished trials.")
+    no_improvement_evals: int = Field(
+        gt=0, description="Stop when the best objective has not improved for this many finished trials."
+    )
 
 
 class TimeSplit(StrictModel):
@@ -40,11 +42,15 @@ class SweepDecl(StrictModel):
     name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
     description: str = Field(min_length=1)
     learner: str
-    space: dict[str, Any] = Field(description="Parameter -> constant or {uniform|loguniform|quniform|choice: ...}; see parity.core.conf.spaces.")
+    space: dict[str, Any] = Field(
+        description="Parameter -> constant or {uniform|loguniform|quniform|choice: ...}; see parity.core.conf.spaces."
+    )
     objective: SweepObjective
     algorithm: Literal["tpe", "random"] = "tpe"
     max_evals: int = Field(gt=0)
-    timeout_seconds: float | None = Field(None, gt=0, description="Cancel running trials and stop at this wall time.")
+    timeout_seconds: float | None = Field(
+        None, gt=0, description="Cancel running trials and stop at this wall time."
+    )
     early_stop: EarlyStop | None = None
     parallelism: int = Field(1, gt=0)
     validation: TimeSplit = TimeSplit()
