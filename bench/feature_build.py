@@ -102,11 +102,11 @@ def warm_up(catalog, settings, entities: int) -> None:  # type: ignore[no-untype
     """A full build and an incremental day of the same declaration on 200k events of another
     table, so that the timed builds run in a JVM whose code is compiled (a job pays that once;
     the figures below are the builds' own)."""
-    from parity.features import build_feature_set
+    from parity.features import BuildOptions, build_feature_set
 
     decl = settings.feature_sets["bench_warm_up"]
     catalog.write(generate(catalog.spark, 200_000, entities, 20, seed=2), "raw.bench_warm_up_events")
-    build_feature_set(catalog, settings, decl, full_refresh=True)
+    build_feature_set(catalog, settings, decl, BuildOptions(full_refresh=True))
     catalog.write(
         generate(catalog.spark, 10_000, entities, 1, first_day=20, seed=3),
         "raw.bench_warm_up_events",
@@ -230,7 +230,7 @@ def one_size(events: int, entities: int, per_day: int, work: Path) -> dict[str, 
 
     from parity.core.catalog import Catalog
     from parity.core.session import get_spark
-    from parity.features import build_feature_set
+    from parity.features import BuildOptions, build_feature_set
 
     settings = bench_settings(
         work, {"bench_activity": DECLARATION, "bench_warm_up": WARM_UP}, driver_memory=None
@@ -245,7 +245,7 @@ def one_size(events: int, entities: int, per_day: int, work: Path) -> dict[str, 
     )
     with PeakRss() as memory:
         started = time.perf_counter()
-        full = build_feature_set(catalog, settings, decl, full_refresh=True)
+        full = build_feature_set(catalog, settings, decl, BuildOptions(full_refresh=True))
         full_seconds = time.perf_counter() - started
     catalog.write(
         generate(spark, per_day, entities, 1, first_day=days, seed=1).repartitionByRange(2, "event_ts"),
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     from parity.core.catalog import Catalog
     from parity.core.session import get_spark
     from parity.core.versioned import current_rows
-    from parity.features import build_feature_set
+    from parity.features import BuildOptions, build_feature_set
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="parity-bench-features-"))
     settings = bench_settings(
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. parity: a full build of the history.
     started = time.perf_counter()
-    full = build_feature_set(catalog, settings, decl, full_refresh=True)
+    full = build_feature_set(catalog, settings, decl, BuildOptions(full_refresh=True))
     full_seconds = time.perf_counter() - started
     print(
         f"parity full build: {full_seconds:.1f} s for {args.events:,} events ({args.events / full_seconds:,.0f} rows/s), "

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from parity.core.catalog import Catalog
     from parity.core.session import get_spark
-    from parity.features import build_feature_set
+    from parity.features import BuildOptions, build_feature_set
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="parity-bench-grains-"))
     declarations = {name: declaration(name, grain, windows) for name, (grain, windows) in SETS.items()}
@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     for round_number in range(1, args.rounds + 1):
         for name in SETS:
             started = time.perf_counter()
-            built = build_feature_set(catalog, settings, settings.feature_sets[name], full_refresh=True)
+            built = build_feature_set(
+                catalog, settings, settings.feature_sets[name], BuildOptions(full_refresh=True)
+            )
             seconds = time.perf_counter() - started
             print(
                 f"round {round_number}, {name}: {seconds:.1f} s, {built.counts['rows_written']:,} rows written; steps {built.seconds}",

@@ -17,7 +17,7 @@ from parity.app import cli
 from parity.core.catalog import CHANGE_DATA_FEED, Catalog
 from parity.core.conf import Settings, load_settings
 from parity.core.versioned import LANDED_AT, LANDED_AT_KEY, SUPERSEDED_AT, current_rows
-from parity.features import DeclarationChangedError, build_feature_set
+from parity.features import BuildOptions, DeclarationChangedError, build_feature_set
 from parity.features.asof import assemble_features, read_feature_lookups
 from parity.features.training_sets import build_training_set, manifest_versions
 from tests.conftest import TEST_SPARK
@@ -222,7 +222,7 @@ def test_a_full_refresh_keeps_the_landing_times_it_can_prove_and_says_what_it_re
     superseded = before.filter(F.col(SUPERSEDED_AT).isNotNull()).count()
     assert superseded > 0
 
-    refreshed = build_feature_set(catalog, settings, decl, full_refresh=True)
+    refreshed = build_feature_set(catalog, settings, decl, BuildOptions(full_refresh=True))
     current = before.filter(F.col(SUPERSEDED_AT).isNull())
     assert refreshed.landing == {"kept": current.count(), "reset": 0, "superseded_dropped": superseded}
     assertDataFrameEqual(
@@ -238,7 +238,7 @@ def test_a_full_refresh_keeps_the_landing_times_it_can_prove_and_says_what_it_re
         ),
         "raw.transactions",
     )
-    changed = build_feature_set(catalog, settings, decl, full_refresh=True)
+    changed = build_feature_set(catalog, settings, decl, BuildOptions(full_refresh=True))
     after = current_rows(catalog.read(decl.table))
     m1 = after.filter("merchant_id = 'm1'").count()
     assert (changed.landing["kept"], changed.landing["reset"]) == (after.count() - m1, m1)
@@ -281,7 +281,7 @@ def test_a_table_of_the_older_layout_is_read_through_its_change_feed_and_refresh
         match=r"was built before feature rows kept their landing times .* rebuild it with full_refresh=True",
     ):
         build_feature_set(catalog, settings, decl)
-    refreshed = build_feature_set(catalog, settings, decl, full_refresh=True)
+    refreshed = build_feature_set(catalog, settings, decl, BuildOptions(full_refresh=True))
     assert (refreshed.landing["kept"], refreshed.landing["reset"]) == (
         old.count(),
         0,

@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from parity.core import hashing
 from parity.core.catalog import Catalog
-from parity.core.conf import DataConf, FeatureSetDecl, Settings
+from parity.core.conf import DataConf, FeatureSetDecl, Settings, load_settings
 from parity.core.hashing import (
     AST_SCHEME,
     HASH_SCHEME_KEY,
@@ -192,6 +192,23 @@ def test_models_recorded_before_digest_schemes_are_checked_with_the_text_scheme(
         assert all(
             decl.code_hash() != digest for decl, digest in zip(decls, recorded, strict=True)
         )  # new records: ast1
+
+
+def test_the_demos_text_digests_are_those_parity_0_3_recorded_before_the_formatter_and_the_splits() -> None:
+    """Feature tables and models recorded before digest schemes hold these digests (the text
+    scheme, which names each function reached by its module): `ruff format` (through the kept
+    texts) and the transforms moved to `row_transforms` (through `TEXT_SCHEME_MODULE`) keep them."""
+    recorded = json.loads((REPO / "tests" / "fixtures" / "text_scheme_digests_0_3.json").read_text())
+    decls = load_settings(REPO / "conf").feature_sets
+    for name, digests in recorded.items():
+        if name.startswith("_"):
+            continue
+        decl = decls[name]
+        assert {
+            "code_hash": decl.code_hash(TEXT_SCHEME),
+            "closure_hash": decl.closure_hash(TEXT_SCHEME),
+            "table_hash": decl.table_hash(TEXT_SCHEME),
+        } == digests, name
 
 
 def test_text_digests_recorded_before_the_formatter_match_through_the_kept_texts(

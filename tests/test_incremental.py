@@ -19,7 +19,7 @@ from parity.core.conf import DataConf, FeatureSetDecl, Settings, load_settings
 from parity.core.durations import floor_to_grain, grain_end
 from parity.core.versioned import current_rows
 from parity.demo import sample_data
-from parity.features import DeclarationChangedError, build_feature_set
+from parity.features import BuildOptions, DeclarationChangedError, build_feature_set
 from parity.features.build import plan_feature_build
 from parity.features.incremental import (
     BUILD_STATE_KEY,
@@ -64,7 +64,9 @@ def _copy(full_build: Path, tmp_path: Path) -> Settings:
 
 
 def _build(spark: SparkSession, settings: Settings, **kwargs):  # type: ignore[no-untyped-def]
-    return build_feature_set(Catalog(spark, settings), settings, settings.feature_sets[ACTIVITY], **kwargs)
+    return build_feature_set(
+        Catalog(spark, settings), settings, settings.feature_sets[ACTIVITY], BuildOptions(**kwargs)
+    )
 
 
 def _table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:

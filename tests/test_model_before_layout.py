@@ -23,7 +23,7 @@ from parity.core.conf import FeatureSetDecl, load_settings
 from parity.demo.columns import CUSTOMER_ID, SCORE_TS, UPDATED_AT
 from parity.demo.sample_data import generate_customers, generate_events
 from parity.features.asof import read_feature_lookups
-from parity.features.build import build_declared_sets
+from parity.features.build import BuildOptions, build_declared_sets
 from parity.model.packaged import load_feature_spec
 from parity.model.spec import changed_transforms
 from parity.scoring.batch import score, scoring_spine
@@ -45,7 +45,7 @@ def catalog(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Ca
         generate_customers(spark, settings.data), settings.tables.raw_customers
     )  # what the models' sets read
     catalog.write(generate_events(spark, settings.data), settings.tables.raw_events)
-    build_declared_sets(catalog, settings, full_refresh=True)
+    build_declared_sets(catalog, settings, None, BuildOptions(full_refresh=True))
     return catalog
 
 

@@ -14,7 +14,7 @@ from pyspark.testing import assertDataFrameEqual
 from parity.core.catalog import Catalog
 from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
 from parity.core.versioned import current_rows
-from parity.features import build_declared_sets, build_feature_set
+from parity.features import BuildOptions, build_declared_sets, build_feature_set
 from parity.features.asof import assemble_features, read_feature_lookups
 from parity.features.snapshots import changed_rows, snapshot_quality
 
@@ -90,7 +90,7 @@ def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(
         spark.createDataFrame([("a", "north", 300.0), ("b", "south", 900.0), ("b", "east", 10.0)], STORES),
         "raw.stores",
     )
-    first = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1)
+    first = build_feature_set(catalog, tmp_settings, STORE_PROFILE, BuildOptions(now=T1))
     assert first.range.reason == "first build" and first.watermark == T1
     assert first.counts == {
         "in": 3,
@@ -102,14 +102,16 @@ def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(
     fixed = [("a", "north", 300.0), ("b", "south", 900.0)]
     catalog.write(spark.createDataFrame(fixed, STORES), "raw.stores")
     second = build_feature_set(
-        catalog, tmp_settings, STORE_PROFILE, now=T2
+        catalog, tmp_settings, STORE_PROFILE, BuildOptions(now=T2)
     )  # b changed; a did not: no row for it
     assert second.counts["rows_written"] == 1
     catalog.write(spark.createDataFrame(fixed, STORES), "raw.stores")  # a new source version, the same rows
-    unchanged = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T2 + dt.timedelta(hours=1))
+    unchanged = build_feature_set(
+        catalog, tmp_settings, STORE_PROFILE, BuildOptions(now=T2 + dt.timedelta(hours=1))
+    )
     assert (unchanged.version, unchanged.counts["rows_written"]) == (second.version, 0)  # no commit at all
     catalog.write(spark.createDataFrame([("a", "west", 800.0), ("b", "south", 900.0)], STORES), "raw.stores")
-    third = build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T3)
+    third = build_feature_set(catalog, tmp_settings, STORE_PROFILE, BuildOptions(now=T3))
     assert (
         third.counts["rows_written"] == 1 and third.range.start == T2
     )  # the build that committed nothing recorded nothing
@@ -140,12 +142,12 @@ def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(
         5: ("south", 900.0, 1),
     }
     with pytest.raises(ValueError, match="store_profile is a snapshot: it has no past to backfill"):
-        build_feature_set(catalog, tmp_settings, STORE_PROFILE, backfill=(T1.date(), T1.date()))
+        build_feature_set(catalog, tmp_settings, STORE_PROFILE, BuildOptions(backfill=(T1.date(), T1.date())))
     catalog.write(
         catalog.read("raw.stores").localCheckpoint(), "raw.stores"
     )  # a new source version: not up to date
     with pytest.raises(ValueError, match="is not after its last build's"):  # stamps only move forward
-        build_feature_set(catalog, tmp_settings, STORE_PROFILE, now=T1)
+        build_feature_set(catalog, tmp_settings, STORE_PROFILE, BuildOptions(now=T1))
     with pytest.raises(
         ValueError,
         match="is a snapshot: its rows are written only when values change, so max_age does not apply",
@@ -160,16 +162,19 @@ def test_assume_valid_since_stamps_the_first_build_on_the_users_word(
     catalog.write(spark.createDataFrame([("a", "north", 300.0)], STORES), "raw.stores")
     with pytest.raises(ValueError, match="applies to snapshot feature sets, and none is being built"):
         build_declared_sets(
-            catalog, tmp_settings, ["customer_profile"], assume_valid_since=dt.date(2026, 1, 1)
+            catalog, tmp_settings, ["customer_profile"], BuildOptions(assume_valid_since=dt.date(2026, 1, 1))
         )
     with pytest.raises(
         ValueError, match=r"is after this build .* values cannot be vouched for in the future"
     ):
         build_feature_set(
-            catalog, tmp_settings, STORE_PROFILE, now=T1, assume_valid_since=T1.date() + dt.timedelta(days=1)
+            catalog,
+            tmp_settings,
+            STORE_PROFILE,
+            BuildOptions(now=T1, assume_valid_since=T1.date() + dt.timedelta(days=1)),
         )
     vouched = build_feature_set(
-        catalog, tmp_settings, STORE_PROFILE, now=T1, assume_valid_since=dt.date(2026, 1, 1)
+        catalog, tmp_settings, STORE_PROFILE, BuildOptions(now=T1, assume_valid_since=dt.date(2026, 1, 1))
     )
     assert vouched.summary()["assumed_valid_since"] == "2026-01-01"
     assert (
@@ -185,16 +190,14 @@ def test_assume_valid_since_stamps_the_first_build_on_the_users_word(
         match=r"stamps the first build of features\.store_profile, which exists already; add full_refresh=True",
     ):
         build_feature_set(
-            catalog, tmp_settings, STORE_PROFILE, now=T2, assume_valid_since=dt.date(2026, 1, 1)
+            catalog, tmp_settings, STORE_PROFILE, BuildOptions(now=T2, assume_valid_since=dt.date(2026, 1, 1))
         )
     assert (
         build_feature_set(
             catalog,
             tmp_settings,
             STORE_PROFILE,
-            now=T2,
-            assume_valid_since=dt.date(2026, 2, 1),
-            full_refresh=True,
+            BuildOptions(now=T2, assume_valid_since=dt.date(2026, 2, 1), full_refresh=True),
         ).counts["rows_written"]
         == 1
     )

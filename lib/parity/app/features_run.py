@@ -8,7 +8,7 @@ import argparse
 
 from parity.app.jobkit import JobContext, UsageError, iso_day
 from parity.core.conf import Settings
-from parity.features.build import build_declared_sets
+from parity.features.build import BuildOptions, build_declared_sets
 from parity.features.compute import declared_sets
 
 
@@ -55,10 +55,12 @@ def build_features(ctx: JobContext) -> None:
         ctx.catalog,
         ctx.settings,
         args.feature_sets or None,
-        backfill=(args.first, args.last) if args.backfill else None,
-        full_refresh=args.full_refresh,
-        now=ctx.record.started_at,
-        assume_valid_since=args.valid_since,
+        BuildOptions(
+            backfill=(args.first, args.last) if args.backfill else None,
+            full_refresh=args.full_refresh,
+            now=ctx.record.started_at,
+            assume_valid_since=args.valid_since,
+        ),
     )
     ctx.counts.update({f"{r.feature_set}.{name}": value for r in results for name, value in r.counts.items()})
     ctx.summary_extra(feature_sets={r.feature_set: r.summary() for r in results})

@@ -28,7 +28,9 @@ recomputes a recorded digest with the scheme it was recorded with (`recorded_sch
   `inspect.getsource` gives it, byte for byte as those records were made. Where a formatter
   rewrote parity's code since, the text from before it (`KEPT_TEXTS`, kept by
   `scripts/keep_texts.py` when the formatter ran) stands in for the new text with the same
-  syntax tree, so those records still match until the code really changes.
+  syntax tree, so those records still match until the code really changes. It names each
+  function it reaches by its module: code moved out of a module since keeps the old module's
+  name there, where its new module names that in `RECORDED_IN`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import inspect
 import json
 import pkgutil
 import re
+import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -112,10 +115,8 @@ def closure_digest(
     """
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
     blocks = []
-    for reached in closure(list(functions)):
-        where = (
-            reached.__qualname__ if scheme == AST_SCHEME else f"{reached.__module__}.{reached.__qualname__}"
-        )
+    for reached in closure(list(functions), key=None if scheme == AST_SCHEME else _recorded_key):
+        where = reached.__qualname__ if scheme == AST_SCHEME else ".".join(_recorded_key(reached))
         constants = "".join(f"{name}={value}\n" for name, value in sorted(_constants(reached).items()))
         blocks.append(f"{where}\n".encode() + code_form(reached, scheme) + constants.encode())
     for block in sorted(blocks) if scheme == AST_SCHEME else blocks:
@@ -243,26 +244,40 @@ def write_kept_texts(texts: dict[str, str], folder: Path) -> None:
     path.write_bytes(gzip.compress(json.dumps({**texts, **kept}, sort_keys=True).encode(), mtime=0))
 
 
-def closure(functions: list[Callable[..., Any]]) -> list[Any]:
+RECORDED_IN = "TEXT_SCHEME_MODULE"  # a module's name for the module its code moved from (`_recorded_key`)
+
+
+def _recorded_key(item: Any) -> tuple[str, str]:
+    """Where the text scheme names `item`: by its module, or by the module its code lived in
+    when text-scheme records were made, if its module says so in `RECORDED_IN` (code moved
+    out of a module that grew too large, its text unchanged, still matches those records)."""
+    module = sys.modules.get(item.__module__)
+    return str(getattr(module, RECORDED_IN, item.__module__)), item.__qualname__
+
+
+def closure(
+    functions: list[Callable[..., Any]], key: Callable[[Any], tuple[str, str]] | None = None
+) -> list[Any]:
     """`functions`, then every function and class they reach through their globals (and
     closures), transitively: the code that decides what they compute.
 
     Only the project's own code is followed: the top-level packages of `functions`' modules,
     and parity. Third-party code (pyspark, numpy) is pinned by the lock file, not hashed. The
-    functions reached are in a stable order: the roots as given, then by module and name.
+    functions reached are in a stable order: the roots as given, then by `key` (module and
+    name by default).
     """
+    named = key or (lambda item: (item.__module__, item.__qualname__))
     packages = {_package(fn) for fn in functions} | {"parity"}
     roots = [inspect.unwrap(fn) for fn in functions]
     seen: dict[tuple[str, str], Any] = {}
     stack = list(roots)
     while stack:
         item = stack.pop()
-        key = (item.__module__, item.__qualname__)
-        if key in seen:
+        if named(item) in seen:
             continue
-        seen[key] = item
+        seen[named(item)] = item
         stack += [found for found in _references(item) if _package(found) in packages]
-    root_keys = [(fn.__module__, fn.__qualname__) for fn in roots]
+    root_keys = [named(fn) for fn in roots]
     rest = sorted(key for key in seen if key not in root_keys)
     return [seen[key] for key in dict.fromkeys([*root_keys, *rest])]
 

@@ -3,7 +3,8 @@
 - `transforms`, `pii`: pure DataFrame and Column functions, named in declarations by dotted path
   (`parity.transforms.add_window_aggregates` stays the documented path);
 - `quality`, `sources`: contracts, row rules, and quarantine;
-- `compute`, `incremental`, `build`: computing a declared set and building its table incrementally;
+- `compute`, `incremental`, `build_plan`, `build`: computing a declared set, and planning and
+  building its table incrementally;
 - `asof`, `training_sets`: point-in-time joins, and training sets with their manifests.
 """
 
@@ -15,12 +16,13 @@ from parity.core.exports import lazy_exports
 
 _EXPORTS = {
     "BuildResult": "build",
-    "PlannedBuild": "build",
+    "BuildOptions": "build_plan",
+    "PlannedBuild": "build_plan",
     "build_declared_sets": "build",
     "build_feature_set": "build",
-    "plan_feature_build": "build",
+    "plan_feature_build": "build_plan",
     "run_feature_build": "build",
-    "transform_code_hash": "build",
+    "transform_code_hash": "build_plan",
     "DeclarationError": "compute",
     "NUMERIC_TYPES": "parity.core.conf.base",
     "check_declaration": "compute",
@@ -58,6 +60,7 @@ __all__ = [
     "NUMERIC_TYPES",
     "SOURCE_ROW_HASH",
     "SOURCE_ROW_OCCURRENCE",
+    "BuildOptions",
     "BuildRange",
     "BuildResult",
     "BuildState",
@@ -95,15 +98,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from parity.core.conf.base import NUMERIC_TYPES
-    from parity.features.build import (
-        BuildResult,
-        PlannedBuild,
-        build_declared_sets,
-        build_feature_set,
-        plan_feature_build,
-        run_feature_build,
-        transform_code_hash,
-    )
+    from parity.features.build import BuildResult, build_declared_sets, build_feature_set, run_feature_build
+    from parity.features.build_plan import BuildOptions, PlannedBuild, plan_feature_build, transform_code_hash
     from parity.features.compute import (
         DeclarationError,
         check_declaration,

@@ -1,5 +1,5 @@
-"""Building declared feature sets: plan every check before any write, then validate, quarantine
-and upsert each set's slice with one Delta MERGE on (entity, feature time).
+"""Building declared feature sets: plan every check before any write (`build_plan`), then
+validate, quarantine and upsert each set's slice with one Delta MERGE on (entity, feature time).
 
 Rerunning a build over the same input matches every row and changes none.
 """
@@ -16,30 +16,30 @@ from pyspark.sql import functions as F
 
 from parity.core.catalog import Catalog
 from parity.core.columns import QUARANTINE_RULE
-from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
-from parity.core.durations import utc_naive
-from parity.core.hashing import HASH_SCHEME_KEY, SCHEME, json_digest, package_digest
+from parity.core.conf import FeatureSetDecl, Settings
+from parity.core.hashing import HASH_SCHEME_KEY, SCHEME
 from parity.core.versioned import LANDED_AT, LANDED_AT_KEY, SUPERSEDED_AT, current_rows, is_versioned
 from parity.features import quality
-from parity.features.compute import check_declaration, compute_feature_set, declared_sets
+from parity.features.build_plan import (
+    BuildOptions,
+    PlannedBuild,
+    inputs_as_recorded,
+    plan_feature_build,
+    transform_code_hash,
+)
+from parity.features.compute import compute_feature_set, declared_sets
 from parity.features.incremental import (
     BUILD_STATE_KEY,
     FEATURE_DATE,
-    BuildInputs,
     BuildOptionError,
     BuildRange,
-    BuildState,
-    DeclarationChangedError,
     iso,
-    midnight,
     new_rows,
     own_row,
     period_end,
-    plan_build,
     read_slice,
 )
-from parity.features.quality import require_columns
-from parity.features.snapshots import changed_rows, snapshot_quality
+from parity.features.snapshots import changed_rows
 from parity.features.sources import (
     SOURCE_ROW_HASH,
     SOURCE_ROW_OCCURRENCE,
@@ -49,22 +49,20 @@ from parity.features.sources import (
     validate_source,
 )
 
+# What callers imported from here before planning had a module of its own.
+__all__ = [
+    "BuildOptions",
+    "BuildResult",
+    "PlannedBuild",
+    "build_declared_sets",
+    "build_feature_set",
+    "inputs_as_recorded",
+    "plan_feature_build",
+    "run_feature_build",
+    "transform_code_hash",
+]
+
 log = logging.getLogger(__name__)
-
-
-def transform_code_hash(scheme: str = SCHEME) -> str:
-    """A digest of the library code behind every feature: every module of `parity.features`
-    (transforms, PII redaction, validation, computation, builds, as-of joins, training sets).
-    Recorded with every run in `audit.runs`, and in a feature table's build state."""
-    return package_digest("parity.features", scheme)
-
-
-def inputs_as_recorded(inputs: BuildInputs, state: BuildState | None) -> BuildInputs:
-    """`inputs` as `state` would have recorded them: their code digest of the scheme it records
-    (a build recorded before digest schemes: the source text's), so that it compares as recorded."""
-    if state is None or state.hash_scheme == SCHEME:
-        return inputs
-    return replace(inputs, code=transform_code_hash(state.hash_scheme))
 
 
 @dataclass
@@ -110,136 +108,6 @@ class BuildResult:
                 else {}
             ),
         }
-
-
-@dataclass
-class PlannedBuild:
-    """A feature set build whose checks have all passed: nothing is written yet."""
-
-    decl: FeatureSetDecl
-    source_table: str
-    source: DataFrame = field(repr=False)
-    conf: SourceQualityConf
-    state: BuildState | None
-    range: BuildRange
-    inputs: BuildInputs | None  # what the build reads; None for a backfill, which reads part of the source
-    table_version: int | None  # the feature table's version when planned (None before its first build)
-    stamp: dt.datetime | None = None  # a snapshot set's: the feature time of the rows it writes
-    assumed_valid_since: dt.date | None = (
-        None  # a snapshot's first build, stamped at that day by the user's word
-    )
-
-
-def plan_feature_build(
-    catalog: Catalog,
-    settings: Settings,
-    decl: FeatureSetDecl,
-    *,
-    backfill: tuple[dt.date, dt.date] | None = None,
-    full_refresh: bool = False,
-    now: dt.datetime | None = None,
-    assume_valid_since: dt.date | None = None,
-) -> PlannedBuild:
-    """Run every check a build needs before it writes: the source's contract (a missing or
-    retyped column), the declaration against the source's schema, freshness, and whether the
-    table was built under this declaration. A job plans all its builds before running any.
-
-    A snapshot set's rows are stamped with `now` (the wall clock by default), or, for its first
-    build or a full refresh, at the midnight of `assume_valid_since`, a day the user vouches
-    the values held since.
-
-    Raises:
-        MissingColumnsError, DeclarationError, StaleSourceError, DeclarationChangedError.
-        ValueError: `assume_valid_since` for an events set, or for a snapshot table that exists
-            (without `full_refresh`); or a snapshot stamp not after the table's last build.
-    """
-    source_table = settings.source_table(decl.source)
-    conf = settings.source_quality(decl.source)
-    if decl.kind == "snapshot":
-        conf = snapshot_quality(decl, conf)
-    elif assume_valid_since is not None:
-        raise BuildOptionError(
-            "feature set {name} has event times: {assume_valid_since} applies to snapshot sets only",
-            name=decl.name,
-        )
-    source, source_version = catalog.read_versioned(source_table)
-    if conf.columns:
-        require_columns(source, source_contract(conf), source=source_table)
-    check_declaration(catalog.spark, decl, source.schema, conf)
-    if now is not None:
-        quality.check_freshness(source, conf, source=source_table, now=now)
-    inputs = BuildInputs(
-        source_table,
-        source_version,
-        catalog.table_id(source_table),
-        json_digest(conf.model_dump(mode="json")),
-        transform_code_hash(SCHEME),
-        catalog.table_id(quarantine_table(source_table)),
-    )
-    # The newest commit's build state, if the newest commit is a build's: then nothing (no
-    # rollback, OPTIMIZE or other writer) has touched the table since, and it may be up to date.
-    table_version = catalog.version(decl.table)
-    if (
-        table_version is not None
-        and not full_refresh
-        and not is_versioned(catalog.snapshot(decl.table, table_version))
-    ):
-        raise DeclarationChangedError(
-            f"{decl.table} was built before feature rows kept their landing times (landed_at, superseded_at)",
-            table=decl.table,
-        )
-    newest = (
-        None
-        if table_version is None
-        else BuildState.from_metadata(catalog.commit_metadata(decl.table, table_version))
-    )
-    state = newest
-    if (
-        state is None and table_version is not None
-    ):  # a newer commit is not a build's: the live build state is further back
-        state = BuildState.from_metadata(catalog.latest_commit_metadata(decl.table, BUILD_STATE_KEY))
-    compared = inputs_as_recorded(inputs, state) if newest is not None else None
-    build = plan_build(decl, state, backfill=backfill, full_refresh=full_refresh, inputs=compared)
-    stamp = None
-    if decl.kind == "snapshot":
-        if (
-            table_version is not None and state is None and not full_refresh
-        ):  # a first build would restart its history
-            raise BuildOptionError(
-                "{table} holds a snapshot history but no build state; {full_refresh} restarts it, if that is what you want",
-                table=decl.table,
-            )
-        if assume_valid_since is not None and table_version is not None and not full_refresh:
-            raise BuildOptionError(
-                "{assume_valid_since} stamps the first build of {table}, which exists already; add {full_refresh} to restart it",
-                table=decl.table,
-            )
-        stamp = utc_naive(now or dt.datetime.now(dt.UTC))
-        if assume_valid_since is not None:
-            if assume_valid_since > stamp.date():
-                raise BuildOptionError(
-                    "{assume_valid_since} {day} is after this build ({today}): values cannot be vouched for in the future",
-                    table=decl.table,
-                    day=assume_valid_since,
-                    today=stamp.date(),
-                )
-            stamp = midnight(assume_valid_since)
-        if build.start is not None and not build.up_to_date and stamp <= build.start:
-            raise ValueError(
-                f"{decl.table}: this build's time {stamp.isoformat()} is not after its last build's, {build.start.isoformat()}"
-            )
-    return PlannedBuild(
-        decl,
-        source_table,
-        source,
-        conf,
-        state,
-        build,
-        None if backfill else inputs,
-        table_version,
-        stamp,
-        assume_valid_since,
-    )
 
 
 def run_feature_build(catalog: Catalog, planned: PlannedBuild) -> BuildResult:
@@ -431,72 +299,47 @@ def _rows_written(metrics: dict[str, int]) -> int:
 
 
 def build_feature_set(
-    catalog: Catalog,
-    settings: Settings,
-    decl: FeatureSetDecl,
-    *,
-    backfill: tuple[dt.date, dt.date] | None = None,
-    full_refresh: bool = False,
-    now: dt.datetime | None = None,
-    assume_valid_since: dt.date | None = None,
+    catalog: Catalog, settings: Settings, decl: FeatureSetDecl, options: BuildOptions | None = None
 ) -> BuildResult:
     """Plan and run one feature set build (see `plan_feature_build` and `run_feature_build`)."""
-    planned = plan_feature_build(
-        catalog,
-        settings,
-        decl,
-        backfill=backfill,
-        full_refresh=full_refresh,
-        now=now,
-        assume_valid_since=assume_valid_since,
-    )
-    return run_feature_build(catalog, planned)
+    return run_feature_build(catalog, plan_feature_build(catalog, settings, decl, options))
 
 
 def build_declared_sets(
     catalog: Catalog,
     settings: Settings,
     names: list[str] | None = None,
-    *,
-    backfill: tuple[dt.date, dt.date] | None = None,
-    full_refresh: bool = False,
-    now: dt.datetime | None = None,
-    assume_valid_since: dt.date | None = None,
+    options: BuildOptions | None = None,
 ) -> list[BuildResult]:
     """Build the named feature sets (every declared one by default), in a stable order.
 
     Every check of every set runs before the first write, so a bad set stops the build
     with nothing written; a failure after that leaves the rollback to the caller's catalog.
-    `assume_valid_since` goes to the snapshot sets among them.
+    `options.assume_valid_since` goes to the snapshot sets among them.
 
     Raises:
         ValueError: a name is not declared; and as `plan_feature_build`.
     """
+    options = options or BuildOptions()
     chosen = declared_sets(settings, names)
-    if assume_valid_since is not None and not any(decl.kind == "snapshot" for decl in chosen):
+    if options.assume_valid_since is not None and not any(decl.kind == "snapshot" for decl in chosen):
         raise BuildOptionError(
             "{assume_valid_since} applies to snapshot feature sets, and none is being built"
         )
     restarted = [
         decl.name
         for decl in chosen
-        if decl.kind == "snapshot" and full_refresh and not names and catalog.exists(decl.table)
+        if decl.kind == "snapshot" and options.full_refresh and not names and catalog.exists(decl.table)
     ]
     if restarted:  # a snapshot's source holds only the present: its history cannot be rebuilt
         raise BuildOptionError(
-            "{full_refresh} would restart the history of snapshot feature set(s) {sets}; name them with {feature_sets} to do so",
+            "{full_refresh} would restart the history of snapshot feature set(s) {sets}; "
+            "name them with {feature_sets} to do so",
             sets=", ".join(restarted),
         )
+    events_options = replace(options, assume_valid_since=None)
     plans = [
-        plan_feature_build(
-            catalog,
-            settings,
-            decl,
-            backfill=backfill,
-            full_refresh=full_refresh,
-            now=now,
-            assume_valid_since=assume_valid_since if decl.kind == "snapshot" else None,
-        )
+        plan_feature_build(catalog, settings, decl, options if decl.kind == "snapshot" else events_options)
         for decl in chosen
     ]
     return [run_feature_build(catalog, planned) for planned in plans]

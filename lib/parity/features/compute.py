@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from parity.core.conf import FeatureSetDecl, Settings, SourceQualityConf
-from parity.features import transforms
+from parity.features import transform_marks
 from parity.features.quality import MissingColumnsError
 from parity.features.sources import required_columns, validate_source
 
@@ -31,7 +31,7 @@ def history(decl: FeatureSetDecl) -> dt.timedelta:
     if decl.history_delta is not None:
         return decl.history_delta
     return max(
-        (transforms.history(step.function(), decl.step_params(step)) for step in decl.transforms),
+        (transform_marks.history(step.function(), decl.step_params(step)) for step in decl.transforms),
         default=dt.timedelta(0),
     )
 

@@ -7,163 +7,44 @@ logs, so `df.transform(fn, **kw)` chains them and a declaration can name them by
 (`parity.transforms.add_window_aggregates`). Each docstring says which columns it needs and
 which it adds.
 
-Transforms that look back in time are marked by `needs_history`: how much source data
-before a row's own period they read. Incremental builds read that much history and no more,
-so an output row for the period ending at T must depend only on source rows from T minus that
-history on. A transform that takes a `grain` receives its feature set's grain (hour or day).
+The row-level transforms (`with_*`) live in `row_transforms` and the windowed aggregates
+here; both are named `parity.transforms.<name>` in declarations.
+
+Transforms that look back in time are marked by `needs_history` (`transform_marks`): how much
+source data before a row's own period they read. Incremental builds read that much history
+and no more, so an output row for the period ending at T must depend only on source rows from
+T minus that history on. A transform that takes a `grain` receives its feature set's grain
+(hour or day).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from parity.core.durations import GRAINS, Grain, duration_label, parse_duration, slots
-from parity.features.pii import contains_pii, redact
 from parity.features.rolling import arrow_supported, rolling_arrow
+from parity.features.row_transforms import (  # noqa: F401 (their documented home is parity.transforms)
+    DAY,
+    with_alias,
+    with_buckets,
+    with_category_indicators,
+    with_day,
+    with_ratio,
+    with_redacted_text,
+    with_text_features,
+    with_time_since,
+)
+from parity.features.transform_marks import checks_params, history, history_days, needs_history  # noqa: F401
 
-DAY = "day"
 AGGREGATE_FUNCTIONS = ("count", "sum", "mean", "min", "max", "count_distinct")
 Aggregate = Literal["count", "sum", "mean", "min", "max", "count_distinct"]
 _EPOCH = dt.date(1970, 1, 1)
 _NANOS = 1_000_000_000  # floating-point sums accumulate exactly, in whole units and billionths
-_F = TypeVar("_F", bound=Callable[..., DataFrame])
-
-
-def needs_history(length: Callable[[Mapping[str, Any]], int | dt.timedelta]) -> Callable[[_F], _F]:
-    """Mark a transform as reading `length(params)` of source history before each row's
-    period: a timedelta, or a whole number of days."""
-
-    def mark(fn: _F) -> _F:
-        fn.reads_history = length  # type: ignore[attr-defined]
-        return fn
-
-    return mark
-
-
-def checks_params(check: Callable[[Mapping[str, Any]], None]) -> Callable[[_F], _F]:
-    """Give a transform a check of its parameters (raising ValueError) that a declaration runs on load."""
-
-    def mark(fn: _F) -> _F:
-        fn.check_params = check  # type: ignore[attr-defined]
-        return fn
-
-    return mark
-
-
-def history(fn: Callable[..., DataFrame], params: Mapping[str, Any]) -> dt.timedelta:
-    """The source history `fn` needs with `params`: zero for row-local transforms."""
-    length = getattr(fn, "reads_history", None)
-    if length is None:
-        return dt.timedelta(0)
-    needed = length(params)
-    return needed if isinstance(needed, dt.timedelta) else dt.timedelta(days=int(needed))
-
-
-def history_days(fn: Callable[..., DataFrame], params: Mapping[str, Any]) -> int:
-    """`history` in whole days, rounded up."""
-    return math.ceil(history(fn, params) / dt.timedelta(days=1))
-
-
-# --- row-level transforms -------------------------------------------------------------------
-
-
-def with_alias(df: DataFrame, *, column: str, output: str) -> DataFrame:
-    """A copy of a column under another name (e.g. a source's update time as the feature time).
-
-    Needs: `column`. Adds: `output` (same type).
-    """
-    return df.withColumn(output, F.col(column))
-
-
-def with_day(df: DataFrame, *, ts_column: str, output: str = DAY) -> DataFrame:
-    """The UTC calendar day of a timestamp.
-
-    Needs: `ts_column` (timestamp). Adds: `output` (date).
-    """
-    return df.withColumn(output, F.to_date(F.col(ts_column)))
-
-
-def with_redacted_text(df: DataFrame, *, column: str, flag_column: str | None = None) -> DataFrame:
-    """Redact emails and phone numbers in `column` in place.
-
-    Needs: `column` (string). Adds: `flag_column` (boolean, true where PII was found), if given.
-    """
-    if flag_column is not None:
-        df = df.withColumn(flag_column, F.coalesce(contains_pii(F.col(column)), F.lit(False)))
-    return df.withColumn(column, redact(F.col(column)))
-
-
-def with_text_features(df: DataFrame, *, column: str, prefix: str) -> DataFrame:
-    """Simple features of free text, computed after its PII is redacted (the text is redacted in place).
-
-    Needs: `column` (string). Adds: `{prefix}_has_contact` (int 1 where the text held an email or
-    phone number, else 0), `{prefix}_length` (int, characters after redaction, 0 for null) and
-    `{prefix}_words` (int, whitespace-separated words, 0 for null or blank).
-    """
-    text = F.col(column)
-    redacted = redact(text)
-    words = F.size(F.split(F.trim(redacted), r"\s+"))
-    return df.select(
-        *[F.col(c) for c in df.columns if c != column],
-        redacted.alias(column),
-        F.coalesce(contains_pii(text), F.lit(False)).cast("int").alias(f"{prefix}_has_contact"),
-        F.coalesce(F.length(redacted), F.lit(0)).alias(f"{prefix}_length"),
-        F.when(F.trim(redacted) != "", words).otherwise(0).alias(f"{prefix}_words"),
-    )
-
-
-def with_category_indicators(df: DataFrame, *, column: str, values: Sequence[str], prefix: str) -> DataFrame:
-    """One 0/1 indicator per listed category value; windowed sums of them give category frequencies.
-
-    Needs: `column`. Adds: `{prefix}_{value}` (int) for each value in `values`.
-    """
-    return df.select(
-        "*", *[(F.col(column) == F.lit(value)).cast("int").alias(f"{prefix}_{value}") for value in values]
-    ).fillna(0, subset=[f"{prefix}_{value}" for value in values])
-
-
-def with_buckets(df: DataFrame, *, column: str, boundaries: Sequence[float], output: str) -> DataFrame:
-    """The bucket a numeric value falls in: 0 below the first boundary, i for [b[i-1], b[i]), n at or above the last.
-
-    Needs: `column` (numeric). Adds: `output` (int, null where `column` is null).
-    """
-    edges = list(boundaries)
-    if not edges or edges != sorted(set(edges)):
-        raise ValueError(f"with_buckets: boundaries must be strictly increasing, got {edges}")
-    value = F.col(column)
-    bucket: Column = F.lit(len(edges))
-    for index in reversed(range(len(edges))):
-        bucket = F.when(value < F.lit(edges[index]), F.lit(index)).otherwise(bucket)
-    return df.withColumn(output, F.when(value.isNotNull(), bucket).cast("int"))
-
-
-def with_ratio(df: DataFrame, *, numerator: str, denominator: str, output: str) -> DataFrame:
-    """`numerator / denominator` as a double, null where the denominator is 0 or null.
-
-    Needs: `numerator`, `denominator` (numeric). Adds: `output` (double).
-    """
-    ratio = F.when(F.col(denominator) != 0, F.col(numerator).cast("double") / F.col(denominator))
-    return df.withColumn(output, ratio)
-
-
-def with_time_since(
-    df: DataFrame, *, as_of_column: str, column: str, output: str, unit: Literal["days", "hours"] = "days"
-) -> DataFrame:
-    """Time from `column` to `as_of_column` (recency, tenure), a request-time feature.
-
-    Needs: `as_of_column`, `column` (timestamps). Adds: `output` (double, in `unit`; null if
-    either time is null).
-    """
-    seconds = F.unix_micros(F.col(as_of_column)) - F.unix_micros(F.col(column))
-    per_unit = 86_400e6 if unit == "days" else 3_600e6
-    return df.withColumn(output, seconds.cast("double") / F.lit(per_unit))
-
 
 # --- windowed aggregates ----------------------------------------------------------------------
 
@@ -384,7 +265,8 @@ def add_rolling_aggregates(
     supported = arrow_supported(df, aggregates)
     if engine == "arrow" and not supported:
         raise ValueError(
-            "add_rolling_aggregates: the arrow engine computes count and count_distinct of any column, and sum, mean, min and max of numeric ones only"
+            "add_rolling_aggregates: the arrow engine computes count and count_distinct of any column, "
+            "and sum, mean, min and max of numeric ones only"
         )
     if engine != "spark" and supported:
         return rolling_arrow(
