@@ -70,7 +70,10 @@ def test_only_the_newest_commits_own_build_state_can_make_a_build_up_to_date() -
     later_writer = decide_build(
         _facts(EVENTS, built=built, newest=False), BuildOptions()
     )  # an OPTIMIZE since
-    assert later_writer.state == built and later_writer.range.reason == f"incremental from watermark {MARK.isoformat()}"
+    assert (
+        later_writer.state == built
+        and later_writer.range.reason == f"incremental from watermark {MARK.isoformat()}"
+    )
     assert decide_build(_facts(EVENTS, built=built), BuildOptions(full_refresh=True)).range.reason == (
         "full refresh"
     )
