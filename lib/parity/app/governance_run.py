@@ -102,8 +102,8 @@ def _event(
         actor,
         ctx.settings.env,
         ctx.record.run_id,
-        **fields,
-    )  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def promote(ctx: JobContext, model: ModelDecl) -> None:
@@ -230,7 +230,8 @@ def rollback(ctx: JobContext, model: ModelDecl) -> None:
         raise GateRefusedError(f"{name} has no @{registry.CHAMPION} to roll back")
     if not made or made[-1] != current:
         raise GateRefusedError(
-            f"@{registry.CHAMPION} of {name} is version {current}, but audit.model_events records {made[-1] if made else 'no champion'}: "
+            f"@{registry.CHAMPION} of {name} is version {current}, but audit.model_events records "
+            f"{made[-1] if made else 'no champion'}: "
             "the alias was moved outside parity promote; move it with parity promote"
         )
     if len(made) < 2:
