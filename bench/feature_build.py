@@ -350,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     columns = ["entity_id", "feature_ts", "n_7d", "amount_sum_7d", "amount_mean_7d"]
 
     print(
-        f"generating {args.events:,} events, {args.entities:,} entities, {args.days} days, and a day of {per_day:,} more ...",
+        f"generating {args.events:,} events, {args.entities:,} entities, {args.days} days, and a day of "
+        f"{per_day:,} more ...",
         flush=True,
     )
     history = generate(spark, args.events, args.entities, args.days)
@@ -364,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     full = build_feature_set(catalog, settings, decl, BuildOptions(full_refresh=True))
     full_seconds = time.perf_counter() - started
     print(
-        f"parity full build: {full_seconds:.1f} s for {args.events:,} events ({args.events / full_seconds:,.0f} rows/s), "
+        f"parity full build: {full_seconds:.1f} s for {args.events:,} events "
+        f"({args.events / full_seconds:,.0f} rows/s), "
         f"{full.counts['rows_written']:,} feature rows; steps {full.seconds}",
         flush=True,
     )
@@ -413,13 +415,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        f"| events | {args.events:,} ({args.entities:,} entities, {args.days} days), then a day of {per_day:,} ({day.counts['in']:,} reprocessed) |"
+        f"| events | {args.events:,} ({args.entities:,} entities, {args.days} days), then a day of "
+        f"{per_day:,} ({day.counts['in']:,} reprocessed) |"
     )
     print(
-        f"| parity full build (validate, compute, Delta write) | {full_seconds:.1f} s, {args.events / full_seconds:,.0f} input rows/s |"
+        f"| parity full build (validate, compute, Delta write) | {full_seconds:.1f} s, "
+        f"{args.events / full_seconds:,.0f} input rows/s |"
     )
     print(
-        f"| polars + delta-rs end to end (read Delta, compute, write Delta partitioned by day) | {reference_seconds:.1f} s |"
+        "| polars + delta-rs end to end (read Delta, compute, write Delta partitioned by day) | "
+        f"{reference_seconds:.1f} s |"
     )
     print(
         f"| **full build / polars + delta-rs** (goal: at most 4) | **{full_seconds / reference_seconds:.2f}** |"
@@ -429,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| compute alone / polars | {compute_seconds / polars_seconds:.2f} |")
     print(f"| incremental day | {day_seconds:.1f} s |")
     print(
-        f"| **incremental day / full build** (goal: at most 1/7 = 0.143) | **{day_seconds / full_seconds:.3f}** (1/{full_seconds / day_seconds:.1f}) |"
+        "| **incremental day / full build** (goal: at most 1/7 = 0.143) | "
+        f"**{day_seconds / full_seconds:.3f}** (1/{full_seconds / day_seconds:.1f}) |"
     )
     print(
         f"| full build equal to polars + delta-rs, row for row | {same_full} ({full.counts['rows_written']:,} rows) |"
@@ -440,25 +446,29 @@ def main(argv: list[str] | None = None) -> int:
     if sizes:
         print()
         print(
-            "| history (events) | days | full build (s) | µs per event | peak RSS, all (GB) | peak RSS, JVM (GB) | driver memory | incremental day (s) | one more event (s) |"
+            "| history (events) | days | full build (s) | µs per event | peak RSS, all (GB) | "
+            "peak RSS, JVM (GB) | driver memory | incremental day (s) | one more event (s) |"
         )
         print("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
         for r in sizes:
             print(
-                f"| {r['events']:,} | {r['days']} | {r['full_s']:.1f} | {r['full_s'] / r['events'] * 1e6:.2f} | {r['peak_rss_gb']:.2f} | "
+                f"| {r['events']:,} | {r['days']} | {r['full_s']:.1f} | "
+                f"{r['full_s'] / r['events'] * 1e6:.2f} | {r['peak_rss_gb']:.2f} | "
                 f"{r['peak_jvm_gb']:.2f} | {r['driver_memory']} | {r['day_s']:.1f} | {r['one_event_s']:.1f} |"
             )
         by_size = {r["events"]: r for r in sizes}
         small, middle, large = (by_size.get(n) for n in (2_500_000, 10_000_000, 40_000_000))
         if small and middle:
             print(
-                f"\n**incremental day on 10M / on 2.5M of history** (goal: at most 1.3): **{middle['day_s'] / small['day_s']:.2f}**"
+                "\n**incremental day on 10M / on 2.5M of history** (goal: at most 1.3): "
+                f"**{middle['day_s'] / small['day_s']:.2f}**"
             )
         if middle and large:
             ratio = (large["full_s"] / large["events"]) / (middle["full_s"] / middle["events"])
             print(
                 f"**time per event at 40M / at 10M** (goal: at most 1): **{ratio:.2f}**; "
-                f"peak RSS 40M / 10M: {large['peak_rss_gb'] / middle['peak_rss_gb']:.2f} (the JVM's: {large['peak_jvm_gb'] / middle['peak_jvm_gb']:.2f})"
+                f"peak RSS 40M / 10M: {large['peak_rss_gb'] / middle['peak_rss_gb']:.2f} (the JVM's: "
+                f"{large['peak_jvm_gb'] / middle['peak_jvm_gb']:.2f})"
             )
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)

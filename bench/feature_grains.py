@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             seconds = time.perf_counter() - started
             print(
-                f"round {round_number}, {name}: {seconds:.1f} s, {built.counts['rows_written']:,} rows written; steps {built.seconds}",
+                f"round {round_number}, {name}: {seconds:.1f} s, {built.counts['rows_written']:,} rows "
+                f"written; steps {built.seconds}",
                 flush=True,
             )
             if name not in results or seconds < results[name][0]:
@@ -138,17 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"| events | {args.events:,} ({args.entities:,} entities, {args.days} days) |")
     print(
-        f"| day grain, 1d and 7d windows: full build (fastest of {args.rounds}) | {day_seconds:.1f} s, {day_rows:,} rows written |"
+        f"| day grain, 1d and 7d windows: full build (fastest of {args.rounds}) | {day_seconds:.1f} s, "
+        f"{day_rows:,} rows written |"
     )
     print(
-        f"| hour grain, 1h, 6h and 24h windows: full build (fastest of {args.rounds}) | {hour_seconds:.1f} s, {hour_rows:,} rows written |"
+        f"| hour grain, 1h, 6h and 24h windows: full build (fastest of {args.rounds}) | "
+        f"{hour_seconds:.1f} s, {hour_rows:,} rows written |"
     )
     print(f"| hour / day: seconds, rows | {hour_seconds / day_seconds:.2f}, {hour_rows / day_rows:.2f} |")
     print(
-        f"| hour grain seconds per million rows written / day grain's | {(hour_seconds / hour_rows) / (day_seconds / day_rows):.2f} |"
+        "| hour grain seconds per million rows written / day grain's | "
+        f"{(hour_seconds / hour_rows) / (day_seconds / day_rows):.2f} |"
     )
     print(
-        f"| midnights in both tables where 24h = 1d | {compared['rows'] - compared['differ']:,} of {compared['rows']:,} |"
+        f"| midnights in both tables where 24h = 1d | {compared['rows'] - compared['differ']:,} of "
+        f"{compared['rows']:,} |"
     )
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)

@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = spark.read.format("delta").load(f"{work}/labels")
     tables = [spark.read.format("delta").load(f"{work}/features{t}") for t in range(3)]
     print(
-        f"{args.labels:,} labels; 3 feature tables of {args.features:,} rows ({args.entities:,} entities, {len(COLUMNS)} features)",
+        f"{args.labels:,} labels; 3 feature tables of {args.features:,} rows ({args.entities:,} entities, "
+        f"{len(COLUMNS)} features)",
         flush=True,
     )
 

@@ -50,7 +50,8 @@ model.predict_proba(frame.head(10_000))
 started = time.perf_counter()
 predicted = model.predict_proba(frame)[:, 1]
 seconds = time.perf_counter() - started
-print(json.dumps({"rows": len(frame), "seconds": seconds, "rows_per_s": len(frame) / seconds, "sum": float(predicted.sum())}))
+print(json.dumps({"rows": len(frame), "seconds": seconds, "rows_per_s": len(frame) / seconds,
+                  "sum": float(predicted.sum())}))
 """
 
 
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         ceiling = limit["rows_per_s"] * cores
         print(
-            f"  limit      one process, one thread: {limit['rows_per_s']:,.0f} rows/s; x {cores} cores = {ceiling:,.0f} rows/s",
+            f"  limit      one process, one thread: {limit['rows_per_s']:,.0f} rows/s; x {cores} cores = "
+            f"{ceiling:,.0f} rows/s",
             flush=True,
         )
         agree = abs(results["parity"]["sum"] - results["spark_udf"]["sum"]) <= 1e-6 * max(
@@ -263,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             seconds, rows = end_to_end(predictor, args.entities, f"predictions.{predictor}")
             ends[predictor] = args.entities / seconds
             print(
-                f"  end to end {predictor:<10} {seconds:7.1f} s  {args.entities / seconds:>10,.0f} entities/s  ({rows:,} rows written)",
+                f"  end to end {predictor:<10} {seconds:7.1f} s  {args.entities / seconds:>10,.0f} "
+                f"entities/s  ({rows:,} rows written)",
                 flush=True,
             )
         same = (

@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() < deadline:
             if stream.poll() is not None:
                 raise SystemExit(
-                    f"score_stream stopped (exit {stream.returncode}) before scoring every request: see {work / 'stream.log'}"
+                    f"score_stream stopped (exit {stream.returncode}) before scoring every request: see "
+                    f"{work / 'stream.log'}"
                 )
             if (
                 Path(predictions, "_delta_log").exists()

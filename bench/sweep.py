@@ -157,11 +157,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             best[algorithm].append(result.best.metrics["val_auc"])
             print(
-                f"quality: seed {seed} {algorithm}: best val_auc {best[algorithm][-1]:.4f} after {len(result.trials)} trials ({result.seconds:.0f} s)",
+                f"quality: seed {seed} {algorithm}: best val_auc {best[algorithm][-1]:.4f} after "
+                f"{len(result.trials)} trials ({result.seconds:.0f} s)",
                 flush=True,
             )
     print(
-        f"\nQuality: best validation AUC after {args.trials} trials ({learner.name}, {n:,} rows, time split), {args.seeds} seeds\n"
+        f"\nQuality: best validation AUC after {args.trials} trials "
+        f"({learner.name}, {n:,} rows, time split), {args.seeds} seeds\n"
     )
     print("| search | mean best val_auc | per seed |")
     print("| --- | ---: | --- |")

@@ -48,7 +48,8 @@ loaded = time.perf_counter() - started
 started = time.perf_counter()
 features = features.sort_values("feature_ts")
 labels = labels.sort_values("label_ts")
-joined = pd.merge_asof(labels, features, left_on="label_ts", right_on="feature_ts", by="entity_id", direction="backward")
+joined = pd.merge_asof(labels, features, left_on="label_ts", right_on="feature_ts", by="entity_id",
+                       direction="backward")
 seconds = time.perf_counter() - started
 joined[["label_id", *[f"f{i}" for i in range(10)]]].to_parquet(out, index=False)
 print(json.dumps({"load_s": loaded, "join_s": seconds, "rows": len(joined),
@@ -270,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     pandas = json.loads(proc.stdout.strip().splitlines()[-1])
     answers["pandas merge_asof"] = pandas_out
     print(
-        f"pandas merge_asof: {pandas['join_s']:.1f} s (+{pandas['load_s']:.1f} s to load), peak RSS {pandas['peak_rss_gb']:.2f} GB",
+        f"pandas merge_asof: {pandas['join_s']:.1f} s (+{pandas['load_s']:.1f} s to load), peak RSS "
+        f"{pandas['peak_rss_gb']:.2f} GB",
         flush=True,
     )
 
@@ -289,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, figures in results.items():
         print(
-            f"| {name} | {figures['seconds']:.1f} | {figures['seconds'] / base:.2f} | {figures['peak_rss_gb']:.2f} | {figures['rows']:,} | {agree[name]} |"
+            f"| {name} | {figures['seconds']:.1f} | {figures['seconds'] / base:.2f} | "
+            f"{figures['peak_rss_gb']:.2f} | {figures['rows']:,} | {agree[name]} |"
         )
     print(
         f"| pandas merge_asof (one process; join only, load {pandas['load_s']:.1f} s apart) | {pandas['join_s']:.1f} | "
@@ -303,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"\nlabels without an earlier feature row (kept, with nulls): {without:,}")
     print(
-        f"parity sort / pandas merge_asof: {base / pandas['join_s']:.2f}; naive / parity sort: {results['naive range join']['seconds'] / base:.2f}; "
+        f"parity sort / pandas merge_asof: {base / pandas['join_s']:.2f}; naive / parity sort: "
+        f"{results['naive range join']['seconds'] / base:.2f}; "
         f"textbook / parity sort: {results['textbook union + last']['seconds'] / base:.2f}; "
         f"broadcast / sort: {results['parity broadcast']['seconds'] / base:.2f}; "
         f"bitemporal table as of now / sort: {results['parity sort, bitemporal table as of now']['seconds'] / base:.2f}"

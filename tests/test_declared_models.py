@@ -66,8 +66,8 @@ def merchant_conf(root: Path, model: dict) -> Path:  # type: ignore[type-arg]
     (conf / "sweeps" / "till_gbr.yaml").write_text(yaml.safe_dump(SWEEP))
     (conf / "models" / f"{model['name']}.yaml").write_text(yaml.safe_dump(model))
     (conf / "dev.yaml").write_text(
-        (conf / "dev.yaml").read_text()
-        + "\nquality:\n  raw.transactions:\n    columns: {merchant_id: string, txn_ts: timestamp, amount: double, memo: string}\n"
+        (conf / "dev.yaml").read_text() + "\nquality:\n  raw.transactions:\n"
+        "    columns: {merchant_id: string, txn_ts: timestamp, amount: double, memo: string}\n"
     )
     return conf
 

@@ -56,7 +56,8 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
         (
             "customer_activity",
             lambda d: d["transforms"][1].update(fn="parity.transforms.with_nothing"),
-            "conf key 'feature_sets.customer_activity.transforms.1.fn': unknown transform 'parity.transforms.with_nothing'",
+            "conf key 'feature_sets.customer_activity.transforms.1.fn': unknown transform "
+            "'parity.transforms.with_nothing'",
         ),
         (
             "customer_activity",
@@ -66,8 +67,8 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
         (
             "customer_activity",
             lambda d: d.update(lookback=2),
-            "conf key 'feature_sets.customer_activity.lookback': 2 is not a duration such as 6h, 1d or 2w (h hours, d days, w weeks); "
-            "a bare number has no unit: write 2d for days or 2h for hours",
+            "conf key 'feature_sets.customer_activity.lookback': 2 is not a duration such as 6h, 1d or 2w "
+            "(h hours, d days, w weeks); a bare number has no unit: write 2d for days or 2h for hours",
         ),
         (
             "customer_activity",
@@ -77,7 +78,8 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
         (
             "customer_activity",
             lambda d: d.update(lookback_days=3),
-            "feature set customer_activity gives both lookback and lookback_days: keep lookback (with its unit, e.g. 2d)",
+            "feature set customer_activity gives both lookback and lookback_days: keep lookback (with its "
+            "unit, e.g. 2d)",
         ),
         (
             "customer_activity",
@@ -92,7 +94,8 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
         (
             "customer_activity",
             lambda d: _day_windows_at_hour_grain(d),
-            "transforms[2] parity.transforms.add_window_aggregates computes whole-day windows only; at hour grain use parity.transforms.add_rolling_aggregates",
+            "transforms[2] parity.transforms.add_window_aggregates computes whole-day windows only; at "
+            "hour grain use parity.transforms.add_rolling_aggregates",
         ),
         (
             "customer_activity",
@@ -107,7 +110,8 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
         (
             "customer_profile",
             lambda d: d["features"].append({"name": "n_events_7d", "type": "bigint", "description": "again"}),
-            "model churn (models/churn.yaml) features[1]: column 'n_events_7d' is added by both lookup customer_activity and lookup customer_profile; give one of them a prefix",
+            "model churn (models/churn.yaml) features[1]: column 'n_events_7d' is added by both lookup "
+            "customer_activity and lookup customer_profile; give one of them a prefix",
         ),
         (
             "customer_profile",
@@ -124,7 +128,8 @@ def _day_windows_at_hour_grain(declaration: dict) -> None:  # type: ignore[type-
             lambda d: d["features"].append(
                 {"name": "landed_at", "type": "timestamp", "description": "clashes"}
             ),
-            "feature set customer_profile declares column(s) landed_at, which every feature table holds itself; rename them",
+            "feature set customer_profile declares column(s) landed_at, which every feature table holds "
+            "itself; rename them",
         ),
         (
             "customer_profile",
@@ -299,8 +304,8 @@ def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(
     conf = _conf_copy(tmp_path)
     (conf / "features" / "merchant_activity.yaml").write_text(yaml.safe_dump(MERCHANT_DECLARATION))
     (conf / "dev.yaml").write_text(
-        (conf / "dev.yaml").read_text()
-        + "\nquality:\n  raw.transactions:\n    columns: {merchant_id: string, txn_ts: timestamp, amount: double, memo: string}\n"
+        (conf / "dev.yaml").read_text() + "\nquality:\n  raw.transactions:\n"
+        "    columns: {merchant_id: string, txn_ts: timestamp, amount: double, memo: string}\n"
         + "    expectations:\n      - {rule: not_null, column: merchant_id}\n"
     )
     overrides = storage_overrides(tmp_path) + TEST_SPARK

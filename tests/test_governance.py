@@ -87,7 +87,8 @@ def test_audit_tables_refuse_delete_update_and_overwrite(spark: SparkSession, tm
     ]
     # Someone turns the protection off: no job appends to the table again until it is reviewed.
     spark.sql(
-        f"ALTER TABLE delta.`{catalog.path(settings.tables.audit_runs)}` SET TBLPROPERTIES ('delta.appendOnly' = 'false')"
+        f"ALTER TABLE delta.`{catalog.path(settings.tables.audit_runs)}` "
+        "SET TBLPROPERTIES ('delta.appendOnly' = 'false')"
     )
     with pytest.raises(
         AuditTableError, match=r"audit\.runs has delta\.appendOnly=false: its protection was turned off"

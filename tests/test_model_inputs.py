@@ -31,7 +31,10 @@ from parity.training.splits import spark_time_split, time_split
 
 NUMERIC = ["visits", "is_member", "spend"]  # bigint, boolean, double in the training set
 CATEGORICAL = ["segment"]
-LABELLED = "customer_id bigint, label_ts timestamp, visits bigint, is_member boolean, spend double, segment string, label int"
+LABELLED = (
+    "customer_id bigint, label_ts timestamp, visits bigint, is_member boolean, spend double, segment string, "
+    "label int"
+)
 FEATURES = "customer_id bigint, visits bigint, is_member boolean, spend double, segment string"
 # Rows to score: nulls in every input, and a segment training never saw.
 SCORING = [

@@ -13,7 +13,8 @@ from tests.support import CONF_DIR, REPO
 
 REGRESSION_SWEEP = (
     "sweeps.spend_gbr={name: spend_gbr, description: regression, learner: sklearn.hist_gradient_boosting_regressor, "
-    "space: {learning_rate: {loguniform: [0.05, 0.3]}}, objective: {metric: val_rmse, direction: minimize}, max_evals: 2}"
+    "space: {learning_rate: {loguniform: [0.05, 0.3]}}, "
+    "objective: {metric: val_rmse, direction: minimize}, max_evals: 2}"
 )
 
 
@@ -77,23 +78,28 @@ def test_default_tables_follow_the_models_name(tmp_path: Path) -> None:
         (["models.churn.sweep=nope"], r"model churn \(models/churn\.yaml\) sweep: undeclared sweep 'nope'"),
         (
             ["models.churn.features=[{feature_set: customer_activity, entity: {customer_id: account}}]"],
-            r"features\[0\]\.entity: feature set customer_activity is keyed by customer_id, and no label key or labels\.columns entry 'account' supplies it",
+            r"features\[0\]\.entity: feature set customer_activity is keyed by customer_id, and no label "
+            r"key or labels\.columns entry 'account' supplies it",
         ),
         (
             ["models.churn.features=[{feature_set: customer_activity, entity: {account_id: customer_id}}]"],
-            r"features\[0\]\.entity maps account_id, which feature set customer_activity is not keyed by; its keys: customer_id",
+            r"features\[0\]\.entity maps account_id, which feature set customer_activity is not keyed by; "
+            r"its keys: customer_id",
         ),
         (
             ["models.churn.labels.keys={customer_id: string}"],
-            r"features\[0\]\.entity: label column customer_id is string, but feature set customer_activity's key customer_id is bigint",
+            r"features\[0\]\.entity: label column customer_id is string, but feature set "
+            r"customer_activity's key customer_id is bigint",
         ),
         (
             ["models.churn.labels.label.type=double"],
-            r"models\.churn' \(in models/churn\.yaml\): labels\.label\.type is double, which a binary model cannot learn",
+            r"models\.churn' \(in models/churn\.yaml\): labels\.label\.type is double, which a binary "
+            r"model cannot learn",
         ),
         (
             ["models.churn.features=[{feature_set: customer_activity}, {feature_set: customer_activity}]"],
-            r"features\[1\]: column 'n_events_1d' is added by both lookup customer_activity and lookup customer_activity; give one of them a prefix",
+            r"features\[1\]: column 'n_events_1d' is added by both lookup customer_activity and lookup "
+            r"customer_activity; give one of them a prefix",
         ),
         (
             ["models.churn.features=[{feature_set: customer_activity, features: [n_events_9d]}]"],
@@ -101,7 +107,8 @@ def test_default_tables_follow_the_models_name(tmp_path: Path) -> None:
         ),
         (
             [REGRESSION_SWEEP, "models.churn.sweep=spend_gbr"],
-            r"sweep: sweep spend_gbr's learner sklearn\.hist_gradient_boosting_regressor learns regression, but the model's task is binary",
+            r"sweep: sweep spend_gbr's learner sklearn\.hist_gradient_boosting_regressor learns "
+            r"regression, but the model's task is binary",
         ),
         (
             ["models.churn.features=[{feature_set: customer_activity, prefix: Bad}]"],
@@ -149,7 +156,10 @@ def test_one_set_joins_twice_under_two_prefixes_and_a_subset() -> None:
 def test_a_regression_sweep_reports_regression_metrics() -> None:
     with pytest.raises(
         ConfError,
-        match=r"objective\.metric is val_auc, which regression learner sklearn\.hist_gradient_boosting_regressor does not report",
+        match=(
+            r"objective\.metric is val_auc, "
+            r"which regression learner sklearn\.hist_gradient_boosting_regressor does not report"
+        ),
     ):
         load_settings(
             CONF_DIR,

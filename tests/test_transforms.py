@@ -123,7 +123,8 @@ def test_window_aggregates_emit_a_row_where_a_value_changes(spark: SparkSession)
             (1, TS(2026, 1, 4), 1, 5.0, 5.0, TS(2026, 1, 3)),
             (1, TS(2026, 1, 6), 0, 0.0, None, TS(2026, 1, 3)),
         ],
-        "customer_id LONG, feature_ts TIMESTAMP, n_2d LONG, amount_sum_2d DOUBLE, amount_mean_2d DOUBLE, last_event_ts TIMESTAMP",
+        "customer_id LONG, feature_ts TIMESTAMP, n_2d LONG, amount_sum_2d DOUBLE, amount_mean_2d DOUBLE, "
+        "last_event_ts TIMESTAMP",
     )
     assertDataFrameEqual(actual, expected)
     assert transforms.history_days(transforms.add_window_aggregates, {"windows_days": [1, 7, 30]}) == 30

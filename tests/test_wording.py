@@ -26,7 +26,8 @@ def test_a_changed_declaration_names_its_table_and_hashes_and_the_command_line_n
 def test_a_build_option_error_says_options_as_parameters_and_the_command_line_as_flags() -> None:
     assert set(FLAGS) == set(BuildOptionError.OPTIONS)  # every option the library names has its flag
     exists = BuildOptionError(
-        "{assume_valid_since} stamps the first build of {table}, which exists already; add {full_refresh} to restart it",
+        "{assume_valid_since} stamps the first build of {table}, which exists already; add {full_refresh} "
+        "to restart it",
         table="features.stores",
     )
     assert exists.values == {"table": "features.stores"}

@@ -230,7 +230,8 @@ def rollback(ctx: JobContext, model: ModelDecl) -> None:
         raise GateRefusedError(f"{name} has no @{registry.CHAMPION} to roll back")
     if not made or made[-1] != current:
         raise GateRefusedError(
-            f"@{registry.CHAMPION} of {name} is version {current}, but audit.model_events records {made[-1] if made else 'no champion'}: "
+            f"@{registry.CHAMPION} of {name} is version {current}, but audit.model_events records "
+            f"{made[-1] if made else 'no champion'}: "
             "the alias was moved outside parity promote; move it with parity promote"
         )
     if len(made) < 2:

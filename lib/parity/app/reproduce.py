@@ -74,7 +74,8 @@ def reproduce(args: argparse.Namespace) -> dict[str, Any]:
             spec = FeatureSpec.from_json((local / "artifacts" / f"{SPEC_ARTIFACT}.json").read_text())
             if not spec.code:
                 raise ReproduceError(
-                    f"model {model.registered_model} v{version} carries no code artifact: it was packaged before models did"
+                    f"model {model.registered_model} v{version} carries no code artifact: it was packaged "
+                    "before models did"
                 )
             wheel = check_code_artifact(local / "artifacts" / CODE_ARTIFACT, spec.code)
             requirements = (
@@ -231,7 +232,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         return {
             **result,
             "reproduced": False,
-            "problem": f"{args.table}@{args.table_version} records no manifest (its commit is gone from the table's log)",
+            "problem": (
+                f"{args.table}@{args.table_version} records no manifest "
+                "(its commit is gone from the table's log)"
+            ),
         }
     for entry in built_with[MANIFEST]:  # type: ignore[attr-defined]
         name, version = str(entry["table"]), int(entry["version"])
@@ -247,7 +251,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             return {
                 **result,
                 "reproduced": False,
-                "problem": f"input {name}@{version} no longer holds the rows it held (digest {now['digest']}, recorded {entry.get('digest')})",
+                "problem": (
+                    f"input {name}@{version} no longer holds the rows it held "
+                    f"(digest {now['digest']}, recorded {entry.get('digest')})"
+                ),
             }
     plan = plan_training_set(catalog, settings, model, rebuild=int(args.table_version))
     result["rebuilt_digest"] = content_digest(plan.training)
@@ -255,6 +262,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         return {
             **result,
             "reproduced": False,
-            "problem": f"the rebuilt training set has digest {result['rebuilt_digest']}, not the recorded {args.digest}",
+            "problem": (
+                f"the rebuilt training set has digest {result['rebuilt_digest']}, "
+                f"not the recorded {args.digest}"
+            ),
         }
     return {**result, "reproduced": True}

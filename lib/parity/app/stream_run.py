@@ -68,7 +68,8 @@ def score_stream(ctx: JobContext, model: ModelDecl) -> None:
     spark, catalog, spec = ctx.spark, ctx.catalog, resolved.spec
     if not catalog.exists(stream.requests):
         raise TableNotFoundError(
-            f"{stream.requests} (scoring.stream.requests) does not exist yet: a producer appends requests to it (`parity send-requests` appends samples)"
+            f"{stream.requests} (scoring.stream.requests) does not exist yet: a producer appends requests "
+            "to it (`parity send-requests` appends samples)"
         )
     columns = catalog.schema(stream.requests).fieldNames()
     missing = [

@@ -105,7 +105,8 @@ def train(ctx: JobContext, model: ModelDecl) -> None:
 
         trained = run_declared_sweep(ctx.spark, sweep_decl, frame, columns, on_trial=log)
         _log_outcome(trained)
-        # The input example: what a caller gives (keys, mapped columns, time, and the features it may pass assembled); no PII.
+        # The input example: what a caller gives (keys, mapped columns, time, and the features it may
+        # pass assembled); no PII.
         example = trained.example.rename(columns={labels.time: SCORE_TS})[
             [*spec.caller_columns, SCORE_TS, *numeric, *categorical]
         ]

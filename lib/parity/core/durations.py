@@ -36,7 +36,8 @@ def parse_duration(text: object, *, field: str | None = None) -> dt.timedelta:
             else ""
         )
         raise ValueError(
-            f"{field + ': ' if field else ''}{text!r} is not a duration such as 6h, 1d or 2w (h hours, d days, w weeks){hint}"
+            f"{field + ': ' if field else ''}{text!r} is not a duration such as 6h, 1d or 2w "
+            f"(h hours, d days, w weeks){hint}"
         )
     return int(match.group(1)) * UNITS[match.group(2)]
 

@@ -5,8 +5,9 @@
   what decides its rows (and models trained before `closure_digest` existed, per set).
 - `closure_digest`: the same over the whole `closure` of those functions: every function and
   class of the project they reach through their globals (helpers, helpers' helpers, a module's
-  functions called as `module.fn`), and the module-level constants they read. A model's feature spec records it per set, so that editing
-  a helper a transform calls is a code change, and editing code it never reaches is not.
+  functions called as `module.fn`), and the module-level constants they read. A model's feature
+  spec records it per set, so that editing a helper a transform calls is a code change, and
+  editing code it never reaches is not.
 - `module_digest`, `package_digest`: the source code of whole modules, or of every module of a
   package (the library code behind every feature, recorded with every run in `audit.runs`).
 - `json_digest`: a stable digest of plain data (the effective conf).

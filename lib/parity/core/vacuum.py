@@ -49,7 +49,8 @@ def vacuum_protecting(
                 f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval {days} days')"
             )
     settings = {
-        "spark.databricks.delta.retentionDurationCheck.enabled": "false",  # the guard above replaces Delta's 7-day check
+        # the guard above replaces Delta's 7-day check
+        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
         # VACUUM lists files with this many tasks (10,000 by default): a few per core is plenty.
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(
             4 * spark.sparkContext.defaultParallelism

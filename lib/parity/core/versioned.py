@@ -4,9 +4,10 @@ Feature tables are versioned. A row's values are never overwritten: when a MERGE
 the row it held gets `superseded_at` and the new values land as a new row with `landed_at`
 (both the time the write stamps once the new rows are computed, recorded in the commit's
 metadata under `parity.landed_at`; it precedes the commit by the time the write itself
-takes). A row whose key leaves the MERGE's scope is superseded with no successor. Rows whose values did not change are not
-rewritten. So the table holds, in its live files, every version of every row with the time
-it landed: as-known-at joins read that, and VACUUM or Delta's log cleanup cannot take it away.
+takes). A row whose key leaves the MERGE's scope is superseded with no successor. Rows whose
+values did not change are not rewritten. So the table holds, in its live files, every version
+of every row with the time it landed: as-known-at joins read that, and VACUUM or Delta's log
+cleanup cannot take it away.
 
 - The table as of now: the rows whose `superseded_at` is null (`current_rows`).
 - The table as known at time t: the rows with `landed_at <= t`, the newest landed version of

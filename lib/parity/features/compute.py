@@ -66,7 +66,8 @@ def compute_feature_set(
     if decl.kind == "snapshot":
         if decl.timestamp in df.columns:
             raise DeclarationError(
-                f"feature set {decl.name} is a snapshot: its builds stamp {decl.timestamp}, so its transforms must not produce it"
+                f"feature set {decl.name} is a snapshot: its builds stamp {decl.timestamp}, so its "
+                "transforms must not produce it"
             )
         df = df.withColumn(
             decl.timestamp, F.lit(stamped_at).cast("timestamp") if stamped_at else F.current_timestamp()

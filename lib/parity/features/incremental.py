@@ -218,7 +218,8 @@ def plan_build(
     current = decl.table_hash(state.hash_scheme)
     if state.declaration_hash != current:
         raise DeclarationChangedError(
-            f"feature set {decl.name} changed since {decl.table} was built (declaration hash {state.declaration_hash} -> {current})",
+            f"feature set {decl.name} changed since {decl.table} was built (declaration hash "
+            f"{state.declaration_hash} -> {current})",
             table=decl.table,
             recorded=state.declaration_hash,
             now=current,

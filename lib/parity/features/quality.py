@@ -153,7 +153,8 @@ def check_freshness(df: DataFrame, conf: SourceQualityConf, *, source: str, now:
     limit = now.replace(tzinfo=None) - dt.timedelta(hours=conf.max_staleness_hours)
     if latest is None or latest < limit:
         raise StaleSourceError(
-            f"{source} is stale: newest {conf.time_column} is {latest}, older than {conf.max_staleness_hours} h before {now:%Y-%m-%d %H:%M}"
+            f"{source} is stale: newest {conf.time_column} is {latest}, older than "
+            f"{conf.max_staleness_hours} h before {now:%Y-%m-%d %H:%M}"
         )
 
 

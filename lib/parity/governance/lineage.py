@@ -176,8 +176,9 @@ def append_audit(catalog: Catalog, rows: DataFrame, table: str, *, nullable: tup
         protected = table_properties(catalog.spark, catalog.path(table)).get("delta.appendOnly")
         if protected not in (None, "true"):
             raise AuditTableError(
-                f"{table} has delta.appendOnly={protected}: its protection was turned off, and its rows may have been changed "
-                "since (see its Delta history); set it back only after reviewing that history"
+                f"{table} has delta.appendOnly={protected}: its protection was turned off, and its rows "
+                "may have been changed since (see its Delta history); set it back only after reviewing "
+                "that history"
             )
         ensure_table_properties(
             catalog.spark, catalog.path(table), {} if protected else APPEND_ONLY, nullable=nullable

@@ -170,7 +170,8 @@ def as_table(steps: list[Step], pending: list[Run]) -> str:
     if pending:
         lines.append("")
         lines.append(
-            "unfinished runs (a started row and no end: killed, or still going; any commits they made were not rolled back):"
+            "unfinished runs (a started row and no end: killed, or still going; any commits they made were "
+            "not rolled back):"
         )
         lines += [f"  {r.job:<18} {r.run_id[:12]}  started {r.started_at}" for r in pending]
     return "\n".join(lines)

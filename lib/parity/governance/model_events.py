@@ -131,14 +131,16 @@ def current_identity(tracking_uri: str, *, authenticated: bool = False) -> str:
         )
         if answer.status_code in (401, 403):
             raise IdentityError(
-                f"the tracking server at {tracking_uri} refused the credentials of {username} (HTTP {answer.status_code})"
+                f"the tracking server at {tracking_uri} refused the credentials of {username} "
+                f"(HTTP {answer.status_code})"
             )
         if answer.ok:
             return str(answer.json()["user"]["username"])
     if authenticated:
         raise IdentityError(
-            f"this environment requires an identity the tracking server authenticates (governance.require_authenticated_identity), "
-            f"and {tracking_uri} authenticated none: use a server with authentication and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+            "this environment requires an identity the tracking server authenticates "
+            f"(governance.require_authenticated_identity), and {tracking_uri} authenticated none: "
+            "use a server with authentication and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
         )
     return getpass.getuser()
 

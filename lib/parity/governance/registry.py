@@ -28,11 +28,13 @@ class ModelNotFoundError(LookupError):
 
 
 class NoChampionError(ModelNotFoundError):
-    """No version of `registered_model` (the declared `model`) is at `@alias` (for `@champion`: none was promoted yet)."""
+    """No version of `registered_model` (the declared `model`) is at `@alias` (for `@champion`: none
+    was promoted yet)."""
 
     def __init__(self, registered_model: str, model: str, alias: str) -> None:
         super().__init__(
-            f"registered model '{registered_model}' has no @{alias}: promote a version through the gate, or name another version"
+            f"registered model '{registered_model}' has no @{alias}: promote a version through the gate, "
+            "or name another version"
         )
         self.registered_model, self.model, self.alias = registered_model, model, alias
 

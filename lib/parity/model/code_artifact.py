@@ -39,7 +39,8 @@ def write_wheel(folder: Path) -> Path:
     info = f"parity-{version}.dist-info"
     files = dict(sorted(_package_files(importlib.resources.files("parity"), "parity")))
     files[f"{info}/METADATA"] = (
-        f"Metadata-Version: 2.1\nName: parity\nVersion: {version}\nSummary: {parity.__doc__.splitlines()[0] if parity.__doc__ else ''}\n".encode()
+        f"Metadata-Version: 2.1\nName: parity\nVersion: {version}\nSummary: "
+        f"{parity.__doc__.splitlines()[0] if parity.__doc__ else ''}\n".encode()
     )
     files[f"{info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: parity.model.code_artifact\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -96,6 +97,7 @@ def check_code_artifact(folder: Path | None, recorded: dict[str, str]) -> Path |
     found = bytes_digest(wheel.read_bytes())
     if found != recorded["digest"]:
         raise CodeArtifactError(
-            f"the model's code artifact {recorded['wheel']} has digest {found}, not the {recorded['digest']} recorded when it was trained"
+            f"the model's code artifact {recorded['wheel']} has digest {found}, not the "
+            f"{recorded['digest']} recorded when it was trained"
         )
     return wheel

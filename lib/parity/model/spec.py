@@ -120,7 +120,8 @@ def check_transform_code(spec: FeatureSpec, *, allow_mismatch: bool = False) -> 
     if changed and not allow_mismatch:
         raise TransformCodeChangedError(
             f"the transform code behind this model's features has changed: {'; '.join(changed)}. "
-            "Retrain the model on the current code, or allow the mismatch explicitly (scoring.allow_code_mismatch: true)"
+            "Retrain the model on the current code, or allow the mismatch explicitly "
+            "(scoring.allow_code_mismatch: true)"
         )
 
 

@@ -20,7 +20,10 @@ class MlflowConf(StrictModel):
     )
     artifact_root: str | None = Field(
         None,
-        description="Where a new experiment stores run artifacts; unset: the tracking server's own (mlflow server --serve-artifacts).",
+        description=(
+            "Where a new experiment stores run artifacts; "
+            "unset: the tracking server's own (mlflow server --serve-artifacts)."
+        ),
     )
 
     @model_validator(mode="after")

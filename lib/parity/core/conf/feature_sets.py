@@ -132,7 +132,10 @@ class FeatureSetDecl(StrictModel):
     entity: list[str] = Field(min_length=1)
     kind: Literal["events", "snapshot"] = Field(
         "events",
-        description="events: rows from timed source events; snapshot: a source without event time, stamped by each build.",
+        description=(
+            "events: rows from timed source events; "
+            "snapshot: a source without event time, stamped by each build."
+        ),
     )
     event_time: str | None = Field(
         None, description="The source's event-time column: what watermarks and backfills use (events sets)."
@@ -176,7 +179,8 @@ class FeatureSetDecl(StrictModel):
         reserved = sorted(set(names + [*self.entity, self.timestamp]) & set(TABLE_COLUMNS))
         if reserved:
             raise ValueError(
-                f"feature set {self.name} declares column(s) {', '.join(reserved)}, which every feature table holds itself; rename them"
+                f"feature set {self.name} declares column(s) {', '.join(reserved)}, which every feature "
+                "table holds itself; rename them"
             )
         return self
 
@@ -193,7 +197,8 @@ class FeatureSetDecl(StrictModel):
                 )
         if self.kind == "events" and self.event_time is None:
             raise ValueError(
-                f"feature set {self.name} needs event_time (the source's event-time column), or kind: snapshot for a source without one"
+                f"feature set {self.name} needs event_time (the source's event-time column), or kind: "
+                "snapshot for a source without one"
             )
         if self.kind == "snapshot":
             self._check_snapshot()
@@ -203,7 +208,8 @@ class FeatureSetDecl(StrictModel):
             takes_grain = "grain" in inspect.signature(step.function()).parameters
             if takes_grain and step.params.get("grain", self.grain) != self.grain:
                 raise ValueError(
-                    f"feature set {self.name}: transforms[{index}] {step.fn} has grain {step.params['grain']}, the set has grain {self.grain}"
+                    f"feature set {self.name}: transforms[{index}] {step.fn} has grain "
+                    f"{step.params['grain']}, the set has grain {self.grain}"
                 )
             if (
                 not takes_grain
@@ -228,12 +234,14 @@ class FeatureSetDecl(StrictModel):
             self.max_age_delta is not None
         ):  # an unchanged attribute is not written again, so its row ages while it holds
             raise ValueError(
-                f"feature set {self.name} is a snapshot: its rows are written only when values change, so max_age does not apply"
+                f"feature set {self.name} is a snapshot: its rows are written only when values change, so "
+                "max_age does not apply"
             )
         for index, step in enumerate(self.transforms):
             if getattr(step.function(), "reads_history", None) is not None:
                 raise ValueError(
-                    f"feature set {self.name} is a snapshot: transforms[{index}] {step.fn} reads event history, which a snapshot has none of"
+                    f"feature set {self.name} is a snapshot: transforms[{index}] {step.fn} reads event "
+                    "history, which a snapshot has none of"
                 )
 
     @property

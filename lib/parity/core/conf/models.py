@@ -155,11 +155,15 @@ class ModelTraining(StrictModel):
     as_known_at: bool = Field(
         False,
         description="Join features as known at each label's time: only rows whose Delta commit had landed by then. "
-        "Right for tables built day by day in production; a table built in one go after the fact knows nothing earlier.",
+        "Right for tables built day by day in production; "
+        "a table built in one go after the fact knows nothing earlier.",
     )
     asof_strategy: Literal["broadcast", "sort"] = Field(
         "sort",
-        description="sort: one sort per entity, no size limit; broadcast: needs the distinct (keys, label time) in memory.",
+        description=(
+            "sort: one sort per entity, no size limit; "
+            "broadcast: needs the distinct (keys, label time) in memory."
+        ),
     )
     labels_known_at: dt.datetime | None = Field(
         None,
@@ -274,12 +278,14 @@ class ModelDecl(StrictModel):
         allowed = LABEL_TYPES[self.task]
         if self.labels.label.type not in allowed:
             raise ValueError(
-                f"labels.label.type is {self.labels.label.type}, which a {self.task} model cannot learn; use one of {', '.join(allowed)}"
+                f"labels.label.type is {self.labels.label.type}, which a {self.task} model cannot learn; "
+                f"use one of {', '.join(allowed)}"
             )
         metrics = HOLDOUT_METRICS[self.task]
         if self.promotion.metric is not None and self.promotion.metric not in metrics:
             raise ValueError(
-                f"promotion.metric is {self.promotion.metric}, which a {self.task} model is not measured by; use one of {', '.join(metrics)}"
+                f"promotion.metric is {self.promotion.metric}, which a {self.task} model is not measured "
+                f"by; use one of {', '.join(metrics)}"
             )
         return self
 
@@ -336,7 +342,8 @@ def check_model(
     sweep = sweeps[model.sweep]
     if sweep.task() != model.task:
         raise ValueError(
-            f"{where} sweep: sweep {sweep.name}'s learner {sweep.learner} learns {sweep.task()}, but the model's task is {model.task}"
+            f"{where} sweep: sweep {sweep.name}'s learner {sweep.learner} learns {sweep.task()}, but the "
+            f"model's task is {model.task}"
         )
     columns = model.labels.lookup_columns()
     owners = {c: "labels" for c in model.labels.contract()}
@@ -351,28 +358,32 @@ def check_model(
         stray = sorted(set(lookup.entity) - set(decl.entity))
         if stray:
             raise ValueError(
-                f"{field}.entity maps {', '.join(stray)}, which feature set {decl.name} is not keyed by; its keys: {', '.join(decl.entity)}"
+                f"{field}.entity maps {', '.join(stray)}, which feature set {decl.name} is not keyed by; "
+                f"its keys: {', '.join(decl.entity)}"
             )
         for key, column in lookup_keys(lookup, decl).items():
             if column not in columns:
                 raise ValueError(
-                    f"{field}.entity: feature set {decl.name} is keyed by {key}, and no label key or labels.columns entry "
-                    f"'{column}' supplies it; map it with entity: {{{key}: <label column>}}"
+                    f"{field}.entity: feature set {decl.name} is keyed by {key}, and no label key or "
+                    f"labels.columns entry '{column}' supplies it; map it with entity: {{{key}: <label column>}}"
                 )
             wanted = key_type(decl, key)
             if wanted is None:
                 raise ValueError(
-                    f"{field}.entity: the type of feature set {decl.name}'s key {key} is not declared; add it to its source's contract (quality.<source>.columns)"
+                    f"{field}.entity: the type of feature set {decl.name}'s key {key} is not declared; add "
+                    "it to its source's contract (quality.<source>.columns)"
                 )
             if columns[column] != wanted:
                 raise ValueError(
-                    f"{field}.entity: label column {column} is {columns[column]}, but feature set {decl.name}'s key {key} is {wanted}"
+                    f"{field}.entity: label column {column} is {columns[column]}, but feature set "
+                    f"{decl.name}'s key {key} is {wanted}"
                 )
         declared = [f.name for f in decl.features] + [r.output.name for r in decl.request_time]
         shadowed = sorted(set(declared) & set(model.labels.contract()))
         if shadowed:
             raise ValueError(
-                f"{field}: feature set {decl.name} has feature(s) named like label column(s) {', '.join(shadowed)}; rename one of them"
+                f"{field}: feature set {decl.name} has feature(s) named like label column(s) "
+                f"{', '.join(shadowed)}; rename one of them"
             )
         unknown = sorted(set(lookup.features or []) - set(declared))
         if unknown:
@@ -382,6 +393,7 @@ def check_model(
         for name in [*lookup_outputs(lookup, decl).values(), f"{lookup.name()}_as_of"]:
             if name in owners:
                 raise ValueError(
-                    f"{field}: column '{name}' is added by both {owners[name]} and lookup {lookup.name()}; give one of them a prefix"
+                    f"{field}: column '{name}' is added by both {owners[name]} and lookup {lookup.name()}; "
+                    "give one of them a prefix"
                 )
             owners[name] = f"lookup {lookup.name()}"

@@ -44,7 +44,10 @@ class ScoringConf(StrictModel):
     model_version: str = Field(
         "@champion",
         pattern=r"^(latest|[0-9]+|@[A-Za-z_][A-Za-z0-9_-]*)$",
-        description="'@champion' (the version the promotion gate let through), another '@alias', a version number, or 'latest'.",
+        description=(
+            "'@champion' (the version the promotion gate let through), "
+            "another '@alias', a version number, or 'latest'."
+        ),
     )
     batch_rows: int = Field(
         100_000, ge=1, description="Rows per predict call of a single-node model (parity.scoring.predictor)."
@@ -70,11 +73,17 @@ class GovernanceConf(StrictModel):
 
     require_approval: bool = Field(
         False,
-        description="A promotion needs a recorded approval (parity approve) by someone other than the trainer (prod: true).",
+        description=(
+            "A promotion needs a recorded approval (parity approve) "
+            "by someone other than the trainer (prod: true)."
+        ),
     )
     require_authenticated_identity: bool = Field(
         False,
-        description="Approvals, promotions and rollbacks act only as a user the tracking server authenticated, never as the OS user (prod: true).",
+        description=(
+            "Approvals, promotions and rollbacks act only as a user the tracking server authenticated, "
+            "never as the OS user (prod: true)."
+        ),
     )
 
 
@@ -108,7 +117,8 @@ class Settings(StrictModel):
             for (section, key), place in MOVED_KEYS.items():
                 if isinstance(data.get(section), dict) and key in data[section]:
                     raise ValueError(
-                        f"conf key '{section}.{key}' moved into the model declaration: set {place} in conf/models/<name>.yaml"
+                        f"conf key '{section}.{key}' moved into the model declaration: set {place} in "
+                        "conf/models/<name>.yaml"
                     )
         return data
 
@@ -117,7 +127,8 @@ class Settings(StrictModel):
         unknown = sorted(k for k in self.quality if k not in TablesConf.model_fields and not is_table_name(k))
         if unknown:
             raise ValueError(
-                f"quality has no source(s) {', '.join(unknown)}; use keys of tables: (e.g. raw_events) or logical names (raw.x)"
+                f"quality has no source(s) {', '.join(unknown)}; use keys of tables: (e.g. raw_events) or "
+                "logical names (raw.x)"
             )
         return self
 

@@ -77,13 +77,13 @@ class SweepDecl(StrictModel):
             )
         if self.objective.metric not in TASK_METRICS[learner.task]:
             raise ValueError(
-                f"objective.metric is {self.objective.metric}, which {learner.task} learner {self.learner} does not report; "
-                f"it reports {', '.join(TASK_METRICS[learner.task])}"
+                f"objective.metric is {self.objective.metric}, which {learner.task} learner {self.learner} "
+                f"does not report; it reports {', '.join(TASK_METRICS[learner.task])}"
             )
         if learner.mode == "distributed" and self.parallelism != 1:
             raise ValueError(
-                f"parallelism is {self.parallelism}, but learner {self.learner} is distributed: its trials run one after "
-                "another, each a Spark job over the whole training set; set parallelism: 1"
+                f"parallelism is {self.parallelism}, but learner {self.learner} is distributed: its trials "
+                "run one after another, each a Spark job over the whole training set; set parallelism: 1"
             )
         return self
 
