@@ -162,7 +162,9 @@ def test_the_predictor_gives_what_the_packaged_models_own_predict_gives(
         rows,
         "customer bigint, channel string, score_ts timestamp, activity double, spend double, segment string",
     )
-    got = batch.predict_rows(spark, assembled.repartition(3), spec, model_uri=uri, batch_rows=40).toPandas()
+    got = batch.predict_rows(
+        spark, assembled.repartition(3), spec, model_uri=uri, options=batch.ScoringOptions(batch_rows=40)
+    ).toPandas()
     own = mlflow.pyfunc.load_model(uri).predict(rows)
 
     got = got.sort_values("customer").reset_index(drop=True)

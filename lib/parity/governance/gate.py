@@ -167,12 +167,8 @@ def measure(
         spine,
         batch.read_lookups(catalog, spec, as_trained=True),
         spec,
-        model_uri=resolved.uri,
-        model_name=resolved.name,
-        model_version=resolved.version,
-        model_run_id=resolved.run_id,
-        allow_code_mismatch=True,
-        carry=[_LABEL],
+        model=batch.ScoredModel(resolved.uri, resolved.name, resolved.version, resolved.run_id),
+        options=batch.ScoringOptions(allow_code_mismatch=True, carry=[_LABEL]),
     )
     rows: pd.DataFrame = predicted.select(PREDICTION, _LABEL).toPandas()
     return holdout_metric(metric, rows[_LABEL].to_numpy(), rows[PREDICTION].to_numpy())
