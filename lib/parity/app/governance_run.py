@@ -102,8 +102,8 @@ def _event(
         actor,
         ctx.settings.env,
         ctx.record.run_id,
-        **fields,
-    )  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def promote(ctx: JobContext, model: ModelDecl) -> None:
