@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from parity.core.conf import FeatureSetDecl, load_settings
     from parity.core.session import get_spark
-    from parity.features.asof import FeatureLookup, as_of_join, assemble_features
+    from parity.features.asof import AsOfJoin, FeatureLookup, as_of_join, assemble_features
 
     work = Path(tempfile.mkdtemp(prefix="parity-bench-lookups-"))
     settings = load_settings(
@@ -133,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             joined = as_of_join(
                 joined,
                 renamed,
-                entity="e0",
-                spine_ts="label_ts",
-                feature_ts="feature_ts",
-                columns=[f"t{t}_{c}" for c in COLUMNS],
-                matched_ts=f"t{t}_set{t}_as_of",
+                AsOfJoin(
+                    entity="e0",
+                    spine_ts="label_ts",
+                    feature_ts="feature_ts",
+                    columns=[f"t{t}_{c}" for c in COLUMNS],
+                    matched_ts=f"t{t}_set{t}_as_of",
+                ),
             )
         return joined
 

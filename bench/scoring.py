@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         model = batch.load_model(uri)
 
         def predict(predictor: str, rows):  # type: ignore[no-untyped-def]
-            predicted = batch.predict_rows(spark, rows, spec, model_uri=uri, model=model, predictor=predictor)  # type: ignore[arg-type]
+            options = batch.ScoringOptions(predictor=predictor, fitted=model)  # type: ignore[arg-type]
+            predicted = batch.predict_rows(spark, rows, spec, model_uri=uri, options=options)
             started = time.perf_counter()
             total = predicted.agg(F.sum("prediction").alias("s"), F.count("*").alias("n")).first()
             return time.perf_counter() - started, float(total["s"]), int(total["n"])
@@ -240,13 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                 spine,
                 lookups,
                 spec,
-                model_uri=uri,
-                model_name="bench_scoring",
-                model_version="1",
-                model_run_id="bench",
-                predictor=predictor,
-                model=model,
-            )  # type: ignore[arg-type]
+                model=batch.ScoredModel(uri, "bench_scoring", version="1", run_id="bench"),
+                options=batch.ScoringOptions(predictor=predictor, fitted=model),  # type: ignore[arg-type]
+            )
             stamped = batch.with_lineage(
                 scored,
                 model_name="bench_scoring",

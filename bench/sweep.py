@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     from parity.core.session import get_spark
     from parity.training import learners
     from parity.training.search_space import build_space
-    from parity.training.splits import time_split
-    from parity.training.sweep import SparkTaskRunner, run_sweep
+    from parity.training.splits import LabelledColumns, time_split
+    from parity.training.sweep import SparkTaskRunner, SweepOptions, run_sweep
 
     logging.getLogger("hyperopt").setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="parity-bench-sweep-"))
@@ -85,11 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     run_sweep(
         SparkTaskRunner(spark, fixed_cost, parallelism=args.parallelism),
         space,
-        metric="score",
-        direction="maximize",
-        max_evals=args.trials,
-        parallelism=args.parallelism,
-        seed=1,
+        SweepOptions(
+            metric="score", direction="maximize", max_evals=args.trials, parallelism=args.parallelism, seed=1
+        ),
     )
     timings[f"parity engine, Spark tasks, parallelism {args.parallelism}"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -129,10 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     data = time_split(
         frame,
-        ts_column="label_ts",
-        label_column="label",
-        numeric=[f"x{i}" for i in range(8)],
-        categorical=["segment"],
+        LabelledColumns(
+            label_time="label_ts",
+            label="label",
+            available_at=None,
+            numeric=[f"x{i}" for i in range(8)],
+            categorical=["segment"],
+        ),
         validation_fraction=0.25,
     )
     decl = settings.sweeps["hist_gradient_boosting"]
@@ -148,12 +149,14 @@ def main(argv: list[str] | None = None) -> int:
             result = run_sweep(
                 SparkTaskRunner(spark, objective, parallelism=args.parallelism),
                 build_space(decl.space),
-                metric="val_auc",
-                direction="maximize",
-                max_evals=args.trials,
-                parallelism=args.parallelism,
-                seed=seed,
-                algorithm=algorithm,  # type: ignore[arg-type]
+                SweepOptions(
+                    metric="val_auc",
+                    direction="maximize",
+                    max_evals=args.trials,
+                    parallelism=args.parallelism,
+                    seed=seed,
+                    algorithm=algorithm,  # type: ignore[arg-type]
+                ),
             )
             best[algorithm].append(result.best.metrics["val_auc"])
             print(

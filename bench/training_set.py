@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from parity.core.conf import load_settings
     from parity.core.session import get_spark
     from parity.core.versioned import LANDED_AT, SUPERSEDED_AT, current_rows
-    from parity.features.asof import as_of_join
+    from parity.features.asof import AsOfJoin, as_of_join
 
     work = Path(tempfile.mkdtemp(prefix="parity-bench-asof-"))
     settings = load_settings(
@@ -173,10 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return as_of_join(
             labels,
             features if rows is None else rows,
-            entity="entity_id",
-            spine_ts="label_ts",
-            feature_ts="feature_ts",
-            columns=COLUMNS,
+            AsOfJoin(entity="entity_id", spine_ts="label_ts", feature_ts="feature_ts", columns=COLUMNS),
             strategy=strategy,
         )  # type: ignore[arg-type]
 

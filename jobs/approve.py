@@ -10,15 +10,14 @@ import sys
 from pathlib import Path
 
 from parity.app import governance_run
-from parity.app.jobkit import run_model_job
+from parity.app.jobkit import JobOptions, run_model_job
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_model_job(
-        "approve", argv, governance_run.approve, conf_dir=CONF_DIR, parser=governance_run.parser("approve")
-    )
+    options = JobOptions(parser=governance_run.parser("approve"))
+    return run_model_job("approve", argv, governance_run.approve, conf_dir=CONF_DIR, options=options)
 
 
 if __name__ == "__main__":

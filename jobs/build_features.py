@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from parity.app.features_run import add_arguments, build_features, check_arguments
-from parity.app.jobkit import job_parser, run_job
+from parity.app.jobkit import JobOptions, job_parser, run_job
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -28,9 +28,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_job(
-        "build_features", argv, build_features, conf_dir=CONF_DIR, parser=parser(), check_args=check_arguments
-    )
+    options = JobOptions(parser=parser(), check_args=check_arguments)
+    return run_job("build_features", argv, build_features, conf_dir=CONF_DIR, options=options)
 
 
 if __name__ == "__main__":

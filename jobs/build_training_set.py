@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from parity.app.jobkit import job_parser, run_model_job
+from parity.app.jobkit import JobOptions, job_parser, run_model_job
 from parity.app.training_set_run import add_arguments, build_training_set, check_arguments
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         build_training_set,
         conf_dir=CONF_DIR,
-        parser=parser,
-        check_args=check_arguments,
+        options=JobOptions(parser=parser, check_args=check_arguments),
     )
 
 

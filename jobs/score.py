@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from parity.app.jobkit import job_parser, run_model_job
+from parity.app.jobkit import JobOptions, job_parser, run_model_job
 from parity.app.scoring_run import add_arguments, check_arguments, score
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -21,7 +21,8 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser("score")
     add_arguments(parser)
-    return run_model_job("score", argv, score, conf_dir=CONF_DIR, parser=parser, check_args=check_arguments)
+    options = JobOptions(parser=parser, check_args=check_arguments)
+    return run_model_job("score", argv, score, conf_dir=CONF_DIR, options=options)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from parity.app.jobkit import job_parser, run_model_job
+from parity.app.jobkit import JobOptions, job_parser, run_model_job
 from parity.app.stream_run import add_arguments, check_stream_arguments, score_stream
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -27,9 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         score_stream,
         conf_dir=CONF_DIR,
-        parser=parser,
-        check_args=check_stream_arguments,
-        keep_writes_on_failure=True,
+        options=JobOptions(parser=parser, check_args=check_stream_arguments, keep_writes_on_failure=True),
     )
 
 

@@ -60,26 +60,36 @@ class JobRun:
         return [line for line in self.stderr.splitlines() if line.startswith("error:")]
 
 
+@dataclass(frozen=True)
+class SubmitOptions:
+    """How `submit` runs spark-submit.sh, beyond the job and its arguments: the conf overlay
+    `env`, spark-submit's own arguments after `--` (`extra`), the conf folder of a project of
+    its own (`conf_dir`, passed as PARITY_CONF_DIR), and how long to wait (`timeout` seconds)."""
+
+    env: str | None = None
+    extra: list[str] | None = None
+    conf_dir: Path | None = None
+    timeout: int = 600
+
+
 def submit(
     job: str,
     overrides: list[str],
     *,
-    env: str | None = None,
-    extra: list[str] | None = None,
     extra_job_args: list[str] | None = None,
-    timeout: int = 600,
-    conf_dir: Path | None = None,
+    options: SubmitOptions = SubmitOptions(),
 ) -> JobRun:
     """Run `./spark-submit.sh job [--env env] --set ... [job args] [-- extra]` and capture its
-    output; with `conf_dir`, for the project whose conf folder that is (PARITY_CONF_DIR)."""
+    output; with `options.conf_dir`, for the project whose conf folder that is."""
     if os.environ.get("PARITY_TEST_FAST"):
         raise RuntimeError(
             f"make test-fast runs no spark-submit, but this test submits {job}: mark it @pytest.mark.integration"
         )
-    cmd = [str(SUBMIT), job] + (["--env", env] if env else []) + set_args(overrides) + (extra_job_args or [])
-    cmd += ["--", *extra] if extra else []
-    env = {**os.environ, **({"PARITY_CONF_DIR": str(conf_dir)} if conf_dir else {})}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
+    overlay = ["--env", options.env] if options.env else []
+    cmd = [str(SUBMIT), job] + overlay + set_args(overrides) + (extra_job_args or [])
+    cmd += ["--", *options.extra] if options.extra else []
+    env = {**os.environ, **({"PARITY_CONF_DIR": str(options.conf_dir)} if options.conf_dir else {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=options.timeout, cwd=REPO, env=env)
     return JobRun(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -35,7 +35,7 @@ from parity.core.versioned import current_rows
 from parity.training.declared_sweep import LabelledColumns, run_declared_sweep
 from parity.training.inputs import model_inputs_of
 from tests.spark_events import AppEvents, read_apps
-from tests.support import CONF_DIR, REPO, free_port, load_job, set_args, submit, wait_for_port
+from tests.support import CONF_DIR, REPO, SubmitOptions, free_port, load_job, set_args, submit, wait_for_port
 
 pytestmark = pytest.mark.integration  # runs jobs through spark-submit (not in make test-fast)
 
@@ -235,7 +235,7 @@ def test_each_engine_path_runs_on_the_cluster_and_gives_the_local_answer(
     ]
     on_cluster = load_settings(CONF_DIR, env="cluster", overrides=cluster_overrides)
     # A job through spark-submit.sh to the cluster's master: the Arrow feature engine and Delta commits.
-    run = submit("build_features", cluster_overrides, env="cluster", timeout=1200)
+    run = submit("build_features", cluster_overrides, options=SubmitOptions(env="cluster", timeout=1200))
     assert run.returncode == 0, f"build_features on the cluster failed:\n{run.stderr[-4000:]}"
     assert run.summary["status"] == "succeeded"
     # Then the sweep's trials and the vectorized predictor, in one driver connected to the cluster.

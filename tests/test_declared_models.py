@@ -18,7 +18,7 @@ from parity.core.conf import Settings, load_settings
 from parity.features import build_feature_set
 from parity.features.training_sets import build_training_set
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, REPO, storage_overrides, submit
+from tests.support import CONF_DIR, REPO, SubmitOptions, storage_overrides, submit
 from tests.test_feature_sets import MERCHANT_DECLARATION, TRANSACTIONS
 
 TS = dt.datetime
@@ -231,7 +231,7 @@ def test_a_project_of_its_own_runs_through_the_unchanged_jobs(spark: SparkSessio
         ("score", ["--model-version", "latest"]),
     ):
         run = submit(
-            job, [], extra_job_args=args, conf_dir=conf
+            job, [], extra_job_args=args, options=SubmitOptions(conf_dir=conf)
         )  # one model declared: --model may be left out
         assert run.returncode == 0, f"{job} failed:\n{run.stderr[-4000:]}"
         summaries[job] = run.summary

@@ -12,7 +12,7 @@ import yaml
 from pyspark.sql import SparkSession
 
 from parity.app.features_run import build_features, check_arguments
-from parity.app.jobkit import run_job
+from parity.app.jobkit import JobOptions, run_job
 from parity.core.catalog import Catalog
 from parity.core.columns import FEATURE_DATE
 from parity.core.conf import ConfError, FeatureSetDecl, Settings, load_settings
@@ -333,8 +333,7 @@ def test_a_new_dataset_is_built_from_its_declaration_with_no_job_change(
         ["--feature-set", "merchant_activity", *set_args(overrides)],
         build_features,
         conf_dir=conf,
-        parser=load_job("build_features").parser(),
-        check_args=check_arguments,
+        options=JobOptions(parser=load_job("build_features").parser(), check_args=check_arguments),
     )
     assert code == 0
     catalog = Catalog(spark, settings)

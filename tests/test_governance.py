@@ -570,21 +570,16 @@ def test_the_approver_is_the_user_the_tracking_server_authenticated(
 
 
 def _audit_row(
-    run_id: str,
-    job: str,
-    reads: list[tuple[str, int]],
-    writes: list[tuple[str, int]],
-    *,
-    status: str = "succeeded",
-    model: str | None = None,
-    version: str | None = None,
+    run_id: str, job: str, reads: list[tuple[str, int]], writes: list[tuple[str, int]], **fields: Any
 ) -> dict[str, Any]:
-    return {
+    """An audit.runs row of a succeeded run, but for the `fields` given (status, model, model_version)."""
+    status = fields.get("status", "succeeded")
+    row = {
         "run_id": run_id,
         "job": job,
         "status": status,
-        "model": model,
-        "model_version": version,
+        "model": None,
+        "model_version": None,
         "code_hash": f"code-{job}",
         "git_sha": "g",
         "mlflow_run_id": "mlflow-1" if job == "train" else None,
@@ -594,6 +589,7 @@ def _audit_row(
         "outputs": [{"table": t, "version": v} for t, v in writes],
         "summary": "{}",
     }
+    return {**row, **fields}
 
 
 def test_lineage_walks_the_runs_both_ways_and_lists_unfinished_runs() -> None:
@@ -604,14 +600,14 @@ def test_lineage_walks_the_runs_both_ways_and_lists_unfinished_runs() -> None:
             "feat-again", "build_features", [("raw.events", 0)], [("features.a", 1)], status="failed"
         ),  # rolled back: not lineage
         _audit_row("ts", "build_training_set", [("raw.labels", 0), ("features.a", 0)], [("training.m", 0)]),
-        _audit_row("train", "train", [("training.m", 0)], [], model="m", version="3"),
+        _audit_row("train", "train", [("training.m", 0)], [], model="m", model_version="3"),
         _audit_row(
             "score",
             "score",
             [("features.a", 0), ("raw.customers", 0)],
             [("predictions.m", 0)],
             model="m",
-            version="3",
+            model_version="3",
         ),
         _audit_row("killed", "build_features", [], [], status="started"),
         _audit_row(

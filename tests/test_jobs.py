@@ -16,7 +16,7 @@ from parity.core.catalog import Catalog
 from parity.core.conf import load_settings
 from parity.demo import sample_data
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, REPO, load_job, set_args, storage_overrides, submit
+from tests.support import CONF_DIR, REPO, SubmitOptions, load_job, set_args, storage_overrides, submit
 
 
 def _job(name: str) -> ModuleType:
@@ -177,7 +177,9 @@ def test_a_failing_submitted_job_prints_exactly_one_error_line(tmp_path: Path) -
 @pytest.mark.integration
 def test_extra_arguments_cannot_replace_the_jars_or_the_master(tmp_path: Path) -> None:
     run = submit(
-        "build_features", [*storage_overrides(tmp_path), "data.customers=10"], extra=["--jars", "x.jar"]
+        "build_features",
+        [*storage_overrides(tmp_path), "data.customers=10"],
+        options=SubmitOptions(extra=["--jars", "x.jar"]),
     )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == run.error_lines

@@ -26,7 +26,7 @@ from parity.features.asof import read_feature_lookups
 from parity.features.build import BuildOptions, build_declared_sets
 from parity.model.packaged import load_feature_spec
 from parity.model.spec import changed_transforms
-from parity.scoring.batch import score, scoring_spine
+from parity.scoring.batch import ScoredModel, score, scoring_spine
 from tests.conftest import TEST_SPARK
 from tests.support import CONF_DIR, REPO, SMALL_DATA, storage_overrides
 
@@ -70,10 +70,7 @@ def test_a_model_registered_before_the_move_scores_as_it_did(
         scoring_spine(customers, columns=[CUSTOMER_ID], score_time=SCORE_TIME),
         read_feature_lookups(catalog, decls),
         spec,
-        model_uri=str(model),
-        model_name="parity_churn",
-        model_version="before-layout",
-        model_run_id="before-layout",
+        model=ScoredModel(str(model), "parity_churn", version="before-layout", run_id="before-layout"),
     )
     got = (
         predictions.select(CUSTOMER_ID, SCORE_TS, "prediction")

@@ -27,7 +27,7 @@ from parity.model import FeatureSpec, load_feature_spec, log_packaged_model, pre
 from parity.model.packaged import SKOPS_TRUSTED_TYPES, with_input_preparation
 from parity.training.inputs import INPUT_CONTRACT, LEGACY_INPUT_CONTRACT, PrepareModelInputs, to_model_input
 from parity.training.learners import build_pipeline, fit_and_evaluate, fit_spark, get_learner
-from parity.training.splits import spark_time_split, time_split
+from parity.training.splits import LabelledColumns, SparkTrainingData, spark_time_split, time_split
 
 NUMERIC = ["visits", "is_member", "spend"]  # bigint, boolean, double in the training set
 CATEGORICAL = ["segment"]
@@ -46,13 +46,10 @@ SCORING = [
     (6, 3, True, 20.0, "zz"),
     (7, None, None, None, None),
 ]
-SPLIT = {
-    "ts_column": "label_ts",
-    "label_column": "label",
-    "numeric": NUMERIC,
-    "categorical": CATEGORICAL,
-    "validation_fraction": 0.3,
-}
+COLUMNS = LabelledColumns(
+    label_time="label_ts", label="label", available_at=None, numeric=NUMERIC, categorical=CATEGORICAL
+)
+SPLIT = {"columns": COLUMNS, "validation_fraction": 0.3}
 HGB_PARAMS = {"max_leaf_nodes": 8, "min_samples_leaf": 5, "max_iter": 30}
 SPARK_LR_PARAMS = {"reg_param": 0.01, "max_iter": 30}
 
@@ -109,15 +106,7 @@ def test_the_packaged_spark_model_predicts_what_the_fitted_pipeline_predicts_in_
     spark: SparkSession, tmp_settings: Settings
 ) -> None:
     split = spark_time_split(_labelled(spark), **SPLIT)
-    model, metrics = fit_spark(
-        get_learner("spark.logistic_regression"),
-        SPARK_LR_PARAMS,
-        split.train,
-        split.valid,
-        NUMERIC,
-        CATEGORICAL,
-        seed=1,
-    )
+    model, metrics = fit_spark(get_learner("spark.logistic_regression"), SPARK_LR_PARAMS, split, seed=1)
     assert metrics["val_auc"] > 0.8
     in_session = _p(model.transform(spark.createDataFrame(SCORING, FEATURES)))
 
@@ -157,15 +146,10 @@ def test_the_fitted_pipelines_prepare_raw_inputs_themselves(spark: SparkSession)
     np.testing.assert_array_equal(pipeline.predict_proba(raw), pipeline.predict_proba(cast))
 
     # Spark ML: rows typed as the training set, or pre-cast to double; the caller's columns come back untouched.
-    model, _ = fit_spark(
-        get_learner("spark.logistic_regression"),
-        SPARK_LR_PARAMS,
-        labelled,
-        labelled,
-        NUMERIC,
-        CATEGORICAL,
-        seed=1,
-    )
+    # Fitted and measured on the same rows: a fit reads neither the split's cutoff nor its counts.
+    rows = labelled.count()
+    whole = SparkTrainingData(labelled, labelled, NUMERIC, CATEGORICAL, pd.Timestamp(0), rows, rows)
+    model, _ = fit_spark(get_learner("spark.logistic_regression"), SPARK_LR_PARAMS, whole, seed=1)
     typed = spark.createDataFrame(SCORING, FEATURES)
     precast = spark.createDataFrame(
         [(r[0], *(None if v is None else float(v) for v in r[1:4]), r[4]) for r in SCORING],

@@ -15,7 +15,7 @@ from parity.core.conf import FeatureSetDecl, Settings
 from parity.core.durations import floor_to_grain, parse_duration
 from parity.demo.columns import RAW_EVENTS
 from parity.features import compute_feature_set
-from parity.features.asof import FeatureLookup, as_of_join, assemble_features
+from parity.features.asof import AsOfJoin, FeatureLookup, as_of_join, assemble_features
 from parity.features.quality import MissingColumnsError
 
 TS = dt.datetime
@@ -68,10 +68,7 @@ def test_as_of_join_edge_cases(spark: SparkSession, feature_rows, strategy: str)
     actual = as_of_join(
         spine,
         feature_rows,
-        entity="customer_id",
-        spine_ts="label_ts",
-        feature_ts="feature_ts",
-        columns=["v"],
+        AsOfJoin(entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"]),
         strategy=strategy,
     )
     assertDataFrameEqual(actual, expected)
@@ -88,11 +85,13 @@ def test_max_age_nulls_stale_features_but_keeps_the_row(
     actual = as_of_join(
         spine,
         feature_rows,
-        entity="customer_id",
-        spine_ts="label_ts",
-        feature_ts="feature_ts",
-        columns=["v"],
-        max_age=dt.timedelta(days=5),
+        AsOfJoin(
+            entity="customer_id",
+            spine_ts="label_ts",
+            feature_ts="feature_ts",
+            columns=["v"],
+            max_age=dt.timedelta(days=5),
+        ),
         strategy=strategy,
     )
     assertDataFrameEqual(actual, expected)
@@ -104,10 +103,7 @@ def test_as_of_join_names_missing_columns(spark: SparkSession, feature_rows) -> 
         as_of_join(
             spine,
             feature_rows,
-            entity="customer_id",
-            spine_ts="label_ts",
-            feature_ts="feature_ts",
-            columns=["v"],
+            AsOfJoin(entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"]),
         )
 
 
@@ -150,12 +146,14 @@ def test_as_of_join_matches_a_brute_force_oracle(
     actual = as_of_join(
         spark.createDataFrame(spine, SPINE),
         spark.createDataFrame(features, "customer_id LONG, feature_ts TIMESTAMP, landed_at TIMESTAMP, v INT"),
-        entity="customer_id",
-        spine_ts="label_ts",
-        feature_ts="feature_ts",
-        columns=["v"],
-        max_age=max_age,
-        available_at="landed_at" if known_at else None,
+        AsOfJoin(
+            entity="customer_id",
+            spine_ts="label_ts",
+            feature_ts="feature_ts",
+            columns=["v"],
+            max_age=max_age,
+            available_at="landed_at" if known_at else None,
+        ),
         strategy=strategy,
     )
     assertDataFrameEqual(actual, spark.createDataFrame(_oracle(spine, features, max_age), SPINE + ", v INT"))
@@ -274,10 +272,7 @@ def test_ties_and_null_times_in_feature_rows(spark: SparkSession, strategy: str)
     actual = as_of_join(
         spine,
         features,
-        entity="customer_id",
-        spine_ts="label_ts",
-        feature_ts="feature_ts",
-        columns=["v"],
+        AsOfJoin(entity="customer_id", spine_ts="label_ts", feature_ts="feature_ts", columns=["v"]),
         strategy=strategy,
     )
     # two rows at one time resolve to the same one every run; a row without a time is never "known"
@@ -305,10 +300,7 @@ def test_an_entity_of_several_keys(spark: SparkSession, strategy: str) -> None:
     actual = as_of_join(
         spine,
         features,
-        entity=["shop", "till"],
-        spine_ts="label_ts",
-        feature_ts="feature_ts",
-        columns=["v"],
+        AsOfJoin(entity=["shop", "till"], spine_ts="label_ts", feature_ts="feature_ts", columns=["v"]),
         strategy=strategy,
     )
     expected = spark.createDataFrame(

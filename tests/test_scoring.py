@@ -20,7 +20,7 @@ from parity.model import FeatureSpec, log_packaged_model
 from parity.scoring import batch
 from parity.training.inputs import INPUT_CONTRACT
 from parity.training.learners import LABEL, fit_and_evaluate, fit_spark, get_learner
-from parity.training.splits import time_split
+from parity.training.splits import LabelledColumns, SparkTrainingData, time_split
 
 KEYS = {"customer": "bigint", "channel": "string"}
 SCORE_TIME = dt.datetime(2026, 6, 1, 12)
@@ -112,10 +112,13 @@ def _fitted(spark: SparkSession, flavor: str, spec: FeatureSpec, rows: pd.DataFr
     if flavor == "sklearn":
         data = time_split(
             rows,
-            ts_column="label_ts",
-            label_column=LABEL,
-            numeric=spec.numeric,
-            categorical=spec.categorical,
+            LabelledColumns(
+                label_time="label_ts",
+                label=LABEL,
+                available_at=None,
+                numeric=spec.numeric,
+                categorical=spec.categorical,
+            ),
             validation_fraction=0.3,
         )
         params = {
@@ -128,9 +131,11 @@ def _fitted(spark: SparkSession, flavor: str, spec: FeatureSpec, rows: pd.DataFr
         return fit_and_evaluate(get_learner("sklearn.hist_gradient_boosting"), params, data, seed=1)[0]
     frame = spark.createDataFrame(rows.drop(columns="label_ts"))
     params = {"reg_param": 0.01, "elastic_net_param": 0.0, "max_iter": 20}
-    return fit_spark(
-        get_learner("spark.logistic_regression"), params, frame, frame, spec.numeric, spec.categorical, seed=1
-    )[0]
+    # Fitted and measured on the same rows: a fit reads neither the split's cutoff nor its counts.
+    data = SparkTrainingData(
+        frame, frame, spec.numeric, spec.categorical, pd.Timestamp(0), len(rows), len(rows)
+    )
+    return fit_spark(get_learner("spark.logistic_regression"), params, data, seed=1)[0]
 
 
 @pytest.mark.parametrize(
@@ -157,7 +162,9 @@ def test_the_predictor_gives_what_the_packaged_models_own_predict_gives(
         rows,
         "customer bigint, channel string, score_ts timestamp, activity double, spend double, segment string",
     )
-    got = batch.predict_rows(spark, assembled.repartition(3), spec, model_uri=uri, batch_rows=40).toPandas()
+    got = batch.predict_rows(
+        spark, assembled.repartition(3), spec, model_uri=uri, options=batch.ScoringOptions(batch_rows=40)
+    ).toPandas()
     own = mlflow.pyfunc.load_model(uri).predict(rows)
 
     got = got.sort_values("customer").reset_index(drop=True)

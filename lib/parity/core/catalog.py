@@ -139,7 +139,7 @@ class Catalog:
         self.transaction.used(name, pinned_version(self.store, name))
         return self.store.read_stream(name, options)
 
-    def write(
+    def write(  # noqa: PLR0913  the keyword API users and notebooks call (README); folded into WriteOptions
         self,
         df: DataFrame,
         name: str,
@@ -173,7 +173,7 @@ class Catalog:
         options = WriteOptions(mode, replace_where, partition_by, properties, merge_schema, txn)
         return self.transaction.write(df, name, options, commit_metadata or {})
 
-    def merge(
+    def merge(  # noqa: PLR0913  the keyword API users and notebooks call (README); folded into MergeOptions
         self,
         df: DataFrame,
         name: str,

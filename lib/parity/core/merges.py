@@ -18,6 +18,7 @@ match nothing, the usual way to both update and insert for one key in one MERGE)
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -35,15 +36,18 @@ _NEW_KEY = "_parity_new_key"  # the source row is a key the target does not hold
 CHECKPOINTED_SOURCE = {"spark.databricks.delta.merge.materializeSource": "none"}
 
 
+@dataclass(frozen=True)
+class MergeOptions:
+    """How one MERGE upserts (see `Catalog.merge`): on `keys`, deleting the target rows in `scope`
+    the new rows lack, superseding rather than overwriting when the table is `versioned`."""
+
+    keys: list[str]
+    scope: str | None = None
+    versioned: bool = False
+
+
 def upsert(
-    spark: SparkSession,
-    path: str,
-    df: DataFrame,
-    target: DataFrame,
-    *,
-    keys: list[str],
-    scope: str | None,
-    versioned: bool,
+    spark: SparkSession, path: str, df: DataFrame, target: DataFrame, options: MergeOptions
 ) -> tuple[DeltaMergeBuilder, dt.datetime | None] | None:
     """The MERGE of `df` into the Delta table at `path`, or None when nothing differs.
 
@@ -52,6 +56,7 @@ def upsert(
     deleted (superseded, when the table is `versioned`). For a versioned table the landing
     time is taken once the rows to merge are computed, and returned with the MERGE.
     """
+    keys, scope, versioned = options.keys, options.scope, options.versioned
     # One full outer join on the keys classifies every key: new, changed, unchanged, or gone
     # from the scope; `df` is computed once, in it.
     current = target.filter(F.expr(scope)) if scope else target

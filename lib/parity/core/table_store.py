@@ -29,7 +29,11 @@ from parity.core.commits import (
     session_conf,
 )
 from parity.core.conf import ZONES, Settings
-from parity.core.merges import CHECKPOINTED_SOURCE, upsert
+from parity.core.merges import (  # MergeOptions lives with the MERGE it describes; importable from here too
+    CHECKPOINTED_SOURCE,
+    MergeOptions,
+    upsert,
+)
 from parity.core.vacuum import vacuum_protecting
 from parity.core.versioned import LANDED_AT_KEY, SUPERSEDED_AT
 
@@ -58,16 +62,6 @@ class WriteOptions:
     properties: dict[str, str] | None = None
     merge_schema: bool = False
     txn: tuple[str, int] | None = None
-
-
-@dataclass(frozen=True)
-class MergeOptions:
-    """How one MERGE upserts (see `Catalog.merge`): on `keys`, deleting the target rows in `scope`
-    the new rows lack, superseding rather than overwriting when the table is `versioned`."""
-
-    keys: list[str]
-    scope: str | None = None
-    versioned: bool = False
 
 
 class TableStore(Protocol):
@@ -198,15 +192,7 @@ class DeltaTableStore:
         current = self.read(name, compared_with).alias("t")
         if options.versioned:
             current = current.filter(F.col(SUPERSEDED_AT).isNull())
-        planned = upsert(
-            self.spark,
-            self.path(name),
-            df,
-            current,
-            keys=options.keys,
-            scope=options.scope,
-            versioned=options.versioned,
-        )
+        planned = upsert(self.spark, self.path(name), df, current, options)
         if planned is None:  # nothing differs: no MERGE, no commit
             return False
         merge, landed_at = planned

@@ -25,20 +25,28 @@ from parity.features.quality import MissingColumnsError
 Strategy = Literal["broadcast", "sort"]
 
 
+@dataclass(frozen=True)
+class AsOfJoin:
+    """What an as-of join matches and takes (see `as_of_join`): the `entity` key column(s), in
+    both frames; the spine's time `spine_ts` and the features' time `feature_ts`; the feature
+    `columns` to take; `max_age`, beyond which a feature row is too old to use; `matched_ts`, a
+    column to receive the feature time of the row used; and `available_at`, a column of the
+    features holding when each row landed, to join as known at the spine time."""
+
+    entity: str | list[str]
+    spine_ts: str
+    feature_ts: str
+    columns: list[str]
+    max_age: dt.timedelta | None = None
+    matched_ts: str | None = None
+    available_at: str | None = None
+
+
 def as_of_join(
-    spine: DataFrame,
-    features: DataFrame,
-    *,
-    entity: str | list[str],
-    spine_ts: str,
-    feature_ts: str,
-    columns: list[str],
-    max_age: dt.timedelta | None = None,
-    matched_ts: str | None = None,
-    available_at: str | None = None,
-    strategy: Strategy = "sort",
+    spine: DataFrame, features: DataFrame, join: AsOfJoin, *, strategy: Strategy = "sort"
 ) -> DataFrame:
-    """Attach to every spine row the newest feature row with feature_ts <= spine_ts.
+    """Attach to every spine row the newest feature row with feature_ts <= spine_ts (the columns
+    `join` names).
 
     No spine row is ever dropped or duplicated: a row without an earlier feature row (or with
     only rows older than `max_age`) keeps its place with null features. Feature rows stamped
@@ -67,26 +75,27 @@ def as_of_join(
     Raises:
         MissingColumnsError: a needed column is absent.
     """
-    keys = [entity] if isinstance(entity, str) else list(entity)
-    extra = [available_at] if available_at else []
+    keys = [join.entity] if isinstance(join.entity, str) else list(join.entity)
+    extra = [join.available_at] if join.available_at else []
     for frame, needed, side in (
-        (spine, [*keys, spine_ts], "spine"),
-        (features, [*keys, feature_ts, *columns, *extra], "features"),
+        (spine, [*keys, join.spine_ts], "spine"),
+        (features, [*keys, join.feature_ts, *join.columns, *extra], "features"),
     ):
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise MissingColumnsError(f"as_of_join {side}: missing column(s) {', '.join(missing)}")
-    clash = [c for c in [*columns, *([matched_ts] if matched_ts else [])] if c in spine.columns]
+    clash = [
+        c for c in [*join.columns, *([join.matched_ts] if join.matched_ts else [])] if c in spine.columns
+    ]
     if clash:
         raise ValueError(f"as_of_join: spine already has column(s) {', '.join(clash)}")
     rows = _feature_rows(
-        features, keys=keys, feature_ts=feature_ts, columns=columns, available_at=available_at
+        features, keys=keys, feature_ts=join.feature_ts, columns=join.columns, available_at=join.available_at
     )
+    taken = _Side(rows, join.columns, join.max_age, join.matched_ts)
     if strategy == "sort":
-        return _sorted_as_of(spine, _Side(rows, columns, max_age, matched_ts), keys=keys, spine_ts=spine_ts)
-    return _broadcast_as_of(
-        spine, rows, keys=keys, spine_ts=spine_ts, columns=columns, max_age=max_age, matched_ts=matched_ts
-    )
+        return _sorted_as_of(spine, taken, keys=keys, spine_ts=join.spine_ts)
+    return _broadcast_as_of(spine, taken, keys=keys, spine_ts=join.spine_ts)
 
 
 def _feature_rows(
@@ -116,16 +125,8 @@ class _Side:
     matched_ts: str | None
 
 
-def _broadcast_as_of(
-    spine: DataFrame,
-    rows: DataFrame,
-    *,
-    keys: list[str],
-    spine_ts: str,
-    columns: list[str],
-    max_age: dt.timedelta | None,
-    matched_ts: str | None,
-) -> DataFrame:
+def _broadcast_as_of(spine: DataFrame, side: _Side, *, keys: list[str], spine_ts: str) -> DataFrame:
+    rows, columns, max_age, matched_ts = side.rows, side.columns, side.max_age, side.matched_ts
     wanted = spine.select(*[F.col(k) for k in keys], F.col(spine_ts).alias("_t")).dropna().distinct()
     # 1. On narrow columns: per distinct spine key, the newest (feature time, availability) known then.
     known = (F.col("_f") <= F.col("_t")) & (F.col("_a") <= F.col("_t"))
@@ -292,15 +293,7 @@ def assemble_features(
         if strategy == "sort":
             assembled = _sorted_as_of(assembled, side, keys=keys, spine_ts=spine_ts)
         else:
-            assembled = _broadcast_as_of(
-                assembled,
-                side.rows,
-                keys=keys,
-                spine_ts=spine_ts,
-                columns=side.columns,
-                max_age=side.max_age,
-                matched_ts=side.matched_ts,
-            )
+            assembled = _broadcast_as_of(assembled, side, keys=keys, spine_ts=spine_ts)
     for lookup, name in zip(lookups, staged, strict=True):
         assembled = _finish_lookup(assembled, lookup, name, spine_ts=spine_ts)
     return assembled

@@ -14,6 +14,7 @@ _EXPORTS = {
     "resolve_model_version": "registry",
     "set_alias": "registry",
     "tag_model_version": "registry",
+    "DeltaInput": "tracking",
     "FinishedTrial": "tracking",
     "configure_mlflow": "tracking",
     "log_delta_input": "tracking",
@@ -22,6 +23,7 @@ _EXPORTS = {
 }
 __all__ = [
     "AUDIT_RUNS",
+    "DeltaInput",
     "FinishedTrial",
     "ModelNotFoundError",
     "RunRecord",
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
         tag_model_version,
     )
     from parity.governance.tracking import (
+        DeltaInput,
         FinishedTrial,
         configure_mlflow,
         log_delta_input,

@@ -13,7 +13,8 @@
   the version's trainer (`parity approve`).
 
 Every check runs, so a refusal names each that failed, with what it measured. The job that
-calls `evaluate` records the outcome (`parity.governance.model_events`).
+calls `evaluate` (with a `PromotionRequest`: the model, its candidate and champion, its recorded
+events and the candidate's trainer) records the outcome (`parity.governance.model_events`).
 
 Read, then decide: `read_inputs` reads everything once (the labels, each version's metric on
 them, the manifest, today's code and tables, the approvals) into the plain values of
@@ -23,6 +24,7 @@ them, the manifest, today's code and tables, the approvals) into the plain value
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -61,6 +63,7 @@ from parity.training.learners import holdout_metric
 
 __all__ = [
     "MANIFEST_ARTIFACT",
+    "PromotionRequest",
     "approval_check",
     "data_check",
     "evaluate",
@@ -74,42 +77,38 @@ __all__ = [
 _LABEL = "__parity_label"
 
 
+@dataclass(frozen=True)
+class PromotionRequest:
+    """What the gate is asked: may a declared `model`'s `candidate` version become @champion in
+    place of `champion` (None: there is none yet)? With the model's recorded `events` (its
+    approvals among them) and the `trainer` of the candidate (None: unknown)."""
+
+    model: ModelDecl
+    candidate: ResolvedModel
+    champion: ResolvedModel | None
+    events: list[ModelEvent]
+    trainer: str | None
+
+
 def evaluate(
-    spark: SparkSession,
-    catalog: Catalog,
-    settings: Settings,
-    model: ModelDecl,
-    candidate: ResolvedModel,
-    champion: ResolvedModel | None,
-    *,
-    events: list[ModelEvent],
-    trainer: str | None,
+    spark: SparkSession, catalog: Catalog, settings: Settings, request: PromotionRequest
 ) -> list[CheckResult]:
-    """Every check of the gate for `candidate` against `champion` (None: there is none yet)."""
-    return judge(
-        read_inputs(spark, catalog, settings, model, candidate, champion, events=events, trainer=trainer)
-    )
+    """Every check of the gate for the request's candidate against its champion."""
+    return judge(read_inputs(spark, catalog, settings, request))
 
 
 def read_inputs(
-    spark: SparkSession,
-    catalog: Catalog,
-    settings: Settings,
-    model: ModelDecl,
-    candidate: ResolvedModel,
-    champion: ResolvedModel | None,
-    *,
-    events: list[ModelEvent],
-    trainer: str | None,
+    spark: SparkSession, catalog: Catalog, settings: Settings, request: PromotionRequest
 ) -> GateInputs:
     """What every check of the gate judges, read once."""
+    model, candidate = request.model, request.candidate
     bar = promotion_bar(model)
     return GateInputs(
         bar=bar,
-        validation=read_validation(spark, catalog, model, bar, candidate, champion),
+        validation=read_validation(spark, catalog, model, bar, candidate, request.champion),
         data=read_recorded_checks(candidate),
         spec=read_spec_state(catalog, candidate),
-        approvals=approvals_of(settings, events, candidate.version, trainer),
+        approvals=approvals_of(settings, request.events, candidate.version, request.trainer),
     )
 
 
@@ -167,12 +166,8 @@ def measure(
         spine,
         batch.read_lookups(catalog, spec, as_trained=True),
         spec,
-        model_uri=resolved.uri,
-        model_name=resolved.name,
-        model_version=resolved.version,
-        model_run_id=resolved.run_id,
-        allow_code_mismatch=True,
-        carry=[_LABEL],
+        model=batch.ScoredModel(resolved.uri, resolved.name, resolved.version, resolved.run_id),
+        options=batch.ScoringOptions(allow_code_mismatch=True, carry=[_LABEL]),
     )
     rows: pd.DataFrame = predicted.select(PREDICTION, _LABEL).toPandas()
     return holdout_metric(metric, rows[_LABEL].to_numpy(), rows[PREDICTION].to_numpy())

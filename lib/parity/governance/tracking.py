@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -103,25 +104,30 @@ def log_trial(parent_run_id: str, experiment_id: str, trial: FinishedTrial) -> s
     return run_id
 
 
-class DeltaVersionDataset(SparkDataset):
-    """A pinned Delta table version as an MLflow dataset, profiled by the row count parity
-    already knows (MLflow's own profile would run a Spark job per table to estimate it)."""
+@dataclass(frozen=True)
+class DeltaInput:
+    """A Delta table version a run read: its logical `table`, where it lives (`path`), the
+    `version` read, the content `digest` of that version, and its row count (`rows`, None when
+    unknown)."""
 
-    def __init__(
-        self,
-        df: DataFrame,
-        *,
-        path: str,
-        version: int,
-        name: str,
-        digest: str,
-        rows: int | None,
-        targets: str | None = None,
-    ):
+    table: str
+    path: str
+    version: int
+    digest: str
+    rows: int | None = None
+
+
+class DeltaVersionDataset(SparkDataset):
+    """A pinned Delta table version as an MLflow dataset named `<table>@<version>`, profiled by
+    the row count parity already knows (MLflow's own profile would run a Spark job per table to
+    estimate it)."""
+
+    def __init__(self, df: DataFrame, delta: DeltaInput, *, targets: str | None = None):
         # As text, as MLflow's from_spark passes it: DeltaDatasetSource.to_dict leaves out a version 0.
-        source = DeltaDatasetSource(path=path, delta_table_version=str(version))  # type: ignore[arg-type]
+        source = DeltaDatasetSource(path=delta.path, delta_table_version=str(delta.version))  # type: ignore[arg-type]
+        name, digest = f"{delta.table}@{delta.version}", delta.digest[:36]
         super().__init__(df, source, targets=targets, name=name, digest=digest)
-        self._rows = rows
+        self._rows = delta.rows
 
     @property
     def profile(self) -> dict[str, Any] | None:
@@ -129,28 +135,11 @@ class DeltaVersionDataset(SparkDataset):
 
 
 def log_delta_input(
-    spark_frame: DataFrame,
-    *,
-    table: str,
-    path: str,
-    version: int,
-    digest: str,
-    rows: int | None,
-    context: str,
-    targets: str | None = None,
+    spark_frame: DataFrame, delta: DeltaInput, *, context: str, targets: str | None = None
 ) -> None:
     """Record a Delta table version the active run read, as an MLflow dataset input (source: Delta
     path + version; profile: its `rows`, when known)."""
-    dataset = DeltaVersionDataset(
-        spark_frame,
-        path=path,
-        version=version,
-        name=f"{table}@{version}",
-        digest=digest[:36],
-        rows=rows,
-        targets=targets,
-    )
-    mlflow.log_input(dataset, context=context)
+    mlflow.log_input(DeltaVersionDataset(spark_frame, delta, targets=targets), context=context)
 
 
 def log_sweep_declaration(decl: SweepDecl) -> None:

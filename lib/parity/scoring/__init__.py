@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from parity.core.exports import lazy_exports
 
 _EXPORTS = {
+    "ScoredModel": "batch",
+    "ScoringOptions": "batch",
     "default_score_time": "batch",
     "model_input_columns": "batch",
     "replace_predicate": "batch",
@@ -14,6 +16,8 @@ _EXPORTS = {
     "scoring_spine": "batch",
 }
 __all__ = [
+    "ScoredModel",
+    "ScoringOptions",
     "default_score_time",
     "model_input_columns",
     "replace_predicate",
@@ -24,6 +28,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from parity.scoring.batch import (
+        ScoredModel,
+        ScoringOptions,
         default_score_time,
         model_input_columns,
         replace_predicate,

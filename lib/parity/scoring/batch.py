@@ -16,6 +16,7 @@ the same time keep their own rows.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import mlflow
@@ -261,46 +262,61 @@ def load_model(model_uri: str, *, allow_code_mismatch: bool = False) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class ScoredModel:
+    """A registered model version as scoring uses it: where MLflow loads it from (`uri`), and
+    the identity every prediction row carries (`name`, `version`, `run_id`)."""
+
+    uri: str
+    name: str
+    version: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How `score` and `predict_rows` predict.
+
+    `strategy` is the as-of join's (`assemble_features`); `predictor` picks parity's vectorized
+    predictor or, for a single-node model, MLflow's pandas UDF (`"spark_udf"`, the reference
+    the benchmarks compare with), which predict `batch_rows` rows at a time; with
+    `allow_code_mismatch`, a model whose transform code has changed still loads. The `fitted`
+    model may be given, loaded once (`load_model`; for a single-node model, also shipped once
+    with `ship_model`), when one run predicts many times. `carry` names spine columns that
+    travel to the predictions unchanged.
+    """
+
+    strategy: Strategy = "sort"
+    predictor: Predictor = "parity"
+    batch_rows: int = BATCH_ROWS
+    allow_code_mismatch: bool = False
+    fitted: Any = None
+    carry: list[str] | None = None
+
+
 def score(
     spark: SparkSession,
     spine: DataFrame,
     lookups: list[FeatureLookup],
     spec: FeatureSpec,
     *,
-    model_uri: str,
-    model_name: str,
-    model_version: str,
-    model_run_id: str,
-    strategy: Strategy = "sort",
-    allow_code_mismatch: bool = False,
-    predictor: Predictor = "parity",
-    batch_rows: int = BATCH_ROWS,
-    model: Any = None,
-    carry: list[str] | None = None,
+    model: ScoredModel,
+    options: ScoringOptions = ScoringOptions(),
 ) -> DataFrame:
     """Predictions for every spine row, with the model's identity on every row: the features
     assembled as of each row's score_ts, then `predict_rows`.
 
-    Needs: the spec's caller columns, score_ts, `carry`.
-    Returns: the model's keys, score_ts, `carry`, prediction, model_name, model_version, model_run_id.
+    Needs: the spec's caller columns, score_ts, `options.carry`.
+    Returns: the model's keys, score_ts, `options.carry`, prediction, model_name, model_version,
+    model_run_id.
     """
-    assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS, strategy=strategy)
-    predicted = predict_rows(
-        spark,
-        assembled,
-        spec,
-        model_uri=model_uri,
-        model=model,
-        predictor=predictor,
-        batch_rows=batch_rows,
-        allow_code_mismatch=allow_code_mismatch,
-        carry=carry,
-    )
+    assembled = assemble_features(spine, lookups, spine_ts=SCORE_TS, strategy=options.strategy)
+    predicted = predict_rows(spark, assembled, spec, model_uri=model.uri, options=options)
     return predicted.select(
         *predicted.columns,
-        F.lit(model_name).alias(MODEL_NAME),
-        F.lit(model_version).alias(MODEL_VERSION),
-        F.lit(model_run_id).alias(MODEL_RUN_ID),
+        F.lit(model.name).alias(MODEL_NAME),
+        F.lit(model.version).alias(MODEL_VERSION),
+        F.lit(model.run_id).alias(MODEL_RUN_ID),
     )
 
 
@@ -310,26 +326,22 @@ def predict_rows(
     spec: FeatureSpec,
     *,
     model_uri: str,
-    model: Any = None,
-    predictor: Predictor = "parity",
-    batch_rows: int = BATCH_ROWS,
-    allow_code_mismatch: bool = False,
-    carry: list[str] | None = None,
+    options: ScoringOptions = ScoringOptions(),
 ) -> DataFrame:
     """The model's prediction for assembled rows: P(label = 1) for a binary model, the value
     for a regression one.
 
     A single-node model predicts with `parity.scoring.predictor`, or, with
-    `predictor="spark_udf"`, MLflow's pandas UDF (the reference the benchmarks compare with);
-    a Spark ML model (`flavor: spark`) transforms the rows where they are. The fitted `model`
-    may be given, loaded once (`load_model`; for a single-node model, also shipped once with
-    `ship_model`), when one run predicts many times.
+    `options.predictor="spark_udf"`, MLflow's pandas UDF; a Spark ML model (`flavor: spark`)
+    transforms the rows where they are. The rows are assembled already: `options.strategy`
+    plays no part.
 
-    Needs: the model's keys, score_ts, its caller columns, its inputs and `carry`.
-    Returns: the model's keys, score_ts, `carry`, prediction.
+    Needs: the model's keys, score_ts, its caller columns, its inputs and `options.carry`.
+    Returns: the model's keys, score_ts, `options.carry`, prediction.
     """
-    keep = [*spec.key_columns, SCORE_TS, *(carry or [])]
-    if predictor == "spark_udf" and spec.flavor == "sklearn":
+    allow_code_mismatch = options.allow_code_mismatch
+    keep = [*spec.key_columns, SCORE_TS, *(options.carry or [])]
+    if options.predictor == "spark_udf" and spec.flavor == "sklearn":
         model_config = {ALLOW_CODE_MISMATCH: allow_code_mismatch}
         predict = mlflow.pyfunc.spark_udf(
             spark, model_uri, result_type="double", env_manager="local", model_config=model_config
@@ -342,11 +354,15 @@ def predict_rows(
         return assembled.select(
             *keep, predict(F.struct(*_as_signature_types(spec, caller))).alias(PREDICTION)
         )
-    fitted = model if model is not None else load_model(model_uri, allow_code_mismatch=allow_code_mismatch)
+    fitted = (
+        options.fitted
+        if options.fitted is not None
+        else load_model(model_uri, allow_code_mismatch=allow_code_mismatch)
+    )
     rows = assembled.select(*keep, *model_input_columns(spec))
     if spec.flavor == "sklearn":
         shipped = fitted if isinstance(fitted, ShippedModel) else ship_model(spark, fitted, spec)
-        return predict_batches(rows, shipped, keep=keep, batch_rows=batch_rows)
+        return predict_batches(rows, shipped, keep=keep, batch_rows=options.batch_rows)
     prediction = (
         vector_to_array(F.col("probability"))[1]
         if spec.task == "binary"

@@ -50,22 +50,27 @@ def split_requests(requests: DataFrame, spec: FeatureSpec, stream: StreamDecl) -
     return valid, quarantined.withColumn(SCORE_TS, request_ts.try_cast("timestamp"))
 
 
+@dataclass(frozen=True)
+class RequestSample:
+    """Which sample requests to send (see `sample_requests`): `count` of them, timed `at`, with
+    request ids `<tag>-<n>`, and `malformed` more with a null key (a demo of quarantine)."""
+
+    count: int
+    at: dt.datetime
+    tag: str
+    malformed: int = 0
+
+
 def sample_requests(
-    population: DataFrame,
-    columns: list[str],
-    stream: StreamDecl,
-    *,
-    count: int,
-    at: dt.datetime,
-    tag: str,
-    malformed: int = 0,
+    population: DataFrame, columns: list[str], stream: StreamDecl, sample: RequestSample
 ) -> DataFrame:
-    """`count` scoring requests for distinct population rows, as a producer appends them: the
-    caller `columns`, the request time `at`, and a request id `<tag>-<n>` (if declared); then
-    `malformed` requests with a null key (a demo of quarantine).
+    """`sample.count` scoring requests for distinct population rows, as a producer appends them:
+    the caller `columns`, the request time `sample.at`, and a request id `<sample.tag>-<n>` (if
+    declared); then `sample.malformed` requests with a null key.
 
     Returns: `columns`, the request time, the request id.
     """
+    count, at, tag, malformed = sample.count, sample.at, sample.tag, sample.malformed
     keys = population.select(*columns).dropna().distinct()
     picked = keys.orderBy(F.xxhash64(*columns, F.lit(tag))).limit(count)
     bad = picked.limit(malformed).withColumn(
@@ -164,14 +169,15 @@ class StreamScorer:
                     valid,
                     lookups,
                     self.spec,
-                    model_uri=self.model_uri,
-                    model_name=self.lineage["model_name"],
-                    model_version=self.lineage["model_version"],
-                    model_run_id=self.lineage["model_run_id"],
-                    strategy=self.strategy,
-                    batch_rows=self.batch_rows,
-                    model=self.model,
-                    carry=carry,
+                    model=batch.ScoredModel(
+                        self.model_uri,
+                        self.lineage["model_name"],
+                        self.lineage["model_version"],
+                        self.lineage["model_run_id"],
+                    ),
+                    options=batch.ScoringOptions(
+                        strategy=self.strategy, batch_rows=self.batch_rows, fitted=self.model, carry=carry
+                    ),
                 )
                 written = self._append(
                     batch.with_lineage(scored, **self.lineage), self.predictions_table, txn, metadata

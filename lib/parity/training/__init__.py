@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 from parity.core.exports import lazy_exports
 
 _EXPORTS = {
-    "LabelledColumns": "declared_sweep",
     "TrainedSweep": "declared_sweep",
     "run_declared_sweep": "declared_sweep",
     "model_inputs": "inputs",
     "to_model_input": "inputs",
+    "LabelledColumns": "splits",
     "SparkTrainingData": "splits",
     "TrainingData": "splits",
     "spark_time_split": "splits",
@@ -41,9 +41,10 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
-    from parity.training.declared_sweep import LabelledColumns, TrainedSweep, run_declared_sweep
+    from parity.training.declared_sweep import TrainedSweep, run_declared_sweep
     from parity.training.inputs import model_inputs, to_model_input
     from parity.training.splits import (
+        LabelledColumns,
         SparkTrainingData,
         TrainingData,
         spark_time_split,

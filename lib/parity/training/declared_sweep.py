@@ -19,27 +19,19 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from parity.core.conf import ModelDecl, SweepDecl
+from parity.core.conf import SweepDecl
 from parity.training import learners, splits
 from parity.training.search_space import build_space
-from parity.training.sweep import DriverRunner, Runner, SparkTaskRunner, SweepResult, TrialResult, run_sweep
-
-
-@dataclass(frozen=True)
-class LabelledColumns:
-    """Where a training set keeps its label time, label, label-available-at and model inputs."""
-
-    label_time: str
-    label: str
-    available_at: str | None
-    numeric: list[str]
-    categorical: list[str]
-
-    @classmethod
-    def of(cls, model: ModelDecl, numeric: list[str], categorical: list[str]) -> LabelledColumns:
-        """Where a declared model's training set keeps them (its labels' declared columns)."""
-        labels = model.labels
-        return cls(labels.time, labels.label.name, labels.available_at, numeric, categorical)
+from parity.training.splits import LabelledColumns  # here before it moved to splits; importable from here too
+from parity.training.sweep import (
+    DriverRunner,
+    Runner,
+    SparkTaskRunner,
+    SweepOptions,
+    SweepResult,
+    TrialResult,
+    run_sweep,
+)
 
 
 @dataclass
@@ -73,18 +65,9 @@ def run_declared_sweep(
         ValueError: the split leaves a side empty or with one class.
     """
     learner = learners.get_learner(decl.learner)
-    split = {
-        "ts_column": columns.label_time,
-        "label_column": columns.label,
-        "available_column": columns.available_at,
-        "numeric": columns.numeric,
-        "categorical": columns.categorical,
-        "validation_fraction": decl.validation.fraction,
-        "task": learner.task,
-    }
     if learner.mode == "single_node":
-        return _single_node(spark, decl, learner, frame, split, on_trial)
-    return _distributed(spark, decl, learner, frame, split, on_trial)
+        return _single_node(spark, decl, learner, frame, columns, on_trial)
+    return _distributed(spark, decl, learner, frame, columns, on_trial)
 
 
 def _single_node(
@@ -92,12 +75,14 @@ def _single_node(
     decl: SweepDecl,
     learner: learners.Learner,
     frame: DataFrame,
-    split: dict[str, Any],
+    columns: LabelledColumns,
     on_trial: Callable[[TrialResult], None] | None,
 ) -> TrainedSweep:
     """One trial per Spark task; the pandas training split travels once, as a broadcast."""
     labelled: pd.DataFrame = frame.toPandas()
-    data = splits.time_split(labelled, **split)
+    data = splits.time_split(
+        labelled, columns, validation_fraction=decl.validation.fraction, task=learner.task
+    )
     shipped = spark.sparkContext.broadcast(data)
     seed = decl.seed
 
@@ -122,22 +107,22 @@ def _distributed(
     decl: SweepDecl,
     learner: learners.Learner,
     frame: DataFrame,
-    split: dict[str, Any],
+    columns: LabelledColumns,
     on_trial: Callable[[TrialResult], None] | None,
 ) -> TrainedSweep:
     """Trials one after another on the driver, each a Spark ML fit over the whole training split."""
-    data = splits.spark_time_split(frame, **split)
+    data = splits.spark_time_split(
+        frame, columns, validation_fraction=decl.validation.fraction, task=learner.task
+    )
 
     def fit(params: dict[str, Any]) -> tuple[Any, dict[str, float]]:
-        return learners.fit_spark(
-            learner, params, data.train, data.valid, data.numeric, data.categorical, seed=decl.seed
-        )
+        return learners.fit_spark(learner, params, data, seed=decl.seed)
 
     result = _sweep(
         DriverRunner(lambda params: fit(params)[1], parallelism=decl.parallelism, spark=spark), decl, on_trial
     )
     model, metrics = fit(result.best.params)
-    late = F.col(split["ts_column"]) >= F.lit(data.cutoff.to_pydatetime())
+    late = F.col(columns.label_time) >= F.lit(data.cutoff.to_pydatetime())
     example = frame.filter(late).limit(5).toPandas()
     rows = {
         "rows.train": data.rows_train,
@@ -149,9 +134,7 @@ def _distributed(
 
 def _sweep(runner: Runner, decl: SweepDecl, on_trial: Callable[[TrialResult], None] | None) -> SweepResult:
     """The engine's arguments, from the declaration."""
-    return run_sweep(
-        runner,
-        build_space(decl.space),
+    options = SweepOptions(
         metric=decl.objective.metric,
         direction=decl.objective.direction,
         max_evals=decl.max_evals,
@@ -160,5 +143,5 @@ def _sweep(runner: Runner, decl: SweepDecl, on_trial: Callable[[TrialResult], No
         algorithm=decl.algorithm,
         timeout_seconds=decl.timeout_seconds,
         early_stop_evals=decl.early_stop.no_improvement_evals if decl.early_stop else None,
-        on_trial=on_trial,
     )
+    return run_sweep(runner, build_space(decl.space), options, on_trial=on_trial)

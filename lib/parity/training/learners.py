@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pyspark.ml import PipelineModel
     from pyspark.sql import DataFrame
 
-    from parity.training.splits import TrainingData
+    from parity.training.splits import SparkTrainingData, TrainingData
 
 METRICS = ("val_auc", "val_log_loss", "train_auc", "fit_seconds")  # a binary learner's (see TASK_METRICS)
 LABEL = "label"
@@ -238,16 +238,10 @@ def holdout_metric(metric: str, labels: Any, predictions: Any) -> float:
 
 
 def fit_spark(
-    learner: Learner,
-    params: dict[str, Any],
-    train: DataFrame,
-    valid: DataFrame,
-    numeric: list[str],
-    categorical: list[str],
-    *,
-    seed: int,
+    learner: Learner, params: dict[str, Any], data: SparkTrainingData, *, seed: int
 ) -> tuple[PipelineModel, dict[str, float]]:
-    """Fit a Spark ML pipeline on `train` and measure it on `valid` (both hold the inputs and `label`).
+    """Fit a Spark ML pipeline on `data.train` and measure it on `data.valid` (both hold the
+    inputs, `data.numeric` and `data.categorical`, and `label`).
 
     The first stage prepares the inputs (`spark_input_stage`); preprocessing mirrors the
     single-node one: median imputation and scaling for numeric inputs, a 'missing' level and
@@ -262,6 +256,7 @@ def fit_spark(
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
+    train, valid, numeric, categorical = data.train, data.valid, data.numeric, data.categorical
     imputed = [f"_imputed_{c}" for c in numeric]
     indexed = [f"_index_{c}" for c in categorical]
     encoded = [f"_onehot_{c}" for c in categorical]

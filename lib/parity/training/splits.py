@@ -16,6 +16,25 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from parity.core.conf import ModelDecl
+
+
+@dataclass(frozen=True)
+class LabelledColumns:
+    """Where a training set keeps its label time, label, label-available-at and model inputs."""
+
+    label_time: str
+    label: str
+    available_at: str | None
+    numeric: list[str]
+    categorical: list[str]
+
+    @classmethod
+    def of(cls, model: ModelDecl, numeric: list[str], categorical: list[str]) -> LabelledColumns:
+        """Where a declared model's training set keeps them (its labels' declared columns)."""
+        labels = model.labels
+        return cls(labels.time, labels.label.name, labels.available_at, numeric, categorical)
+
 
 @dataclass
 class TrainingData:
@@ -48,20 +67,12 @@ def split_cutoff(times: Any, validation_fraction: float, *, ts_column: str) -> p
 
 
 def time_split(
-    frame: pd.DataFrame,
-    *,
-    ts_column: str,
-    label_column: str,
-    numeric: list[str],
-    categorical: list[str],
-    validation_fraction: float,
-    available_column: str | None = None,
-    task: str = "binary",
+    frame: pd.DataFrame, columns: LabelledColumns, *, validation_fraction: float, task: str = "binary"
 ) -> TrainingData:
     """Split labelled rows by time: the latest `validation_fraction` of label times validate.
 
     All rows at the cutoff time go to validation, so no timestamp straddles the split. With
-    `available_column` (when each label's outcome became known), training also leaves out
+    `columns.available_at` (when each label's outcome became known), training also leaves out
     labels whose outcome was not yet known at the cutoff: they would teach the model about
     the validation period.
 
@@ -70,6 +81,8 @@ def time_split(
     Raises:
         ValueError: the split leaves one side empty, or (binary) with a single class.
     """
+    ts_column, label_column, available_column = columns.label_time, columns.label, columns.available_at
+    numeric, categorical = columns.numeric, columns.categorical
     times = pd.to_datetime(frame[ts_column], utc=True)
     cutoff = split_cutoff(times.unique(), validation_fraction, ts_column=ts_column)
     is_valid = (times >= cutoff).to_numpy()
@@ -106,15 +119,7 @@ class SparkTrainingData:
 
 
 def spark_time_split(
-    frame: DataFrame,
-    *,
-    ts_column: str,
-    label_column: str,
-    numeric: list[str],
-    categorical: list[str],
-    validation_fraction: float,
-    available_column: str | None = None,
-    task: str = "binary",
+    frame: DataFrame, columns: LabelledColumns, *, validation_fraction: float, task: str = "binary"
 ) -> SparkTrainingData:
     """`time_split` on a Spark DataFrame: the same cutoff rule, with the data left distributed.
 
@@ -123,6 +128,8 @@ def spark_time_split(
     Raises:
         ValueError: the split leaves one side empty or with a single class.
     """
+    ts_column, label_column, available_column = columns.label_time, columns.label, columns.available_at
+    numeric, categorical = columns.numeric, columns.categorical
     times = [row[0] for row in frame.select(ts_column).distinct().collect()]
     cutoff = split_cutoff(times, validation_fraction, ts_column=ts_column)
     at = F.lit(cutoff.to_pydatetime())
@@ -130,9 +137,9 @@ def spark_time_split(
     is_train = F.col(ts_column) < at
     if available_column is not None:
         is_train &= F.col(available_column) <= at
-    columns = [*map(F.col, [*numeric, *categorical]), F.col(label_column).cast("double").alias("label")]
-    train = frame.filter(is_train).select(*columns).cache()
-    valid = frame.filter(is_valid).select(*columns).cache()
+    selected = [*map(F.col, [*numeric, *categorical]), F.col(label_column).cast("double").alias("label")]
+    train = frame.filter(is_train).select(*selected).cache()
+    valid = frame.filter(is_valid).select(*selected).cache()
     counts = {}
     for side, part in (("training", train), ("validation", valid)):
         if task == "binary":

@@ -147,29 +147,44 @@ class SparkTaskRunner:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass(frozen=True)
+class SweepOptions:
+    """How `run_sweep` searches: for the best `metric` (the objective must report it) in
+    `direction`, with up to `max_evals` trials, `parallelism` at a time, suggested by
+    `algorithm` (hyperopt's TPE or random search) from `seed`; running trials are cancelled
+    after `timeout_seconds`, and no new one starts once `early_stop_evals` finished trials in
+    a row have not improved on the best."""
+
+    metric: str
+    direction: Literal["maximize", "minimize"]
+    max_evals: int
+    parallelism: int
+    seed: int
+    algorithm: Literal["tpe", "random"] = "tpe"
+    timeout_seconds: float | None = None
+    early_stop_evals: int | None = None
+
+
 def run_sweep(
     runner: Runner,
     space: dict[str, Any],
+    options: SweepOptions,
     *,
-    metric: str,
-    direction: Literal["maximize", "minimize"],
-    max_evals: int,
-    parallelism: int,
-    seed: int,
-    algorithm: Literal["tpe", "random"] = "tpe",
-    timeout_seconds: float | None = None,
-    early_stop_evals: int | None = None,
     on_trial: Callable[[TrialResult], None] | None = None,
 ) -> SweepResult:
-    """Run up to `max_evals` trials, `parallelism` at a time, and return them with the best.
+    """Run up to `options.max_evals` trials, `options.parallelism` at a time, and return them
+    with the best.
 
-    The objective's metrics must include `metric`; hyperopt minimises `metric` (or its
-    negative, when `direction` is maximize). `on_trial` is called on this thread as each trial
-    ends, in the order they end.
+    The objective's metrics must include `options.metric`; hyperopt minimises it (or its
+    negative, when `options.direction` is maximize). `on_trial` is called on this thread as
+    each trial ends, in the order they end.
 
     Raises:
         NoSuccessfulTrialError: no trial succeeded.
     """
+    metric, direction, max_evals = options.metric, options.direction, options.max_evals
+    parallelism, seed, algorithm = options.parallelism, options.seed, options.algorithm
+    timeout_seconds, early_stop_evals = options.timeout_seconds, options.early_stop_evals
     sign = -1.0 if direction == "maximize" else 1.0
     suggest = ALGORITHMS[algorithm]
     domain = Domain(lambda _: None, space)

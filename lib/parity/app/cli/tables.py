@@ -79,7 +79,7 @@ def append_requests(ctx: JobContext, model: ModelDecl) -> None:
     """
     from pyspark.sql import functions as F
 
-    from parity.scoring.stream import sample_requests
+    from parity.scoring.stream import RequestSample, sample_requests
 
     stream, args = model.scoring.stream, ctx.args
     if stream is None:
@@ -94,9 +94,8 @@ def append_requests(ctx: JobContext, model: ModelDecl) -> None:
     population = ctx.catalog.read(model.scoring.population.table)
     columns = list(model.labels.lookup_columns())
     tag = uuid.uuid4().hex[:8]
-    rows = sample_requests(
-        population, columns, stream, count=args.count, at=at, tag=tag, malformed=args.malformed
-    )
+    sample = RequestSample(count=args.count, at=at, tag=tag, malformed=args.malformed)
+    rows = sample_requests(population, columns, stream, sample)
     version = ctx.catalog.write(rows, stream.requests, mode="append")
     appended = ctx.catalog.operation_metrics(stream.requests, version).get("numOutputRows", 0)
     ctx.counts["requests.out"] = int(appended)
