@@ -64,7 +64,7 @@ def _output_type(spec: Mapping[str, Any], source: T.DataType) -> T.DataType:
     return source  # min, max
 
 
-def rolling_arrow(
+def rolling_arrow(  # noqa: PLR0913 (add_rolling_aggregates' own keywords; in its digest closure)
     df: DataFrame,
     *,
     keys: list[str],

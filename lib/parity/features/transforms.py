@@ -61,7 +61,7 @@ def _aggregate_name(spec: Mapping[str, Any]) -> str:
 # name it record a digest of its source, so editing it would refuse their loads. New sets use
 # add_rolling_aggregates, which gives the same rows at day grain.
 @needs_history(lambda params: max(params["windows_days"]))
-def add_window_aggregates(
+def add_window_aggregates(  # noqa: PLR0913 (a declaration's params, by keyword; its digest pins this signature)
     df: DataFrame,
     *,
     entity: str | Sequence[str],
@@ -218,7 +218,7 @@ def _check_aggregates(aggregates: Sequence[Mapping[str, Any]]) -> None:
 
 @checks_params(_check_rolling)
 @needs_history(lambda params: max(parse_duration(window) for window in params["windows"]))
-def add_rolling_aggregates(
+def add_rolling_aggregates(  # noqa: PLR0913 (a declaration's params, by keyword; its digest pins this signature)
     df: DataFrame,
     *,
     entity: str | Sequence[str],
