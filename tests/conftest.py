@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from parity.core.conf import Settings, load_settings
 from parity.core.session import get_spark
 from tests import background
-from tests.support import CONF_DIR, SMALL_DATA, JobRun, storage_overrides, submit
+from tests.support import CONF_DIR, SMALL_DATA, JobRun, run_here, set_args, storage_overrides, submit
 
 TEST_SPARK = [
     "spark.master=local[2]",
@@ -66,11 +66,11 @@ def tmp_settings(tmp_path: Path) -> Settings:
 
 
 class PipelineRun:
-    """The demo's jobs, run once through spark-submit.sh on small data into one folder: the
-    jobs of the churn model (`summary(job)`), then the model jobs of the channel-spend model
-    (`summary(job, "channel_spend")`). Each training set holds out its newest `HOLDOUT_DAYS`
-    of labels, on which the promotion gate validates the trained version before it becomes
-    the champion that `score` uses."""
+    """The demo's jobs, run once on small data into one folder: the jobs of the churn model
+    through spark-submit.sh (`summary(job)`: each job's spark-submit path), then the model jobs
+    of the channel-spend model in the tests' driver (`summary(job, "channel_spend")`). Each
+    training set holds out its newest `HOLDOUT_DAYS` of labels, on which the promotion gate
+    validates the trained version before it becomes the champion that `score` uses."""
 
     JOBS = ("generate_data", "build_features", "build_training_set", "train", "promote", "score")
     MODEL_JOBS = ("build_training_set", "train", "promote", "score")
@@ -98,7 +98,10 @@ class PipelineRun:
                     "--reason",
                     "the tests' champion",
                 ]
-            result = submit(job, self.overrides, extra_job_args=model)
+            if key == job:
+                result = submit(job, self.overrides, extra_job_args=model)
+            else:
+                result = run_here(job, [*set_args(self.overrides), *model])
             self.runs[key] = result
             if result.returncode != 0:
                 raise AssertionError(f"{key} failed ({result.returncode}):\n{result.stderr[-4000:]}")
@@ -111,7 +114,8 @@ class PipelineRun:
 
 
 @pytest.fixture(scope="session")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+def pipeline(tmp_path_factory: pytest.TempPathFactory, spark: SparkSession) -> PipelineRun:
+    """The demo's pipeline (`PipelineRun`); its in-driver jobs run on the tests' session."""
     run = PipelineRun(tmp_path_factory.mktemp("pipeline"))
     run.run()
     return run

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import socket
 import subprocess
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -126,3 +128,24 @@ def load_job(name: str, tag: str = "") -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_here(job: str, args: list[str], *, conf_dir: Path | None = None) -> JobRun:
+    """Run `jobs/<job>.py`'s `main(args)` in this process, on its Spark session (one driver),
+    capturing what it prints as `submit` does: for a job whose spark-submit path another run
+    proves. With `conf_dir`, for the project whose conf folder that is (PARITY_CONF_DIR)."""
+    from parity.app.jobkit import CONF_DIR_ENV
+
+    out, err = io.StringIO(), io.StringIO()
+    before = os.environ.get(CONF_DIR_ENV)
+    if conf_dir is not None:
+        os.environ[CONF_DIR_ENV] = str(conf_dir)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = load_job(job, "_here").main(args)
+    finally:
+        if before is None:
+            os.environ.pop(CONF_DIR_ENV, None)
+        else:
+            os.environ[CONF_DIR_ENV] = before
+    return JobRun(code, out.getvalue(), err.getvalue())

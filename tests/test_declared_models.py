@@ -18,7 +18,7 @@ from parity.core.conf import Settings, load_settings
 from parity.features import build_feature_set
 from parity.features.training_sets import build_training_set
 from tests.conftest import TEST_SPARK
-from tests.support import CONF_DIR, REPO, SubmitOptions, storage_overrides, submit
+from tests.support import CONF_DIR, REPO, SubmitOptions, run_here, storage_overrides, submit
 from tests.test_feature_sets import MERCHANT_DECLARATION, TRANSACTIONS
 
 TS = dt.datetime
@@ -165,8 +165,8 @@ def _assert_training_set_is_the_oracle(catalog: Catalog, training_set: str, rows
 
 @pytest.mark.integration
 def test_a_project_of_its_own_runs_through_the_unchanged_jobs(spark: SparkSession, tmp_path: Path) -> None:
-    """A brand-new project folder (its own conf, tables and MLflow store) runs build_features,
-    build_training_set, train and score through spark-submit.sh with no code change."""
+    """A brand-new project folder (its own conf, tables and MLflow store) runs build_features
+    through spark-submit.sh, then build_training_set, train and score, with no code change."""
     conf = tmp_path / "project" / "conf"
     for folder in ("features", "sweeps", "models"):
         (conf / folder).mkdir(parents=True)
@@ -222,17 +222,18 @@ def test_a_project_of_its_own_runs_through_the_unchanged_jobs(spark: SparkSessio
     tills = [(f"m{m}", f"t{t}", f"m{(m % 4) + 1}") for m in range(1, 5) for t in (1, 2)]
     catalog.write(spark.createDataFrame(tills, "merchant STRING, till STRING, acquirer STRING"), "raw.tills")
 
-    summaries = {}
+    # The spark-submit path of a project of its own once (PARITY_CONF_DIR, the project's
+    # relative paths); the jobs after it run in this driver, as the pipeline proves each one's
+    # spark-submit path.
+    run = submit("build_features", [], options=SubmitOptions(conf_dir=conf))
+    assert run.returncode == 0, f"build_features failed:\n{run.stderr[-4000:]}"
+    summaries = {"build_features": run.summary}
     for job, args in (
-        # No champion in this project: score the newest version, by name.
-        ("build_features", []),
         ("build_training_set", ["--model", "till_refunds"]),
-        ("train", []),
-        ("score", ["--model-version", "latest"]),
+        ("train", []),  # one model declared: --model may be left out
+        ("score", ["--model-version", "latest"]),  # no champion in this project: the newest version
     ):
-        run = submit(
-            job, [], extra_job_args=args, options=SubmitOptions(conf_dir=conf)
-        )  # one model declared: --model may be left out
+        run = run_here(job, args, conf_dir=conf)
         assert run.returncode == 0, f"{job} failed:\n{run.stderr[-4000:]}"
         summaries[job] = run.summary
     built = summaries["build_training_set"]

@@ -1,6 +1,7 @@
-"""score_stream through spark-submit on the pipeline's tables: a kill -9 mid-batch, a restart
+"""score_stream on the pipeline's tables, through spark-submit: a kill -9 mid-batch, a restart
 that resumes from the checkpoint, requests appended while the stream runs, malformed requests
-quarantined, and a final drain with --available-now: every request scored exactly once."""
+quarantined, and a final drain with --available-now (in the tests' driver): every request
+scored exactly once."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pyspark.sql import SparkSession
 from parity.app.stream_run import PAUSE_FILE_ENV, checkpoint_location
 from parity.core.catalog import Catalog, table_path
 from tests.conftest import PipelineRun
-from tests.support import REPO, SUBMIT, JobRun, set_args, submit
+from tests.support import REPO, SUBMIT, JobRun, run_here, set_args
 
 AT = dt.datetime(2026, 5, 20)
 SCHEMA = "customer_id bigint, requested_at timestamp, request_id string"
@@ -118,10 +119,11 @@ def test_a_stream_killed_mid_batch_scores_every_request_exactly_once(
     )
     _kill(stream)
 
-    # 3. Requests that arrive while no stream runs are drained by --available-now, which stops by itself.
+    # 3. Requests that arrive while no stream runs are drained by --available-now, which stops
+    #    by itself (in this driver: the two runs above proved the job's spark-submit path).
     _append(catalog, _requests(customers[:5], "c", minutes=120))
-    drained: JobRun = submit(
-        "score_stream", pipeline.overrides, extra_job_args=["--model", "churn", "--available-now"]
+    drained: JobRun = run_here(
+        "score_stream", [*set_args(pipeline.overrides), "--model", "churn", "--available-now"]
     )
     assert drained.returncode == 0, drained.stderr[-4000:]
     assert drained.summary["counts"] == {
