@@ -186,6 +186,8 @@ def test_extra_arguments_cannot_replace_the_jars_or_the_master(tmp_path: Path) -
     assert "'--jars' would replace what parity sets" in run.error_lines[0]
 
 
+# A command's whole run and its rollback (make test); the inner loop keeps the job contract's unit test above.
+@pytest.mark.integration
 def test_send_requests_runs_under_the_job_contract(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

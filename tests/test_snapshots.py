@@ -155,6 +155,8 @@ def test_a_changed_attribute_reaches_only_labels_after_the_build_that_saw_it(
         FeatureSetDecl.model_validate({**STORE_PROFILE.model_dump(mode="json"), "max_age": "30d"})
 
 
+# A scenario of builds (make test); the inner loop keeps decide_build's unit tests (test_build_plan.py).
+@pytest.mark.integration
 def test_assume_valid_since_stamps_the_first_build_on_the_users_word(
     spark: SparkSession, tmp_settings: Settings
 ) -> None:

@@ -222,9 +222,10 @@ def test_spark_time_split_validates_on_later_labels_only(spark: SparkSession) ->
     )
 
 
-def test_a_distributed_learner_sweeps_one_spark_job_at_a_time_and_packages(
-    spark: SparkSession, tmp_settings: Settings
-) -> None:
+def test_a_distributed_learner_sweeps_one_spark_job_at_a_time(spark: SparkSession) -> None:
+    """Spark ML trials on the driver, one at a time; the best refits to a model that ranks the
+    labels. (That the packaged Spark model predicts what the fitted one does in session is
+    test_model_inputs.py's.)"""
     frame = _labelled()
     split = spark_time_split(spark.createDataFrame(frame), COLUMNS, validation_fraction=0.3)
     learner = learners.get_learner("spark.logistic_regression")
@@ -240,25 +241,10 @@ def test_a_distributed_learner_sweeps_one_spark_job_at_a_time_and_packages(
     )
     assert [t.status for t in result.trials] == ["ok"] * 3 and result.best.metrics["val_auc"] > 0.8
 
-    model, _ = learners.fit_spark(learner, result.best.params, split, seed=1)
-    spec = FeatureSpec(
-        entity="customer_id",
-        timestamp="score_ts",
-        feature_sets=[],
-        request_time=[],
-        numeric=["activity"],
-        categorical=["segment"],
-        code_hash="abc",
-        learner=learner.name,
-        flavor="spark",
-    )
-    rows = caller_rows(frame[["activity", "segment"]])
-    with mlflow.start_run(experiment_id=configure_mlflow(tmp_settings)):
-        info = log_packaged_model(model, spec, rows.head(5), registered_model=None)
-    predictions = mlflow.pyfunc.load_model(info.model_uri).predict(rows.head(20))
+    model, metrics = learners.fit_spark(learner, result.best.params, split, seed=1)
+    assert metrics["val_auc"] == result.best.metrics["val_auc"]  # the refit is the trial it repeats
     in_session = model.transform(spark.createDataFrame(frame.head(20)[["activity", "segment"]]))
-    expected = in_session.select(vector_to_array(F.col("probability"))[1].alias("p")).toPandas()["p"]
-    np.testing.assert_allclose(predictions.to_numpy(), expected.to_numpy(), rtol=1e-12)
+    predictions = in_session.select(vector_to_array(F.col("probability"))[1].alias("p")).toPandas()["p"]
     assert predictions.between(0, 1).all() and (
         predictions[frame.head(20)["label"] == 1].mean() > predictions[frame.head(20)["label"] == 0].mean()
     )

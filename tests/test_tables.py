@@ -164,6 +164,7 @@ def test_operation_metrics_are_read_from_the_commit_as_the_history_has_them(
     assert from_log["numOutputRows"] == 7
 
 
+@pytest.mark.integration  # a scenario of builds, manifests and VACUUM (make test)
 def test_vacuum_keeps_every_version_a_live_manifest_names(
     spark: SparkSession, tmp_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -263,6 +264,8 @@ def test_a_merge_records_its_own_commit_when_another_writer_commits_after_it(
     assert ours.outputs == [TableVersion("features.shared", 1)]
 
 
+# Several writers on Delta (make test); the inner loop keeps RunTransaction's unit test (test_storage.py).
+@pytest.mark.integration
 def test_rollback_keeps_a_commit_another_writer_made_before_its_own(
     spark: SparkSession, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,6 +284,8 @@ def test_rollback_keeps_a_commit_another_writer_made_before_its_own(
     assertDataFrameEqual(theirs.read("features.shared"), spark.range(3).union(spark.range(10, 12)))
 
 
+# Several writers on Delta (make test); the inner loop keeps RunTransaction's unit test (test_storage.py).
+@pytest.mark.integration
 def test_rollback_leaves_a_table_another_writer_committed_to_after_it(
     spark: SparkSession, tmp_settings: Settings
 ) -> None:
@@ -314,6 +319,8 @@ def test_rollback_leaves_a_table_another_writer_committed_to_after_it(
     ]  # still in the table
 
 
+# Several writers on Delta (make test); the inner loop keeps RunTransaction's unit test (test_storage.py).
+@pytest.mark.integration
 def test_a_rollback_racing_another_writer_puts_that_writers_commit_back(
     spark: SparkSession, tmp_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
