@@ -251,10 +251,13 @@ def digests():
 
 result = {"as_is": digests()}
 if sys.argv[3] == "after":  # then a real change to a transform the fixtures' models and the demo's sets name
-    path = lib / "parity/features/transforms.py"
-    path.write_text(path.read_text().replace("F.lit(index)", "F.lit(index + 1)"))
+    path = lib / "parity/features/row_transforms.py"
+    text = path.read_text()
+    assert "F.lit(index)" in text
+    path.write_text(text.replace("F.lit(index)", "F.lit(index + 1)"))
     linecache.checkcache()
-    importlib.reload(importlib.import_module("parity.features.transforms"))
+    importlib.reload(importlib.import_module("parity.features.row_transforms"))
+    importlib.reload(importlib.import_module("parity.features.transforms"))  # which re-exports it
     result["changed"] = digests()
 print(json.dumps(result))
 """
