@@ -13,25 +13,10 @@ from parity.core.conf import FeatureSetDecl, SourceQualityConf, load_settings
 from parity.features.build_plan import BuildFacts, BuildOptions, check_options, decide_build
 from parity.features.incremental import BuildInputs, BuildOptionError, BuildState, DeclarationChangedError
 from tests.support import CONF_DIR
+from tests.test_snapshots import STORE_PROFILE
 
 EVENTS = load_settings(CONF_DIR).feature_sets["customer_activity"]
-SNAPSHOT = FeatureSetDecl.model_validate(
-    {
-        "name": "store_profile",
-        "description": "Store attributes, as each build saw them.",
-        "table": "features.store_profile",
-        "source": "raw.stores",
-        "entity": ["store_id"],
-        "kind": "snapshot",
-        "transforms": [
-            {
-                "fn": "parity.transforms.with_buckets",
-                "params": {"column": "floor_m2", "boundaries": [500], "output": "large"},
-            }
-        ],
-        "features": [{"name": "large", "type": "int", "description": "1 from 500 m2."}],
-    }
-)
+SNAPSHOT = STORE_PROFILE  # a snapshot set (test_snapshots.py builds it on real tables)
 INPUTS = BuildInputs("raw.events", 7, "table-id", "quality-digest", "code-digest", "quarantine-id")
 MARK = dt.datetime(2026, 3, 1, 12)  # the last build's watermark
 CLOCK = dt.datetime(2026, 3, 2, 9)  # this build's time
