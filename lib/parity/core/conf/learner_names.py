@@ -38,22 +38,19 @@ class LearnerInfo:
     task: Task = "binary"
 
 
+# The hyperparameters a classifier and its regressor share.
+_HIST_GRADIENT_BOOSTING = frozenset(
+    {"learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_iter", "max_depth"}
+)
+_SPARK_GBT = frozenset({"max_depth", "max_iter", "step_size", "subsampling_rate", "min_instances_per_node"})
+
 LEARNER_NAMES: dict[str, LearnerInfo] = {
     info.name: info
     for info in (
         LearnerInfo(
             "sklearn.hist_gradient_boosting",
             "single_node",
-            frozenset(
-                {
-                    "learning_rate",
-                    "max_leaf_nodes",
-                    "min_samples_leaf",
-                    "l2_regularization",
-                    "max_iter",
-                    "max_depth",
-                }
-            ),
+            _HIST_GRADIENT_BOOSTING,
             "scikit-learn HistGradientBoostingClassifier",
         ),
         LearnerInfo(
@@ -65,7 +62,7 @@ LEARNER_NAMES: dict[str, LearnerInfo] = {
         LearnerInfo(
             "spark.gbt",
             "distributed",
-            frozenset({"max_depth", "max_iter", "step_size", "subsampling_rate", "min_instances_per_node"}),
+            _SPARK_GBT,
             "Spark ML GBTClassifier",
         ),
         LearnerInfo(
@@ -77,24 +74,14 @@ LEARNER_NAMES: dict[str, LearnerInfo] = {
         LearnerInfo(
             "sklearn.hist_gradient_boosting_regressor",
             "single_node",
-            frozenset(
-                {
-                    "learning_rate",
-                    "max_leaf_nodes",
-                    "min_samples_leaf",
-                    "l2_regularization",
-                    "max_iter",
-                    "max_depth",
-                    "loss",
-                }
-            ),
+            _HIST_GRADIENT_BOOSTING | {"loss"},
             "scikit-learn HistGradientBoostingRegressor",
             "regression",
         ),
         LearnerInfo(
             "spark.gbt_regressor",
             "distributed",
-            frozenset({"max_depth", "max_iter", "step_size", "subsampling_rate", "min_instances_per_node"}),
+            _SPARK_GBT,
             "Spark ML GBTRegressor",
             "regression",
         ),
